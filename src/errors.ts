@@ -1,0 +1,54 @@
+/**
+ * Every error code sticky-runtime throws, rejects or reports. Codes are public API: branch on
+ * `err.code`, never on the message.
+ */
+export const ErrorCode = {
+  /** An option has a wrong type, value or combination, or an unknown key. */
+  InvalidOption: 'STICKY_ERR_INVALID_OPTION',
+  /** The call does not fit the current state (for example `reload()` after `close()`). */
+  InvalidState: 'STICKY_ERR_INVALID_STATE',
+  /** A primary-only API was called in a worker, or a worker-only API in the primary. */
+  WrongProcess: 'STICKY_ERR_WRONG_PROCESS',
+  /** The primary could not bind the public port. */
+  ListenFailed: 'STICKY_ERR_LISTEN_FAILED',
+  /** The IPC channel to the other process is closed. */
+  IpcClosed: 'STICKY_ERR_IPC_CLOSED',
+  /** An IPC request got no answer in time. */
+  IpcTimeout: 'STICKY_ERR_IPC_TIMEOUT',
+  /** A worker did not become ready in time, or exited while starting. */
+  WorkerStartFailed: 'STICKY_ERR_WORKER_START_FAILED',
+  /** Workers outlived the shutdown deadline and were killed. */
+  ShutdownTimeout: 'STICKY_ERR_SHUTDOWN_TIMEOUT',
+  /** A worker did not finish draining in time and was killed. */
+  DrainTimeout: 'STICKY_ERR_DRAIN_TIMEOUT',
+  /** A slot crashed too often and was marked failed. */
+  RespawnLimit: 'STICKY_ERR_RESPAWN_LIMIT',
+  /** A rolling restart stopped because a replacement worker failed to start. */
+  ReloadFailed: 'STICKY_ERR_RELOAD_FAILED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface StickyErrorOptions extends ErrorOptions {
+  /** What the caller can do about it. */
+  hint?: string;
+}
+
+/** The one error class of sticky-runtime. Branch on `code`, which survives IPC and duplicate copies. */
+export class StickyError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: StickyErrorOptions = {}) {
+    super(options.hint === undefined ? message : `${message} Hint: ${options.hint}`, options);
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  override get name(): string {
+    return 'StickyError';
+  }
+}
+
+/** True for any error carrying a `STICKY_ERR_*` code, also one rebuilt after IPC. */
+export const isStickyError = (value: unknown): value is StickyError =>
+  value instanceof Error && String((value as Partial<StickyError>).code).startsWith('STICKY_ERR_');

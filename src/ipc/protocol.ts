@@ -1,0 +1,91 @@
+// The runtime's own IPC messages, defined once. Every message we send is an envelope
+// `{ __sticky: 1, v, type, payload }`; anything without the tag belongs to the application.
+
+export const TAG = '__sticky';
+export const PROTOCOL_VERSION = 1;
+
+/** Payloads of the runtime's messages, by type. */
+export interface RuntimeMessageMap {
+  /** primary → worker, with the handed-off socket; `bytes` is base64 of what the primary already read. */
+  'sticky:connection': { bytes?: string };
+  /** worker → primary: the worker's server is attached (or the app called `ready()`). */
+  'sticky:ready': Record<string, never>;
+  /** worker → primary: shut the whole cluster down. */
+  'sticky:masterclose': { waitForConnections: boolean };
+  /** primary → worker: stop taking sockets, drain when asked to, run exit hooks, exit. */
+  'sticky:close': { waitForConnections: boolean; timeout: number };
+}
+
+export type RuntimeMessageType = keyof RuntimeMessageMap;
+
+export type RuntimeMessage = {
+  [K in RuntimeMessageType]: { readonly type: K; readonly payload: RuntimeMessageMap[K] };
+}[RuntimeMessageType];
+
+export interface Envelope<K extends RuntimeMessageType = RuntimeMessageType> {
+  readonly [TAG]: 1;
+  readonly v: number;
+  readonly type: K;
+  readonly payload: RuntimeMessageMap[K];
+}
+
+export function encodeMessage<K extends RuntimeMessageType>(type: K, payload: RuntimeMessageMap[K]): Envelope<K> {
+  return { [TAG]: 1, v: PROTOCOL_VERSION, type, payload };
+}
+
+/** The handoff message of IP mode is always the same, so it is built once (Node wraps, never mutates it). */
+export const CONNECTION_WITHOUT_BYTES: Envelope<'sticky:connection'> = Object.freeze(
+  encodeMessage('sticky:connection', Object.freeze({})),
+);
+
+export type DecodeResult =
+  | { readonly kind: 'message'; readonly message: RuntimeMessage }
+  /** Not ours: application traffic, `null`, strings, numbers, other arrays. Ignore. */
+  | { readonly kind: 'foreign' }
+  /** Ours, but from another protocol version: log at warn and drop. */
+  | { readonly kind: 'version'; readonly version: unknown }
+  /** Ours, with a type or payload we cannot use. Drop. */
+  | { readonly kind: 'malformed' };
+
+const FOREIGN: DecodeResult = Object.freeze({ kind: 'foreign' });
+const MALFORMED: DecodeResult = Object.freeze({ kind: 'malformed' });
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefined {
+  if (!isRecord(payload)) return undefined;
+  switch (type) {
+    case 'sticky:connection': {
+      const { bytes } = payload;
+      if (bytes === undefined) return { type, payload: {} };
+      return typeof bytes === 'string' ? { type, payload: { bytes } } : undefined;
+    }
+    case 'sticky:ready':
+      return { type, payload: {} };
+    case 'sticky:masterclose':
+      return { type, payload: { waitForConnections: payload.waitForConnections === true } };
+    case 'sticky:close': {
+      const { waitForConnections, timeout } = payload;
+      if (typeof timeout !== 'number' || !(timeout >= 0)) return undefined;
+      return { type, payload: { waitForConnections: waitForConnections === true, timeout } };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Narrows anything that arrived over IPC. Never throws. Also accepts the legacy array form
+ * `['sticky:masterclose', waitForConnections]` that sticky-session-custom code sends.
+ */
+export function decodeMessage(value: unknown): DecodeResult {
+  if (Array.isArray(value)) {
+    if (value[0] !== 'sticky:masterclose') return FOREIGN;
+    return { kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: value[1] === true } } };
+  }
+  if (!isRecord(value) || value[TAG] !== 1) return FOREIGN;
+  if (value.v !== PROTOCOL_VERSION) return { kind: 'version', version: value.v };
+  const message = decodePayload(value.type, value.payload);
+  return message === undefined ? MALFORMED : { kind: 'message', message };
+}

@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import { ErrorCode, StickyError } from '../errors.js';
+import type { ResolvedListenOptions } from '../options.js';
+import type { Balancer } from '../sticky/index.js';
+import type { Supervisor } from './supervisor-primary.js';
+
+// One shutdown, whatever starts it: stop accepting → flush waiting sockets → each worker drains
+// (when waiting) and runs its exit hooks → wait for every exit, SIGKILL what outlives the deadline.
+
+export type ShutdownReason = 'closeMaster' | 'signal' | 'masterclose' | 'api';
+
+export interface ShutdownResult {
+  reason: ShutdownReason;
+  waitForConnections: boolean;
+  /** Ids of workers killed at `shutdownTimeout`. */
+  killed: number[];
+  /** Set when workers had to be killed (`STICKY_ERR_SHUTDOWN_TIMEOUT`). */
+  error: StickyError | undefined;
+}
+
+/** Exit code of the primary when workers outlived `shutdownTimeout` and were killed. */
+export const EXIT_CODE_KILLED = 1;
+
+export class PrimaryShutdown {
+  readonly #options: Readonly<ResolvedListenOptions>;
+  readonly #supervisor: Supervisor;
+  readonly #balancer: Balancer;
+  readonly #log: Logger;
+  #promise: Promise<ShutdownResult> | undefined;
+  #waitForConnections = true;
+
+  constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, balancer: Balancer, log: Logger) {
+    this.#options = options;
+    this.#supervisor = supervisor;
+    this.#balancer = balancer;
+    this.#log = log.child({ component: 'lifecycle' });
+  }
+
+  get isStarted(): boolean {
+    return this.#promise !== undefined;
+  }
+
+  /** Starts the shutdown, or joins the one already running. */
+  run(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+    if (this.#promise !== undefined) {
+      if (!waitForConnections) this.escalate();
+      return this.#promise;
+    }
+    this.#waitForConnections = waitForConnections;
+    this.#promise = this.#execute(reason, waitForConnections);
+    return this.#promise;
+  }
+
+  /** The fast path: stop waiting for connections in every worker. */
+  escalate(): void {
+    if (this.#promise === undefined || !this.#waitForConnections) return;
+    this.#waitForConnections = false;
+    this.#log.info({}, 'shutdown escalated: not waiting for connections');
+    this.#supervisor.closeAll({ waitForConnections: false, timeout: 0 });
+  }
+
+  async #execute(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+    this.#log.info({ reason, waitForConnections }, 'shutdown begin');
+    this.#supervisor.stopRespawning();
+    this.#balancer.stopAccepting(waitForConnections);
+    const exited = this.#allExited();
+    this.#supervisor.closeAll({ waitForConnections, timeout: waitForConnections ? this.#options.drainTimeout : 0 });
+    let deadline: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      deadline = setTimeout(() => resolve('timeout'), this.#options.shutdownTimeout);
+    });
+    const outcome = await Promise.race([exited.then(() => 'done' as const), timedOut]);
+    clearTimeout(deadline);
+    let killed: number[] = [];
+    let error: StickyError | undefined;
+    if (outcome === 'timeout') {
+      killed = this.#supervisor.killAll();
+      this.#log.warn({ workerIds: killed, shutdownTimeout: this.#options.shutdownTimeout }, 'workers killed at shutdown deadline');
+      error = new StickyError(
+        ErrorCode.ShutdownTimeout,
+        `Worker(s) ${killed.join(', ')} did not exit within \`shutdownTimeout\` (${this.#options.shutdownTimeout} ms) and were killed.`,
+        { hint: 'Make exit hooks finish sooner, or raise `shutdownTimeout`.' },
+      );
+      await exited;
+    }
+    this.#log.info({ reason, killed: killed.length }, 'shutdown end');
+    return { reason, waitForConnections, killed, error };
+  }
+
+  #allExited(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.#supervisor.workers().length > 0) return;
+        this.#supervisor.off('workerExit', check);
+        resolve();
+      };
+      this.#supervisor.on('workerExit', check);
+      check();
+    });
+  }
+}

@@ -1,0 +1,136 @@
+import type { Server, Socket } from 'node:net';
+import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import exitHook from 'async-exit-hook';
+import type { Logger } from 'pino';
+import type { RuntimeMessageMap } from '../ipc/index.js';
+
+// A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit.
+
+type Hook = () => unknown;
+
+const drainHooks: Hook[] = [];
+let hookLog: Logger | undefined;
+
+/**
+ * Registers async cleanup that runs before the worker exits, after draining: on shutdown, on
+ * SIGINT/SIGTERM (Ctrl-C) and on a rolling restart. The worker waits for the returned promise.
+ * Unlike `exitHook(async () => …)`, whose zero-argument hook async-exit-hook does not wait for.
+ */
+export function onShutdown(hook: Hook): void {
+  exitHook((done) => {
+    Promise.resolve()
+      .then(hook)
+      .catch((error: unknown) => hookLog?.error({ err: error }, 'shutdown hook failed'))
+      .finally(done);
+  });
+}
+
+/**
+ * Registers a function that runs when the worker starts draining, before the exit hooks: close
+ * upgraded connections (WebSockets) here; the drain waits for the returned promise.
+ */
+export function onDrain(hook: Hook): void {
+  drainHooks.push(hook);
+}
+
+interface HttpSocketInternals {
+  _httpMessage?: ServerResponse | null;
+}
+
+const trackedSockets = new Set<Socket>();
+const untrack = function (this: Socket): void {
+  trackedSockets.delete(this);
+};
+
+type WorkerState = 'running' | 'draining' | 'closing';
+
+export class WorkerShutdown {
+  readonly #server: Server;
+  readonly #log: Logger;
+  #state: WorkerState = 'running';
+  #waitForConnections = true;
+  #drainEnd: NodeJS.Timeout | undefined;
+
+  constructor(server: Server, log: Logger, shutdownTimeout: number) {
+    this.#server = server;
+    this.#log = log;
+    hookLog = log;
+    // async-exit-hook cuts async hooks after 10 s by default; the primary's deadline governs instead.
+    exitHook.forceExitTimeout(Math.max(10_000, shutdownTimeout));
+  }
+
+  /** False once the worker must not take new sockets (shutdown without waiting). */
+  get isAccepting(): boolean {
+    return this.#state === 'running' || this.#waitForConnections;
+  }
+
+  /** Hot path: remember a handed-off socket for the drain. */
+  track(socket: Socket): void {
+    trackedSockets.add(socket);
+    socket.once('close', untrack);
+    if (this.#state !== 'running' && this.#server instanceof HttpServer) this.#closeWhenIdle(socket);
+  }
+
+  close(payload: RuntimeMessageMap['sticky:close']): void {
+    if (this.#state !== 'running') {
+      if (!payload.waitForConnections && this.#waitForConnections) {
+        this.#waitForConnections = false;
+        this.#destroyAll();
+      }
+      return;
+    }
+    this.#state = 'draining';
+    this.#waitForConnections = payload.waitForConnections;
+    this.#log.info({ waitForConnections: payload.waitForConnections }, 'drain begin');
+    void this.#drain(payload.timeout).then(() => this.#exit());
+  }
+
+  async #drain(timeout: number): Promise<void> {
+    const server = this.#server;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!this.#waitForConnections) {
+      this.#destroyAll();
+    } else if (server instanceof HttpServer) {
+      server.prependListener('request', noKeepAlive);
+      for (const socket of trackedSockets) this.#closeWhenIdle(socket);
+    }
+    const hooks = Promise.all(drainHooks.map((hook) => Promise.resolve().then(hook).catch((error: unknown) => {
+      this.#log.error({ err: error }, 'drain hook failed');
+    })));
+    const deadline = new Promise<void>((resolve) => {
+      this.#drainEnd = setTimeout(resolve, timeout);
+    });
+    await Promise.race([Promise.all([closed, hooks]), deadline]);
+    clearTimeout(this.#drainEnd);
+    if (trackedSockets.size > 0) {
+      this.#log.warn({ open: trackedSockets.size }, 'drain deadline: destroying open connections');
+      this.#destroyAll();
+    }
+    this.#log.info({}, 'drain end');
+  }
+
+  /** In-flight responses carry `Connection: close`; an idle keep-alive socket closes now. */
+  #closeWhenIdle(socket: Socket): void {
+    const response = (socket as unknown as HttpSocketInternals)._httpMessage;
+    if (response === undefined || response === null) return; // idle: server.close() closes it; upgraded: the app's
+    if (!response.headersSent) response.shouldKeepAlive = false;
+    else response.once('finish', () => socket.end());
+  }
+
+  #destroyAll(): void {
+    for (const socket of trackedSockets) socket.destroy();
+  }
+
+  #exit(): void {
+    this.#state = 'closing';
+    // Hooks registered with async-exit-hook (ours and the application's) listen for SIGINT; emitting
+    // it runs them and exits. Without any SIGINT listener there is nothing to wait for.
+    if (process.listenerCount('SIGINT') > 0) process.emit('SIGINT', 'SIGINT');
+    // Only lifecycle exits: the worker drained and has no exit hooks.
+    else process.exit(0);
+  }
+}
+
+function noKeepAlive(_request: IncomingMessage, response: ServerResponse): void {
+  response.shouldKeepAlive = false;
+}

@@ -1,0 +1,284 @@
+import { availableParallelism } from 'node:os';
+import type { Socket } from 'node:net';
+import { ErrorCode, StickyError } from './errors.js';
+import { resolveLogger, type Logger } from './logger.js';
+
+/** What a custom key function may return; it is hashed to pick the worker. */
+export type PrehashKey = readonly number[] | string | Uint8Array;
+
+/** The parsed request head handed to `generatePrehashArray`. */
+export interface StickyRequest {
+  method: string;
+  url: string;
+  httpVersion: string;
+  /** Header names lower-cased; repeated headers joined with `, ` (`set-cookie` too). */
+  headers: Record<string, string>;
+  /** Names and values as received, alternating. */
+  rawHeaders: string[];
+}
+
+/** Options of `listen()`. Every field is optional. */
+export interface ListenOptions {
+  /** Worker processes to keep alive, one per slot. @default os.availableParallelism() */
+  workers?: number;
+  /**
+   * Route by the client address in this request header (any case), e.g. `x-forwarded-for` or
+   * `forwarded`. The primary reads the request head of every connection, once per TCP connection.
+   */
+  proxyHeader?: string;
+  /**
+   * Which entry of a comma-separated `proxyHeader` is the client: `0` takes the first (leftmost)
+   * entry; `n > 0` takes the n-th entry from the right, i.e. the number of proxies you run that
+   * append to the header. @default 0
+   */
+  trustedHops?: number;
+  /** Route by the source address of a PROXY protocol v1/v2 header, which is consumed. @default false */
+  proxyProtocol?: boolean;
+  /** Route by a key computed from the parsed request head. */
+  generatePrehashArray?: (req: StickyRequest, socket: Socket) => PrehashKey;
+  /** Route by a key computed from the socket alone; the primary reads no byte. */
+  generatePrehashArrayNoParsing?: (socket: Socket) => PrehashKey;
+  /** Extra environment variables for the workers. @default {} */
+  env?: Record<string, string | undefined>;
+  /** Seed of the routing hash; the same seed maps the same key to the same slot. @default 0 */
+  hashSeed?: number;
+  /** Largest request head (or PROXY header) the primary reads before answering 431. @default 16384 */
+  maxHeadBytes?: number;
+  /** Ms a client has to send a complete head before the primary answers 408. @default 10000 */
+  headTimeout?: number;
+  /** Connections that may wait for their head at once; more are answered 503. @default 1024 */
+  maxPendingHeads?: number;
+  /** Connections that may wait for one slot's worker to become ready; more fail over. @default 512 */
+  slotQueueLimit?: number;
+  /** Ms a connection waits for its slot's worker before it fails over to another slot. @default 5000 */
+  slotWaitTimeout?: number;
+  /** Ms the whole shutdown may take before the remaining workers are killed. @default 30000 */
+  shutdownTimeout?: number;
+  /**
+   * Ms a worker drains (lets in-flight requests finish) during a shutdown that waits for
+   * connections; what is still open then is destroyed and the exit hooks run. @default 10000
+   */
+  drainTimeout?: number;
+  /** Install SIGTERM/SIGINT handlers in the primary (graceful shutdown). @default true */
+  handleSignals?: boolean;
+  /** Ms a new worker has to become ready before it is killed and counted as a crash. @default 30000 */
+  readyTimeout?: number;
+  /** Delay before the second restart in a row of a short-lived worker; doubles each time. @default 100 */
+  respawnDelay?: number;
+  /** Largest delay between restarts of one slot. @default 30000 */
+  maxRespawnDelay?: number;
+  /** A worker up this long counts as stable and resets the backoff. @default 5000 */
+  minUptime?: number;
+  /** More crashes than this within `restartWindow` mark the slot failed. @default 10 */
+  maxRestarts?: number;
+  /** Window of `maxRestarts`, in ms. @default 60000 */
+  restartWindow?: number;
+  /** Ms after which a failed slot is tried again with a fresh history. @default 60000 */
+  failedSlotRetry?: number;
+  /** A pino logger; nothing is logged when omitted. */
+  logger?: Logger;
+}
+
+export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'custom' | 'customNoParsing';
+
+export interface ResolvedListenOptions {
+  workers: number;
+  mode: RoutingMode;
+  proxyHeader: string;
+  trustedHops: number;
+  generatePrehashArray: ((req: StickyRequest, socket: Socket) => PrehashKey) | undefined;
+  generatePrehashArrayNoParsing: ((socket: Socket) => PrehashKey) | undefined;
+  env: Readonly<Record<string, string>>;
+  hashSeed: number;
+  maxHeadBytes: number;
+  headTimeout: number;
+  maxPendingHeads: number;
+  slotQueueLimit: number;
+  slotWaitTimeout: number;
+  shutdownTimeout: number;
+  drainTimeout: number;
+  handleSignals: boolean;
+  readyTimeout: number;
+  respawnDelay: number;
+  maxRespawnDelay: number;
+  minUptime: number;
+  maxRestarts: number;
+  restartWindow: number;
+  failedSlotRetry: number;
+  logger: Logger;
+}
+
+export const DEFAULTS = Object.freeze({
+  trustedHops: 0,
+  hashSeed: 0,
+  maxHeadBytes: 16_384,
+  headTimeout: 10_000,
+  maxPendingHeads: 1024,
+  slotQueueLimit: 512,
+  slotWaitTimeout: 5_000,
+  shutdownTimeout: 30_000,
+  drainTimeout: 10_000,
+  handleSignals: true,
+  readyTimeout: 30_000,
+  respawnDelay: 100,
+  maxRespawnDelay: 30_000,
+  minUptime: 5_000,
+  maxRestarts: 10,
+  restartWindow: 60_000,
+  failedSlotRetry: 60_000,
+});
+
+const LISTEN_KEYS: ReadonlySet<string> = new Set([
+  'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
+  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'drainTimeout', 'handleSignals', 'readyTimeout',
+  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger',
+]);
+
+/** Names users reach for that mean one of ours. */
+const RENAMED: Readonly<Record<string, string>> = {
+  num: 'workers',
+  header: 'proxyHeader',
+  proxy: 'proxyHeader',
+  seed: 'hashSeed',
+  timeout: 'shutdownTimeout',
+};
+
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `${JSON.stringify(value)} (string)`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return `${String(value)} (${typeof value})`;
+}
+
+export function invalidOption(name: string, expected: string, value: unknown, hint?: string): StickyError {
+  return new StickyError(
+    ErrorCode.InvalidOption,
+    `Expected \`${name}\` to be ${expected}, received ${describeValue(value)}.`,
+    hint === undefined ? {} : { hint },
+  );
+}
+
+export function assertKnownKeys(input: object, known: ReadonlySet<string>): void {
+  for (const key of Object.keys(input)) {
+    if (known.has(key)) continue;
+    const renamed = RENAMED[key];
+    const hint = renamed === undefined
+      ? `Known options: ${[...known].map((k) => `\`${k}\``).join(', ')}.`
+      : `Use \`${renamed}\` instead.`;
+    throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`${key}\`.`, { hint });
+  }
+}
+
+function integerIn(input: Record<string, unknown>, name: string, fallback: number, min: number, max: number, unit = ''): number {
+  const value = input[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    throw invalidOption(name, `${range}${unit}`, value);
+  }
+  return value;
+}
+
+function optionalFunction<T>(input: Record<string, unknown>, name: string): T | undefined {
+  const value = input[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw invalidOption(name, 'a function', value);
+  return value as T;
+}
+
+function booleanOf(input: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const value = input[name] ?? fallback;
+  if (typeof value !== 'boolean') throw invalidOption(name, 'a boolean', value);
+  return value;
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function resolveMode(input: ListenOptions): RoutingMode {
+  const chosen: string[] = [];
+  if (input.proxyHeader !== undefined) chosen.push('proxyHeader');
+  if (input.proxyProtocol === true) chosen.push('proxyProtocol');
+  if (input.generatePrehashArray !== undefined) chosen.push('generatePrehashArray');
+  if (input.generatePrehashArrayNoParsing !== undefined) chosen.push('generatePrehashArrayNoParsing');
+  if (chosen.length > 1) {
+    throw new StickyError(
+      ErrorCode.InvalidOption,
+      `Options ${chosen.map((c) => `\`${c}\``).join(' and ')} cannot be combined: each one chooses how connections are routed.`,
+      { hint: 'Pick one routing mode.' },
+    );
+  }
+  switch (chosen[0]) {
+    case 'proxyHeader': return 'proxyHeader';
+    case 'proxyProtocol': return 'proxyProtocol';
+    case 'generatePrehashArray': return 'custom';
+    case 'generatePrehashArrayNoParsing': return 'customNoParsing';
+    default: return 'ip';
+  }
+}
+
+function resolveEnv(value: unknown): Readonly<Record<string, string>> {
+  if (value === undefined) return Object.freeze({});
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidOption('env', 'an object of strings', value);
+  }
+  const env: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (entry === undefined) continue;
+    if (typeof entry !== 'string' && typeof entry !== 'number' && typeof entry !== 'boolean') {
+      throw invalidOption(`env.${key}`, 'a string', entry);
+    }
+    env[key] = String(entry);
+  }
+  return Object.freeze(env);
+}
+
+/** Applies defaults and validates once; internal code only sees the frozen result. */
+export function normalizeListenOptions(input: ListenOptions = {}): Readonly<ResolvedListenOptions> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw invalidOption('options', 'an object', input);
+  }
+  assertKnownKeys(input, LISTEN_KEYS);
+  const raw = input as Record<string, unknown>;
+  const proxyHeader = raw.proxyHeader;
+  if (proxyHeader !== undefined && (typeof proxyHeader !== 'string' || !HEADER_NAME.test(proxyHeader))) {
+    throw invalidOption('proxyHeader', 'an HTTP header name such as "x-forwarded-for"', proxyHeader);
+  }
+  if (raw.proxyProtocol !== undefined) booleanOf(raw, 'proxyProtocol', false);
+  const mode = resolveMode(input);
+  if (raw.trustedHops !== undefined && mode !== 'proxyHeader') {
+    throw invalidOption('trustedHops', 'used together with `proxyHeader`', raw.trustedHops);
+  }
+  const unlimited = Number.MAX_SAFE_INTEGER;
+  const logger = raw.logger;
+  if (logger !== undefined && (logger === null || typeof (logger as Logger).child !== 'function')) {
+    throw invalidOption('logger', 'a pino logger', logger);
+  }
+  return Object.freeze({
+    workers: integerIn(raw, 'workers', availableParallelism(), 1, 1024),
+    mode,
+    proxyHeader: typeof proxyHeader === 'string' ? proxyHeader.toLowerCase() : '',
+    trustedHops: integerIn(raw, 'trustedHops', DEFAULTS.trustedHops, 0, 64),
+    generatePrehashArray: optionalFunction<ResolvedListenOptions['generatePrehashArray']>(raw, 'generatePrehashArray'),
+    generatePrehashArrayNoParsing: optionalFunction<ResolvedListenOptions['generatePrehashArrayNoParsing']>(raw, 'generatePrehashArrayNoParsing'),
+    env: resolveEnv(raw.env),
+    hashSeed: integerIn(raw, 'hashSeed', DEFAULTS.hashSeed, 0, 0xffff_ffff),
+    maxHeadBytes: integerIn(raw, 'maxHeadBytes', DEFAULTS.maxHeadBytes, 256, 1024 * 1024, ' (bytes)'),
+    headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, unlimited, ' (ms)'),
+    maxPendingHeads: integerIn(raw, 'maxPendingHeads', DEFAULTS.maxPendingHeads, 1, unlimited),
+    slotQueueLimit: integerIn(raw, 'slotQueueLimit', DEFAULTS.slotQueueLimit, 0, unlimited),
+    slotWaitTimeout: integerIn(raw, 'slotWaitTimeout', DEFAULTS.slotWaitTimeout, 0, unlimited, ' (ms)'),
+    shutdownTimeout: integerIn(raw, 'shutdownTimeout', DEFAULTS.shutdownTimeout, 0, unlimited, ' (ms)'),
+    drainTimeout: integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, unlimited, ' (ms)'),
+    handleSignals: booleanOf(raw, 'handleSignals', DEFAULTS.handleSignals),
+    readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, unlimited, ' (ms)'),
+    respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, unlimited, ' (ms)'),
+    maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, unlimited, ' (ms)'),
+    minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, unlimited, ' (ms)'),
+    maxRestarts: integerIn(raw, 'maxRestarts', DEFAULTS.maxRestarts, 0, unlimited),
+    restartWindow: integerIn(raw, 'restartWindow', DEFAULTS.restartWindow, 1, unlimited, ' (ms)'),
+    failedSlotRetry: integerIn(raw, 'failedSlotRetry', DEFAULTS.failedSlotRetry, 0, unlimited, ' (ms)'),
+    logger: resolveLogger(logger as Logger | undefined),
+  });
+}

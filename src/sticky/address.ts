@@ -1,0 +1,69 @@
+import { isIP } from 'node:net';
+
+// Client addresses from sockets and proxy headers. One rule for header values: take what parses
+// as an IPv4 or IPv6 address (ports, brackets, quotes and `for=` stripped); anything else
+// (`unknown`, `_hidden`, empty, garbage) yields undefined and the caller falls back to the socket.
+
+const MAPPED_PREFIX = '::ffff:';
+
+/** `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged. */
+export function normalizeAddress(address: string): string {
+  if (address.length > MAPPED_PREFIX.length && address.charCodeAt(0) === 58 /* : */ &&
+      address.toLowerCase().startsWith(MAPPED_PREFIX)) {
+    const rest = address.slice(MAPPED_PREFIX.length);
+    if (isIP(rest) === 4) return rest;
+  }
+  return address;
+}
+
+/** Index in `address` where the key starts, so IPv4-mapped IPv6 hashes like plain IPv4 without a slice. */
+export function addressKeyStart(address: string): number {
+  // Node reports mapped addresses in lower case as `::ffff:a.b.c.d`.
+  return address.length > 7 && address.charCodeAt(0) === 58 && address.startsWith(MAPPED_PREFIX) &&
+    address.indexOf('.', 7) !== -1 ? 7 : 0;
+}
+
+const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+
+function stripQuotes(value: string): string {
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+}
+
+/** One entry of a forwarding header → a normalised address, or undefined if it is not one. */
+export function parseAddressEntry(entry: string): string | undefined {
+  let value = stripQuotes(entry.trim());
+  if (value.length === 0 || value.length > 64) return undefined;
+  if (value.startsWith('[')) {
+    const close = value.indexOf(']');
+    if (close === -1) return undefined;
+    const rest = value.slice(close + 1);
+    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
+    value = value.slice(1, close);
+    return isIP(value) === 6 ? normalizeAddress(value) : undefined;
+  }
+  const withPort = IPV4_WITH_PORT.exec(value);
+  if (withPort !== null) value = withPort[1] as string;
+  return isIP(value) === 0 ? undefined : normalizeAddress(value);
+}
+
+/** The `for=` parameter of one RFC 7239 `Forwarded` element, if any. */
+function forwardedFor(element: string): string {
+  for (const pair of element.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === 'for') return pair.slice(eq + 1);
+  }
+  return '';
+}
+
+/**
+ * The client address in a forwarding header value. `trustedHops = 0` takes the first (leftmost)
+ * entry; `n > 0` takes the n-th entry from the right (the one your n-th proxy appended), or the
+ * leftmost when the list is shorter.
+ */
+export function clientAddressFromHeader(value: string | undefined, trustedHops: number, isForwarded: boolean): string | undefined {
+  if (value === undefined || value.length === 0) return undefined;
+  const entries = value.split(',');
+  const index = trustedHops === 0 ? 0 : Math.max(0, entries.length - trustedHops);
+  const entry = entries[index] as string;
+  return parseAddressEntry(isForwarded ? forwardedFor(entry) : entry);
+}

@@ -1,0 +1,217 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ResolvedListenOptions } from '../options.js';
+import { parseRequestHead, findHeadEnd, looksLikeHttp, isRequestLine } from './http-head.js';
+import { parseProxyHeader } from './proxy-protocol.js';
+import { clientAddressFromHeader } from './address.js';
+import { slotOfAddress, slotOfKey } from './route.js';
+import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
+import { SlotTable } from './slot-table-primary.js';
+import { RESPONSES, answerAndClose, closeSocket } from './responses.js';
+
+// The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
+// to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
+// outcomes are counted in `stats`.
+
+export interface BalancerStats {
+  accepted: number;
+  routed: number;
+  queued: number;
+  failedOver: number;
+  rejected: number;
+  badRequest: number;
+  headTimeout: number;
+  headTooLarge: number;
+  overloaded: number;
+  invalidProxyHeader: number;
+  keyFallbacks: number;
+  pendingHeads: number;
+}
+
+const READ_MORE: HeadVerdict = 0;
+const DONE: HeadVerdict = 1;
+const REJECT: HeadVerdict = 2;
+
+export class Balancer {
+  readonly server: Server;
+  readonly slots: SlotTable;
+  readonly #options: Readonly<ResolvedListenOptions>;
+  readonly #heads: HeadReader;
+  readonly #counts = {
+    accepted: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
+  };
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(options: Readonly<ResolvedListenOptions>, _log: Logger) {
+    this.#options = options;
+    const speaksHttp = options.mode === 'proxyHeader' || options.mode === 'custom';
+    this.slots = new SlotTable(options.workers, {
+      slotQueueLimit: options.slotQueueLimit,
+      slotWaitTimeout: options.slotWaitTimeout,
+      reject: speaksHttp ? (socket) => answerAndClose(socket, RESPONSES.unavailable) : closeSocket,
+    });
+    this.#heads = new HeadReader({
+      inspect: options.mode === 'proxyProtocol' ? this.#inspectProxy : this.#inspectHttp,
+      onHead: options.mode === 'proxyProtocol' ? this.#routeProxy : this.#routeHttp,
+      onTooLarge: (socket) => {
+        this.#counts.headTooLarge++;
+        if (options.mode === 'proxyProtocol') closeSocket(socket);
+        else answerAndClose(socket, RESPONSES.headersTooLarge);
+      },
+      onReject: (socket) => {
+        if (options.mode === 'proxyProtocol') {
+          this.#counts.invalidProxyHeader++;
+          closeSocket(socket);
+        } else {
+          this.#counts.badRequest++;
+          answerAndClose(socket, RESPONSES.badRequest);
+        }
+      },
+      onAbort: closeSocket,
+    }, options.maxHeadBytes);
+    const onConnection = options.mode === 'ip' ? this.#onIpConnection
+      : options.mode === 'customNoParsing' ? this.#onCustomNoParsing
+      : this.#onReadingConnection;
+    this.server = createServer({ pauseOnConnect: true, noDelay: true }, onConnection);
+  }
+
+  listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen({ port, host }, () => {
+        this.server.removeListener('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
+  stopAccepting(handOffWaiting: boolean): void {
+    if (this.server.listening) this.server.close();
+    this.#stopSweep();
+    for (const socket of this.#heads.drain()) closeSocket(socket);
+    this.slots.close(handOffWaiting);
+  }
+
+  stats(): BalancerStats {
+    return { ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads.size };
+  }
+
+  #onIpConnection = (socket: Socket): void => {
+    this.#counts.accepted++;
+    const address = socket.remoteAddress;
+    // undefined when the peer is already gone: nothing to route.
+    if (address === undefined) {
+      closeSocket(socket);
+      return;
+    }
+    this.slots.dispatch(slotOfAddress(address, this.#options.hashSeed, this.slots.size), socket, undefined);
+  };
+
+  #onCustomNoParsing = (socket: Socket): void => {
+    this.#counts.accepted++;
+    let slot: number | undefined;
+    try {
+      slot = slotOfKey((this.#options.generatePrehashArrayNoParsing as (s: Socket) => unknown)(socket), this.#options.hashSeed, this.slots.size);
+    } catch {
+      // A throwing key function falls back to the socket address; counted, never logged here.
+      slot = undefined;
+    }
+    this.#dispatchWithFallback(slot, socket, undefined);
+  };
+
+  #onReadingConnection = (socket: Socket): void => {
+    this.#counts.accepted++;
+    if (this.#heads.size >= this.#options.maxPendingHeads) {
+      this.#counts.overloaded++;
+      if (this.#options.mode === 'proxyProtocol') closeSocket(socket);
+      else answerAndClose(socket, RESPONSES.unavailable);
+      return;
+    }
+    this.#heads.start(socket, performance.now());
+    if (this.#sweep === undefined) this.#startSweep();
+  };
+
+  #inspectHttp = (buffer: Buffer): HeadVerdict => {
+    if (!looksLikeHttp(buffer[0] as number)) return REJECT;
+    if (findHeadEnd(buffer) !== -1) return DONE;
+    // The head is not complete yet: refuse a broken request line now rather than at the deadline.
+    const lineEnd = buffer.indexOf('\r\n');
+    return lineEnd !== -1 && !isRequestLine(buffer.toString('latin1', 0, lineEnd)) ? REJECT : READ_MORE;
+  };
+
+  #inspectProxy = (buffer: Buffer): HeadVerdict => {
+    const result = parseProxyHeader(buffer, this.#options.maxHeadBytes);
+    return result.kind === 'incomplete' ? READ_MORE : result.kind === 'invalid' ? REJECT : DONE;
+  };
+
+  #routeHttp = (buffer: Buffer, socket: Socket): void => {
+    const end = findHeadEnd(buffer);
+    const request = parseRequestHead(buffer.toString('latin1', 0, end - 4));
+    if (request === undefined) {
+      this.#counts.badRequest++;
+      answerAndClose(socket, RESPONSES.badRequest);
+      return;
+    }
+    let slot: number | undefined;
+    const options = this.#options;
+    if (options.mode === 'proxyHeader') {
+      const address = clientAddressFromHeader(request.headers[options.proxyHeader], options.trustedHops, options.proxyHeader === 'forwarded');
+      if (address !== undefined) slot = slotOfAddress(address, options.hashSeed, this.slots.size);
+    } else {
+      try {
+        slot = slotOfKey((options.generatePrehashArray as (r: typeof request, s: Socket) => unknown)(request, socket), options.hashSeed, this.slots.size);
+      } catch {
+        slot = undefined;
+      }
+    }
+    this.#dispatchWithFallback(slot, socket, buffer.toString('base64'));
+  };
+
+  #routeProxy = (buffer: Buffer, socket: Socket): void => {
+    const result = parseProxyHeader(buffer, this.#options.maxHeadBytes);
+    if (result.kind !== 'ok') return;
+    const rest = buffer.length > result.length ? buffer.toString('base64', result.length) : undefined;
+    const slot = result.address === undefined ? undefined : slotOfAddress(result.address, this.#options.hashSeed, this.slots.size);
+    this.#dispatchWithFallback(slot, socket, rest);
+  };
+
+  /** No usable key (missing header, not an address, a key function that threw): route by the socket address. */
+  #dispatchWithFallback(slot: number | undefined, socket: Socket, bytes: string | undefined): void {
+    if (slot === undefined) {
+      this.#counts.keyFallbacks++;
+      const address = socket.remoteAddress;
+      if (address === undefined) {
+        closeSocket(socket);
+        return;
+      }
+      slot = slotOfAddress(address, this.#options.hashSeed, this.slots.size);
+    }
+    this.slots.dispatch(slot, socket, bytes);
+  }
+
+  #startSweep(): void {
+    const timeout = this.#options.headTimeout;
+    const interval = Math.max(10, Math.min(1000, Math.floor(timeout / 4)));
+    this.#sweep = setInterval(() => {
+      if (this.#heads.size === 0) {
+        this.#stopSweep();
+        return;
+      }
+      const late = [...this.#heads.olderThan(performance.now() - timeout)];
+      for (const socket of late) {
+        this.#heads.release(socket);
+        this.#counts.headTimeout++;
+        if (this.#options.mode === 'proxyProtocol') closeSocket(socket);
+        else answerAndClose(socket, RESPONSES.requestTimeout);
+      }
+    }, interval);
+    this.#sweep.unref();
+  }
+
+  #stopSweep(): void {
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+}

@@ -1,0 +1,36 @@
+import type { Socket } from 'node:net';
+
+// Answers the primary gives to bad clients in the modes that read bytes. Each response closes the
+// connection; the socket keeps reading (and discarding) for a moment so the kernel does not reset
+// the connection over unread bytes before the client has read the answer.
+
+function response(status: string): Buffer {
+  return Buffer.from(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+}
+
+export const RESPONSES = {
+  badRequest: response('400 Bad Request'),
+  requestTimeout: response('408 Request Timeout'),
+  headersTooLarge: response('431 Request Header Fields Too Large'),
+  unavailable: response('503 Service Unavailable'),
+} as const;
+
+const LINGER_MS = 2_000;
+const discard = (): void => {};
+const destroy = function (this: Socket): void {
+  this.destroy();
+};
+
+export function answerAndClose(socket: Socket, answer: Buffer): void {
+  if (socket.destroyed) return;
+  socket.on('error', discard);
+  socket.on('data', discard);
+  socket.setTimeout(LINGER_MS, destroy);
+  socket.end(answer);
+  socket.resume();
+}
+
+export function closeSocket(socket: Socket): void {
+  socket.on('error', discard);
+  socket.destroy();
+}

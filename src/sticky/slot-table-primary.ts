@@ -1,0 +1,199 @@
+import type { Socket } from 'node:net';
+import type { Worker } from 'node:cluster';
+import { WorkerLink } from './worker-link-primary.js';
+import { nextLiveSlot } from './route.js';
+
+// Slot → the slot's ready worker. Slots are stable: a slot keeps its index while its worker dies,
+// respawns or is replaced, so no other client moves. A slot without a ready worker queues its
+// sockets (bounded, with a deadline) and then fails them over to the next live slot.
+
+export interface SlotTableOptions {
+  slotQueueLimit: number;
+  slotWaitTimeout: number;
+  /** Called for a socket no worker can take; header modes answer 503 there. */
+  reject: (socket: Socket) => void;
+}
+
+export interface SlotTableStats {
+  routed: number;
+  queued: number;
+  failedOver: number;
+  rejected: number;
+}
+
+interface Slot {
+  link: WorkerLink | undefined;
+  waiting: Waiting[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Waiting {
+  socket: Socket;
+  bytes: string | undefined;
+  since: number;
+}
+
+const newSlot = (): Slot => ({ link: undefined, waiting: [], timer: undefined });
+
+export class SlotTable {
+  readonly stats: SlotTableStats = { routed: 0, queued: 0, failedOver: 0, rejected: 0 };
+  #slots: Slot[];
+  #isClosed = false;
+  readonly #options: SlotTableOptions;
+
+  constructor(count: number, options: SlotTableOptions) {
+    this.#slots = Array.from({ length: count }, newSlot);
+    this.#options = options;
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Creates the link through which a worker of `slot` receives sockets; routes nothing yet. */
+  link(slot: number, worker: Worker): WorkerLink {
+    return new WorkerLink(worker, slot, this.#onUndeliverable);
+  }
+
+  /** Routes the slot to `link` (its worker is ready) and hands it the sockets the slot kept waiting. */
+  setRoute(slot: number, link: WorkerLink): void {
+    const entry = this.#slots[slot];
+    if (entry === undefined || !link.isOpen) return;
+    entry.link = link;
+    this.#flushWaiting(entry, link);
+  }
+
+  /** Stops routing to `link`; later sockets of its slot wait for the next route. */
+  clearRoute(link: WorkerLink): void {
+    const entry = this.#slots[link.slot];
+    if (entry?.link === link) entry.link = undefined;
+  }
+
+  /** Stops routing to the link's worker and re-routes every socket it had not yet passed to Node. */
+  detach(link: WorkerLink): void {
+    this.clearRoute(link);
+    link.close();
+  }
+
+  routeOf(slot: number): WorkerLink | undefined {
+    return this.#slots[slot]?.link;
+  }
+
+  queueDepth(slot: number): number {
+    return this.#slots[slot]?.waiting.length ?? 0;
+  }
+
+  /** Hot path: the socket goes to the slot's worker, or waits for it. */
+  dispatch(slot: number, socket: Socket, bytes: string | undefined): void {
+    const entry = this.#slots[slot];
+    if (entry === undefined || this.#isClosed) {
+      this.#reject(socket);
+      return;
+    }
+    const link = entry.link;
+    if (link !== undefined && entry.waiting.length === 0) {
+      this.stats.routed++;
+      link.send(socket, bytes);
+      return;
+    }
+    if (link !== undefined) {
+      // Keep arrival order behind sockets that already wait for this route.
+      entry.waiting.push({ socket, bytes, since: performance.now() });
+      this.#flushWaiting(entry, link);
+      return;
+    }
+    if (entry.waiting.length >= this.#options.slotQueueLimit) {
+      this.#failOver(slot, socket, bytes);
+      return;
+    }
+    this.stats.queued++;
+    entry.waiting.push({ socket, bytes, since: performance.now() });
+    if (entry.timer === undefined) this.#armTimer(slot, entry);
+  }
+
+  /** Grows or shrinks the table; sockets waiting on removed slots are re-dispatched. */
+  resize(count: number): void {
+    const removed = this.#slots.splice(count);
+    while (this.#slots.length < count) this.#slots.push(newSlot());
+    for (const entry of removed) {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      for (const waiting of entry.waiting) this.#failOver(-1, waiting.socket, waiting.bytes);
+    }
+  }
+
+  /**
+   * Shutdown: no more routing. Sockets still waiting are handed to any live worker when
+   * `handOff` is true, else closed.
+   */
+  close(handOff: boolean): void {
+    if (this.#isClosed) return;
+    const waiting: Waiting[] = [];
+    for (const entry of this.#slots) {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      entry.timer = undefined;
+      waiting.push(...entry.waiting);
+      entry.waiting = [];
+    }
+    for (const item of waiting) {
+      const target = handOff ? this.#liveLink(0) : undefined;
+      if (target === undefined) this.#reject(item.socket);
+      else target.send(item.socket, item.bytes);
+    }
+    this.#isClosed = true;
+  }
+
+  #flushWaiting(entry: Slot, link: WorkerLink): void {
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    entry.timer = undefined;
+    const waiting = entry.waiting;
+    entry.waiting = [];
+    for (const item of waiting) {
+      this.stats.routed++;
+      link.send(item.socket, item.bytes);
+    }
+  }
+
+  #armTimer(slot: number, entry: Slot): void {
+    const oldest = entry.waiting[0];
+    if (oldest === undefined) return;
+    const delay = Math.max(0, oldest.since + this.#options.slotWaitTimeout - performance.now());
+    entry.timer = setTimeout(() => this.#expire(slot, entry), delay);
+    entry.timer.unref();
+  }
+
+  #expire(slot: number, entry: Slot): void {
+    entry.timer = undefined;
+    const deadline = performance.now() - this.#options.slotWaitTimeout;
+    let expired = 0;
+    while (expired < entry.waiting.length && (entry.waiting[expired] as Waiting).since <= deadline) expired++;
+    const late = entry.waiting.splice(0, expired);
+    for (const item of late) this.#failOver(slot, item.socket, item.bytes);
+    this.#armTimer(slot, entry);
+  }
+
+  #liveLink(from: number): WorkerLink | undefined {
+    const slot = nextLiveSlot(this.#slots.length, from, (index) => this.#slots[index]?.link !== undefined);
+    return slot === -1 ? undefined : this.#slots[slot]?.link;
+  }
+
+  /** Affinity is lost for this client only; service is kept. */
+  #failOver(slot: number, socket: Socket, bytes: string | undefined): void {
+    const link = this.#isClosed ? undefined : this.#liveLink(slot + 1);
+    if (link === undefined) {
+      this.#reject(socket);
+      return;
+    }
+    this.stats.failedOver++;
+    link.send(socket, bytes);
+  }
+
+  #reject(socket: Socket): void {
+    this.stats.rejected++;
+    this.#options.reject(socket);
+  }
+
+  #onUndeliverable = (link: WorkerLink, socket: Socket, bytes: string | undefined): void => {
+    this.clearRoute(link);
+    this.dispatch(link.slot, socket, bytes);
+  };
+}

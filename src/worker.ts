@@ -1,0 +1,64 @@
+import cluster from 'node:cluster';
+import type { Server, Socket } from 'node:net';
+import type { ResolvedListenOptions } from './options.js';
+import { ErrorCode, StickyError } from './errors.js';
+import { TAG, decodeMessage, encodeMessage } from './ipc/index.js';
+import { adoptSocket, listenPrivately } from './sticky/index.js';
+import { WorkerShutdown } from './lifecycle/index.js';
+
+// Composition root in a worker: receives handed-off sockets, announces readiness, obeys close.
+
+interface ConnectionEnvelope {
+  [TAG]?: unknown;
+  type?: unknown;
+  payload?: { bytes?: unknown };
+}
+
+export function createWorker(server: Server, options: Readonly<ResolvedListenOptions>): void {
+  const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
+  const shutdown = new WorkerShutdown(server, log, options.shutdownTimeout);
+
+  process.on('message', (message: unknown, handle: unknown) => {
+    // Hot path: a handed-off connection. Checked without the full decoder.
+    const envelope = message as ConnectionEnvelope | null;
+    if (handle !== undefined && typeof envelope === 'object' && envelope !== null && envelope[TAG] === 1 &&
+        envelope.type === 'sticky:connection') {
+      const socket = handle as Socket;
+      if (!shutdown.isAccepting) {
+        socket.destroy();
+        return;
+      }
+      const bytes = envelope.payload?.bytes;
+      adoptSocket(server, socket, typeof bytes === 'string' ? bytes : undefined);
+      shutdown.track(socket);
+      return;
+    }
+    const decoded = decodeMessage(message);
+    if (decoded.kind === 'version') log.warn({ version: decoded.version }, 'protocol version mismatch');
+    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
+  });
+
+  listenPrivately(server).then(
+    () => process.send?.(encodeMessage('sticky:ready', {})),
+    (error: unknown) => {
+      // Without its server the worker cannot serve: the primary sees the exit and respawns.
+      log.error({ err: error }, 'worker server failed to start');
+      throw new StickyError(ErrorCode.WorkerStartFailed, 'The worker could not attach its server.', { cause: error });
+    },
+  );
+}
+
+/** Asks the primary to shut the whole cluster down (the typed form of `['sticky:masterclose', wait]`). */
+export function requestMasterClose(waitForConnections = false): Promise<void> {
+  if (!cluster.isWorker || process.send === undefined) {
+    return Promise.reject(new StickyError(ErrorCode.WrongProcess, '`requestMasterClose()` works only in a worker.', {
+      hint: 'In the primary, call the `closeMaster` function that `listen()` returned.',
+    }));
+  }
+  return new Promise((resolve, reject) => {
+    (process.send as NonNullable<typeof process.send>)(encodeMessage('sticky:masterclose', { waitForConnections }), undefined, {}, (error: Error | null) => {
+      if (error === null) resolve();
+      else reject(new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the primary is closed.', { cause: error }));
+    });
+  });
+}

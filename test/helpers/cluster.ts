@@ -1,0 +1,93 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { onTestFailed, onTestFinished } from 'vitest';
+import { pEvent } from 'p-event';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** A message the fixture primary sends over IPC. */
+export interface FixtureMessage {
+  type: string;
+  [key: string]: unknown;
+}
+
+export const isMessage = (type: string) => (message: unknown): boolean =>
+  typeof message === 'object' && message !== null && (message as FixtureMessage).type === type;
+
+export interface SpawnedCluster {
+  child: ChildProcess;
+  port: number;
+  ready: FixtureMessage;
+  /** Everything the fixture's processes wrote to stdout/stderr. */
+  output: () => string;
+  /** Every IPC message the primary sent, in order. */
+  messages: FixtureMessage[];
+  /** Sends `{ type }` and waits for the reply of the same type. */
+  ask: (type: string, extra?: Record<string, unknown>) => Promise<FixtureMessage>;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  /** Wait for the fixture's `ready` message (default true). */
+  waitReady?: boolean;
+  detached?: boolean;
+  timeout?: number;
+}
+
+/** Forks a fixture primary (which forks real workers) and registers its cleanup. */
+export async function spawnCluster(fixture: string, options: SpawnOptions = {}): Promise<SpawnedCluster> {
+  const child = fork(new URL(`../fixtures/${fixture}`, import.meta.url), [], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, ...options.env },
+    detached: options.detached ?? false,
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const messages: FixtureMessage[] = [];
+  child.on('message', (message) => messages.push(message as FixtureMessage));
+  onTestFinished(() => stopProcess(child));
+  onTestFailed(() => {
+    console.error(`--- output of ${fixture} ---\n${output}\n--- messages ---\n${JSON.stringify(messages).slice(0, 4000)}`);
+  });
+  const ask = async (type: string, extra: Record<string, unknown> = {}): Promise<FixtureMessage> => {
+    const reply = pEvent(child, 'message', { filter: isMessage(type), timeout: 5_000 });
+    child.send({ type, ...extra });
+    return (await reply) as FixtureMessage;
+  };
+  if (options.waitReady === false) return { child, port: 0, ready: { type: 'none' }, output: () => output, messages, ask };
+  const ready = (await pEvent(child, 'message', { filter: isMessage('ready'), timeout: options.timeout ?? 15_000 })) as FixtureMessage;
+  return { child, port: ready.port as number, ready, output: () => output, messages, ask };
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = delay(graceMs, 'timeout' as const);
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** Waits for the child's exit; rejects after `timeout` ms. */
+export async function waitForExit(child: ChildProcess, timeout = 15_000): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode };
+  const [code, signal] = (await pEvent(child, 'exit', { multiArgs: true, timeout })) as [number | null, string | null];
+  return { code, signal };
+}
+
+/** Polls `predicate` until it holds; rejects at the deadline. For states without an event. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, { timeout = 10_000, interval = 20 } = {}): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeout} ms`);
+    await delay(interval);
+  }
+}
+
+/** Resolves after `ms`: only for pacing a client (e.g. sending a body later), never to synchronise. */
+export function pause(ms: number): Promise<void> {
+  return delay(ms);
+}
