@@ -5,7 +5,7 @@ import { ErrorCode, StickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { Balancer, type BalancerStats } from './sticky/index.js';
 import {
-  EXIT_CODE_KILLED, PrimaryShutdown, Supervisor, installShutdownSignals, transition,
+  PrimaryShutdown, Supervisor, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
   type LifecycleState, type ShutdownReason, type ShutdownResult, type SupervisorEvents,
 } from './lifecycle/index.js';
 
@@ -56,13 +56,12 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     }
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
-      void this.#close('masterclose', payload.waitForConnections).then((result) => this.#exitAfter(result));
+      void this.#close('masterclose', payload.waitForConnections).then(exitAfterShutdown);
     });
     if (options.handleSignals) {
       this.#removeSignals = installShutdownSignals({
         shutdown: () => this.#close('signal', true),
         escalate: () => this.#shutdown.escalate(),
-        exitCode: (result) => (result.error === undefined ? 0 : EXIT_CODE_KILLED),
       });
     }
     this.#supervisor.start();
@@ -133,15 +132,13 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     if (!wasStarted) {
       void result.then((outcome) => {
         this.#removeSignals?.();
+        // closeMaster(cb) lets the process end on its own; its exit code still tells what happened.
+        process.exitCode = exitCodeOf(outcome);
         this.#state = transition(this.#state, 'closed');
         this.emit('shutdownEnd', outcome);
       });
     }
     return result;
-  }
-
-  #exitAfter(result: ShutdownResult): void {
-    process.exitCode = result.error === undefined ? 0 : EXIT_CODE_KILLED;
   }
 }
 

@@ -1,3 +1,5 @@
+import { EXIT_CODE_KILLED } from './shutdown-primary.js';
+
 // Signal handling of the primary. Installed only when enabled, removed on close. The only place
 // besides the worker's shutdown that ends a process.
 
@@ -6,8 +8,19 @@ export interface SignalActions {
   shutdown(): Promise<{ error: unknown }>;
   /** Second one during shutdown: stop waiting. */
   escalate(): void;
-  /** Process exit code for a finished shutdown. */
-  exitCode(result: { error: unknown }): number;
+}
+
+/** Exit code of the primary after a shutdown: 0, or EXIT_CODE_KILLED when workers had to be killed. */
+export function exitCodeOf(result: { error: unknown }): number {
+  return result.error === undefined ? 0 : EXIT_CODE_KILLED;
+}
+
+/**
+ * Ends the primary after a shutdown nobody holds a callback for (a signal, or masterclose from a
+ * worker): the application asked for the whole cluster to stop.
+ */
+export function exitAfterShutdown(result: { error: unknown }): void {
+  process.exit(exitCodeOf(result));
 }
 
 export function installShutdownSignals(actions: SignalActions): () => void {
@@ -18,10 +31,8 @@ export function installShutdownSignals(actions: SignalActions): () => void {
       return;
     }
     isShuttingDown = true;
-    void actions.shutdown().then((result) => {
-      // A signal's default action (exit) was taken over by this handler: exit once the shutdown is done.
-      process.exit(actions.exitCode(result));
-    });
+    // A signal's default action (exit) was taken over by this handler: exit once the shutdown is done.
+    void actions.shutdown().then(exitAfterShutdown);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

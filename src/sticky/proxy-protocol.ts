@@ -44,6 +44,10 @@ function parseV1(buffer: Buffer): ProxyHeaderResult {
 }
 
 function formatIPv6(buffer: Buffer, offset: number): string {
+  // IPv4-mapped (::ffff:a.b.c.d): key it as the plain IPv4 address, like v1 TCP6 and IP mode do.
+  if (buffer.readUInt32BE(offset) === 0 && buffer.readUInt32BE(offset + 4) === 0 && buffer.readUInt32BE(offset + 8) === 0xffff) {
+    return `${buffer[offset + 12]}.${buffer[offset + 13]}.${buffer[offset + 14]}.${buffer[offset + 15]}`;
+  }
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(buffer.readUInt16BE(offset + i).toString(16));
   // Compress the longest run of zero groups, as inet_ntop does, so keys match socket addresses.

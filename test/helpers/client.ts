@@ -1,6 +1,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
+import { isIPv4 } from 'node:net';
+import { pause } from './cluster.js';
 
 export interface WorkerReply {
   workerId: number;
@@ -10,6 +12,9 @@ export interface WorkerReply {
   url: string;
   bytes: number;
   sha256: string;
+  /** The peer of the worker's socket (the client, or the proxy in PROXY mode). */
+  remoteAddress?: string;
+  remotePort?: number;
 }
 
 export interface RequestOptions {
@@ -75,4 +80,136 @@ export async function rawExchange(port: number, payload: Buffer | string, { loca
 export function sourceAddress(n: number): string {
   if (n < 0 || n > 252) throw new RangeError('source address index out of range');
   return `127.0.0.${n + 2}`;
+}
+
+/** An HTTP response read off a raw connection, up to the server's close. */
+export interface RawResponse {
+  /** 0 when no status line arrived. */
+  status: number;
+  /** Header names lower-cased. */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Every byte the server sent. */
+  raw: Buffer;
+  /** The connection ended by an error (reset) rather than a clean close. */
+  reset: boolean;
+}
+
+function parseRawResponse(raw: Buffer, reset: boolean): RawResponse {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end === -1) return { status: 0, headers: {}, body: Buffer.alloc(0), raw, reset };
+  const lines = raw.toString('latin1', 0, end).split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  let body = raw.subarray(end + 4);
+  const length = headers['content-length'];
+  if (length !== undefined) body = body.subarray(0, Number(length));
+  return { status: status === null ? 0 : Number(status[1]), headers, body, raw, reset };
+}
+
+/**
+ * Opens a fresh connection and writes `parts` in order; each part after the first is written `gapMs`
+ * after the previous one was flushed to the kernel. Collects what the server sends until it closes the
+ * connection (send `Connection: close`), and parses it as one HTTP response.
+ */
+export async function sendInParts(port: number, parts: readonly (Buffer | string)[], { localAddress = '127.0.0.1', gapMs = 0, timeout = 10_000 } = {}): Promise<RawResponse> {
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  const chunks: Buffer[] = [];
+  let reset = false;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => { reset = true; });
+  socket.setTimeout(timeout, () => socket.destroy(new Error('raw exchange timed out')));
+  const closed = once(socket, 'close');
+  await once(socket, 'connect');
+  for (const [index, part] of parts.entries()) {
+    if (index > 0 && gapMs > 0) await pause(gapMs);
+    if (socket.destroyed) break;
+    await new Promise<void>((resolve) => socket.write(part, () => resolve()));
+  }
+  await closed;
+  return parseRawResponse(Buffer.concat(chunks), reset);
+}
+
+/** A request head (ending in the blank line) that asks the server to close after replying. */
+export function requestHead(method: string, path: string, headers: Record<string, string | number> = {}): string {
+  const lines = [`${method} ${path} HTTP/1.1`, 'Host: localhost', 'Connection: close'];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** A PROXY protocol v1 header line. */
+export function proxyV1(source: string, { destination = isIPv4(source) ? '127.0.0.1' : '::1', sourcePort = 40_000, destinationPort = 80 } = {}): string {
+  return `PROXY ${isIPv4(source) ? 'TCP4' : 'TCP6'} ${source} ${destination} ${sourcePort} ${destinationPort}\r\n`;
+}
+
+const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+
+function ipv6Bytes(address: string): Buffer {
+  const [head = '', tail] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const bytes = Buffer.alloc(16);
+  groups.forEach((group, i) => bytes.writeUInt16BE(Number.parseInt(group, 16), i * 2));
+  return bytes;
+}
+
+/**
+ * A PROXY protocol v2 header, built byte by byte: `command` 1 = PROXY, 0 = LOCAL; `tlvs` are appended
+ * after the addresses (counted in the length), as proxies do with their extensions.
+ */
+export function proxyV2(source: string, { destination = isIPv4(source) ? '127.0.0.1' : '::1', sourcePort = 40_000, destinationPort = 80, command = 1, tlvs = Buffer.alloc(0) } = {}): Buffer {
+  const v4 = isIPv4(source);
+  const addresses = v4
+    ? Buffer.concat([Buffer.from(source.split('.').map(Number)), Buffer.from(destination.split('.').map(Number))])
+    : Buffer.concat([ipv6Bytes(source), ipv6Bytes(destination)]);
+  const ports = Buffer.alloc(4);
+  ports.writeUInt16BE(sourcePort, 0);
+  ports.writeUInt16BE(destinationPort, 2);
+  const fixed = Buffer.alloc(4);
+  fixed[0] = 0x20 | command;
+  fixed[1] = v4 ? 0x11 : 0x21; // TCP over IPv4 / IPv6
+  fixed.writeUInt16BE(addresses.length + ports.length + tlvs.length, 2);
+  return Buffer.concat([PROXY_V2_SIGNATURE, fixed, addresses, ports, tlvs]);
+}
+
+/** Parses the JSON body a fixture worker sent; throws with the raw text when it is not JSON. */
+export function replyOf(response: RawResponse): WorkerReply {
+  try {
+    return JSON.parse(response.body.toString()) as WorkerReply;
+  } catch {
+    throw new Error(`not a worker reply (status ${response.status}): ${response.raw.toString('latin1').slice(0, 200)}`);
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results keep the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
+/**
+ * An agent whose connections (from `localAddress`) start with `header`, as a proxy speaking the PROXY
+ * protocol opens them; with `keepAlive` and `maxSockets: 1` every request shares one connection.
+ */
+export function proxiedAgent(port: number, header: Buffer | string, { localAddress = '127.0.0.1', keepAlive = true } = {}): http.Agent {
+  const agent = new http.Agent({ keepAlive, maxSockets: 1 });
+  (agent as unknown as { createConnection: () => net.Socket }).createConnection = () => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+    socket.write(header);
+    return socket;
+  };
+  return agent;
 }

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { onTestFailed, onTestFinished } from 'vitest';
+import { afterEach, onTestFailed, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -35,6 +35,47 @@ export interface SpawnOptions {
 
 /** Forks a fixture primary (which forks real workers) and registers its cleanup. */
 export async function spawnCluster(fixture: string, options: SpawnOptions = {}): Promise<SpawnedCluster> {
+  const started = forkFixture(fixture, options);
+  onTestFinished(() => stopProcess(started.child));
+  onTestFailed(() => { console.error(describeRun(fixture, started)); });
+  return awaitReady(started, options);
+}
+
+/**
+ * Like `spawnCluster`, for one cluster shared by the tests of a `describe` block: call it in
+ * `beforeAll` and stop it in `afterAll` with `stopProcess`. Registers no per-test hooks (they cannot
+ * be registered outside a test); pair it with `printOutputOnFailure` to see the fixture's logs.
+ * If the fixture does not become ready, it is stopped before the error is thrown.
+ */
+export async function spawnSharedCluster(fixture: string, options: SpawnOptions = {}): Promise<SpawnedCluster> {
+  const started = forkFixture(fixture, options);
+  try {
+    return await awaitReady(started, options);
+  } catch (error) {
+    console.error(describeRun(fixture, started));
+    await stopProcess(started.child);
+    throw error;
+  }
+}
+
+/** Prints a shared cluster's output and messages after each failed test of the current block. */
+export function printOutputOnFailure(fixture: string, cluster: () => SpawnedCluster | undefined): void {
+  afterEach((context) => {
+    const current = cluster();
+    if (context.task.result?.state === 'fail' && current !== undefined) {
+      console.error(describeRun(fixture, { output: current.output, messages: current.messages }));
+    }
+  });
+}
+
+interface StartedFixture {
+  child: ChildProcess;
+  output: () => string;
+  messages: FixtureMessage[];
+  ask: SpawnedCluster['ask'];
+}
+
+function forkFixture(fixture: string, options: SpawnOptions): StartedFixture {
   const child = fork(new URL(`../fixtures/${fixture}`, import.meta.url), [], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, ...options.env },
@@ -45,18 +86,23 @@ export async function spawnCluster(fixture: string, options: SpawnOptions = {}):
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   const messages: FixtureMessage[] = [];
   child.on('message', (message) => messages.push(message as FixtureMessage));
-  onTestFinished(() => stopProcess(child));
-  onTestFailed(() => {
-    console.error(`--- output of ${fixture} ---\n${output}\n--- messages ---\n${JSON.stringify(messages).slice(0, 4000)}`);
-  });
   const ask = async (type: string, extra: Record<string, unknown> = {}): Promise<FixtureMessage> => {
     const reply = pEvent(child, 'message', { filter: isMessage(type), timeout: 5_000 });
     child.send({ type, ...extra });
     return (await reply) as FixtureMessage;
   };
-  if (options.waitReady === false) return { child, port: 0, ready: { type: 'none' }, output: () => output, messages, ask };
+  return { child, output: () => output, messages, ask };
+}
+
+function describeRun(fixture: string, run: { output: () => string; messages: FixtureMessage[] }): string {
+  return `--- output of ${fixture} ---\n${run.output()}\n--- messages ---\n${JSON.stringify(run.messages).slice(0, 4000)}`;
+}
+
+async function awaitReady(started: StartedFixture, options: SpawnOptions): Promise<SpawnedCluster> {
+  const { child, output, messages, ask } = started;
+  if (options.waitReady === false) return { child, port: 0, ready: { type: 'none' }, output, messages, ask };
   const ready = (await pEvent(child, 'message', { filter: isMessage('ready'), timeout: options.timeout ?? 15_000 })) as FixtureMessage;
-  return { child, port: ready.port as number, ready, output: () => output, messages, ask };
+  return { child, port: ready.port as number, ready, output, messages, ask };
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */

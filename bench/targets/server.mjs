@@ -1,0 +1,125 @@
+// One benchmark target: a primary plus BENCH_WORKERS workers that answer every request with the same
+// tiny response. BENCH_TARGET picks how connections reach the workers:
+//   rr      Node's cluster, SCHED_RR: the primary accepts and passes each connection to a worker
+//   none    Node's cluster, SCHED_NONE: the workers share the listening socket, the kernel picks
+//   ip      sticky-runtime, routed by the client's address
+//   header  sticky-runtime, routed by the x-forwarded-for request header
+// The primary talks to the bench over IPC: it sends { type: 'ready', port } once every worker can
+// serve, and answers { type: 'cpu' } with its own process.cpuUsage() and its workers' CPU time.
+// It stops on SIGTERM, when the bench goes away (disconnect), and after BENCH_MAX_LIFETIME_MS.
+import cluster from 'node:cluster';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { listen } from '../../dist/index.js';
+
+const TARGETS = ['rr', 'none', 'ip', 'header'];
+const target = process.env.BENCH_TARGET ?? 'ip';
+if (!TARGETS.includes(target)) throw new Error(`BENCH_TARGET must be one of ${TARGETS.join(', ')}, got ${target}`);
+const workerCount = Number(process.env.BENCH_WORKERS ?? 2);
+const host = '127.0.0.1';
+const maxLifetime = Number(process.env.BENCH_MAX_LIFETIME_MS ?? 15 * 60_000);
+
+// Must be set before the first fork; it is read again in each worker from the environment.
+if (target === 'rr') cluster.schedulingPolicy = cluster.SCHED_RR;
+if (target === 'none') cluster.schedulingPolicy = cluster.SCHED_NONE;
+
+function workerIndex() {
+  if (target === 'ip' || target === 'header') return Number(process.env.STICKY_RUNTIME_SLOT);
+  return (cluster.worker?.id ?? 1) - 1;
+}
+
+function createApp() {
+  const body = Buffer.from('ok');
+  // Which worker answered, so the bench can report how connections were spread.
+  const headers = { 'content-type': 'text/plain', 'content-length': body.length, 'x-worker': String(workerIndex()) };
+  return http.createServer((request, response) => {
+    response.writeHead(200, headers);
+    response.end(body);
+  });
+}
+
+/** utime + stime of a process in µs, from /proc (Linux). */
+function processCpuMicros(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return ticks * 10_000; // CLK_TCK is 100 on Linux
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function reportCpu(workerPids) {
+  const { user, system } = process.cpuUsage();
+  process.send?.({
+    type: 'cpu',
+    primary: user + system,
+    workers: workerPids().map((pid) => ({ pid, micros: processCpuMicros(pid) })),
+  });
+}
+
+function armLifetime(stop) {
+  const timer = setTimeout(stop, maxLifetime);
+  timer.unref();
+  process.on('disconnect', stop);
+}
+
+function runNativePrimary() {
+  const workers = [];
+  let listening = 0;
+  let port;
+  for (let i = 0; i < workerCount; i++) workers.push(cluster.fork());
+  cluster.on('listening', (_worker, address) => {
+    if (port !== undefined && port !== address.port) throw new Error('workers listen on different ports');
+    port = address.port;
+    if (++listening === workerCount) process.send?.({ type: 'ready', port, pids: workers.map((w) => w.process.pid) });
+  });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    for (const worker of workers) worker.process.kill('SIGTERM');
+    const force = setTimeout(() => {
+      for (const worker of workers) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, 5_000);
+    force.unref();
+    let exited = 0;
+    cluster.on('exit', () => {
+      if (++exited === workerCount) process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  armLifetime(stop);
+  process.on('message', (message) => {
+    if (message?.type === 'cpu') reportCpu(() => workers.map((w) => w.process.pid));
+  });
+}
+
+function runStickyPrimary(closeMaster, app) {
+  const { primary } = closeMaster;
+  app.once('listening', async () => {
+    await primary.whenReady();
+    process.send?.({ type: 'ready', port: app.address().port, pids: primary.stats().slots.map((s) => s.pid) });
+  });
+  // SIGTERM is handled by the package itself (handleSignals): graceful shutdown, then exit.
+  armLifetime(() => closeMaster(() => process.exit(0), false));
+  process.on('message', (message) => {
+    if (message?.type === 'cpu') reportCpu(() => primary.stats().slots.map((s) => s.pid));
+    else if (message?.type === 'stats') process.send?.({ type: 'stats', stats: primary.stats() });
+  });
+}
+
+const app = createApp();
+if (target === 'rr' || target === 'none') {
+  if (cluster.isPrimary) runNativePrimary();
+  // listen(0) in cluster workers: every worker gets the same port (the primary owns the binding).
+  else app.listen(0, host);
+} else {
+  const options = { workers: workerCount, handleSignals: true };
+  if (target === 'header') options.proxyHeader = 'x-forwarded-for';
+  const closeMaster = listen(app, 0, host, options);
+  if (closeMaster) runStickyPrimary(closeMaster, app);
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { CONNECTION_WITHOUT_BYTES, PROTOCOL_VERSION, TAG, decodeMessage, encodeMessage } from '../../src/ipc/protocol.js';
+
+describe('encodeMessage', () => {
+  it('wraps a payload in the tagged, versioned envelope', () => {
+    expect(encodeMessage('sticky:masterclose', { waitForConnections: true })).toEqual({
+      __sticky: 1, v: 1, type: 'sticky:masterclose', payload: { waitForConnections: true },
+    });
+    expect(encodeMessage('sticky:close', { waitForConnections: false, timeout: 500 })).toEqual({
+      __sticky: 1, v: 1, type: 'sticky:close', payload: { waitForConnections: false, timeout: 500 },
+    });
+    expect(TAG).toBe('__sticky');
+    expect(PROTOCOL_VERSION).toBe(1);
+  });
+
+  it('has exactly the envelope keys', () => {
+    expect(Object.keys(encodeMessage('sticky:ready', {})).sort()).toEqual(['__sticky', 'payload', 'type', 'v']);
+  });
+
+  it('round-trips through decodeMessage and a JSON copy (what IPC does)', () => {
+    const messages = [
+      encodeMessage('sticky:connection', {}),
+      encodeMessage('sticky:connection', { bytes: Buffer.from('GET / HTTP/1.1\r\n\r\n').toString('base64') }),
+      encodeMessage('sticky:ready', {}),
+      encodeMessage('sticky:masterclose', { waitForConnections: false }),
+      encodeMessage('sticky:close', { waitForConnections: true, timeout: 0 }),
+    ];
+    for (const envelope of messages) {
+      expect(decodeMessage(JSON.parse(JSON.stringify(envelope)))).toEqual({
+        kind: 'message', message: { type: envelope.type, payload: envelope.payload },
+      });
+    }
+  });
+});
+
+describe('CONNECTION_WITHOUT_BYTES', () => {
+  it('is a frozen connection envelope with a frozen, empty payload', () => {
+    expect(CONNECTION_WITHOUT_BYTES).toEqual({ __sticky: 1, v: 1, type: 'sticky:connection', payload: {} });
+    expect(Object.isFrozen(CONNECTION_WITHOUT_BYTES)).toBe(true);
+    expect(Object.isFrozen(CONNECTION_WITHOUT_BYTES.payload)).toBe(true);
+    expect(() => { (CONNECTION_WITHOUT_BYTES as { type: string }).type = 'x'; }).toThrow(TypeError);
+  });
+});
+
+describe('decodeMessage', () => {
+  it.each([
+    ['null', null],
+    ['undefined', undefined],
+    ['a string', 'sticky:masterclose'],
+    ['a number', 1],
+    ['a boolean', true],
+    ['an empty array', []],
+    ['another array', ['app:hello', true]],
+    ['an object without the tag', { type: 'sticky:ready', payload: {} }],
+    ['an object with another tag value', { __sticky: true, v: 1, type: 'sticky:ready', payload: {} }],
+    ['an object with the tag as a string', { __sticky: '1', v: 1, type: 'sticky:ready', payload: {} }],
+    ['application traffic', { cmd: 'NODE_CLUSTER', act: 'online' }],
+  ])('treats %s as foreign', (_, value) => {
+    expect(decodeMessage(value)).toEqual({ kind: 'foreign' });
+  });
+
+  it('accepts the legacy array form of masterclose', () => {
+    expect(decodeMessage(['sticky:masterclose', true])).toEqual({
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: true } },
+    });
+    expect(decodeMessage(['sticky:masterclose'])).toEqual({
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: false } },
+    });
+    expect(decodeMessage(['sticky:masterclose', false])).toEqual({
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: false } },
+    });
+    expect(decodeMessage(['sticky:masterclose', 'yes'])).toEqual({
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: false } },
+    });
+  });
+
+  it('reports another protocol version with that version', () => {
+    expect(decodeMessage({ __sticky: 1, v: 2, type: 'sticky:ready', payload: {} })).toEqual({ kind: 'version', version: 2 });
+    expect(decodeMessage({ __sticky: 1, v: '1', type: 'sticky:ready', payload: {} })).toEqual({ kind: 'version', version: '1' });
+    expect(decodeMessage({ __sticky: 1, type: 'sticky:ready', payload: {} })).toEqual({ kind: 'version', version: undefined });
+  });
+
+  it.each([
+    ['an unknown type', { type: 'sticky:nope', payload: {} }],
+    ['a missing type', { payload: {} }],
+    ['a missing payload', { type: 'sticky:ready' }],
+    ['a null payload', { type: 'sticky:ready', payload: null }],
+    ['an array payload', { type: 'sticky:masterclose', payload: [true] }],
+    ['a string payload', { type: 'sticky:connection', payload: 'abc' }],
+    ['non-string connection bytes', { type: 'sticky:connection', payload: { bytes: 42 } }],
+    ['null connection bytes', { type: 'sticky:connection', payload: { bytes: null } }],
+    ['a close without timeout', { type: 'sticky:close', payload: { waitForConnections: true } }],
+    ['a close with a negative timeout', { type: 'sticky:close', payload: { waitForConnections: true, timeout: -1 } }],
+    ['a close with a NaN timeout', { type: 'sticky:close', payload: { waitForConnections: true, timeout: Number.NaN } }],
+    ['a close with a string timeout', { type: 'sticky:close', payload: { waitForConnections: true, timeout: '10' } }],
+  ])('reports %s as malformed', (_, fields) => {
+    expect(decodeMessage({ __sticky: 1, v: 1, ...fields })).toEqual({ kind: 'malformed' });
+  });
+
+  it('reads booleans strictly: anything but `true` is false', () => {
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:masterclose', payload: { waitForConnections: 'true' } })).toEqual({
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: false } },
+    });
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:close', payload: { waitForConnections: 1, timeout: 5 } })).toEqual({
+      kind: 'message', message: { type: 'sticky:close', payload: { waitForConnections: false, timeout: 5 } },
+    });
+  });
+
+  it('keeps only known payload fields', () => {
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:ready', payload: { extra: 1 } })).toEqual({
+      kind: 'message', message: { type: 'sticky:ready', payload: {} },
+    });
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:connection', payload: { bytes: 'QQ==', extra: 1 } })).toEqual({
+      kind: 'message', message: { type: 'sticky:connection', payload: { bytes: 'QQ==' } },
+    });
+  });
+
+  it('never throws, even on hostile input', () => {
+    const hostile = Object.create(null) as Record<string, unknown>;
+    Object.defineProperty(hostile, '__sticky', { get() { return 1; }, enumerable: true });
+    hostile.v = 1;
+    hostile.type = 'sticky:ready';
+    hostile.payload = Object.create(null);
+    expect(decodeMessage(hostile)).toEqual({ kind: 'message', message: { type: 'sticky:ready', payload: {} } });
+  });
+});

@@ -1,0 +1,228 @@
+import { availableParallelism } from 'node:os';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, normalizeListenOptions, type ListenOptions } from '../../src/options.js';
+import { isStickyError } from '../../src/errors.js';
+
+/** Calls normalizeListenOptions with input the types would refuse, and returns what it threw. */
+function thrownBy(input: unknown): Error & { code?: unknown } {
+  try {
+    normalizeListenOptions(input as ListenOptions);
+  } catch (error) {
+    expect(isStickyError(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'STICKY_ERR_INVALID_OPTION' });
+    return error as Error;
+  }
+  throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
+}
+
+describe('normalizeListenOptions: defaults', () => {
+  it('applies every default', () => {
+    const resolved = normalizeListenOptions();
+    const { logger, ...rest } = resolved;
+    expect(rest).toEqual({
+      ...DEFAULTS,
+      workers: availableParallelism(),
+      mode: 'ip',
+      proxyHeader: '',
+      generatePrehashArray: undefined,
+      generatePrehashArrayNoParsing: undefined,
+      env: {},
+    });
+    expect(typeof logger.child).toBe('function');
+    expect(logger.isLevelEnabled('fatal')).toBe(false);
+  });
+
+  it('documents the default values', () => {
+    expect(DEFAULTS).toEqual({
+      trustedHops: 0, hashSeed: 0, maxHeadBytes: 16_384, headTimeout: 10_000, maxPendingHeads: 1024,
+      slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, drainTimeout: 10_000,
+      handleSignals: true, readyTimeout: 30_000, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000,
+      maxRestarts: 10, restartWindow: 60_000, failedSlotRetry: 60_000,
+    });
+    expect(Object.isFrozen(DEFAULTS)).toBe(true);
+  });
+
+  it('treats {} like no options', () => {
+    const { logger: _a, ...fromEmpty } = normalizeListenOptions({});
+    const { logger: _b, ...fromNothing } = normalizeListenOptions();
+    expect(fromEmpty).toEqual(fromNothing);
+  });
+
+  it('returns a frozen result, with a frozen env', () => {
+    const resolved = normalizeListenOptions({ env: { A: 'x' } });
+    expect(Object.isFrozen(resolved)).toBe(true);
+    expect(Object.isFrozen(resolved.env)).toBe(true);
+    expect(() => { (resolved as { workers: number }).workers = 3; }).toThrow(TypeError);
+  });
+
+  it('keeps given values', () => {
+    const resolved = normalizeListenOptions({
+      workers: 3, hashSeed: 0xffff_ffff, maxHeadBytes: 256, headTimeout: 1, slotQueueLimit: 0, drainTimeout: 0,
+      handleSignals: false, maxRestarts: 0, restartWindow: 1,
+    });
+    expect(resolved).toMatchObject({
+      workers: 3, hashSeed: 0xffff_ffff, maxHeadBytes: 256, headTimeout: 1, slotQueueLimit: 0, drainTimeout: 0,
+      handleSignals: false, maxRestarts: 0, restartWindow: 1,
+    });
+  });
+
+  it('keeps a given pino logger', () => {
+    const logger = pino({ enabled: false });
+    expect(normalizeListenOptions({ logger }).logger).toBe(logger);
+  });
+});
+
+describe('normalizeListenOptions: unknown and renamed keys', () => {
+  it('rejects an unknown key, naming it in backticks and listing the known ones', () => {
+    const error = thrownBy({ drainTimout: 5 });
+    expect(error.message).toContain('Unknown option `drainTimout`.');
+    expect(error.message).toContain('`drainTimeout`');
+    expect(error.message).toContain('`workers`');
+  });
+
+  it.each([
+    ['num', 'workers'],
+    ['header', 'proxyHeader'],
+    ['proxy', 'proxyHeader'],
+    ['seed', 'hashSeed'],
+    ['timeout', 'shutdownTimeout'],
+  ])('names the replacement of `%s`', (key, replacement) => {
+    const error = thrownBy({ [key]: 1 });
+    expect(error.message).toBe(`Unknown option \`${key}\`. Hint: Use \`${replacement}\` instead.`);
+    expect(error).toMatchObject({ hint: `Use \`${replacement}\` instead.` });
+  });
+
+  it('rejects options that are not an object', () => {
+    expect(thrownBy(null).message).toBe('Expected `options` to be an object, received null.');
+    expect(thrownBy([]).message).toBe('Expected `options` to be an object, received an array.');
+    expect(thrownBy('ip').message).toBe('Expected `options` to be an object, received "ip" (string).');
+  });
+});
+
+describe('normalizeListenOptions: numeric options', () => {
+  const numeric = [
+    'workers', 'hashSeed', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads', 'slotQueueLimit', 'slotWaitTimeout',
+    'shutdownTimeout', 'drainTimeout', 'readyTimeout', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts',
+    'restartWindow', 'failedSlotRetry',
+  ] as const;
+  const bad: readonly [unknown, string][] = [
+    [-1, '-1 (number)'],
+    [1.5, '1.5 (number)'],
+    ['10', '"10" (string)'],
+    [Number.NaN, 'NaN (number)'],
+    [Number.POSITIVE_INFINITY, 'Infinity (number)'],
+    [true, 'true (boolean)'],
+    [{}, 'an object'],
+  ];
+  const cases = numeric.flatMap((name) => bad.map(([value, received]) => [name, value, received] as const));
+
+  it.each(cases)('rejects `%s: %j`, saying what was expected and received', (name, value, received) => {
+    const error = thrownBy({ [name]: value });
+    expect(error.message).toMatch(new RegExp(`^Expected \`${name}\` to be an integer .*, received ${received.replace(/[.()]/g, '\\$&')}\\.$`));
+  });
+
+  it('states the range and unit', () => {
+    expect(thrownBy({ workers: 0 }).message).toBe('Expected `workers` to be an integer from 1 to 1024, received 0 (number).');
+    expect(thrownBy({ drainTimeout: -1 }).message).toBe('Expected `drainTimeout` to be an integer >= 0 (ms), received -1 (number).');
+    expect(thrownBy({ maxHeadBytes: 255 }).message).toBe('Expected `maxHeadBytes` to be an integer from 256 to 1048576 (bytes), received 255 (number).');
+  });
+
+  it.each([
+    ['workers', 1025], ['maxHeadBytes', 1024 * 1024 + 1], ['hashSeed', 2 ** 32], ['headTimeout', 0], ['readyTimeout', 0],
+    ['restartWindow', 0], ['maxPendingHeads', 0],
+  ])('rejects `%s: %j` (out of range)', (name, value) => {
+    expect(thrownBy({ [name]: value }).message).toContain(`\`${name}\``);
+  });
+
+  it('validates trustedHops with proxyHeader', () => {
+    expect(normalizeListenOptions({ proxyHeader: 'x-forwarded-for', trustedHops: 2 }).trustedHops).toBe(2);
+    for (const [value, received] of [[-1, '-1 (number)'], [1.5, '1.5 (number)'], ['1', '"1" (string)'], [65, '65 (number)']] as const) {
+      expect(thrownBy({ proxyHeader: 'x-forwarded-for', trustedHops: value }).message)
+        .toBe(`Expected \`trustedHops\` to be an integer from 0 to 64, received ${received}.`);
+    }
+  });
+});
+
+describe('normalizeListenOptions: routing modes', () => {
+  it('derives the mode from the option that chooses it', () => {
+    const key = (): string => 'k';
+    expect(normalizeListenOptions({ proxyHeader: 'X-Forwarded-For' })).toMatchObject({ mode: 'proxyHeader', proxyHeader: 'x-forwarded-for' });
+    expect(normalizeListenOptions({ proxyProtocol: true }).mode).toBe('proxyProtocol');
+    expect(normalizeListenOptions({ proxyProtocol: false }).mode).toBe('ip');
+    expect(normalizeListenOptions({ generatePrehashArray: key })).toMatchObject({ mode: 'custom', generatePrehashArray: key });
+    expect(normalizeListenOptions({ generatePrehashArrayNoParsing: key })).toMatchObject({ mode: 'customNoParsing', generatePrehashArrayNoParsing: key });
+  });
+
+  it.each([
+    [{ proxyHeader: 'x-forwarded-for', proxyProtocol: true }, '`proxyHeader` and `proxyProtocol`'],
+    [{ proxyHeader: 'x-forwarded-for', generatePrehashArray: (): string => 'k' }, '`proxyHeader` and `generatePrehashArray`'],
+    [{ proxyProtocol: true, generatePrehashArrayNoParsing: (): string => 'k' }, '`proxyProtocol` and `generatePrehashArrayNoParsing`'],
+    [{ generatePrehashArray: (): string => 'k', generatePrehashArrayNoParsing: (): string => 'k' }, '`generatePrehashArray` and `generatePrehashArrayNoParsing`'],
+  ])('rejects combining two modes: %o', (input, names) => {
+    const error = thrownBy(input);
+    expect(error.message).toContain(`Options ${names} cannot be combined`);
+    expect(error).toMatchObject({ hint: 'Pick one routing mode.' });
+  });
+
+  it('allows proxyProtocol: false next to another mode', () => {
+    expect(normalizeListenOptions({ proxyHeader: 'forwarded', proxyProtocol: false }).mode).toBe('proxyHeader');
+  });
+
+  it('rejects trustedHops without proxyHeader', () => {
+    expect(thrownBy({ trustedHops: 1 }).message).toBe('Expected `trustedHops` to be used together with `proxyHeader`, received 1 (number).');
+    expect(thrownBy({ proxyProtocol: true, trustedHops: 0 }).message).toContain('`trustedHops`');
+  });
+
+  it.each(['', 'x forwarded for', 'x-forwarded-for:', 'x(y)', 'x-forwarded-for\r\n', 'é', 1, true, null, ['x-forwarded-for']])(
+    'rejects the header name %j', (proxyHeader) => {
+      const error = thrownBy({ proxyHeader });
+      expect(error.message).toMatch(/^Expected `proxyHeader` to be an HTTP header name such as "x-forwarded-for", received /);
+    },
+  );
+
+  it('rejects a non-boolean proxyProtocol', () => {
+    expect(thrownBy({ proxyProtocol: 'yes' }).message).toBe('Expected `proxyProtocol` to be a boolean, received "yes" (string).');
+  });
+
+  it('rejects key functions that are not functions', () => {
+    expect(thrownBy({ generatePrehashArray: 'ip' }).message).toBe('Expected `generatePrehashArray` to be a function, received "ip" (string).');
+    expect(thrownBy({ generatePrehashArrayNoParsing: [] }).message).toBe('Expected `generatePrehashArrayNoParsing` to be a function, received an array.');
+  });
+
+  it('rejects a non-boolean handleSignals', () => {
+    expect(thrownBy({ handleSignals: 1 }).message).toBe('Expected `handleSignals` to be a boolean, received 1 (number).');
+  });
+});
+
+describe('normalizeListenOptions: env', () => {
+  it('keeps strings and drops undefined entries', () => {
+    expect(normalizeListenOptions({ env: { A: 'x', B: undefined, C: '' } }).env).toEqual({ A: 'x', C: '' });
+  });
+
+  it('turns numbers and booleans into strings, as process.env would', () => {
+    const env = { PORT: 8080, DEBUG: false } as unknown as Record<string, string>;
+    expect(normalizeListenOptions({ env }).env).toEqual({ PORT: '8080', DEBUG: 'false' });
+  });
+
+  it.each([
+    [{ A: {} }, 'Expected `env.A` to be a string, received an object.'],
+    [{ A: null }, 'Expected `env.A` to be a string, received null.'],
+    [{ A: ['x'] }, 'Expected `env.A` to be a string, received an array.'],
+    [{ A: () => 'x' }, 'Expected `env.A` to be a string, received a function.'],
+  ])('rejects the entry in %o', (env, message) => {
+    expect(thrownBy({ env }).message).toBe(message);
+  });
+
+  it.each([[null, 'null'], ['A=1', '"A=1" (string)'], [['A=1'], 'an array']])('rejects env %j', (env, received) => {
+    expect(thrownBy({ env }).message).toBe(`Expected \`env\` to be an object of strings, received ${received}.`);
+  });
+});
+
+describe('normalizeListenOptions: logger', () => {
+  it.each([[{}, 'an object'], [null, 'null'], ['info', '"info" (string)'], [console, 'an object']])(
+    'rejects %s as a logger', (logger, received) => {
+      expect(thrownBy({ logger }).message).toBe(`Expected \`logger\` to be a pino logger, received ${received}.`);
+    },
+  );
+});
