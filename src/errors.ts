@@ -13,8 +13,6 @@ export const ErrorCode = {
   ListenFailed: 'STICKY_ERR_LISTEN_FAILED',
   /** The IPC channel to the other process is closed. */
   IpcClosed: 'STICKY_ERR_IPC_CLOSED',
-  /** An IPC request got no answer in time. */
-  IpcTimeout: 'STICKY_ERR_IPC_TIMEOUT',
   /** A worker did not become ready in time, or exited while starting. */
   WorkerStartFailed: 'STICKY_ERR_WORKER_START_FAILED',
   /** Workers outlived the shutdown deadline and were killed. */

@@ -1,7 +1,11 @@
 export { listen, type CloseMaster } from './listen.js';
 export { createPrimary, StickyPrimary, type PrimaryEvents, type PrimaryStats, type CloseOptions } from './primary.js';
-export { requestMasterClose } from './worker.js';
-export { onShutdown, onDrain, EXIT_CODE_KILLED, type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo } from './lifecycle/index.js';
+export { requestMasterClose, ready, attachWorker } from './worker.js';
+export {
+  onShutdown, onDrain, EXIT_CODE_KILLED,
+  type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,
+  type ReloadReport, type SlotReloadReport,
+} from './lifecycle/index.js';
 export { ErrorCode, StickyError, isStickyError } from './errors.js';
 export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode } from './options.js';
 export type { BalancerStats } from './sticky/index.js';

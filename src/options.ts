@@ -63,6 +63,13 @@ export interface ListenOptions {
   handleSignals?: boolean;
   /** Ms a new worker has to become ready before it is killed and counted as a crash. @default 30000 */
   readyTimeout?: number;
+  /**
+   * When a worker counts as ready: `'listen'` once `listen()` ran in it; `'manual'` once it calls
+   * `ready()` after its async start-up (open a DB pool, warm a cache). @default 'listen'
+   */
+  readiness?: 'listen' | 'manual';
+  /** Slots replaced at once in a rolling restart. @default 1 */
+  reloadConcurrency?: number;
   /** Delay before the second restart in a row of a short-lived worker; doubles each time. @default 100 */
   respawnDelay?: number;
   /** Largest delay between restarts of one slot. @default 30000 */
@@ -99,6 +106,8 @@ export interface ResolvedListenOptions {
   drainTimeout: number;
   handleSignals: boolean;
   readyTimeout: number;
+  readiness: 'listen' | 'manual';
+  reloadConcurrency: number;
   respawnDelay: number;
   maxRespawnDelay: number;
   minUptime: number;
@@ -120,6 +129,8 @@ export const DEFAULTS = Object.freeze({
   drainTimeout: 10_000,
   handleSignals: true,
   readyTimeout: 30_000,
+  readiness: 'listen',
+  reloadConcurrency: 1,
   respawnDelay: 100,
   maxRespawnDelay: 30_000,
   minUptime: 5_000,
@@ -131,7 +142,7 @@ export const DEFAULTS = Object.freeze({
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
-  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'drainTimeout', 'handleSignals', 'readyTimeout',
+  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger',
 ]);
 
@@ -234,6 +245,12 @@ function resolveEnv(value: unknown): Readonly<Record<string, string>> {
   return Object.freeze(env);
 }
 
+function resolveReadiness(value: unknown): 'listen' | 'manual' {
+  if (value === undefined) return DEFAULTS.readiness;
+  if (value !== 'listen' && value !== 'manual') throw invalidOption('readiness', '"listen" or "manual"', value);
+  return value;
+}
+
 /** Applies defaults and validates once; internal code only sees the frozen result. */
 export function normalizeListenOptions(input: ListenOptions = {}): Readonly<ResolvedListenOptions> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -273,6 +290,8 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     drainTimeout: integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, unlimited, ' (ms)'),
     handleSignals: booleanOf(raw, 'handleSignals', DEFAULTS.handleSignals),
     readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, unlimited, ' (ms)'),
+    readiness: resolveReadiness(raw.readiness),
+    reloadConcurrency: integerIn(raw, 'reloadConcurrency', DEFAULTS.reloadConcurrency, 1, 1024),
     respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, unlimited, ' (ms)'),
     maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, unlimited, ' (ms)'),
     minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, unlimited, ' (ms)'),

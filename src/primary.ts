@@ -1,18 +1,20 @@
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
+import { invalidOption, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { Balancer, type BalancerStats } from './sticky/index.js';
 import {
-  PrimaryShutdown, Supervisor, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
-  type LifecycleState, type ShutdownReason, type ShutdownResult, type SupervisorEvents,
+  PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
+  type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SlotState,
+  type SupervisorEvents, type TopologyEvents,
 } from './lifecycle/index.js';
 
 // Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle).
 
 /** Events of a primary, by name. */
-export interface PrimaryEvents extends SupervisorEvents {
+export interface PrimaryEvents extends SupervisorEvents, TopologyEvents {
   listening: AddressInfo;
   shutdownStart: { reason: ShutdownReason; waitForConnections: boolean };
   shutdownEnd: ShutdownResult;
@@ -24,7 +26,8 @@ export interface PrimaryStats {
   workers: number;
   readyWorkers: number;
   restarts: number;
-  slots: { slot: number; workerId: number | undefined; pid: number | undefined; isReady: boolean; isFailed: boolean; queued: number }[];
+  /** Per slot: its worker, readiness, failure, restart generation and sockets waiting for it. */
+  slots: (SlotState & { queued: number })[];
   connections: BalancerStats;
 }
 
@@ -40,6 +43,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   readonly #balancer: Balancer;
   readonly #supervisor: Supervisor;
   readonly #shutdown: PrimaryShutdown;
+  readonly #topology: Topology;
   #state: LifecycleState = 'starting';
   #removeSignals: (() => void) | undefined;
   #address: AddressInfo | undefined;
@@ -51,8 +55,12 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#balancer = new Balancer(options, this.#log);
     this.#supervisor = new Supervisor(options, this.#balancer.slots, this.#log);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, this.#log);
+    this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, this.#log);
     for (const event of ['workerOnline', 'workerReady', 'workerExit', 'respawnScheduled', 'slotFailed'] as const) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
+    }
+    for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled'] as const) {
+      this.#topology.on(event, (payload) => this.emit(event, payload as never));
     }
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
@@ -62,6 +70,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       this.#removeSignals = installShutdownSignals({
         shutdown: () => this.#close('signal', true),
         escalate: () => this.#shutdown.escalate(),
+        // Failures are reported through events and the error log; a signal has nobody to reject to.
+        reload: () => void this.reload().catch(() => undefined),
+        scaleBy: (delta) => void this.scale(Math.max(1, this.#supervisor.slotCount + delta)).catch(() => undefined),
       });
     }
     this.#supervisor.start();
@@ -95,9 +106,53 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     return this.#address;
   }
 
-  /** Resolves once every slot has a ready worker. */
-  async whenReady(): Promise<void> {
-    while (this.#supervisor.readyCount() < this.options.workers) await this.#supervisor.next('workerReady');
+  /**
+   * Resolves once every slot has a ready worker.
+   * @throws {StickyError} `STICKY_ERR_WORKER_START_FAILED` when that takes longer than `timeout`
+   * (default: `readyTimeout`); the signal's reason when aborted.
+   */
+  async whenReady({ timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StickyError(ErrorCode.WorkerStartFailed, `Not every slot had a ready worker within ${timeout} ms.`, {
+        hint: 'See `stats().slots` and the worker logs.',
+      })), timeout);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    // Settled by the loop instead when every worker is ready first.
+    expired.catch(() => undefined);
+    try {
+      while (this.#supervisor.readyCount() < this.#supervisor.slotCount) {
+        signal?.throwIfAborted();
+        await Promise.race([this.#supervisor.next('workerReady'), expired]);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Rolling restart: each slot in turn gets a new worker (loading the code from disk now), which
+   * takes over the slot's clients once ready; the old one drains. Never fewer ready workers.
+   * A reload during a reload queues one more after it.
+   * @throws {StickyError} `STICKY_ERR_RELOAD_FAILED` (with `report`) when a replacement fails to
+   * start: the old worker keeps serving and the rollout stops. `STICKY_ERR_INVALID_STATE` after close.
+   */
+  reload(): Promise<ReloadReport> {
+    return this.#topology.reload();
+  }
+
+  /**
+   * Grows or shrinks to `workers` slots, adding or removing the last ones. A new slot takes
+   * clients only once its worker is ready (~1/n of them move to it); a removed slot drains.
+   * @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a bad count, `STICKY_ERR_WORKER_START_FAILED`
+   * when a new worker does not start, `STICKY_ERR_INVALID_STATE` after close.
+   */
+  scale(workers: number): Promise<void> {
+    if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
+      return Promise.reject(invalidOption('workers', 'an integer from 1 to 1024', workers));
+    }
+    return this.#topology.scale(workers);
   }
 
   /** Shuts the cluster down; repeated or concurrent calls share one result. */
@@ -142,7 +197,24 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 }
 
-/** Creates the primary and forks its workers; call `listen()` to open the public port. */
+/**
+ * The typed entry point in the primary: forks the workers (which run this same script and call
+ * `attachWorker(server)`); `listen()` opens the public port.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in a worker, `STICKY_ERR_INVALID_OPTION` for bad options.
+ * @example
+ * if (cluster.isPrimary) {
+ *   const primary = createPrimary({ workers: 4 });
+ *   await primary.listen(3000);
+ *   primary.on('workerExit', (exit) => console.log(exit));
+ * } else {
+ *   attachWorker(http.createServer(app));
+ * }
+ */
 export function createPrimary(options: ListenOptions = {}): StickyPrimary {
+  if (!cluster.isPrimary) {
+    throw new StickyError(ErrorCode.WrongProcess, '`createPrimary()` works only in the primary.', {
+      hint: 'In a worker, call `attachWorker(server)`.',
+    });
+  }
   return new StickyPrimary(normalizeListenOptions(options));
 }

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Server, Socket } from 'node:net';
-import type { ResolvedListenOptions } from './options.js';
+import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage } from './ipc/index.js';
 import { adoptSocket, listenPrivately } from './sticky/index.js';
@@ -14,9 +14,45 @@ interface ConnectionEnvelope {
   payload?: { bytes?: unknown };
 }
 
+/** Readiness: the server is attached, and (manual readiness) the app called `ready()`. */
+const readiness = { isAttached: false, isAnnounced: false, isRequested: false };
+
+function announceReady(): void {
+  if (readiness.isAnnounced || !readiness.isAttached || !readiness.isRequested) return;
+  readiness.isAnnounced = true;
+  process.send?.(encodeMessage('sticky:ready', {}));
+}
+
+/**
+ * With `readiness: 'manual'`, tells the primary this worker finished its async start-up and may
+ * receive connections. Call it after `listen()`; repeated calls do nothing.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
+ */
+export function ready(): void {
+  if (!cluster.isWorker) {
+    throw new StickyError(ErrorCode.WrongProcess, '`ready()` works only in a worker.', {
+      hint: 'Call it in the worker branch, where `listen()` returned null.',
+    });
+  }
+  readiness.isRequested = true;
+  announceReady();
+}
+
+let isAttached = false;
+
 export function createWorker(server: Server, options: Readonly<ResolvedListenOptions>): void {
   const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
-  const shutdown = new WorkerShutdown(server, log, options.shutdownTimeout);
+  // The primary's options govern the lifecycle; it passes them through the environment.
+  if (isAttached) {
+    throw new StickyError(ErrorCode.InvalidState, 'A server is already attached in this worker.', {
+      hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',
+    });
+  }
+  isAttached = true;
+  const shutdownTimeout = Number(process.env.STICKY_RUNTIME_SHUTDOWN_TIMEOUT ?? options.shutdownTimeout);
+  const drainTimeout = Number(process.env.STICKY_RUNTIME_DRAIN_TIMEOUT ?? options.drainTimeout);
+  if ((process.env.STICKY_RUNTIME_READINESS ?? options.readiness) === 'listen') readiness.isRequested = true;
+  const shutdown = new WorkerShutdown(server, log, shutdownTimeout, drainTimeout);
 
   process.on('message', (message: unknown, handle: unknown) => {
     // Hot path: a handed-off connection. Checked without the full decoder.
@@ -39,7 +75,10 @@ export function createWorker(server: Server, options: Readonly<ResolvedListenOpt
   });
 
   listenPrivately(server).then(
-    () => process.send?.(encodeMessage('sticky:ready', {})),
+    () => {
+      readiness.isAttached = true;
+      announceReady();
+    },
     (error: unknown) => {
       // Without its server the worker cannot serve: the primary sees the exit and respawns.
       log.error({ err: error }, 'worker server failed to start');
@@ -61,4 +100,17 @@ export function requestMasterClose(waitForConnections = false): Promise<void> {
       else reject(new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the primary is closed.', { cause: error }));
     });
   });
+}
+
+/**
+ * The typed entry point in a worker: the primary hands this server its connections.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
+ */
+export function attachWorker(server: Server, options: ListenOptions = {}): void {
+  if (!cluster.isWorker) {
+    throw new StickyError(ErrorCode.WrongProcess, '`attachWorker()` works only in a worker.', {
+      hint: 'In the primary, call `createPrimary()` and `listen()`.',
+    });
+  }
+  createWorker(server, normalizeListenOptions(options));
 }

@@ -7,6 +7,8 @@
 //   { cmd: 'stop' }       stops the load, waits (bounded) for requests in flight, closes everything
 //   { cmd: 'storm', n, ...config }  opens n connections at once, each with one request; answers when
 //                                   every one finished or failed: { completed, errors, elapsed }
+//   { cmd: 'burst', n, ...config }  opens n connections at once and sends nothing; answers when every
+//                                   one received "ok" and closed, or failed: { completed, errors, elapsed }
 // config: { port, host, addresses: string[], concurrency, drainMs }
 // Only loopback (127.0.0.0/8) is accepted as a target or source address.
 import net from 'node:net';
@@ -189,6 +191,36 @@ function storm(config) {
   });
 }
 
+/** n silent connections; each must receive exactly "ok" before the server closes it. */
+function burst(config) {
+  return new Promise((resolve) => {
+    const sockets = new Set();
+    const started = performance.now();
+    let completed = 0;
+    let errors = 0;
+    const deadline = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, STORM_TIMEOUT_MS);
+    for (let i = 0; i < config.n; i++) {
+      const socket = net.connect({ port: config.port, host: config.host, localAddress: config.addresses[i % config.addresses.length] });
+      sockets.add(socket);
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (text) => { received += text; });
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        if (received === 'ok') completed++;
+        else errors++;
+        if (completed + errors === config.n) {
+          clearTimeout(deadline);
+          resolve({ completed, errors, elapsed: performance.now() - started });
+        }
+      });
+    }
+  });
+}
+
 let counters = new Counters();
 let stopLoad;
 
@@ -218,6 +250,9 @@ async function handle(message) {
     case 'storm':
       checkConfig(message);
       return storm(message);
+    case 'burst':
+      checkConfig(message);
+      return burst(message);
     default:
       throw new Error(`unknown command ${message.cmd}`);
   }

@@ -1,6 +1,8 @@
-export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo } from './supervisor-primary.js';
+export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState } from './supervisor-primary.js';
 export { PrimaryShutdown, EXIT_CODE_KILLED, type ShutdownResult, type ShutdownReason } from './shutdown-primary.js';
 export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals-primary.js';
 export { WorkerShutdown, onShutdown, onDrain } from './shutdown-worker.js';
 export { decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision } from './respawn-policy.js';
 export { transition, canTransition, type LifecycleState } from './state.js';
+export { Topology, type TopologyEvents } from './topology-primary.js';
+export { planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';

@@ -1,8 +1,10 @@
 import type { Server, Socket } from 'node:net';
-import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import cluster from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import exitHook from 'async-exit-hook';
 import type { Logger } from 'pino';
 import type { RuntimeMessageMap } from '../ipc/index.js';
+import { ErrorCode, StickyError } from '../errors.js';
 
 // A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit.
 
@@ -17,6 +19,7 @@ let hookLog: Logger | undefined;
  * Unlike `exitHook(async () => …)`, whose zero-argument hook async-exit-hook does not wait for.
  */
 export function onShutdown(hook: Hook): void {
+  assertWorker('onShutdown');
   exitHook((done) => {
     Promise.resolve()
       .then(hook)
@@ -30,8 +33,28 @@ export function onShutdown(hook: Hook): void {
  * upgraded connections (WebSockets) here; the drain waits for the returned promise.
  */
 export function onDrain(hook: Hook): void {
+  assertWorker('onDrain');
   drainHooks.push(hook);
 }
+
+function assertWorker(name: string): void {
+  if (typeof cluster.isWorker === 'boolean' && !cluster.isWorker) {
+    throw new StickyError(ErrorCode.WrongProcess, `\`${name}()\` works only in a worker.`, {
+      hint: 'In the primary, use the `shutdownEnd` event or the `closeMaster` callback.',
+    });
+  }
+}
+
+/** Signals that start a worker's own graceful shutdown (drain, then the exit hooks). */
+const DRAIN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+interface HttpLikeServer extends Server {
+  closeIdleConnections(): void;
+}
+
+/** http.Server and https.Server (which is not an instance of http.Server) both track requests. */
+const isHttpServer = (server: Server): server is HttpLikeServer =>
+  typeof (server as Partial<HttpLikeServer>).closeIdleConnections === 'function';
 
 interface HttpSocketInternals {
   _httpMessage?: ServerResponse | null;
@@ -51,13 +74,36 @@ export class WorkerShutdown {
   #waitForConnections = true;
   #drainEnd: NodeJS.Timeout | undefined;
 
-  constructor(server: Server, log: Logger, shutdownTimeout: number) {
+  readonly #drainTimeout: number;
+
+  constructor(server: Server, log: Logger, shutdownTimeout: number, drainTimeout: number) {
     this.#server = server;
     this.#log = log;
+    this.#drainTimeout = drainTimeout;
     hookLog = log;
     // async-exit-hook cuts async hooks after 10 s by default; the primary's deadline governs instead.
     exitHook.forceExitTimeout(Math.max(10_000, shutdownTimeout));
+    this.#takeOverSignals();
   }
+
+  /**
+   * Ctrl-C and `kill` to the process group reach the worker directly. async-exit-hook would run the
+   * exit hooks at once and exit mid-request; instead the worker drains first, as on the primary's
+   * close message (which follows for the same signal), and runs the hooks after. A no-op hook makes
+   * async-exit-hook register its signal listeners now, so they can be replaced; it registers them
+   * only once, for its first hook.
+   */
+  #takeOverSignals(): void {
+    exitHook(noop);
+    for (const signal of DRAIN_SIGNALS) {
+      exitHook.unhookEvent(signal);
+      process.on(signal, this.#onSignal);
+    }
+  }
+
+  #onSignal = (): void => {
+    this.close({ waitForConnections: true, timeout: this.#drainTimeout });
+  };
 
   /** False once the worker must not take new sockets (shutdown without waiting). */
   get isAccepting(): boolean {
@@ -68,7 +114,7 @@ export class WorkerShutdown {
   track(socket: Socket): void {
     trackedSockets.add(socket);
     socket.once('close', untrack);
-    if (this.#state !== 'running' && this.#server instanceof HttpServer) this.#closeWhenIdle(socket);
+    if (this.#state !== 'running' && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
   }
 
   close(payload: RuntimeMessageMap['sticky:close']): void {
@@ -90,7 +136,7 @@ export class WorkerShutdown {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     if (!this.#waitForConnections) {
       this.#destroyAll();
-    } else if (server instanceof HttpServer) {
+    } else if (isHttpServer(server)) {
       server.prependListener('request', noKeepAlive);
       for (const socket of trackedSockets) this.#closeWhenIdle(socket);
     }
@@ -123,13 +169,16 @@ export class WorkerShutdown {
 
   #exit(): void {
     this.#state = 'closing';
-    // Hooks registered with async-exit-hook (ours and the application's) listen for SIGINT; emitting
-    // it runs them and exits. Without any SIGINT listener there is nothing to wait for.
-    if (process.listenerCount('SIGINT') > 0) process.emit('SIGINT', 'SIGINT');
-    // Only lifecycle exits: the worker drained and has no exit hooks.
-    else process.exit(0);
+    for (const signal of DRAIN_SIGNALS) process.removeListener(signal, this.#onSignal);
+    // Give SIGINT back to async-exit-hook and raise it: that runs every hook registered with it
+    // (ours and the application's), awaits the async ones and exits with 130. An application SIGINT
+    // listener runs too, as sticky-session-custom did.
+    exitHook.hookEvent('SIGINT', 130);
+    process.emit('SIGINT', 'SIGINT');
   }
 }
+
+function noop(): void {}
 
 function noKeepAlive(_request: IncomingMessage, response: ServerResponse): void {
   response.shouldKeepAlive = false;

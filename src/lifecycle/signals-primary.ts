@@ -8,6 +8,10 @@ export interface SignalActions {
   shutdown(): Promise<{ error: unknown }>;
   /** Second one during shutdown: stop waiting. */
   escalate(): void;
+  /** SIGHUP: rolling restart. */
+  reload(): void;
+  /** SIGTTIN / SIGTTOU: one slot more / less. */
+  scaleBy(delta: 1 | -1): void;
 }
 
 /** Exit code of the primary after a shutdown: 0, or EXIT_CODE_KILLED when workers had to be killed. */
@@ -34,10 +38,15 @@ export function installShutdownSignals(actions: SignalActions): () => void {
     // A signal's default action (exit) was taken over by this handler: exit once the shutdown is done.
     void actions.shutdown().then(exitAfterShutdown);
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const handlers: [NodeJS.Signals, () => void][] = [
+    ['SIGTERM', onSignal],
+    ['SIGINT', onSignal],
+  ];
+  if (process.platform !== 'win32') {
+    handlers.push(['SIGHUP', () => actions.reload()], ['SIGTTIN', () => actions.scaleBy(1)], ['SIGTTOU', () => actions.scaleBy(-1)]);
+  }
+  for (const [signal, handler] of handlers) process.on(signal, handler);
   return () => {
-    process.removeListener('SIGTERM', onSignal);
-    process.removeListener('SIGINT', onSignal);
+    for (const [signal, handler] of handlers) process.removeListener(signal, handler);
   };
 }

@@ -1,12 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { ResolvedListenOptions } from '../options.js';
+import { ErrorCode, StickyError } from '../errors.js';
 import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { SlotTable, WorkerLink } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { decideRespawn, EMPTY_HISTORY, type CrashHistory, type RespawnPolicy } from './respawn-policy.js';
 
-// Worker slots: fork, readiness, exits and the respawn policy's executor.
+// Worker slots: fork, readiness, exits, the respawn policy's executor, and the primitives that
+// rolling restarts and scaling are built from (replacement workers, retiring, adding slots).
 
 export interface WorkerInfo {
   slot: number;
@@ -21,24 +23,43 @@ export interface WorkerExitInfo extends WorkerInfo {
   expected: boolean;
 }
 
-export interface SupervisorEvents extends Record<string, unknown> {
+export interface SlotState {
+  slot: number;
+  workerId: number | undefined;
+  pid: number | undefined;
+  isReady: boolean;
+  isFailed: boolean;
+  /** Restarts of this slot's worker so far (crashes and rolling restarts). */
+  generation: number;
+}
+
+export interface SupervisorEvents {
   workerOnline: WorkerInfo;
   workerReady: WorkerInfo;
   workerExit: WorkerExitInfo;
   respawnScheduled: { slot: number; delay: number; crashes: number };
-  slotFailed: { slot: number; crashes: number; retryIn: number };
+  slotFailed: { slot: number; crashes: number; retryIn: number; error: StickyError };
   masterclose: { waitForConnections: boolean; workerId: number };
 }
 
-interface Tracked {
+/** Why a new worker did not become ready. */
+export type StartFailure = 'exited' | 'readyTimeout' | 'shutdown';
+
+export interface Tracked {
   readonly worker: Worker;
   readonly slot: number;
   readonly link: WorkerLink;
   readonly forkedAt: number;
   isReady: boolean;
-  /** Set when the runtime asked this worker to go (shutdown, drain, reload). */
+  /** Set when the runtime asked this worker to go (shutdown, drain, reload, scale down). */
   isRetiring: boolean;
+  startFailure: StartFailure | undefined;
+  exitCode: number | null | undefined;
   readyTimer: NodeJS.Timeout | undefined;
+  readonly settled: Promise<boolean>;
+  settle: (isReady: boolean) => void;
+  readonly exited: Promise<void>;
+  markExited: () => void;
 }
 
 interface SlotRecord {
@@ -46,6 +67,7 @@ interface SlotRecord {
   history: CrashHistory;
   timer: NodeJS.Timeout | undefined;
   isFailed: boolean;
+  generation: number;
 }
 
 /**
@@ -53,6 +75,8 @@ interface SlotRecord {
  * group, which the primary is about to see too; its respawn waits this long so shutdown can win.
  */
 const SIGNAL_GRACE_MS = 250;
+
+const newRecord = (): SlotRecord => ({ current: undefined, history: EMPTY_HISTORY, timer: undefined, isFailed: false, generation: 0 });
 
 export class Supervisor extends TypedEmitter<SupervisorEvents> {
   readonly #options: Readonly<ResolvedListenOptions>;
@@ -81,13 +105,17 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   start(): void {
     for (let slot = 0; slot < this.#options.workers; slot++) {
-      this.#records.push({ current: undefined, history: EMPTY_HISTORY, timer: undefined, isFailed: false });
-      this.fork(slot);
+      this.#records.push(newRecord());
+      this.#install(this.fork(slot));
     }
   }
 
   get isStopping(): boolean {
     return this.#isStopping;
+  }
+
+  get slotCount(): number {
+    return this.#records.length;
   }
 
   /** Every worker process alive now. */
@@ -97,17 +125,22 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   readyCount(): number {
     let count = 0;
-    for (const tracked of this.#tracked.values()) if (tracked.isReady && !tracked.isRetiring) count++;
+    for (const record of this.#records) if (record.current?.isReady === true) count++;
     return count;
   }
 
-  slotStates(): { slot: number; workerId: number | undefined; pid: number | undefined; isReady: boolean; isFailed: boolean }[] {
+  current(slot: number): Tracked | undefined {
+    return this.#records[slot]?.current;
+  }
+
+  slotStates(): SlotState[] {
     return this.#records.map((record, slot) => ({
       slot,
       workerId: record.current?.worker.id,
       pid: record.current?.worker.process.pid,
       isReady: record.current?.isReady ?? false,
       isFailed: record.isFailed,
+      generation: record.generation,
     }));
   }
 
@@ -118,36 +151,53 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       if (record.timer !== undefined) clearTimeout(record.timer);
       record.timer = undefined;
     }
+    for (const tracked of this.#tracked.values()) if (!tracked.isReady) tracked.settle(false);
   }
 
   /** Asks every worker to close; one still starting is sent SIGTERM, which runs its exit hooks. */
   closeAll(payload: RuntimeMessageMap['sticky:close']): void {
-    for (const tracked of this.#tracked.values()) {
-      tracked.isRetiring = true;
-      // Stop routing, but let the link deliver what it already queued: a draining worker serves it.
-      this.#slots.clearRoute(tracked.link);
-      if (tracked.isReady) this.#send(tracked.worker, encodeMessage('sticky:close', payload));
-      // Only lifecycle kills: a worker that is not ready has no handler for our close message yet.
-      else tracked.worker.process.kill('SIGTERM');
-    }
+    for (const tracked of this.#tracked.values()) this.retire(tracked, payload);
+  }
+
+  /**
+   * Stops routing to the worker and asks it to close: it drains when `waitForConnections` and runs
+   * its exit hooks. The link still delivers what it already queued; a draining worker serves it.
+   */
+  retire(tracked: Tracked, payload: RuntimeMessageMap['sticky:close']): void {
+    tracked.isRetiring = true;
+    this.#slots.clearRoute(tracked.link);
+    if (tracked.isReady) this.#send(tracked.worker, encodeMessage('sticky:close', payload));
+    // Only lifecycle kills: a worker that is not ready has no handler for our close message yet.
+    else tracked.worker.process.kill('SIGTERM');
   }
 
   /** Kills what is left (shutdown deadline); returns the ids killed. */
   killAll(): number[] {
     const killed: number[] = [];
     for (const tracked of this.#tracked.values()) {
-      // Only lifecycle kills: the worker outlived the shutdown deadline.
-      tracked.worker.process.kill('SIGKILL');
+      this.kill(tracked);
       killed.push(tracked.worker.id);
     }
     return killed;
   }
 
+  kill(tracked: Tracked): void {
+    // Only lifecycle kills: a deadline (shutdown, drain or start-up) has passed.
+    tracked.worker.process.kill('SIGKILL');
+  }
+
+  /** Forks a worker for `slot`; it becomes the slot's route only through `install()`. */
   fork(slot: number): Tracked {
     const worker = cluster.fork({
       ...this.#options.env,
       STICKY_RUNTIME_SLOT: String(slot),
+      // The primary's options govern the workers' lifecycle, whatever options the worker code passes.
+      STICKY_RUNTIME_READINESS: this.#options.readiness,
+      STICKY_RUNTIME_SHUTDOWN_TIMEOUT: String(this.#options.shutdownTimeout),
+      STICKY_RUNTIME_DRAIN_TIMEOUT: String(this.#options.drainTimeout),
     });
+    let settle!: (isReady: boolean) => void;
+    let markExited!: () => void;
     const tracked: Tracked = {
       worker,
       slot,
@@ -155,11 +205,15 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       forkedAt: performance.now(),
       isReady: false,
       isRetiring: false,
+      startFailure: undefined,
+      exitCode: undefined,
       readyTimer: undefined,
+      settled: new Promise<boolean>((resolve) => { settle = resolve; }),
+      settle: (isReady) => settle(isReady),
+      exited: new Promise<void>((resolve) => { markExited = resolve; }),
+      markExited: () => markExited(),
     };
     this.#tracked.set(worker, tracked);
-    const record = this.#records[slot];
-    if (record !== undefined) record.current = tracked;
     tracked.readyTimer = setTimeout(() => this.#onReadyTimeout(tracked), this.#options.readyTimeout);
     tracked.readyTimer.unref();
     worker.on('online', () => this.emit('workerOnline', this.#info(tracked)));
@@ -169,6 +223,43 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     // An 'error' on the worker (EPIPE on a dying channel) must not crash the primary; exit follows.
     worker.on('error', (error: Error) => this.#log.debug({ err: error, workerId: worker.id }, 'worker channel error'));
     return tracked;
+  }
+
+  /** Makes `tracked` its slot's worker; routing switches to it once it is ready (at once if it is). */
+  install(tracked: Tracked): Tracked | undefined {
+    return this.#install(tracked);
+  }
+
+  /** Adds a slot at the end (not routed until the caller grows the table); returns its new worker. */
+  addSlot(): Tracked {
+    this.#records.push(newRecord());
+    const slot = this.#records.length - 1;
+    return this.#install(this.fork(slot)) ?? (this.#records[slot]?.current as Tracked);
+  }
+
+  /** Forgets the last slot and returns its worker (the caller retires it). */
+  removeLastSlot(): Tracked | undefined {
+    const record = this.#records.pop();
+    if (record?.timer !== undefined) clearTimeout(record.timer);
+    return record?.current;
+  }
+
+  #install(tracked: Tracked): Tracked | undefined {
+    const record = this.#records[tracked.slot];
+    if (record === undefined) return undefined;
+    const previous = record.current;
+    record.current = tracked;
+    if (tracked.isReady) this.#route(record, tracked);
+    return previous;
+  }
+
+  #route(record: SlotRecord, tracked: Tracked): void {
+    if (this.#isStopping) return;
+    if (record.isFailed) {
+      record.isFailed = false;
+      this.#slots.setFailed(tracked.slot, false);
+    }
+    this.#slots.setRoute(tracked.slot, tracked.link);
   }
 
   #info(tracked: Tracked): WorkerInfo {
@@ -198,35 +289,40 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #onReady(tracked: Tracked): void {
-    if (tracked.isReady || tracked.isRetiring) return;
+    if (tracked.isReady || tracked.isRetiring || this.#isStopping) return;
     tracked.isReady = true;
     if (tracked.readyTimer !== undefined) clearTimeout(tracked.readyTimer);
     const record = this.#records[tracked.slot];
-    if (record?.current === tracked && !this.#isStopping) {
-      record.isFailed = false;
-      this.#slots.setRoute(tracked.slot, tracked.link);
-    }
+    if (record?.current === tracked) this.#route(record, tracked);
     this.#log.info({ workerId: tracked.worker.id, pid: tracked.worker.process.pid }, 'worker ready');
     this.emit('workerReady', this.#info(tracked));
+    tracked.settle(true);
   }
 
   #onReadyTimeout(tracked: Tracked): void {
     if (tracked.isReady) return;
+    tracked.startFailure = 'readyTimeout';
     this.#log.error({ workerId: tracked.worker.id, readyTimeout: this.#options.readyTimeout }, 'worker not ready in time');
-    // Only lifecycle kills: a worker that never became ready counts as a crash.
-    tracked.worker.process.kill('SIGKILL');
+    this.kill(tracked);
   }
 
   #onExit(tracked: Tracked, code: number | null, signal: string | null): void {
     this.#tracked.delete(tracked.worker);
     if (tracked.readyTimer !== undefined) clearTimeout(tracked.readyTimer);
     this.#slots.detach(tracked.link);
-    const expected = tracked.isRetiring || this.#isStopping;
+    tracked.exitCode = code;
+    if (!tracked.isReady) {
+      tracked.startFailure ??= this.#isStopping ? 'shutdown' : 'exited';
+      tracked.settle(false);
+    }
+    tracked.markExited();
+    const record = this.#records[tracked.slot];
+    const isCurrent = record?.current === tracked;
+    const expected = tracked.isRetiring || this.#isStopping || !isCurrent;
     const info = { ...this.#info(tracked), code, signal, expected };
     if (!expected) this.#log.error({ workerId: info.workerId, exitCode: code, signal }, 'worker exited unexpectedly');
     this.emit('workerExit', info);
-    const record = this.#records[tracked.slot];
-    if (expected || record === undefined || record.current !== tracked) return;
+    if (expected || record === undefined) return;
     record.current = undefined;
     const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
     this.#scheduleRespawn(tracked.slot, record, performance.now() - tracked.forkedAt, isGroupSignal);
@@ -235,15 +331,28 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #scheduleRespawn(slot: number, record: SlotRecord, uptime: number, isGroupSignal: boolean): void {
     const decision = decideRespawn(record.history, uptime, performance.now(), this.#policy);
     record.history = decision.history;
+    const respawn = (): void => {
+      record.timer = undefined;
+      if (this.#isStopping || this.#records[slot] !== record) return;
+      this.restarts++;
+      record.generation++;
+      this.#install(this.fork(slot));
+    };
     if (decision.action === 'fail') {
       record.isFailed = true;
+      this.#slots.setFailed(slot, true);
       const retryIn = this.#options.failedSlotRetry;
-      this.#log.error({ slot, crashes: decision.history.crashes.length, retryIn }, 'slot failed: too many crashes');
-      this.emit('slotFailed', { slot, crashes: decision.history.crashes.length, retryIn });
+      const crashes = decision.history.crashes.length;
+      this.#log.error({ slot, crashes, retryIn }, 'slot failed: too many crashes');
+      const error = new StickyError(
+        ErrorCode.RespawnLimit,
+        `Slot ${slot} crashed ${crashes} times within \`restartWindow\` (${this.#options.restartWindow} ms); its clients fail over to other slots.`,
+        { hint: `See the worker's error log. The slot is tried again in ${retryIn} ms (\`failedSlotRetry\`), or on the next reload.` },
+      );
+      this.emit('slotFailed', { slot, crashes, retryIn, error });
       record.timer = setTimeout(() => {
-        record.timer = undefined;
         record.history = EMPTY_HISTORY;
-        if (!this.#isStopping) this.fork(slot);
+        respawn();
       }, retryIn);
       record.timer.unref();
       return;
@@ -251,16 +360,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const delay = Math.max(decision.delay, isGroupSignal ? SIGNAL_GRACE_MS : 0);
     this.#log.debug({ slot, delay }, 'respawn scheduled');
     this.emit('respawnScheduled', { slot, delay, crashes: decision.history.crashes.length });
-    const respawn = (): void => {
-      record.timer = undefined;
-      if (this.#isStopping) return;
-      this.restarts++;
-      this.fork(slot);
-    };
-    if (delay === 0) {
-      respawn();
-      return;
-    }
-    record.timer = setTimeout(respawn, delay);
+    if (delay === 0) respawn();
+    else record.timer = setTimeout(respawn, delay);
   }
 }

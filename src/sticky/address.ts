@@ -23,6 +23,15 @@ export function addressKeyStart(address: string): number {
     address.indexOf('.', 7) !== -1 ? 7 : 0;
 }
 
+/**
+ * The form Node reports for socket addresses (lower case, zeros compressed, RFC 5952), so a header
+ * value routes like the same address seen on a socket: `2001:DB8:0::1` → `2001:db8::1`.
+ */
+export function canonicalIPv6(address: string): string {
+  const hostname = new URL(`http://[${address}]/`).hostname;
+  return normalizeAddress(hostname.slice(1, -1));
+}
+
 const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
 
 function stripQuotes(value: string): string {
@@ -39,11 +48,12 @@ export function parseAddressEntry(entry: string): string | undefined {
     const rest = value.slice(close + 1);
     if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
     value = value.slice(1, close);
-    return isIP(value) === 6 ? normalizeAddress(value) : undefined;
+    return isIP(value) === 6 ? canonicalIPv6(value) : undefined;
   }
   const withPort = IPV4_WITH_PORT.exec(value);
   if (withPort !== null) value = withPort[1] as string;
-  return isIP(value) === 0 ? undefined : normalizeAddress(value);
+  const family = isIP(value);
+  return family === 0 ? undefined : family === 6 ? canonicalIPv6(value) : value;
 }
 
 /** The `for=` parameter of one RFC 7239 `Forwarded` element, if any. */

@@ -148,6 +148,13 @@ export class Balancer {
 
   #routeHttp = (buffer: Buffer, socket: Socket): void => {
     const end = findHeadEnd(buffer);
+    // The reader measures only heads still incomplete; one that completed within a single read is
+    // measured here, so the limit does not depend on how the bytes were split into packets.
+    if (end > this.#options.maxHeadBytes) {
+      this.#counts.headTooLarge++;
+      answerAndClose(socket, RESPONSES.headersTooLarge);
+      return;
+    }
     const request = parseRequestHead(buffer.toString('latin1', 0, end - 4));
     if (request === undefined) {
       this.#counts.badRequest++;

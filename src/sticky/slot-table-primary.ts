@@ -23,6 +23,8 @@ export interface SlotTableStats {
 
 interface Slot {
   link: WorkerLink | undefined;
+  /** Crashed too often: its sockets fail over at once instead of waiting. */
+  isFailed: boolean;
   waiting: Waiting[];
   timer: NodeJS.Timeout | undefined;
 }
@@ -33,7 +35,7 @@ interface Waiting {
   since: number;
 }
 
-const newSlot = (): Slot => ({ link: undefined, waiting: [], timer: undefined });
+const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined });
 
 export class SlotTable {
   readonly stats: SlotTableStats = { routed: 0, queued: 0, failedOver: 0, rejected: 0 };
@@ -75,6 +77,19 @@ export class SlotTable {
     link.close();
   }
 
+  /** Marks a slot failed (its sockets fail over at once) or live again. */
+  setFailed(slot: number, isFailed: boolean): void {
+    const entry = this.#slots[slot];
+    if (entry === undefined) return;
+    entry.isFailed = isFailed;
+    if (!isFailed) return;
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    entry.timer = undefined;
+    const waiting = entry.waiting;
+    entry.waiting = [];
+    for (const item of waiting) this.#failOver(slot, item.socket, item.bytes);
+  }
+
   routeOf(slot: number): WorkerLink | undefined {
     return this.#slots[slot]?.link;
   }
@@ -102,7 +117,7 @@ export class SlotTable {
       this.#flushWaiting(entry, link);
       return;
     }
-    if (entry.waiting.length >= this.#options.slotQueueLimit) {
+    if (entry.isFailed || entry.waiting.length >= this.#options.slotQueueLimit) {
       this.#failOver(slot, socket, bytes);
       return;
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
+import { isMessage, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 
 const linux = process.platform !== 'linux';
 
@@ -76,7 +76,7 @@ describe.skipIf(linux)('shutdown', () => {
     cluster.child.send({ type: 'closeMaster', waitForConnections: false });
     const outcomes = await Promise.all(requests);
     expect(outcomes.filter((outcome) => outcome.status === 'reset')).toHaveLength(20);
-    const result = await closed;
+    const result = (await closed) as FixtureMessage;
     expect(result.callbacks).toBe(1);
     expect(result.error).toBeUndefined();
     expect(hookMarkers(dir)).toHaveLength(2);
@@ -104,6 +104,17 @@ describe.skipIf(linux)('shutdown', () => {
       expect(exits.every((exit) => exit.expected === true)).toBe(true);
     }, 30_000);
   }
+
+  it('Ctrl-C to the process group lets in-flight requests finish before the hooks run', async () => {
+    const dir = markerDir();
+    const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '2', MARKER_DIR: dir }, detached: true });
+    const requests = await startSlowRequests(cluster, 6, 1_500);
+    process.kill(-(cluster.child.pid as number), 'SIGINT');
+    const outcomes = await Promise.all(requests);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(await waitForExit(cluster.child)).toEqual({ code: 0, signal: null });
+    expect(hookMarkers(dir)).toHaveLength(2);
+  }, 30_000);
 
   it('plain exitHook(done => …) keeps working; exitHook(async () => …) is not awaited by async-exit-hook', async () => {
     const withDone = markerDir();

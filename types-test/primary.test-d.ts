@@ -1,0 +1,51 @@
+import type { AddressInfo } from 'node:net';
+import { expectError, expectType } from 'tsd';
+import {
+  createPrimary, type CloseMaster, type LifecycleState, type PrimaryStats, type ShutdownResult, type StickyPrimary,
+  type WorkerExitInfo, type WorkerInfo,
+} from '../dist/index.js';
+
+declare const closeMaster: CloseMaster;
+const primary = closeMaster.primary;
+expectType<StickyPrimary>(primary);
+expectError(closeMaster.primary = createPrimary());
+expectType<StickyPrimary>(createPrimary({ workers: 2 }));
+expectError(createPrimary({ workers: '2' }));
+
+// Events: names and payloads are checked.
+primary.on('workerReady', (p) => expectType<number>(p.workerId));
+primary.on('workerOnline', (p) => expectType<WorkerInfo>(p));
+primary.on('workerExit', (p) => {
+  expectType<WorkerExitInfo>(p);
+  expectType<boolean>(p.expected);
+  expectType<number | null>(p.code);
+});
+primary.on('listening', (address) => expectType<AddressInfo>(address));
+primary.once('shutdownEnd', (result) => expectType<ShutdownResult>(result));
+primary.on('respawnScheduled', (p) => expectType<number>(p.delay));
+primary.on('slotFailed', (p) => expectType<number>(p.retryIn));
+expectError(primary.on('workerReady', (p: string) => p));
+expectError(primary.on('workerReady', (p) => p.nope));
+expectError(primary.on('workerReadyy', () => {}));
+expectError(primary.on('nope', () => {}));
+expectError(primary.once('connection', () => {}));
+expectType<Promise<WorkerInfo>>(primary.next('workerReady'));
+expectError(primary.next('nope'));
+
+// stats() and the rest of the handle.
+const stats = primary.stats();
+expectType<PrimaryStats>(stats);
+expectType<number>(stats.readyWorkers);
+expectType<number>(stats.workers);
+expectType<LifecycleState>(stats.state);
+expectType<number | undefined>(stats.slots[0]?.workerId);
+expectError(stats.nope);
+expectError(primary.stats(true));
+expectType<LifecycleState>(primary.state);
+expectError(primary.state = 'closed');
+expectType<Promise<ShutdownResult>>(primary.close());
+expectType<Promise<ShutdownResult>>(primary.close({ waitForConnections: false }));
+expectError(primary.close({ waitForConnections: 'no' }));
+expectError(primary.close({ drainTimout: 1 }));
+expectType<Promise<void>>(primary.whenReady());
+expectType<AddressInfo | undefined>(primary.address());
