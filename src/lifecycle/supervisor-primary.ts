@@ -166,7 +166,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   retire(tracked: Tracked, payload: RuntimeMessageMap['sticky:close']): void {
     tracked.isRetiring = true;
     this.#slots.clearRoute(tracked.link);
-    if (tracked.isReady) this.#send(tracked.worker, encodeMessage('sticky:close', payload));
+    // Through the link: the close request follows every socket already routed to this worker.
+    if (tracked.isReady) tracked.link.finish(encodeMessage('sticky:close', payload));
     // Only lifecycle kills: a worker that is not ready has no handler for our close message yet.
     else tracked.worker.process.kill('SIGTERM');
   }
@@ -266,14 +267,6 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     return { slot: tracked.slot, workerId: tracked.worker.id, pid: tracked.worker.process.pid ?? 0 };
   }
 
-  #send(worker: Worker, message: object): void {
-    if (!worker.isConnected()) return;
-    worker.send(message, (error: Error | null) => {
-      // The worker is exiting; its exit is handled by #onExit.
-      if (error !== null) this.#log.debug({ err: error, workerId: worker.id }, 'send to exiting worker failed');
-    });
-  }
-
   #onMessage(tracked: Tracked, value: unknown): void {
     const decoded = decodeMessage(value);
     if (decoded.kind === 'version') {
@@ -321,9 +314,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const expected = tracked.isRetiring || this.#isStopping || !isCurrent;
     const info = { ...this.#info(tracked), code, signal, expected };
     if (!expected) this.#log.error({ workerId: info.workerId, exitCode: code, signal }, 'worker exited unexpectedly');
+    if (isCurrent && record !== undefined) record.current = undefined;
     this.emit('workerExit', info);
     if (expected || record === undefined) return;
-    record.current = undefined;
     const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
     this.#scheduleRespawn(tracked.slot, record, performance.now() - tracked.forkedAt, isGroupSignal);
   }

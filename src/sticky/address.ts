@@ -28,8 +28,13 @@ export function addressKeyStart(address: string): number {
  * value routes like the same address seen on a socket: `2001:DB8:0::1` → `2001:db8::1`.
  */
 export function canonicalIPv6(address: string): string {
-  const hostname = new URL(`http://[${address}]/`).hostname;
-  return normalizeAddress(hostname.slice(1, -1));
+  const hostname = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  // The URL serialiser writes IPv4-mapped addresses in hex (`::ffff:102:304`); key them as IPv4.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(hostname);
+  if (mapped === null) return hostname;
+  const high = parseInt(mapped[1] as string, 16);
+  const low = parseInt(mapped[2] as string, 16);
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
 }
 
 const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;

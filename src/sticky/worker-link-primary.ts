@@ -31,6 +31,9 @@ export class WorkerLink {
   #currentBytes: string | undefined;
   #nacks = 0;
   #isOpen = true;
+  /** Set by finish(): the last message, sent once every queued socket reached the worker. */
+  #finalMessage: object | undefined;
+  #isFinalSent = false;
   readonly #undeliverable: Undeliverable;
 
   constructor(worker: Worker, slot: number, undeliverable: Undeliverable) {
@@ -50,7 +53,7 @@ export class WorkerLink {
   }
 
   send(socket: Socket, bytes: string | undefined): void {
-    if (!this.#isOpen) {
+    if (!this.#isOpen || this.#finalMessage !== undefined) {
       this.#undeliverable(this, socket, bytes);
     } else if (this.#current === undefined && this.queueDepth === 0) {
       this.#transmit(socket, bytes);
@@ -58,6 +61,28 @@ export class WorkerLink {
       this.#sockets.push(socket);
       this.#bytes.push(bytes);
     }
+  }
+
+  /**
+   * Takes no more sockets and sends `message` (the close request) after the last queued socket has
+   * reached the worker, so the worker sees every socket routed to it before it starts to drain.
+   */
+  finish(message: object): void {
+    if (!this.#isOpen) return;
+    // A later request (shutdown escalated to not waiting) replaces one not sent yet, or follows it.
+    const isWaiting = this.#finalMessage !== undefined && !this.#isFinalSent;
+    this.#finalMessage = message;
+    if (!isWaiting && this.#current === undefined && this.queueDepth === 0) this.#sendFinal();
+  }
+
+  #sendFinal(): void {
+    const message = this.#finalMessage;
+    if (message === undefined || !this.worker.isConnected()) return;
+    this.#isFinalSent = true;
+    this.worker.send(message, (error: Error | null) => {
+      // The worker is already gone; its exit is handled by the supervisor.
+      if (error !== null) this.#isOpen = false;
+    });
   }
 
   /** Stops using the worker; every socket not yet given to Node goes back to the table. */
@@ -117,7 +142,11 @@ export class WorkerLink {
   #next(): void {
     this.#current = undefined;
     this.#currentBytes = undefined;
-    if (!this.#isOpen || this.queueDepth === 0) return;
+    if (!this.#isOpen) return;
+    if (this.queueDepth === 0) {
+      this.#sendFinal();
+      return;
+    }
     const socket = this.#sockets[this.#head] as Socket;
     const bytes = this.#bytes[this.#head];
     this.#sockets[this.#head] = undefined;
