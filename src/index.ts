@@ -2,7 +2,7 @@ export { listen, type CloseMaster } from './listen.js';
 export { createPrimary, StickyPrimary, type PrimaryEvents, type PrimaryStats, type CloseOptions } from './primary.js';
 export { requestMasterClose, ready, attachWorker } from './worker.js';
 export {
-  onShutdown, onDrain, EXIT_CODE_KILLED,
+  onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError,
   type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,
   type ReloadReport, type SlotReloadReport,
 } from './lifecycle/index.js';

@@ -59,7 +59,11 @@ export interface ListenOptions {
    * connections; what is still open then is destroyed and the exit hooks run. @default 10000
    */
   drainTimeout?: number;
-  /** Install SIGTERM/SIGINT handlers in the primary (graceful shutdown). @default true */
+  /**
+   * Install signal handlers in the primary: SIGTERM/SIGINT shut down gracefully (a second one stops
+   * waiting), SIGHUP starts a rolling restart, SIGTTIN/SIGTTOU add/remove a slot (not on Windows).
+   * @default true
+   */
   handleSignals?: boolean;
   /** Ms a new worker has to become ready before it is killed and counted as a crash. @default 30000 */
   readyTimeout?: number;

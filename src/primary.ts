@@ -113,11 +113,12 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    */
   async whenReady({ timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StickyError(ErrorCode.WorkerStartFailed, `Not every slot had a ready worker within ${timeout} ms.`, {
         hint: 'See `stats().slots` and the worker logs.',
       })), timeout);
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      signal?.addEventListener('abort', onAbort = () => reject(signal.reason), { once: true });
     });
     // Settled by the loop instead when every worker is ready first.
     expired.catch(() => undefined);
@@ -128,6 +129,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       }
     } finally {
       clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -25,7 +25,7 @@ function announceReady(): void {
 
 /**
  * With `readiness: 'manual'`, tells the primary this worker finished its async start-up and may
- * receive connections. Call it after `listen()`; repeated calls do nothing.
+ * receive connections. It may be called before or after `listen()`; repeated calls do nothing.
  * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
  */
 export function ready(): void {

@@ -1,3 +1,5 @@
+import { ErrorCode, StickyError } from '../errors.js';
+
 // Rolling-restart policy, pure: which slots are replaced together, in order.
 
 /** Slots 0..count-1 in batches of `concurrency`, in slot order. */
@@ -22,4 +24,18 @@ export interface SlotReloadReport {
 export interface ReloadReport {
   ok: boolean;
   slots: SlotReloadReport[];
+}
+
+/** `STICKY_ERR_RELOAD_FAILED`: a rolling restart stopped; `report` says what happened to each slot. */
+export class ReloadError extends StickyError {
+  readonly report: ReloadReport;
+
+  constructor(report: ReloadReport, failed: SlotReloadReport) {
+    super(
+      ErrorCode.ReloadFailed,
+      `Rolling restart stopped at slot ${failed.slot}: ${failed.reason ?? 'unknown'}. The old workers keep serving.`,
+      { hint: 'Fix the start-up error (see the worker logs) and reload again.' },
+    );
+    this.report = report;
+  }
 }

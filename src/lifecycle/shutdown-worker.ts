@@ -46,7 +46,7 @@ function assertWorker(name: string): void {
 }
 
 /** Signals that start a worker's own graceful shutdown (drain, then the exit hooks). */
-const DRAIN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const DRAIN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 interface HttpLikeServer extends Server {
   closeIdleConnections(): void;
@@ -98,6 +98,13 @@ export class WorkerShutdown {
     for (const signal of DRAIN_SIGNALS) {
       exitHook.unhookEvent(signal);
       process.on(signal, this.#onSignal);
+    }
+    // SIGHUP asks the primary for a rolling restart; a copy that reaches the whole process group
+    // (`kill -HUP -pgid`, a closing terminal) must not also end every worker at once. The primary
+    // replaces the workers.
+    if (process.platform !== 'win32') {
+      exitHook.unhookEvent('SIGHUP');
+      process.on('SIGHUP', noop);
     }
   }
 

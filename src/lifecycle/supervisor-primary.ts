@@ -31,6 +31,8 @@ export interface SlotState {
   isFailed: boolean;
   /** Restarts of this slot's worker so far (crashes and rolling restarts). */
   generation: number;
+  /** A respawn (or a failed slot's retry) is scheduled. */
+  isRespawnPending: boolean;
 }
 
 export interface SupervisorEvents {
@@ -65,9 +67,14 @@ export interface Tracked {
 interface SlotRecord {
   current: Tracked | undefined;
   history: CrashHistory;
+  /** A pending respawn or failed-slot retry. */
   timer: NodeJS.Timeout | undefined;
   isFailed: boolean;
+  /** Workers installed in this slot so far, minus one (crash respawns and reload replacements). */
   generation: number;
+  hasHadWorker: boolean;
+  /** Added by scale() and not routed yet: a crash there is a failed start, not a respawn case. */
+  isProvisional: boolean;
 }
 
 /**
@@ -76,7 +83,9 @@ interface SlotRecord {
  */
 const SIGNAL_GRACE_MS = 250;
 
-const newRecord = (): SlotRecord => ({ current: undefined, history: EMPTY_HISTORY, timer: undefined, isFailed: false, generation: 0 });
+const newRecord = (): SlotRecord => ({
+  current: undefined, history: EMPTY_HISTORY, timer: undefined, isFailed: false, generation: 0, hasHadWorker: false, isProvisional: false,
+});
 
 export class Supervisor extends TypedEmitter<SupervisorEvents> {
   readonly #options: Readonly<ResolvedListenOptions>;
@@ -141,6 +150,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       isReady: record.current?.isReady ?? false,
       isFailed: record.isFailed,
       generation: record.generation,
+      isRespawnPending: record.timer !== undefined,
     }));
   }
 
@@ -233,9 +243,15 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   /** Adds a slot at the end (not routed until the caller grows the table); returns its new worker. */
   addSlot(): Tracked {
-    this.#records.push(newRecord());
+    this.#records.push({ ...newRecord(), isProvisional: true });
     const slot = this.#records.length - 1;
     return this.#install(this.fork(slot)) ?? (this.#records[slot]?.current as Tracked);
+  }
+
+  /** The last slot's worker started: from now on its crashes are respawned. */
+  confirmLastSlot(): void {
+    const record = this.#records.at(-1);
+    if (record !== undefined) record.isProvisional = false;
   }
 
   /** Forgets the last slot and returns its worker (the caller retires it). */
@@ -249,6 +265,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const record = this.#records[tracked.slot];
     if (record === undefined) return undefined;
     const previous = record.current;
+    // The slot has a worker again: a pending respawn or failed-slot retry must not fork another.
+    if (record.timer !== undefined) clearTimeout(record.timer);
+    record.timer = undefined;
+    if (record.hasHadWorker) record.generation++;
+    record.hasHadWorker = true;
     record.current = tracked;
     if (tracked.isReady) this.#route(record, tracked);
     return previous;
@@ -316,7 +337,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     if (!expected) this.#log.error({ workerId: info.workerId, exitCode: code, signal }, 'worker exited unexpectedly');
     if (isCurrent && record !== undefined) record.current = undefined;
     this.emit('workerExit', info);
-    if (expected || record === undefined) return;
+    if (expected || record === undefined || record.isProvisional) return;
     const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
     this.#scheduleRespawn(tracked.slot, record, performance.now() - tracked.forkedAt, isGroupSignal);
   }
@@ -328,7 +349,6 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       record.timer = undefined;
       if (this.#isStopping || this.#records[slot] !== record) return;
       this.restarts++;
-      record.generation++;
       this.#install(this.fork(slot));
     };
     if (decision.action === 'fail') {

@@ -4,7 +4,7 @@ import type { ResolvedListenOptions } from '../options.js';
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import type { Supervisor, Tracked } from './supervisor-primary.js';
-import { planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
+import { ReloadError, planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
 
 // Rolling restarts and scaling: the executors of changes to the set of workers. One change at a
 // time: a reload asked for during a reload queues one more after it; scaling waits its turn.
@@ -91,7 +91,10 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     this.emit('reloadStart', { slots: total });
     let failed: SlotReloadReport | undefined;
     for (const batch of planRollout(total, this.#concurrency)) {
-      if (failed !== undefined || this.#supervisor.isStopping) {
+      if (failed === undefined && this.#supervisor.isStopping) {
+        failed = { slot: batch[0] as number, status: 'skipped', oldWorkerId: undefined, newWorkerId: undefined, reason: REASONS.shutdown as string };
+      }
+      if (failed !== undefined) {
         for (const slot of batch) reports.push({ slot, status: 'skipped', oldWorkerId: this.#supervisor.current(slot)?.worker.id, newWorkerId: undefined });
         continue;
       }
@@ -109,11 +112,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       return report;
     }
     this.#log.error({ slot: failed.slot, reason: failed.reason }, 'reload stopped: replacement failed');
-    throw Object.assign(new StickyError(
-      ErrorCode.ReloadFailed,
-      `Rolling restart stopped at slot ${failed.slot}: ${failed.reason}. The old workers keep serving.`,
-      { hint: 'Fix the start-up error (see the worker logs) and reload again.' },
-    ), { report });
+    throw new ReloadError(report, failed);
   }
 
   /** Fork the replacement, wait until it is ready, switch the route, drain the old worker. */
@@ -122,8 +121,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     const replacement = this.#supervisor.fork(slot);
     const isReady = await replacement.settled;
     if (!isReady || this.#supervisor.isStopping) {
-      // Only lifecycle kills: the replacement failed to start; the old worker keeps the slot.
-      if (replacement.exitCode === undefined) this.#supervisor.kill(replacement);
+      // The replacement failed to start: the old worker keeps the slot. During shutdown the
+      // shutdown retires it (its exit hooks run); otherwise it is killed.
+      if (replacement.exitCode === undefined && !this.#supervisor.isStopping) this.#supervisor.kill(replacement);
       await replacement.exited;
       return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason: REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown' };
     }
@@ -155,10 +155,12 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       // The new slot enters the routing table only once its worker is ready: until then no client moves.
       if (!(await tracked.settled)) {
         this.#supervisor.removeLastSlot();
+        if (tracked.exitCode === undefined) this.#supervisor.kill(tracked);
         throw new StickyError(ErrorCode.WorkerStartFailed, `The worker for new slot ${tracked.slot} did not become ready: ${REASONS[tracked.startFailure ?? 'exited'] ?? 'unknown'}.`, {
-          hint: 'See the worker logs; the cluster keeps its previous size.',
+          hint: `See the worker logs; the cluster keeps the ${this.#supervisor.slotCount} slots that started.`,
         });
       }
+      this.#supervisor.confirmLastSlot();
       this.#slots.resize(this.#supervisor.slotCount);
       this.#slots.setRoute(tracked.slot, tracked.link);
     }

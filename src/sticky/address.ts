@@ -27,8 +27,15 @@ export function addressKeyStart(address: string): number {
  * The form Node reports for socket addresses (lower case, zeros compressed, RFC 5952), so a header
  * value routes like the same address seen on a socket: `2001:DB8:0::1` → `2001:db8::1`.
  */
-export function canonicalIPv6(address: string): string {
-  const hostname = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+export function canonicalIPv6(address: string): string | undefined {
+  // A zone id (`fe80::1%eth0`) names an interface of the sender's host: it says nothing about the client.
+  const zone = address.indexOf('%');
+  let hostname: string;
+  try {
+    hostname = new URL(`http://[${zone === -1 ? address : address.slice(0, zone)}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
   // The URL serialiser writes IPv4-mapped addresses in hex (`::ffff:102:304`); key them as IPv4.
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(hostname);
   if (mapped === null) return hostname;

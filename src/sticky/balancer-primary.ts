@@ -163,15 +163,16 @@ export class Balancer {
     }
     let slot: number | undefined;
     const options = this.#options;
-    if (options.mode === 'proxyHeader') {
-      const address = clientAddressFromHeader(request.headers[options.proxyHeader], options.trustedHops, options.proxyHeader === 'forwarded');
-      if (address !== undefined) slot = slotOfAddress(address, options.hashSeed, this.slots.size);
-    } else {
-      try {
+    // Nothing a client sends may throw here: any failure to derive a key falls back to the socket.
+    try {
+      if (options.mode === 'proxyHeader') {
+        const address = clientAddressFromHeader(request.headers[options.proxyHeader], options.trustedHops, options.proxyHeader === 'forwarded');
+        if (address !== undefined) slot = slotOfAddress(address, options.hashSeed, this.slots.size);
+      } else {
         slot = slotOfKey((options.generatePrehashArray as (r: typeof request, s: Socket) => unknown)(request, socket), options.hashSeed, this.slots.size);
-      } catch {
-        slot = undefined;
       }
+    } catch {
+      slot = undefined;
     }
     this.#dispatchWithFallback(slot, socket, buffer.toString('base64'));
   };

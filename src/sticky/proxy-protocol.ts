@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { normalizeAddress } from './address.js';
+import { canonicalIPv6, normalizeAddress } from './address.js';
 
 // PROXY protocol v1 (text) and v2 (binary) headers, as sent by HAProxy, nginx `stream` and AWS NLB.
 // Spec: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt. Pure: no sockets here.
@@ -40,7 +40,8 @@ function parseV1(buffer: Buffer): ProxyHeaderResult {
     ? isIPv4(source) && isIPv4(destination)
     : family === 'TCP6' && isIPv6(source) && isIPv6(destination);
   if (!isFamilyOk || !validPort(sourcePort) || !validPort(destinationPort)) return INVALID;
-  return { kind: 'ok', address: normalizeAddress(source), length };
+  const address = family === 'TCP4' ? source : canonicalIPv6(source);
+  return address === undefined ? INVALID : { kind: 'ok', address, length };
 }
 
 function formatIPv6(buffer: Buffer, offset: number): string {

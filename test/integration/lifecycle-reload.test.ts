@@ -9,7 +9,7 @@ import { startLoad } from '../helpers/load.js';
 
 const notLinux = process.platform !== 'linux';
 
-interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; isFailed: boolean }
+interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; isFailed: boolean; isRespawnPending: boolean; generation: number }
 
 function versionFile(content: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sticky-reload-'));
@@ -100,6 +100,20 @@ describe.skipIf(notLinux)('rolling restart', () => {
     expect(after.map((slot) => slot.pid).filter((pid) => before.some((old) => old.pid === pid))).toEqual([]);
   }, 60_000);
 
+  it('SIGHUP to the whole process group reloads once and leaves exactly one worker per slot', async () => {
+    const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '2' }, detached: true });
+    const before = await slots(cluster);
+    const ended = pEvent(cluster.child, 'message', { filter: isMessage('reloadEnd'), timeout: 20_000 });
+    process.kill(-(cluster.child.pid as number), 'SIGHUP');
+    expect(((await ended) as FixtureMessage).ok).toBe(true);
+    const after = await slots(cluster);
+    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workers: number } };
+    expect(stats.workers).toBe(2);
+    expect(after.every((slot) => slot.isReady && !slot.isRespawnPending && slot.generation === 1)).toBe(true);
+    expect(after.map((slot) => slot.pid).filter((pid) => before.some((old) => old.pid === pid))).toEqual([]);
+    expect(cluster.messages.filter(isMessage('respawnScheduled'))).toEqual([]);
+  }, 60_000);
+
   it('shutdown during a reload wins: no replacement outlives it', async () => {
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '3' } });
     const reloaded = reload(cluster);
@@ -143,6 +157,15 @@ describe.skipIf(notLinux)('respawn policy', () => {
     for (const address of clients.filter((a) => map.get(a) !== 0)) {
       expect((await request({ port: cluster.port, localAddress: address })).reply.slot).toBe(map.get(address));
     }
+
+    // A fixed version deployed by a reload heals the slot; the pending retry is cancelled.
+    writeFileSync(file, 'ok');
+    expect((await reload(cluster)).ok).toBe(true);
+    const healed = await slots(cluster);
+    expect(healed.map((slot) => [slot.isReady, slot.isFailed, slot.isRespawnPending])).toEqual([[true, false, false], [true, false, false], [true, false, false]]);
+    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workers: number } };
+    expect(stats.workers).toBe(3);
+    for (const address of slotZero) expect((await request({ port: cluster.port, localAddress: address })).reply.slot).toBe(0);
   }, 60_000);
 });
 

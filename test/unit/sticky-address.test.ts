@@ -40,6 +40,10 @@ describe('parseAddressEntry', () => {
     ['"192.0.2.60"', '192.0.2.60'],
     ['2001:db8::1', '2001:db8::1'],
     ['[::ffff:1.2.3.4]:80', '1.2.3.4'],
+    ['0:0:0:0:0:ffff:102:304', '1.2.3.4'],
+    ['[::FFFF:C000:0201]', '192.0.2.1'],
+    ['[2001:DB8:0:0::1]:443', '2001:db8::1'],
+    ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
   ])('%j → %j', (entry, expected) => {
     expect(parseAddressEntry(entry)).toBe(expected);
   });
@@ -111,5 +115,13 @@ describe('clientAddressFromHeader', () => {
       expect(clientAddressFromHeader('for=192.0.2.60', 0, false)).toBeUndefined();
       expect(clientAddressFromHeader('192.0.2.60', 0, true)).toBeUndefined();
     });
+  });
+});
+
+describe('zone ids and unparseable IPv6 never throw', () => {
+  it('drops the zone id of a link-local address', () => {
+    expect(parseAddressEntry('fe80::1%eth0')).toBe('fe80::1');
+    expect(parseAddressEntry('[fe80::1%25eth0]:443')).toBe('fe80::1');
+    expect(clientAddressFromHeader('for="[fe80::1%25eth0]"', 0, true)).toBe('fe80::1');
   });
 });
