@@ -21,8 +21,14 @@ const destroy = function (this: Socket): void {
   this.destroy();
 };
 
+interface ReadingHandle { reading: boolean }
+
 export function answerAndClose(socket: Socket, answer: Buffer): void {
   if (socket.destroyed) return;
+  // The head reader stops the handle's reads but leaves `reading` set; clear it so that resume()
+  // restarts them, the discard below sees the client's bytes and its close frees the fd.
+  const handle = (socket as unknown as { _handle: ReadingHandle | null })._handle;
+  if (handle !== null) handle.reading = false;
   socket.on('error', discard);
   socket.on('data', discard);
   socket.setTimeout(LINGER_MS, destroy);

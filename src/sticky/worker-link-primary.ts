@@ -15,9 +15,13 @@ interface InternalMessage { cmd?: unknown }
 /** What a link does with a socket it cannot deliver; the table re-routes it. */
 export type Undeliverable = (link: WorkerLink, socket: Socket, bytes: string | undefined) => void;
 
-const hasHandle = (socket: Socket): boolean =>
+interface NativeHandle { close(): void }
+
+const nativeHandle = (socket: Socket): NativeHandle | null =>
   // `_handle` is null once Node has taken the handle for sending, or after destroy.
-  (socket as unknown as { _handle: unknown })._handle != null;
+  (socket as unknown as { _handle: NativeHandle | null })._handle;
+
+const hasHandle = (socket: Socket): boolean => nativeHandle(socket) != null;
 
 export class WorkerLink {
   readonly worker: Worker;
@@ -29,6 +33,8 @@ export class WorkerLink {
   #head = 0;
   #current: Socket | undefined;
   #currentBytes: string | undefined;
+  /** The native handle of `#current`, which Node holds (open) until the worker acknowledges it. */
+  #currentHandle: NativeHandle | undefined;
   #nacks = 0;
   #isOpen = true;
   /** Set by finish(): the last message, sent once every queued socket reached the worker. */
@@ -91,8 +97,17 @@ export class WorkerLink {
     this.#isOpen = false;
     this.worker.process.removeListener('internalMessage', this.#onInternalMessage);
     const current = this.#current;
-    if (current !== undefined && hasHandle(current)) this.#undeliverable(this, current, this.#currentBytes);
+    if (current !== undefined && hasHandle(current)) {
+      this.#undeliverable(this, current, this.#currentBytes);
+    } else if (current !== undefined) {
+      // Node keeps a sent handle open until the worker's ACK, and when the channel ends first it
+      // postpones its own cleanup until that ACK, which a dead worker never sends: the fd would
+      // stay open in the primary and the client would hang. Closing our copy is safe either way:
+      // a worker that received the fd keeps the connection open through its own copy.
+      this.#currentHandle?.close();
+    }
     this.#current = undefined;
+    this.#currentHandle = undefined;
     const sockets = this.#sockets;
     const bytes = this.#bytes;
     const head = this.#head;
@@ -111,6 +126,7 @@ export class WorkerLink {
     }
     this.#current = socket;
     this.#currentBytes = bytes;
+    this.#currentHandle = nativeHandle(socket) ?? undefined;
     const message = bytes === undefined ? CONNECTION_WITHOUT_BYTES : encodeMessage('sticky:connection', { bytes });
     try {
       this.worker.send(message, socket, this.#onSent);
@@ -142,6 +158,7 @@ export class WorkerLink {
   #next(): void {
     this.#current = undefined;
     this.#currentBytes = undefined;
+    this.#currentHandle = undefined;
     if (!this.#isOpen) return;
     if (this.queueDepth === 0) {
       this.#sendFinal();
