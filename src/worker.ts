@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import type { Server, Socket } from 'node:net';
+import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage } from './ipc/index.js';
@@ -59,7 +59,8 @@ export function createWorker(server: Server, options: Readonly<ResolvedListenOpt
     const envelope = message as ConnectionEnvelope | null;
     if (handle !== undefined && typeof envelope === 'object' && envelope !== null && envelope[TAG] === 1 &&
         envelope.type === 'sticky:connection') {
-      const socket = handle as Socket;
+      // IP mode sends the bare TCP handle ('net.Native'); wrap it the way Node wraps a sent socket.
+      const socket = handle instanceof Socket ? handle : new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
       if (!shutdown.isAccepting) {
         socket.destroy();
         return;

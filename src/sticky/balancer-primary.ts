@@ -8,6 +8,7 @@ import { slotOfAddress, slotOfKey } from './route.js';
 import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { RESPONSES, answerAndClose, closeSocket } from './responses.js';
+import { closeConnection, type TcpHandle } from './connection.js';
 
 // The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
 // to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
@@ -15,6 +16,8 @@ import { RESPONSES, answerAndClose, closeSocket } from './responses.js';
 
 export interface BalancerStats {
   accepted: number;
+  /** accept() failures such as EMFILE (too many open files). */
+  acceptErrors: number;
   routed: number;
   queued: number;
   failedOver: number;
@@ -28,6 +31,9 @@ export interface BalancerStats {
   pendingHeads: number;
 }
 
+/** Reused for every getpeername() call: the address is read out before the next connection. */
+const PEER: { address?: string; port?: number; family?: string } = {};
+
 const READ_MORE: HeadVerdict = 0;
 const DONE: HeadVerdict = 1;
 const REJECT: HeadVerdict = 2;
@@ -38,7 +44,7 @@ export class Balancer {
   readonly #options: Readonly<ResolvedListenOptions>;
   readonly #heads: HeadReader;
   readonly #counts = {
-    accepted: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
+    accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
   };
   #sweep: NodeJS.Timeout | undefined;
 
@@ -48,7 +54,8 @@ export class Balancer {
     this.slots = new SlotTable(options.workers, {
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
-      reject: speaksHttp ? (socket) => answerAndClose(socket, RESPONSES.unavailable) : closeSocket,
+      // Header modes hold sockets and can answer 503; IP mode may hold bare handles.
+      reject: speaksHttp ? (socket) => answerAndClose(socket as Socket, RESPONSES.unavailable) : closeConnection,
     });
     this.#heads = new HeadReader({
       inspect: options.mode === 'proxyProtocol' ? this.#inspectProxy : this.#inspectHttp,
@@ -81,9 +88,22 @@ export class Balancer {
       this.server.once('error', onError);
       this.server.listen({ port, host }, () => {
         this.server.removeListener('error', onError);
+        if (this.#options.mode === 'ip') this.#acceptBareHandles();
         resolve(this.server.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * IP mode reads nothing and needs only the peer address, so the listening handle's accept callback
+   * is taken over: each connection stays the bare TCP handle libuv accepted, with no net.Socket,
+   * stream state or listeners built in the primary, and travels to the worker as 'net.Native'.
+   * An accept error (EMFILE) is counted instead of surfacing as a server 'error' that would crash.
+   */
+  #acceptBareHandles(): void {
+    const handle = (this.server as unknown as { _handle: { onconnection?: unknown } | null })._handle;
+    if (handle === null || typeof handle.onconnection !== 'function') return;
+    handle.onconnection = this.#onBareConnection;
   }
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
@@ -97,6 +117,20 @@ export class Balancer {
   stats(): BalancerStats {
     return { ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads.size };
   }
+
+  #onBareConnection = (status: number, handle: TcpHandle | undefined): void => {
+    if (status !== 0 || handle === undefined) {
+      this.#counts.acceptErrors++;
+      return;
+    }
+    this.#counts.accepted++;
+    if (handle.getpeername(PEER) !== 0 || PEER.address === undefined) {
+      // The peer is already gone: nothing to route.
+      handle.close();
+      return;
+    }
+    this.slots.dispatch(slotOfAddress(PEER.address, this.#options.hashSeed, this.slots.size), handle, undefined);
+  };
 
   #onIpConnection = (socket: Socket): void => {
     this.#counts.accepted++;

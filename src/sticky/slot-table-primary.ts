@@ -1,7 +1,7 @@
-import type { Socket } from 'node:net';
 import type { Worker } from 'node:cluster';
 import { WorkerLink } from './worker-link-primary.js';
 import { nextLiveSlot } from './route.js';
+import type { Connection } from './connection.js';
 
 // Slot → the slot's ready worker. Slots are stable: a slot keeps its index while its worker dies,
 // respawns or is replaced, so no other client moves. A slot without a ready worker queues its
@@ -11,7 +11,7 @@ export interface SlotTableOptions {
   slotQueueLimit: number;
   slotWaitTimeout: number;
   /** Called for a socket no worker can take; header modes answer 503 there. */
-  reject: (socket: Socket) => void;
+  reject: (socket: Connection) => void;
 }
 
 export interface SlotTableStats {
@@ -30,7 +30,7 @@ interface Slot {
 }
 
 interface Waiting {
-  socket: Socket;
+  socket: Connection;
   bytes: string | undefined;
   since: number;
 }
@@ -99,7 +99,7 @@ export class SlotTable {
   }
 
   /** Hot path: the socket goes to the slot's worker, or waits for it. */
-  dispatch(slot: number, socket: Socket, bytes: string | undefined): void {
+  dispatch(slot: number, socket: Connection, bytes: string | undefined): void {
     const entry = this.#slots[slot];
     if (entry === undefined || this.#isClosed) {
       this.#reject(socket);
@@ -137,7 +137,7 @@ export class SlotTable {
   }
 
   /**
-   * Shutdown: no more routing. Sockets still waiting are handed to any live worker when
+   * Shutdown: no more routing. Connections still waiting are handed to any live worker when
    * `handOff` is true, else closed.
    */
   close(handOff: boolean): void {
@@ -192,7 +192,7 @@ export class SlotTable {
   }
 
   /** Affinity is lost for this client only; service is kept. */
-  #failOver(slot: number, socket: Socket, bytes: string | undefined): void {
+  #failOver(slot: number, socket: Connection, bytes: string | undefined): void {
     const link = this.#isClosed ? undefined : this.#liveLink(slot + 1);
     if (link === undefined) {
       this.#reject(socket);
@@ -202,12 +202,12 @@ export class SlotTable {
     link.send(socket, bytes);
   }
 
-  #reject(socket: Socket): void {
+  #reject(socket: Connection): void {
     this.stats.rejected++;
     this.#options.reject(socket);
   }
 
-  #onUndeliverable = (link: WorkerLink, socket: Socket, bytes: string | undefined): void => {
+  #onUndeliverable = (link: WorkerLink, socket: Connection, bytes: string | undefined): void => {
     this.clearRoute(link);
     this.dispatch(link.slot, socket, bytes);
   };

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Worker } from 'node:cluster';
 import { CONNECTION_WITHOUT_BYTES, encodeMessage } from '../ipc/index.js';
+import { isSocket, nativeHandleOf, type Connection, type TcpHandle } from './connection.js';
 
 // Node sends one handle at a time per channel and keeps later ones in `_handleQueue`; on every
 // NODE_HANDLE_ACK it replays that whole queue through `_send`, which re-queues all but the first:
@@ -12,29 +13,23 @@ const MAX_NACKS = 3;
 
 interface InternalMessage { cmd?: unknown }
 
-/** What a link does with a socket it cannot deliver; the table re-routes it. */
-export type Undeliverable = (link: WorkerLink, socket: Socket, bytes: string | undefined) => void;
-
-interface NativeHandle { close(): void }
-
-const nativeHandle = (socket: Socket): NativeHandle | null =>
-  // `_handle` is null once Node has taken the handle for sending, or after destroy.
-  (socket as unknown as { _handle: NativeHandle | null })._handle;
-
-const hasHandle = (socket: Socket): boolean => nativeHandle(socket) != null;
+/** What a link does with a connection it cannot deliver; the table re-routes it. */
+export type Undeliverable = (link: WorkerLink, connection: Connection, bytes: string | undefined) => void;
 
 export class WorkerLink {
   readonly worker: Worker;
   readonly slot: number;
   /** Sockets handed to this worker (acknowledged or in flight). */
   delivered = 0;
-  #sockets: (Socket | undefined)[] = [];
+  #sockets: (Connection | undefined)[] = [];
   #bytes: (string | undefined)[] = [];
   #head = 0;
-  #current: Socket | undefined;
+  #current: Connection | undefined;
   #currentBytes: string | undefined;
-  /** The native handle of `#current`, which Node holds (open) until the worker acknowledges it. */
-  #currentHandle: NativeHandle | undefined;
+  /** The native handle of `#current`: Node holds a socket's open until the ACK; a bare handle is ours to close. */
+  #currentHandle: TcpHandle | undefined;
+  /** `#current` never left: the send failed before Node wrote it. */
+  #isCurrentUnsent = false;
   #nacks = 0;
   #isOpen = true;
   /** Set by finish(): the last message, sent once every queued socket reached the worker. */
@@ -58,7 +53,7 @@ export class WorkerLink {
     return this.#sockets.length - this.#head;
   }
 
-  send(socket: Socket, bytes: string | undefined): void {
+  send(socket: Connection, bytes: string | undefined): void {
     if (!this.#isOpen || this.#finalMessage !== undefined) {
       this.#undeliverable(this, socket, bytes);
     } else if (this.#current === undefined && this.queueDepth === 0) {
@@ -91,19 +86,19 @@ export class WorkerLink {
     });
   }
 
-  /** Stops using the worker; every socket not yet given to Node goes back to the table. */
+  /** Stops using the worker; every connection not yet given to Node goes back to the table. */
   close(): void {
     if (!this.#isOpen) return;
     this.#isOpen = false;
     this.worker.process.removeListener('internalMessage', this.#onInternalMessage);
     const current = this.#current;
-    if (current !== undefined && hasHandle(current)) {
+    if (current !== undefined && this.#isCurrentUnsent) {
       this.#undeliverable(this, current, this.#currentBytes);
     } else if (current !== undefined) {
-      // Node keeps a sent handle open until the worker's ACK, and when the channel ends first it
-      // postpones its own cleanup until that ACK, which a dead worker never sends: the fd would
-      // stay open in the primary and the client would hang. Closing our copy is safe either way:
-      // a worker that received the fd keeps the connection open through its own copy.
+      // Sent but not acknowledged. Node keeps a sent socket's handle open until the worker's ACK, and
+      // when the channel ends first it postpones its own cleanup until that ACK, which a dead worker
+      // never sends: the fd would stay open in the primary and the client would hang. Closing our
+      // copy is safe either way: a worker that received the fd keeps the connection through its own.
       this.#currentHandle?.close();
     }
     this.#current = undefined;
@@ -114,22 +109,25 @@ export class WorkerLink {
     this.#sockets = [];
     this.#bytes = [];
     this.#head = 0;
-    for (let i = head; i < sockets.length; i++) this.#undeliverable(this, sockets[i] as Socket, bytes[i]);
+    for (let i = head; i < sockets.length; i++) this.#undeliverable(this, sockets[i] as Connection, bytes[i]);
   }
 
-  #transmit(socket: Socket, bytes: string | undefined): void {
+  #transmit(connection: Connection, bytes: string | undefined): void {
+    const handle = nativeHandleOf(connection);
     // A socket the client closed while it waited has no handle left to send, and Node would send the
     // message alone and never ACK it; skip it.
-    if (!hasHandle(socket)) {
+    if (handle === null) {
       this.#next();
       return;
     }
-    this.#current = socket;
+    this.#current = connection;
     this.#currentBytes = bytes;
-    this.#currentHandle = nativeHandle(socket) ?? undefined;
+    this.#currentHandle = handle;
+    this.#isCurrentUnsent = false;
     const message = bytes === undefined ? CONNECTION_WITHOUT_BYTES : encodeMessage('sticky:connection', { bytes });
     try {
-      this.worker.send(message, socket, this.#onSent);
+      // A bare TCP handle travels as Node's 'net.Native'; the worker wraps it in a Socket.
+      this.worker.send(message, connection as Socket, this.#onSent);
     } catch {
       // send() throws only for programming errors (bad handle type); treat like a closed channel.
       this.#onSent(new Error('send failed'));
@@ -138,8 +136,11 @@ export class WorkerLink {
 
   #onSent = (error: Error | null): void => {
     if (error === null) return;
-    // ERR_IPC_CHANNEL_CLOSED leaves the socket untouched: close() re-routes it. A failed write after
-    // Node detached the handle has already closed it (Node's postSend), so there is nothing to leak.
+    // ERR_IPC_CHANNEL_CLOSED leaves the connection untouched: close() re-routes it. A failed write
+    // after Node detached a socket's handle has already closed it (Node's postSend); a bare handle
+    // is still ours and goes to another worker.
+    const current = this.#current;
+    this.#isCurrentUnsent = current !== undefined && (!isSocket(current) || nativeHandleOf(current) !== null);
     this.close();
   };
 
@@ -148,10 +149,21 @@ export class WorkerLink {
     if (message.cmd === 'NODE_HANDLE_ACK') {
       this.#nacks = 0;
       this.delivered++;
+      // Node closes a sent socket's handle on the ACK; a bare handle ('net.Native') is left to us.
+      const current = this.#current;
+      if (current !== undefined && !isSocket(current)) current.close();
       this.#next();
-    } else if (message.cmd === 'NODE_HANDLE_NACK' && ++this.#nacks > MAX_NACKS) {
-      this.#nacks = 0;
-      this.#next();
+    } else if (message.cmd === 'NODE_HANDLE_NACK') {
+      const current = this.#current;
+      // Node retransmits only what it tracks (sockets); a bare handle the worker could not take
+      // (it ran out of fds) is closed rather than retried into the same trouble.
+      if (current !== undefined && !isSocket(current)) {
+        current.close();
+        this.#next();
+      } else if (++this.#nacks > MAX_NACKS) {
+        this.#nacks = 0;
+        this.#next();
+      }
     }
   };
 
@@ -164,7 +176,7 @@ export class WorkerLink {
       this.#sendFinal();
       return;
     }
-    const socket = this.#sockets[this.#head] as Socket;
+    const socket = this.#sockets[this.#head] as Connection;
     const bytes = this.#bytes[this.#head];
     this.#sockets[this.#head] = undefined;
     this.#head++;

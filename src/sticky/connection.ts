@@ -1,0 +1,33 @@
+import { Socket } from 'node:net';
+
+// What the primary holds for an accepted connection until a worker takes it: a net.Socket in the
+// modes that read bytes or give the socket to a key function, or in IP mode the bare accepted
+// TCP handle, which costs no Socket, stream state or listeners per connection (the cheapest thing
+// Node can pass over IPC: 'net.Native').
+
+/** The accepted libuv TCP handle (tcp_wrap), as Node gives it to `onconnection`. */
+export interface TcpHandle {
+  close(callback?: () => void): void;
+  getpeername(out: { address?: string }): number;
+}
+
+export type Connection = Socket | TcpHandle;
+
+export const isSocket = (connection: Connection): connection is Socket => connection instanceof Socket;
+
+/** The native handle Node will send for the connection; null once Node took a socket's handle, or after destroy. */
+export function nativeHandleOf(connection: Connection): TcpHandle | null {
+  return isSocket(connection) ? (connection as unknown as { _handle: TcpHandle | null })._handle : connection;
+}
+
+const ignore = (): void => {};
+
+export function closeConnection(connection: Connection): void {
+  if (!isSocket(connection)) {
+    // Closing a handle twice is a no-op in Node's HandleWrap.
+    connection.close();
+    return;
+  }
+  connection.on('error', ignore);
+  connection.destroy();
+}
