@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { WorkerLink } from '../dist/sticky/worker-link-primary.js';
 import { CONNECTION_WITHOUT_BYTES } from '../dist/ipc/index.js';
 import { startLoadgen, loopbackAddresses } from './lib/processes.mjs';
+import { foreignCores, processCpuMicros, readBusy, waitForQuiet } from './lib/machine-load.mjs';
 import {
   commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, table, today, writeSection,
 } from './lib/report.mjs';
@@ -29,6 +30,7 @@ const isQuick = process.argv.includes('--quick');
 const rounds = Number(process.env.BENCH_BURST_ROUNDS ?? (isQuick ? 2 : 7));
 const sizes = (process.env.BENCH_BURST_SIZES ?? '1000,2000,4000').split(',').map(Number);
 const workerCount = 2;
+const quietWait = Number(process.env.BENCH_QUIET_WAIT ?? (isQuick ? 0 : 5));
 const sources = loopbackAddresses(2, Number(process.env.BENCH_SOURCES ?? 200));
 const log = (...parts) => console.error(`[burst ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 
@@ -84,15 +86,20 @@ async function runBurst(way, n, workers, server, loadgen) {
   const counts = { undeliverable: 0 };
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
+  const workerCpu = () => workers.reduce((total, worker) => total + processCpuMicros(worker.process.pid), 0);
+  const busyBefore = readBusy();
+  const workersBefore = workerCpu();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const finish = way === 'naive' ? handOffNaive(workers, sockets) : handOffWithLinks(workers, sockets, counts);
   const result = await replies;
   const elapsed = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
+  const foreign = foreignCores(busyBefore, readBusy(), cpu.user + cpu.system + result.micros + workerCpu() - workersBefore);
   delay.disable();
   finish();
   return {
+    foreign,
     elapsed,
     cpuMs: (cpu.user + cpu.system) / 1000,
     maxStallMs: delay.max / 1e6,
@@ -114,13 +121,14 @@ function section(results, startedAt) {
         formatNumber((pick(way, 'cpuMs') * 1000) / n, 1),
         formatNumber(pick(way, 'maxStallMs'), 1),
         String(errors(way)),
+        formatNumber(pick(way, 'foreign'), 2),
       ]);
     }
     rows.push([
       String(n), '**naive / link**',
       formatRatio(pick('naive', 'elapsed') / pick('link', 'elapsed')),
       formatRatio(pick('naive', 'cpuMs') / pick('link', 'cpuMs')),
-      '', formatRatio(pick('naive', 'maxStallMs') / pick('link', 'maxStallMs')), '',
+      '', formatRatio(pick('naive', 'maxStallMs') / pick('link', 'maxStallMs')), '', '',
     ]);
   }
   return { rows, text: (conclusion) => [
@@ -130,8 +138,9 @@ function section(results, startedAt) {
     '(socket i to worker i mod 2); the workers answer "ok" and close. Measured from the first send until the',
     'load generator has every reply: wall time, the primary\'s CPU time (`process.cpuUsage()`, user + system)',
     `and the longest event-loop stall in the primary. Medians of ${rounds} rounds, the two ways alternating.`,
+    '"Other load" is CPU used by processes outside the benchmark during the burst (from /proc/stat).',
     '',
-    table(['N', 'handoff', 'time until all replied, ms', 'primary CPU, ms', 'primary CPU per conn, µs', 'longest stall, ms', 'failed'], rows),
+    table(['N', 'handoff', 'time until all replied, ms', 'primary CPU, ms', 'primary CPU per conn, µs', 'longest stall, ms', 'failed', 'other load, cores'], rows),
     '',
     conclusion,
     '',
@@ -146,13 +155,26 @@ function conclude(results) {
   const smallest = sizes[0];
   const cpu = (n, way) => median(results[n][way].map((r) => r.cpuMs));
   const time = (n, way) => median(results[n][way].map((r) => r.elapsed));
-  const growth = (way) => (cpu(largest, way) / largest) / (cpu(smallest, way) / smallest);
-  const better = cpu(largest, 'naive') > cpu(largest, 'link') && time(largest, 'naive') > time(largest, 'link');
-  return `**Conclusion.** At N = ${largest} the naive handoff costs the primary ${formatRatio(cpu(largest, 'naive') / cpu(largest, 'link'))} ` +
-    `the CPU time of WorkerLink and takes ${formatRatio(time(largest, 'naive') / time(largest, 'link'))} as long until every client ` +
-    `has its reply. From N = ${smallest} to N = ${largest}, the primary's CPU per connection grows ${formatRatio(growth('naive'))} ` +
-    `with the naive handoff (Node replays its whole queue on each ACK: quadratic) and ${formatRatio(growth('link'))} with ` +
-    `WorkerLink. ${better ? 'The own queue measures better, and the gap widens with the burst.' : 'The own queue does **not** measure better here.'}`;
+  const stall = (n, way) => median(results[n][way].map((r) => r.maxStallMs));
+  const perConn = (n, way) => cpu(n, way) / n;
+  const growth = (way) => perConn(largest, way) / perConn(smallest, way);
+  // The part of the naive cost that WorkerLink does not have, per connection: it should grow
+  // linearly with N if the replays are what costs (n²/2 replays for n handles).
+  const extra = (n) => ((cpu(n, 'naive') - cpu(n, 'link')) * 1000) / n;
+  const isBetter = sizes.every((n) => cpu(n, 'naive') > cpu(n, 'link')) && time(largest, 'naive') > time(largest, 'link');
+  const isGrowing = sizes.every((n, i) => i === 0 || extra(n) > extra(sizes[i - 1]));
+  const ratio = (n) => cpu(n, 'naive') / cpu(n, 'link');
+  const isWidening = sizes.every((n, i) => i === 0 || ratio(n) > ratio(sizes[i - 1]));
+  return [
+    `**Conclusion.** At N = ${largest} the naive handoff costs the primary ${formatRatio(cpu(largest, 'naive') / cpu(largest, 'link'))} the CPU time`,
+    `of WorkerLink (${formatNumber(cpu(largest, 'naive'))} ms against ${formatNumber(cpu(largest, 'link'))} ms), takes ${formatRatio(time(largest, 'naive') / time(largest, 'link'))} as long until every client has its`,
+    `reply, and stalls the primary's event loop for up to ${formatNumber(stall(largest, 'naive'), 1)} ms against ${formatNumber(stall(largest, 'link'), 1)} ms. The naive handoff's extra CPU per`,
+    `connection over WorkerLink is ${sizes.map((n) => `${formatNumber(extra(n), 1)} µs at N = ${n}`).join(', ')}`,
+    `(${isGrowing ? 'it grows with the burst size' : 'it does not grow steadily with the burst size'}; Node's per-ACK replay of the whole queue is quadratic in`,
+    `total), while WorkerLink's CPU per connection changes by ${formatRatio(growth('link'))} from N = ${smallest} to N = ${largest} (naive: ${formatRatio(growth('naive'))}).`,
+    isBetter ? `**The own queue measures better** at every burst size${isWidening ? ', and the gap widens with the burst' : ''}.`
+      : '**The own queue does not measure better at every size** here; see the table.',
+  ].join('\n');
 }
 
 async function main() {
@@ -171,11 +193,13 @@ async function main() {
     for (let round = 0; round < rounds; round++) {
       for (const n of sizes) {
         const ways = round % 2 === 0 ? ['naive', 'link'] : ['link', 'naive'];
+        if (quietWait > 0) await waitForQuiet({ threshold: 0.15, maxSeconds: quietWait });
         for (const way of ways) {
           const result = await runBurst(way, n, workers, server, loadgen);
           results[n][way].push(result);
           log(`round ${round + 1}/${rounds} N=${n} ${way.padEnd(5)} ${formatNumber(result.elapsed).padStart(6)} ms, ` +
-            `primary CPU ${formatNumber(result.cpuMs).padStart(5)} ms, stall ${result.maxStallMs.toFixed(1)} ms, failed ${result.errors}`);
+            `primary CPU ${formatNumber(result.cpuMs).padStart(5)} ms, stall ${result.maxStallMs.toFixed(1)} ms, failed ${result.errors}, ` +
+            `other load ${result.foreign.toFixed(2)} cores`);
         }
       }
     }

@@ -25,7 +25,7 @@ function parsePort(port: unknown): number {
  * @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a bad port or option.
  * @example
  * const closeMaster = listen(server, 3000, { workers: 4 });
- * if (closeMaster) server.once('listening', () => console.log('primary up'));
+ * if (closeMaster) server.once('listening', () => logger.info('primary up'));
  */
 export function listen(server: Server, port: number | string, options?: ListenOptions): CloseMaster | null;
 export function listen(server: Server, port: number | string, hostname: string | undefined, options?: ListenOptions): CloseMaster | null;

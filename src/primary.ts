@@ -207,7 +207,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
  * if (cluster.isPrimary) {
  *   const primary = createPrimary({ workers: 4 });
  *   await primary.listen(3000);
- *   primary.on('workerExit', (exit) => console.log(exit));
+ *   primary.on('workerExit', (exit) => logger.warn(exit, 'worker exited'));
  * } else {
  *   attachWorker(http.createServer(app));
  * }

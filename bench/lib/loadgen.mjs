@@ -166,10 +166,15 @@ function storm(config) {
     const requests = config.addresses.map((address) => requestFor(address, false));
     const sockets = new Set();
     const started = performance.now();
+    const cpu = process.cpuUsage();
     let done = 0;
     const finish = () => {
       clearTimeout(deadline);
-      resolve({ completed: counters.completed, errors: counters.errors, byWorker: counters.byWorker, elapsed: performance.now() - started });
+      const used = process.cpuUsage(cpu);
+      resolve({
+        completed: counters.completed, errors: counters.errors, byWorker: counters.byWorker,
+        elapsed: performance.now() - started, micros: used.user + used.system,
+      });
     };
     const deadline = setTimeout(() => {
       for (const socket of sockets) socket.destroy();
@@ -196,6 +201,7 @@ function burst(config) {
   return new Promise((resolve) => {
     const sockets = new Set();
     const started = performance.now();
+    const cpu = process.cpuUsage();
     let completed = 0;
     let errors = 0;
     const deadline = setTimeout(() => {
@@ -214,7 +220,8 @@ function burst(config) {
         else errors++;
         if (completed + errors === config.n) {
           clearTimeout(deadline);
-          resolve({ completed, errors, elapsed: performance.now() - started });
+          const used = process.cpuUsage(cpu);
+          resolve({ completed, errors, elapsed: performance.now() - started, micros: used.user + used.system });
         }
       });
     }

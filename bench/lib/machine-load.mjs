@@ -5,14 +5,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
 
-/** CPU time the machine spent outside idle (user, nice, system), in µs, and when it was read. */
+/**
+ * CPU time the machine spent outside idle (user, nice, system, irq, softirq), in µs, and when it was
+ * read. irq and softirq count because the kernel may book loopback network work there that
+ * getrusage() books to the process that caused it.
+ */
 export function readBusy() {
   try {
     const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
-    const [user, nice, system] = line.trim().split(/\s+/).slice(1, 4).map(Number);
-    return { micros: ((user + nice + system) * 1e6) / TICKS_PER_SECOND, at: performance.now() };
+    const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1, 8).map(Number);
+    return { micros: ((user + nice + system + irq + softirq) * 1e6) / TICKS_PER_SECOND, at: performance.now() };
   } catch {
     return { micros: Number.NaN, at: performance.now() };
+  }
+}
+
+/** utime + stime of a process in µs, from /proc/<pid>/stat; NaN when it cannot be read. */
+export function processCpuMicros(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
   }
 }
 
@@ -35,4 +51,19 @@ export async function waitForQuiet({ threshold = 0.15, maxSeconds = 30 } = {}) {
     if (!(cores >= threshold)) return { cores, isQuiet: true };
   } while (performance.now() < deadline);
   return { cores, isQuiet: false };
+}
+
+/**
+ * The kernel's count of connections dropped because a listening socket's accept queue was full
+ * (TcpExt ListenOverflows, machine-wide); NaN when it cannot be read.
+ */
+export function readListenOverflows() {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'latin1').split('\n').filter((line) => line.startsWith('TcpExt:'));
+    const names = lines[0].split(/\s+/);
+    const values = lines[1].split(/\s+/);
+    return Number(values[names.indexOf('ListenOverflows')]);
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -53,7 +53,11 @@ export async function stopChild(child, graceMs = 10_000) {
  * Returns { port, pids, cpu(), stop() }; cpu() resolves to { primary, workers } in µs.
  */
 export async function startTarget(target, env = {}) {
+  // BENCH_TARGET_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=bench/tmp/prof") reaches the primary
+  // and, through cluster's default execArgv, the workers.
+  const execArgv = (process.env.BENCH_TARGET_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
   const child = fork(TARGET_SCRIPT, [], {
+    execArgv,
     env: { ...process.env, ...env, BENCH_TARGET: target },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -9,8 +9,8 @@
 // It stops on SIGTERM, when the bench goes away (disconnect), and after BENCH_MAX_LIFETIME_MS.
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import { listen } from '../../dist/index.js';
+import { processCpuMicros } from '../lib/machine-load.mjs';
 
 const TARGETS = ['rr', 'none', 'ip', 'header'];
 const target = process.env.BENCH_TARGET ?? 'ip';
@@ -36,19 +36,6 @@ function createApp() {
     response.writeHead(200, headers);
     response.end(body);
   });
-}
-
-/** utime + stime of a process in µs, from /proc (Linux). */
-function processCpuMicros(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return ticks * 10_000; // CLK_TCK is 100 on Linux
-  } catch {
-    return Number.NaN;
-  }
 }
 
 function reportCpu(workerPids) {
