@@ -68,6 +68,19 @@ describe.skipIf(linux)('shutdown', () => {
     expect(hookMarkers(dir)).toHaveLength(2);
   }, 30_000);
 
+  it('a second SIGTERM during shutdown stops waiting: in-flight requests are reset, the hooks still run', async () => {
+    const dir = markerDir();
+    const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '2', MARKER_DIR: dir } });
+    const requests = await startSlowRequests(cluster, 10, 5_000);
+    cluster.child.kill('SIGTERM');
+    await pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
+    cluster.child.kill('SIGTERM');
+    const outcomes = await Promise.all(requests);
+    expect(outcomes.filter((outcome) => outcome.status === 'reset')).toHaveLength(10);
+    expect(await waitForExit(cluster.child)).toEqual({ code: 0, signal: null });
+    expect(hookMarkers(dir)).toHaveLength(2);
+  }, 30_000);
+
   it('closeMaster(cb, false) resets in-flight requests and still runs the hooks', async () => {
     const dir = markerDir();
     const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '2', MARKER_DIR: dir } });
