@@ -120,7 +120,8 @@ export class WorkerShutdown {
   /** Hot path: remember a handed-off socket for the drain. */
   track(socket: Socket): void {
     trackedSockets.add(socket);
-    socket.once('close', untrack);
+    // 'close' fires once; on() spares the wrapper once() would allocate per connection.
+    socket.on('close', untrack);
     if (this.#state !== 'running' && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
   }
 
