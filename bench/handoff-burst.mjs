@@ -18,13 +18,17 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { WorkerLink } from '../dist/sticky/worker-link-primary.js';
-import { CONNECTION_WITHOUT_BYTES } from '../dist/ipc/index.js';
 import { startLoadgen, loopbackAddresses } from './lib/processes.mjs';
+import { distUrl } from './lib/dist-snapshot.mjs';
 import { foreignCores, processCpuMicros, readBusy, waitForQuiet } from './lib/machine-load.mjs';
 import {
-  commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, table, today, writeSection,
+  commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, sourceRevision, table, today, writeSection,
 } from './lib/report.mjs';
+
+const revision = sourceRevision();
+// Loaded once at start; WorkerLink is internal, so it is imported by file path.
+const { WorkerLink } = await import(distUrl('sticky/worker-link-primary.js'));
+const { CONNECTION_WITHOUT_BYTES } = await import(distUrl('ipc/index.js'));
 
 const isQuick = process.argv.includes('--quick');
 const rounds = Number(process.env.BENCH_BURST_ROUNDS ?? (isQuick ? 2 : 7));
@@ -86,16 +90,18 @@ async function runBurst(way, n, workers, server, loadgen) {
   const counts = { undeliverable: 0 };
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
-  const workerCpu = () => workers.reduce((total, worker) => total + processCpuMicros(worker.process.pid), 0);
+  // Workers and generator from /proc, read at the same moments as the machine's total.
+  const pids = [...workers.map((worker) => worker.process.pid), loadgen.child.pid];
+  const othersCpu = () => pids.reduce((total, pid) => total + processCpuMicros(pid), 0);
   const busyBefore = readBusy();
-  const workersBefore = workerCpu();
+  const othersBefore = othersCpu();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const finish = way === 'naive' ? handOffNaive(workers, sockets) : handOffWithLinks(workers, sockets, counts);
   const result = await replies;
   const elapsed = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
-  const foreign = foreignCores(busyBefore, readBusy(), cpu.user + cpu.system + result.micros + workerCpu() - workersBefore);
+  const foreign = foreignCores(busyBefore, readBusy(), cpu.user + cpu.system + othersCpu() - othersBefore);
   delay.disable();
   finish();
   return {
@@ -145,7 +151,7 @@ function section(results, startedAt) {
     conclusion,
     '',
     `- Command: \`${commandLine('bench/handoff-burst.mjs')}\` (after \`npm run build\`)`,
-    `- Date: ${startedAt}; machine: ${describeMachine()}`,
+    `- Date: ${startedAt}; commit ${revision}; machine: ${describeMachine()}`,
     '- Same machine for the primary, both workers and the load generator; see the contention note above.',
   ].join('\n') };
 }

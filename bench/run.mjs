@@ -15,9 +15,10 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLoadgen, startTarget, loopbackAddresses } from './lib/processes.mjs';
-import { foreignCores, readBusy, readListenOverflows, waitForQuiet } from './lib/machine-load.mjs';
+import { useDistSnapshot } from './lib/dist-snapshot.mjs';
+import { foreignCores, readBusy, readListenOverflows, stolenCores, waitForQuiet } from './lib/machine-load.mjs';
 import {
-  commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, table, today, writeSection,
+  commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, sourceRevision, table, today, writeSection,
 } from './lib/report.mjs';
 
 const isQuick = process.argv.includes('--quick');
@@ -118,6 +119,7 @@ async function measure(target, loadgens, kind, warmup = settings.warmup, seconds
     loadgenMicros: loadgenCpu / completed,
     // Cores' worth of CPU that processes outside the benchmark used during the window.
     foreign: foreignCores(before.busy, after.busy, ownCpu),
+    steal: stolenCores(before.busy, after.busy),
     busiestShare: Math.max(...Object.values(byWorker)) / completed,
     workersSeen: Object.keys(byWorker).length,
   };
@@ -252,23 +254,43 @@ async function runStorms(loadgen) {
 
 const medianOf = (runs, pick) => median(runs.map(pick));
 
-function verdict(ratio, threshold) {
-  if (!Number.isFinite(ratio)) return 'n/a';
-  const margin = (ratio / threshold - 1) * 100;
-  return ratio >= threshold
-    ? `**met** (${formatRatio(ratio)} vs ≥ ${threshold.toFixed(2)}×, ${margin.toFixed(0)}% above)`
-    : `**not met** (${formatRatio(ratio)} vs ≥ ${threshold.toFixed(2)}×, ${Math.abs(margin).toFixed(0)}% short)`;
+/** The q-quantile (0…1) of finite values, linear between neighbours. */
+function quantile(values, q) {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const at = (sorted.length - 1) * q;
+  const low = Math.floor(at);
+  return sorted[low] + (sorted[Math.min(low + 1, sorted.length - 1)] - sorted[low]) * (at - low);
 }
 
-/** Ratio of the medians, and the range of the per-round ratios (rounds pair the two targets). */
+/**
+ * Ratio of the medians, plus the middle half (25th–75th percentile) of the per-round ratios: each
+ * round measures both targets within seconds of each other, so their ratio shows how steady the
+ * comparison is.
+ */
 function ratioOf(results, name, base, pick) {
   const ratio = medianOf(results[name] ?? [], pick) / medianOf(results[base] ?? [], pick);
   const paired = (results[name] ?? []).map((run) => {
     const other = (results[base] ?? []).find((b) => b.round === run.round);
     return other === undefined ? Number.NaN : pick(run) / pick(other);
-  }).filter(Number.isFinite);
-  const range = paired.length === 0 ? '' : ` (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)})`;
-  return { ratio, text: `${formatRatio(ratio)}${range}` };
+  });
+  const low = quantile(paired, 0.25);
+  const high = quantile(paired, 0.75);
+  if (name === base) return { ratio, low, high, text: '1 (baseline)' };
+  const spread = Number.isFinite(low) ? ` (${low.toFixed(2)}–${high.toFixed(2)})` : '';
+  return { ratio, low, high, text: `${formatRatio(ratio)}${spread}` };
+}
+
+function verdict({ ratio, low, high }, threshold) {
+  if (!Number.isFinite(ratio)) return 'n/a';
+  const margin = (ratio / threshold - 1) * 100;
+  const text = ratio >= threshold
+    ? `**met**: ${formatRatio(ratio)} vs ≥ ${threshold.toFixed(2)}×, ${margin.toFixed(0)}% above`
+    : `**not met**: ${formatRatio(ratio)} vs ≥ ${threshold.toFixed(2)}×, ${Math.abs(margin).toFixed(0)}% short`;
+  const isUnclear = low < threshold && threshold < high;
+  return isUnclear
+    ? `${text}; the threshold lies inside the middle half of the per-round ratios (${low.toFixed(2)}–${high.toFixed(2)}), so the difference is within this machine's noise`
+    : `${text} (per-round ratios, middle half: ${low.toFixed(2)}–${high.toFixed(2)})`;
 }
 
 function summarySection(results, startedAt, minutes) {
@@ -307,25 +329,40 @@ function summarySection(results, startedAt, minutes) {
     results[name].map((r) => `${r.close.foreign.toFixed(2)}/${r.keepAlive.foreign.toFixed(2)}`).join(' · '),
   ]);
   const allForeign = settings.targets.flatMap((name) => results[name].flatMap((r) => [r.close.foreign, r.keepAlive.foreign]));
+  // The largest deviation of one window from its target's median, over all targets, as "−a % / +b %".
+  const swing = (pick) => {
+    let below = 0;
+    let above = 0;
+    for (const name of settings.targets) {
+      const mid = medianOf(results[name], pick);
+      for (const run of results[name]) {
+        below = Math.max(below, 1 - pick(run) / mid);
+        above = Math.max(above, pick(run) / mid - 1);
+      }
+    }
+    return `−${(below * 100).toFixed(0)} % / +${(above * 100).toFixed(0)} %`;
+  };
+  const allSteal = settings.targets.flatMap((name) => results[name].flatMap((r) => [r.close.steal, r.keepAlive.steal]));
   const repeated = sum(settings.targets.map((name) => sum(results[name].map((r) => r.close.attempts + r.keepAlive.attempts - 2))));
 
   const verdicts = [];
   if (has('ip') && has('rr')) {
-    verdicts.push(['IP mode, new connections/s vs SCHED_RR', '≥ 1.20×', verdict(ratioOf(results, 'ip', 'rr', closeRate).ratio, 1.2)]);
-    verdicts.push(['IP mode, keep-alive requests/s vs SCHED_RR', '≥ 0.98×', verdict(ratioOf(results, 'ip', 'rr', keepRate).ratio, 0.98)]);
+    verdicts.push(['IP mode, new connections/s vs SCHED_RR', '≥ 1.20×', verdict(ratioOf(results, 'ip', 'rr', closeRate), 1.2)]);
+    verdicts.push(['IP mode, keep-alive requests/s vs SCHED_RR', '≥ 0.98×', verdict(ratioOf(results, 'ip', 'rr', keepRate), 0.98)]);
   }
   if (has('header') && has('ip')) {
-    verdicts.push(['header mode, new connections/s vs IP mode', '≥ 0.90×', verdict(ratioOf(results, 'header', 'ip', closeRate).ratio, 0.9)]);
+    verdicts.push(['header mode, new connections/s vs IP mode', '≥ 0.90×', verdict(ratioOf(results, 'header', 'ip', closeRate), 0.9)]);
   }
   if (has('header') && has('rr')) {
-    verdicts.push(['header mode, keep-alive requests/s vs SCHED_RR', '≥ 0.98×', verdict(ratioOf(results, 'header', 'rr', keepRate).ratio, 0.98)]);
+    verdicts.push(['header mode, keep-alive requests/s vs SCHED_RR', '≥ 0.98×', verdict(ratioOf(results, 'header', 'rr', keepRate), 0.98)]);
   }
 
   return [
     '## Summary: throughput against Node\'s cluster',
     '',
-    `Medians of ${settings.rounds} rounds. Ratios are median / median of Node's SCHED_RR; in brackets the lowest and highest`,
-    `ratio within a round (a round measures every target once, back to back, ${settings.seconds} s each).`,
+    `Medians of ${settings.rounds} rounds. Ratios are median / median of Node's SCHED_RR; in brackets the middle half`,
+    `(25th–75th percentile) of the ratios within each round (a round measures every target once, back to back,`,
+    `${settings.seconds} s each), which shows how steady a comparison is on this machine.`,
     '',
     table(['target', 'new connections/s', 'vs SCHED_RR', 'keep-alive requests/s', 'vs SCHED_RR', 'failed requests'], rows),
     '',
@@ -338,7 +375,7 @@ function summarySection(results, startedAt, minutes) {
     '### Setup',
     '',
     `- Command: \`${commandLine('bench/run.mjs')}\` (\`npm run bench\` builds first)`,
-    `- Date: ${startedAt}, duration ${minutes.toFixed(1)} min`,
+    `- Date: ${startedAt}, duration ${minutes.toFixed(1)} min; source: commit ${revision}`,
     `- Machine: ${describeMachine()}`,
     `- ${settings.workers} workers per target; ${settings.loadgens} load generator process(es) on the same machine.`,
     '- Each target is one process tree (primary + workers), started once and kept for the whole comparison; the',
@@ -372,6 +409,10 @@ function summarySection(results, startedAt, minutes) {
     `${formatNumber(Math.max(...allForeign), 2)} cores during the measured windows ("other load" above; from /proc/stat minus the`,
     `benchmark's own processes; tick-based, so about ±0.2 cores per window). ${repeated} window(s) were repeated because other`,
     `load exceeded ${settings.maxForeign} cores (the quieter attempt was kept; repeats only while the time budget allowed).`,
+    `This is a virtual machine: the hypervisor took ("steal") a median of ${formatNumber(median(allSteal), 2)} and at most`,
+    `${formatNumber(Math.max(...allSteal), 2)} cores per window. From one window to the next, a target's figure strayed from`,
+    `its own median by up to ${swing(closeRate)} for new connections and ${swing(keepRate)} for keep-alive, for every target alike;`,
+    'the per-round ratio ranges in the summary show how much of a difference that hides.',
     '',
     `The machine has ${describeMachine().split(',')[0]}. The primary, ${settings.workers} workers and the load generator all compete for`,
     'them, so the figures are throughput of the whole machine, not of the balancer alone: a design that spends',
@@ -435,7 +476,7 @@ function stormSection(results, startedAt) {
     'processes can add to them); those clients resend their SYN after about 1 s, which shows in the time until all',
     'are answered and spreads the storm out.',
     '',
-    `- Command: \`${commandLine('bench/run.mjs')}\`, date ${startedAt}, ${describeMachine()}`,
+    `- Command: \`${commandLine('bench/run.mjs')}\`, date ${startedAt}, commit ${revision}; ${describeMachine()}`,
   ].join('\n');
 }
 
@@ -447,11 +488,15 @@ function readSomaxconn() {
   }
 }
 
+// Read once at the start: the tree may change while the benchmark runs.
+const revision = sourceRevision();
+
 async function main() {
   const startedAt = today();
   const out = resultsPath(isQuick);
   log(`settings ${JSON.stringify(settings)}`);
   log(`machine: ${describeMachine()}; results -> ${out}`);
+  const removeSnapshot = useDistSnapshot();
   const loadgens = Array.from({ length: settings.loadgens }, () => startLoadgen());
   try {
     if (settings.rounds > 0 && settings.targets.length > 0) {
@@ -464,6 +509,7 @@ async function main() {
     }
   } finally {
     await Promise.all(loadgens.map((lg) => lg.stop()));
+    removeSnapshot();
   }
   log(`done in ${((performance.now() - started) / 60_000).toFixed(1)} min; results in ${out}`);
 }

@@ -42,6 +42,11 @@ export interface ListenOptions {
   env?: Record<string, string | undefined>;
   /** Seed of the routing hash; the same seed maps the same key to the same slot. @default 0 */
   hashSeed?: number;
+  /**
+   * Length of the public port's accept queue; the kernel caps it at `net.core.somaxconn`. A deeper
+   * queue rides out reconnect storms without dropped handshakes. @default 2048
+   */
+  backlog?: number;
   /** Largest request head (or PROXY header) the primary reads before answering 431. @default 16384 */
   maxHeadBytes?: number;
   /** Ms a client has to send a complete head before the primary answers 408. @default 10000 */
@@ -101,6 +106,7 @@ export interface ResolvedListenOptions {
   generatePrehashArrayNoParsing: ((socket: Socket) => PrehashKey) | undefined;
   env: Readonly<Record<string, string>>;
   hashSeed: number;
+  backlog: number;
   maxHeadBytes: number;
   headTimeout: number;
   maxPendingHeads: number;
@@ -124,6 +130,7 @@ export interface ResolvedListenOptions {
 export const DEFAULTS = Object.freeze({
   trustedHops: 0,
   hashSeed: 0,
+  backlog: 2048,
   maxHeadBytes: 16_384,
   headTimeout: 10_000,
   maxPendingHeads: 1024,
@@ -145,7 +152,7 @@ export const DEFAULTS = Object.freeze({
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
-  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger',
 ]);
@@ -285,6 +292,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     generatePrehashArrayNoParsing: optionalFunction<ResolvedListenOptions['generatePrehashArrayNoParsing']>(raw, 'generatePrehashArrayNoParsing'),
     env: resolveEnv(raw.env),
     hashSeed: integerIn(raw, 'hashSeed', DEFAULTS.hashSeed, 0, 0xffff_ffff),
+    backlog: integerIn(raw, 'backlog', DEFAULTS.backlog, 1, 65_535),
     maxHeadBytes: integerIn(raw, 'maxHeadBytes', DEFAULTS.maxHeadBytes, 256, 1024 * 1024, ' (bytes)'),
     headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, unlimited, ' (ms)'),
     maxPendingHeads: integerIn(raw, 'maxPendingHeads', DEFAULTS.maxPendingHeads, 1, unlimited),

@@ -13,10 +13,15 @@ const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
 export function readBusy() {
   try {
     const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
-    const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1, 8).map(Number);
-    return { micros: ((user + nice + system + irq + softirq) * 1e6) / TICKS_PER_SECOND, at: performance.now() };
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    return {
+      micros: ((user + nice + system + irq + softirq) * 1e6) / TICKS_PER_SECOND,
+      // Time the hypervisor gave this virtual machine's CPUs to someone else.
+      stealMicros: (steal * 1e6) / TICKS_PER_SECOND,
+      at: performance.now(),
+    };
   } catch {
-    return { micros: Number.NaN, at: performance.now() };
+    return { micros: Number.NaN, stealMicros: Number.NaN, at: performance.now() };
   }
 }
 
@@ -35,6 +40,11 @@ export function processCpuMicros(pid) {
 /** Cores' worth of CPU used between two readings, minus `ownMicros` of our own processes. */
 export function foreignCores(before, after, ownMicros = 0) {
   return (after.micros - before.micros - ownMicros) / ((after.at - before.at) * 1000);
+}
+
+/** Cores' worth of CPU time the hypervisor took away between two readings. */
+export function stolenCores(before, after) {
+  return (after.stealMicros - before.stealMicros) / ((after.at - before.at) * 1000);
 }
 
 /**

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 
 export const DEFAULT_RESULTS = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
 
@@ -46,6 +47,18 @@ export function machine() {
   };
 }
 
+/** The commit the benchmark ran on, marked when src/ had uncommitted changes; 'unknown' outside git. */
+export function sourceRevision() {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim();
+    return dirty === '' ? commit : `${commit} with uncommitted changes in src/`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function describeMachine() {
   const m = machine();
   return `${m.nproc} CPU(s), ${m.model}, ${m.memoryGiB} GiB RAM, ${m.platform}, Node ${m.node}`;
@@ -54,7 +67,8 @@ export function describeMachine() {
 /** The command line that produced a result, with the BENCH_* settings that were in effect. */
 export function commandLine(script) {
   const env = Object.entries(process.env)
-    .filter(([key]) => key.startsWith('BENCH_'))
+    // BENCH_DIST is set by the benchmark itself for its child processes.
+    .filter(([key]) => key.startsWith('BENCH_') && key !== 'BENCH_DIST')
     .map(([key, value]) => `${key}=${value}`);
   return [...env, 'node', script, ...process.argv.slice(2)].join(' ');
 }
@@ -67,6 +81,8 @@ export function writeSection(path, name, body) {
   for (const section of SECTIONS) {
     if (!text.includes(`<!-- begin:${section} -->`)) text += `\n<!-- begin:${section} -->\n_Not run yet._\n<!-- end:${section} -->\n`;
   }
+  // A section of another benchmark goes at the end the first time it is written.
+  if (!text.includes(begin)) text += `\n${begin}\n${end}\n`;
   const from = text.indexOf(begin);
   const to = text.indexOf(end);
   text = `${text.slice(0, from + begin.length)}\n${body.trim()}\n${text.slice(to)}`;

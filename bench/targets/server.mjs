@@ -9,8 +9,10 @@
 // It stops on SIGTERM, when the bench goes away (disconnect), and after BENCH_MAX_LIFETIME_MS.
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { listen } from '../../dist/index.js';
 import { processCpuMicros } from '../lib/machine-load.mjs';
+import { distUrl } from '../lib/dist-snapshot.mjs';
+
+const { listen } = await import(distUrl('index.js'));
 
 const TARGETS = ['rr', 'none', 'ip', 'header'];
 const target = process.env.BENCH_TARGET ?? 'ip';

@@ -86,7 +86,7 @@ export class Balancer {
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
       this.server.once('error', onError);
-      this.server.listen({ port, host }, () => {
+      this.server.listen({ port, host, backlog: this.#options.backlog }, () => {
         this.server.removeListener('error', onError);
         if (this.#options.mode === 'ip') this.#acceptBareHandles();
         resolve(this.server.address() as AddressInfo);

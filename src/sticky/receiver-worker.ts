@@ -5,8 +5,14 @@ import type { Server, Socket } from 'node:net';
 // The worker's side of a handoff: the socket joins the application's server as if that server had
 // accepted it, with the bytes the primary already read put back in front.
 
+/** The accept-time settings Node's own net.Server applies to each socket it accepts. */
 interface ServerInternals {
   _connections: number;
+  allowHalfOpen: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** Seconds, as net.Server stores it. */
+  keepAliveInitialDelay?: number;
 }
 
 interface SocketInternals {
@@ -22,7 +28,13 @@ export function adoptSocket(server: Server, socket: Socket, bytes: string | unde
   // Put the primary's bytes back before anything reads: the socket buffers what the kernel still
   // holds behind them, so the order on the wire is kept.
   if (bytes !== undefined && bytes.length > 0) socket.unshift(Buffer.from(bytes, 'base64'));
-  (server as unknown as ServerInternals)._connections++;
+  const settings = server as unknown as ServerInternals;
+  // As Node does when a listening server accepts: without this an http server's sockets would run
+  // with Nagle's algorithm on (+40 ms on split responses) and end on a client's half-close.
+  socket.allowHalfOpen = settings.allowHalfOpen;
+  if (settings.noDelay === true) socket.setNoDelay(true);
+  if (settings.keepAlive === true) socket.setKeepAlive(true, (settings.keepAliveInitialDelay ?? 0) * 1000);
+  settings._connections++;
   (socket as unknown as SocketInternals).server = server;
   (socket as unknown as SocketInternals)._server = server;
   server.emit('connection', socket);
