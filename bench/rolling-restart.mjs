@@ -2,7 +2,7 @@
 // replaced, again and again, under a continuous load.
 //
 // Usage (Linux; run `npm run build` first, this script loads dist/):
-//   node bench/rolling-restart.mjs           full run, ≈ 4 min; writes the "rolling-restart" section of
+//   node bench/rolling-restart.mjs           full run, ≈ 4–5 min; writes the "rolling-restart" section of
 //                                            bench/RESULTS.md and leaves the other sections alone
 //   node bench/rolling-restart.mjs --quick   1 round, 3 reloads, 2 s steady state; ≈ 30 s; writes
 //                                            bench/tmp/RESULTS.md (unless BENCH_OUT says otherwise)
@@ -10,7 +10,7 @@
 //   BENCH_ROUNDS (3, quick 1)        rounds per load shape; every figure is a median over rounds
 //   BENCH_RELOADS (20, quick 3)      consecutive rolling restarts per round, each awaited before the next
 //   BENCH_STEADY_SECONDS (5, quick 2) measured steady state before the reloads
-//   BENCH_WARMUP (1, quick 0.5)      unmeasured seconds of load first
+//   BENCH_WARMUP (3, quick 1)        unmeasured seconds of load first (fresh workers are slow at first)
 //   BENCH_VARIANTS (close,keepalive) load shapes: new connections, keep-alive connections
 //   BENCH_CONCURRENCY (32)           new-connection requests in flight
 //   BENCH_SOURCES (100)              source addresses of the new-connection load, from 127.0.0.2 on
@@ -18,7 +18,7 @@
 //   BENCH_PROBE_CONNECTIONS (4)      connections of the probe client (sources 127.0.0.240 on)
 //   BENCH_WORKERS (2)                workers of the target
 //   BENCH_QUIET_WAIT (5, quick 0)    seconds to wait at most for other processes to calm down per round
-//   BENCH_BUDGET_MINUTES (4.5)       no new round once the run would likely exceed this
+//   BENCH_BUDGET_MINUTES (5)         no new round once the run would likely exceed this
 //   BENCH_OUT                        results file
 //   BENCH_LOG (unset)                e.g. `info`: the target's primary and workers log to stderr
 //
@@ -30,11 +30,10 @@
 // Two clients count failures:
 //   - The load generator counts a request as failed when its connection closes without a complete
 //     `200` response (reset, refused, closed early, other status), all in one counter. Its keep-alive
-//     connections send the next request as soon as a response is in, without reading `Connection:
-//     close`; so when a draining worker answers with `Connection: close` and closes, the generator has
-//     already written a request on a closing connection and counts an error. Those errors count how
-//     often a keep-alive connection was closed under the generator, not requests a conforming
-//     client would lose.
+//     connections write the next request as soon as a response is in, without reading `Connection:
+//     close`, so it counts an error whenever the server closes one of them, gracefully or not: during
+//     a reload, about one per keep-alive connection per reload. It cannot tell a graceful close from
+//     a dropped request.
 //   - The probe (in this process, a few connections) is a conforming HTTP/1.1 client: after a
 //     response with `Connection: close` it sends nothing more on that connection and opens a new
 //     one. It records every failure with its time, kind (reset, refused, closed before the response,
@@ -45,7 +44,8 @@
 // time limit, this script after BENCH_MAX_LIFETIME_MS (10 min). All traffic stays on 127.0.0.0/8.
 import net from 'node:net';
 import { execFileSync, fork } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLoadgen, loopbackAddresses, stopChild } from './lib/processes.mjs';
@@ -58,6 +58,28 @@ import {
 // again from disk, and a rebuild during the run must not change or half-write it.
 const { useDistSnapshot } = await import('./lib/dist-snapshot.mjs').catch(() => ({ useDistSnapshot: () => () => {} }));
 
+/**
+ * Copies the package's runtime dependencies (and theirs) next to the private dist/ copy, where
+ * module resolution finds them first: a reinstall of node_modules during the run must not break
+ * the workers that reloads start.
+ */
+function copyRuntimeDependencies(into) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const seen = new Set();
+  const visit = (name) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const dir = join(root, 'node_modules', name);
+    // Not hoisted: it lies inside its dependent's folder and was copied with it.
+    if (!existsSync(join(dir, 'package.json'))) return;
+    cpSync(dir, join(into, 'node_modules', name), { recursive: true, dereference: true });
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    for (const dependency of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) visit(dependency);
+  };
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  for (const dependency of Object.keys(manifest.dependencies ?? {})) visit(dependency);
+}
+
 const SECTION = 'rolling-restart';
 const TARGET_SCRIPT = new URL('./targets/reload-target.mjs', import.meta.url);
 const HOST = '127.0.0.1';
@@ -67,7 +89,7 @@ const env = process.env;
 const rounds = Number(env.BENCH_ROUNDS ?? (isQuick ? 1 : 3));
 const reloads = Number(env.BENCH_RELOADS ?? (isQuick ? 3 : 20));
 const steadySeconds = Number(env.BENCH_STEADY_SECONDS ?? (isQuick ? 2 : 5));
-const warmupSeconds = Number(env.BENCH_WARMUP ?? (isQuick ? 0.5 : 1));
+const warmupSeconds = Number(env.BENCH_WARMUP ?? (isQuick ? 1 : 3));
 const variants = (env.BENCH_VARIANTS ?? 'close,keepalive').split(',').map((v) => v.trim()).filter(Boolean);
 const concurrency = Number(env.BENCH_CONCURRENCY ?? 32);
 const sourceCount = Number(env.BENCH_SOURCES ?? 100);
@@ -75,7 +97,7 @@ const keepAliveConnections = Number(env.BENCH_KEEPALIVE_CONNECTIONS ?? 64);
 const probeConnections = Number(env.BENCH_PROBE_CONNECTIONS ?? 4);
 const workers = Number(env.BENCH_WORKERS ?? 2);
 const quietWait = Number(env.BENCH_QUIET_WAIT ?? (isQuick ? 0 : 5));
-const budgetMs = Number(env.BENCH_BUDGET_MINUTES ?? 4.5) * 60_000;
+const budgetMs = Number(env.BENCH_BUDGET_MINUTES ?? 5) * 60_000;
 const SAMPLE_MS = 250;
 
 for (const variant of variants) {
@@ -304,21 +326,22 @@ function phaseFigures(from, to) {
   };
 }
 
-/** Where a failure fell: the reload and slot, relative to the slot's switch and the old worker's exit. */
+/**
+ * Where a failure fell: the reload and slot, relative to the moment the slot's replacement became
+ * ready (the old worker is asked to drain right then) and to the old worker's exit.
+ */
 function placeFailure(failure, reloadTimes, events) {
   const index = reloadTimes.findIndex((r) => failure.at >= r.start && failure.at <= r.end + 50);
-  if (index === -1) return 'outside any reload';
+  if (index === -1) return { where: 'outside any reload', sinceReadyMs: undefined };
   const { start, end } = reloadTimes[index];
   const inReload = events.filter((e) => e.at >= start && e.at <= end + 50);
   const notes = [`reload ${index + 1}`];
-  const readies = inReload.filter((e) => e.name === 'workerReady');
-  const exits = inReload.filter((e) => e.name === 'workerExit');
-  const lastReady = readies.filter((e) => e.at <= failure.at).at(-1);
+  const lastReady = inReload.filter((e) => e.name === 'workerReady' && e.at <= failure.at).at(-1);
   if (lastReady !== undefined) notes.push(`${failure.at - lastReady.at} ms after slot ${lastReady.payload.slot}'s replacement was ready (old worker draining)`);
   else notes.push(`${failure.at - start} ms after the reload began, before any replacement was ready`);
-  const nextExit = exits.find((e) => e.at >= failure.at);
+  const nextExit = inReload.find((e) => e.name === 'workerExit' && e.at >= failure.at);
   if (nextExit !== undefined) notes.push(`${nextExit.at - failure.at} ms before worker ${nextExit.payload.workerId} (slot ${nextExit.payload.slot}) exited`);
-  return notes.join(', ');
+  return { where: notes.join(', '), sinceReadyMs: lastReady === undefined ? undefined : failure.at - lastReady.at };
 }
 
 async function runRound(variant, round, loadgen) {
@@ -399,7 +422,7 @@ async function runRound(variant, round, loadgen) {
         byPhase: probe.byPhase,
         closes: probe.closes,
         connections: probe.connections,
-        failures: probe.failures.map((f) => ({ ...f, where: placeFailure(f, reloadTimes, target.events) })),
+        failures: probe.failures.map((f) => ({ ...f, ...placeFailure(f, reloadTimes, target.events) })),
       },
       balancer: stats.connections,
       restarts: stats.restarts,
@@ -558,6 +581,13 @@ function render(results, startedAt, skipped) {
     out.push('');
     const kinds = {};
     for (const f of failures) kinds[`${LABEL[f.variant]}: ${f.kind}`] = (kinds[`${LABEL[f.variant]}: ${f.kind}`] ?? 0) + 1;
+    const sinceReady = failures.map((f) => f.sinceReadyMs).filter((v) => v !== undefined);
+    if (sinceReady.length > 0) {
+      out.push(`${sinceReady.length} of the ${failures.length} failures fell ${Math.min(...sinceReady)}–${Math.max(...sinceReady)} ms after ` +
+        'a slot\'s replacement became ready, which is when the old worker is asked to drain (median ' +
+        `${formatNumber(median(sinceReady))} ms); the old worker exited shortly after.`);
+      out.push('');
+    }
     out.push(`By kind: ${Object.entries(kinds).map(([kind, n]) => `${kind} ${n}`).join(', ')}. "waited" is the time from writing the ` +
       'request to the close; "where" places the failure between the moment the slot\'s replacement became ready (the old ' +
       'worker is sent its close request right then and begins to drain) and the old worker\'s exit.');
@@ -610,7 +640,9 @@ function ensureSection(path) {
 
 async function main() {
   const startedAt = Date.now();
+  const hadDist = process.env.BENCH_DIST !== undefined;
   const removeSnapshot = useDistSnapshot();
+  if (!hadDist && process.env.BENCH_DIST !== undefined) copyRuntimeDependencies(process.env.BENCH_DIST);
   const loadgen = startLoadgen();
   const results = [];
   let skipped = 0;

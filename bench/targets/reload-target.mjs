@@ -58,14 +58,11 @@ function selfAndReapedMicros() {
   }
 }
 
-function treeMicros(primary) {
+/** The primary, the exited workers and every live one (serving or draining), in µs. */
+function treeMicros() {
   let micros = selfAndReapedMicros();
-  for (const worker of primary.stats().slots) if (worker.pid !== undefined) micros += processCpuMicros(worker.pid);
-  // Workers that are draining are no longer in a slot; their pids come from cluster.
-  const slotPids = new Set(primary.stats().slots.map((slot) => slot.pid));
   for (const worker of Object.values(cluster.workers ?? {})) {
-    const pid = worker?.process.pid;
-    if (pid !== undefined && !slotPids.has(pid)) micros += processCpuMicros(pid);
+    if (worker?.process.pid !== undefined) micros += processCpuMicros(worker.process.pid);
   }
   return micros;
 }
@@ -97,7 +94,7 @@ function runPrimary(closeMaster, app) {
   process.on('message', async (message) => {
     if (message?.cmd === 'reload') tell({ id: message.id, ...(await reload(primary)) });
     else if (message?.cmd === 'stats') tell({ id: message.id, stats: primary.stats() });
-    else if (message?.cmd === 'cpu') tell({ id: message.id, micros: treeMicros(primary) });
+    else if (message?.cmd === 'cpu') tell({ id: message.id, micros: treeMicros() });
   });
   let isStopping = false;
   const stop = (code) => {

@@ -1,4 +1,4 @@
-import type { Server, Socket } from 'node:net';
+import { Server as NetServer, type Server, type Socket } from 'node:net';
 import cluster from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import exitHook from 'async-exit-hook';
@@ -44,6 +44,12 @@ function assertWorker(name: string): void {
     });
   }
 }
+
+/**
+ * While draining, an idle keep-alive socket stays open this long: a request the client already has in
+ * flight is answered (with `Connection: close`) instead of being lost to a close that crosses it.
+ */
+const IDLE_GRACE_MS = 250;
 
 /** Signals that start a worker's own graceful shutdown (drain, then the exit hooks). */
 const DRAIN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -141,12 +147,17 @@ export class WorkerShutdown {
 
   async #drain(timeout: number): Promise<void> {
     const server = this.#server;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // net's close, not http's: http.Server#close() also destroys idle keep-alive sockets at once,
+    // and a client that sends requests back to back is "idle" for an instant between a response and
+    // its next request, which would be lost in flight. Idle sockets close after a grace instead.
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    let grace: NodeJS.Timeout | undefined;
     if (!this.#waitForConnections) {
       this.#destroyAll();
     } else if (isHttpServer(server)) {
       server.prependListener('request', noKeepAlive);
       for (const socket of trackedSockets) this.#closeWhenIdle(socket);
+      grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
     }
     const hooks = Promise.all(drainHooks.map((hook) => Promise.resolve().then(hook).catch((error: unknown) => {
       this.#log.error({ err: error }, 'drain hook failed');
@@ -156,6 +167,7 @@ export class WorkerShutdown {
     });
     await Promise.race([Promise.all([closed, hooks]), deadline]);
     clearTimeout(this.#drainEnd);
+    clearTimeout(grace);
     if (trackedSockets.size > 0) {
       this.#log.warn({ open: trackedSockets.size }, 'drain deadline: destroying open connections');
       this.#destroyAll();
@@ -163,10 +175,10 @@ export class WorkerShutdown {
     this.#log.info({}, 'drain end');
   }
 
-  /** In-flight responses carry `Connection: close`; an idle keep-alive socket closes now. */
+  /** In-flight responses carry `Connection: close`; an idle keep-alive socket closes after the grace. */
   #closeWhenIdle(socket: Socket): void {
     const response = (socket as unknown as HttpSocketInternals)._httpMessage;
-    if (response === undefined || response === null) return; // idle: server.close() closes it; upgraded: the app's
+    if (response === undefined || response === null) return; // idle: closed after the grace; upgraded: the app's
     if (!response.headersSent) response.shouldKeepAlive = false;
     else response.once('finish', () => socket.end());
   }

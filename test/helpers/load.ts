@@ -19,12 +19,14 @@ export interface Load {
  * Continuous load: `concurrency` loops, each sending requests on fresh connections from the given
  * source addresses in turn, until stopped. Every request has a deadline; nothing is retried.
  */
-export function startLoad(port: number, addresses: string[], concurrency = 8): Load {
+export function startLoad(port: number, addresses: string[], concurrency = 8, { keepAlive = false } = {}): Load {
+  // Keep-alive: one agent per loop, so each loop reuses its connection back to back, as a busy client does.
+  const agents = Array.from({ length: concurrency }, () => (keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false as const));
   const result: LoadResult = { ok: 0, failed: 0, errors: [], slotsByAddress: new Map() };
   let isRunning = true;
   const waiters: { target: number; resolve: () => void }[] = [];
-  const once = (address: string): Promise<void> => new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, localAddress: address, agent: false, timeout: 10_000 }, (res) => {
+  const once = (address: string, agent: http.Agent | false): Promise<void> => new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, localAddress: address, agent, timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
       res.on('end', () => {
@@ -50,7 +52,9 @@ export function startLoad(port: number, addresses: string[], concurrency = 8): L
     req.on('error', (error) => { result.failed++; result.errors.push(error.message); resolve(); });
   });
   const loops = Array.from({ length: concurrency }, async (_, index) => {
-    for (let i = index; isRunning; i += concurrency) await once(addresses[i % addresses.length] as string);
+    // A keep-alive loop stays on one source address: its connection is bound to it.
+    const agent = agents[index] ?? false;
+    for (let i = index; isRunning; i += agent === false ? concurrency : 0) await once(addresses[i % addresses.length] as string, agent);
   });
   return {
     until: (n) => new Promise((resolve) => {
@@ -60,6 +64,7 @@ export function startLoad(port: number, addresses: string[], concurrency = 8): L
     stop: async () => {
       isRunning = false;
       await Promise.all(loops);
+      for (const agent of agents) if (agent !== false) agent.destroy();
       return result;
     },
   };

@@ -61,6 +61,18 @@ describe.skipIf(notLinux)('rolling restart', () => {
     expect(traffic.slotsByAddress.size).toBe(40);
   }, 60_000);
 
+  it('keep-alive clients sending back to back lose no request while their workers are replaced', async () => {
+    const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '2' } });
+    const load = startLoad(cluster.port, addresses(8), 8, { keepAlive: true });
+    await load.until(300);
+    for (let i = 0; i < 3; i++) expect((await reload(cluster)).ok).toBe(true);
+    await load.until(300);
+    const traffic = await load.stop();
+    expect(traffic.errors).toEqual([]);
+    expect(traffic.failed).toBe(0);
+    for (const [address, seen] of traffic.slotsByAddress) expect(new Set(seen), address).toHaveLength(1);
+  }, 60_000);
+
   for (const [version, reason] of [['throw', 'exited during start-up'], ['hang', 'not ready within `readyTimeout`']] as const) {
     it(`a reload into a version that does "${version}" keeps the old workers and reports the slot`, async () => {
       const file = versionFile('ok');
