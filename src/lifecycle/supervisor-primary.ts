@@ -3,66 +3,15 @@ import type { Logger } from 'pino';
 import type { ResolvedListenOptions } from '../options.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
-import type { SlotTable, WorkerLink } from '../sticky/index.js';
+import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { decideRespawn, EMPTY_HISTORY, type CrashHistory, type RespawnPolicy } from './respawn-policy.js';
+import { trackWorker, type SlotState, type SupervisorEvents, type Tracked, type WorkerInfo } from './tracked-worker.js';
+
+export type { SlotState, StartFailure, SupervisorEvents, Tracked, WorkerExitInfo, WorkerInfo } from './tracked-worker.js';
 
 // Worker slots: fork, readiness, exits, the respawn policy's executor, and the primitives that
 // rolling restarts and scaling are built from (replacement workers, retiring, adding slots).
-
-export interface WorkerInfo {
-  slot: number;
-  workerId: number;
-  pid: number;
-}
-
-export interface WorkerExitInfo extends WorkerInfo {
-  code: number | null;
-  signal: string | null;
-  /** False for a crash: an exit the runtime did not ask for. */
-  expected: boolean;
-}
-
-export interface SlotState {
-  slot: number;
-  workerId: number | undefined;
-  pid: number | undefined;
-  isReady: boolean;
-  isFailed: boolean;
-  /** Restarts of this slot's worker so far (crashes and rolling restarts). */
-  generation: number;
-  /** A respawn (or a failed slot's retry) is scheduled. */
-  isRespawnPending: boolean;
-}
-
-export interface SupervisorEvents {
-  workerOnline: WorkerInfo;
-  workerReady: WorkerInfo;
-  workerExit: WorkerExitInfo;
-  respawnScheduled: { slot: number; delay: number; crashes: number };
-  slotFailed: { slot: number; crashes: number; retryIn: number; error: StickyError };
-  masterclose: { waitForConnections: boolean; workerId: number };
-}
-
-/** Why a new worker did not become ready. */
-export type StartFailure = 'exited' | 'readyTimeout' | 'shutdown';
-
-export interface Tracked {
-  readonly worker: Worker;
-  readonly slot: number;
-  readonly link: WorkerLink;
-  readonly forkedAt: number;
-  isReady: boolean;
-  /** Set when the runtime asked this worker to go (shutdown, drain, reload, scale down). */
-  isRetiring: boolean;
-  startFailure: StartFailure | undefined;
-  exitCode: number | null | undefined;
-  readyTimer: NodeJS.Timeout | undefined;
-  readonly settled: Promise<boolean>;
-  settle: (isReady: boolean) => void;
-  readonly exited: Promise<void>;
-  markExited: () => void;
-}
 
 interface SlotRecord {
   current: Tracked | undefined;
@@ -207,23 +156,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       STICKY_RUNTIME_SHUTDOWN_TIMEOUT: String(this.#options.shutdownTimeout),
       STICKY_RUNTIME_DRAIN_TIMEOUT: String(this.#options.drainTimeout),
     });
-    let settle!: (isReady: boolean) => void;
-    let markExited!: () => void;
-    const tracked: Tracked = {
-      worker,
-      slot,
-      link: this.#slots.link(slot, worker),
-      forkedAt: performance.now(),
-      isReady: false,
-      isRetiring: false,
-      startFailure: undefined,
-      exitCode: undefined,
-      readyTimer: undefined,
-      settled: new Promise<boolean>((resolve) => { settle = resolve; }),
-      settle: (isReady) => settle(isReady),
-      exited: new Promise<void>((resolve) => { markExited = resolve; }),
-      markExited: () => markExited(),
-    };
+    const tracked = trackWorker(worker, slot, this.#slots.link(slot, worker));
     this.#tracked.set(worker, tracked);
     tracked.readyTimer = setTimeout(() => this.#onReadyTimeout(tracked), this.#options.readyTimeout);
     tracked.readyTimer.unref();

@@ -1,0 +1,80 @@
+import type { Worker } from 'node:cluster';
+import type { StickyError } from '../errors.js';
+import type { WorkerLink } from '../sticky/index.js';
+
+// A worker process as the supervisor tracks it, and the shapes the supervisor reports.
+
+export interface WorkerInfo {
+  slot: number;
+  workerId: number;
+  pid: number;
+}
+
+export interface WorkerExitInfo extends WorkerInfo {
+  code: number | null;
+  signal: string | null;
+  /** False for a crash: an exit the runtime did not ask for. */
+  expected: boolean;
+}
+
+export interface SlotState {
+  slot: number;
+  workerId: number | undefined;
+  pid: number | undefined;
+  isReady: boolean;
+  isFailed: boolean;
+  /** Restarts of this slot's worker so far (crashes and rolling restarts). */
+  generation: number;
+  /** A respawn (or a failed slot's retry) is scheduled. */
+  isRespawnPending: boolean;
+}
+
+export interface SupervisorEvents {
+  workerOnline: WorkerInfo;
+  workerReady: WorkerInfo;
+  workerExit: WorkerExitInfo;
+  respawnScheduled: { slot: number; delay: number; crashes: number };
+  slotFailed: { slot: number; crashes: number; retryIn: number; error: StickyError };
+  masterclose: { waitForConnections: boolean; workerId: number };
+}
+
+/** Why a new worker did not become ready. */
+export type StartFailure = 'exited' | 'readyTimeout' | 'shutdown';
+
+export interface Tracked {
+  readonly worker: Worker;
+  readonly slot: number;
+  readonly link: WorkerLink;
+  readonly forkedAt: number;
+  isReady: boolean;
+  /** Set when the runtime asked this worker to go (shutdown, drain, reload, scale down). */
+  isRetiring: boolean;
+  startFailure: StartFailure | undefined;
+  exitCode: number | null | undefined;
+  readyTimer: NodeJS.Timeout | undefined;
+  readonly settled: Promise<boolean>;
+  settle: (isReady: boolean) => void;
+  readonly exited: Promise<void>;
+  markExited: () => void;
+}
+
+/** A freshly forked worker: not ready, with promises that settle on readiness and on exit. */
+export function trackWorker(worker: Worker, slot: number, link: WorkerLink): Tracked {
+  let settle!: (isReady: boolean) => void;
+  let markExited!: () => void;
+  return {
+    worker,
+    slot,
+    link,
+    forkedAt: performance.now(),
+    isReady: false,
+    isRetiring: false,
+    startFailure: undefined,
+    exitCode: undefined,
+    readyTimer: undefined,
+    settled: new Promise<boolean>((resolve) => { settle = resolve; }),
+    settle: (isReady) => settle(isReady),
+    exited: new Promise<void>((resolve) => { markExited = resolve; }),
+    markExited: () => markExited(),
+  };
+}
