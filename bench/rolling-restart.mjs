@@ -43,7 +43,7 @@
 // Every process stops by itself: the target and the generator on IPC disconnect and after their own
 // time limit, this script after BENCH_MAX_LIFETIME_MS (10 min). All traffic stays on 127.0.0.0/8.
 import net from 'node:net';
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startLoadgen, loopbackAddresses, stopChild } from './lib/processes.mjs';
 import { foreignCores, readBusy, waitForQuiet } from './lib/machine-load.mjs';
 import {
-  commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, table, today, writeSection,
+  commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, sourceRevision, table, today, writeSection,
 } from './lib/report.mjs';
 
 // A private copy of dist/ for the run when the helper is there: every reload loads the package
@@ -122,17 +122,6 @@ function readSteal() {
   }
 }
 
-/** The commit measured, marked when src/ has uncommitted changes; 'unknown' outside git. */
-function sourceRevision() {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim();
-    return dirty === '' ? commit : `${commit} with uncommitted changes in src/`;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function withTimeout(promise, ms, what) {
   let timer;
