@@ -110,7 +110,13 @@ export class Balancer {
   stopAccepting(handOffWaiting: boolean): void {
     if (this.server.listening) this.server.close();
     this.#stopSweep();
-    for (const socket of this.#heads.drain()) closeSocket(socket);
+    // A client still sending its head has a request on the way: when waiting for connections it goes,
+    // with what was read, to the worker of its socket address, which answers it while draining.
+    for (const { socket, buffer } of this.#heads.drain()) {
+      // (A partial PROXY header is no request a worker could read: closed.)
+      if (handOffWaiting && buffer.length > 0 && this.#options.mode !== 'proxyProtocol') this.#dispatchWithFallback(undefined, socket, buffer.toString('base64'));
+      else closeSocket(socket);
+    }
     this.slots.close(handOffWaiting);
   }
 

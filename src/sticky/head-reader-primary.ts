@@ -100,11 +100,14 @@ export class HeadReader {
     if (pending !== undefined) this.#detach(pending);
   }
 
-  /** Every socket still reading its head; the caller closes them. */
-  drain(): Socket[] {
+  /** Every socket still reading its head, its reads stopped, with the bytes read so far. */
+  drain(): { socket: Socket; buffer: Buffer }[] {
     const pending = [...this.#pending.values()];
-    for (const entry of pending) this.#detach(entry);
-    return pending.map((entry) => entry.socket);
+    for (const entry of pending) {
+      stopHandleReads(entry.socket);
+      this.#detach(entry);
+    }
+    return pending.map((entry) => ({ socket: entry.socket, buffer: entry.chunks[0] ?? Buffer.alloc(0) }));
   }
 
   inspect(pending: PendingHead, buffer: Buffer): void {

@@ -2,6 +2,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
@@ -79,6 +81,32 @@ describe.skipIf(linux)('shutdown', () => {
     expect(outcomes.filter((outcome) => outcome.status === 'reset')).toHaveLength(10);
     expect(await waitForExit(cluster.child)).toEqual({ code: 0, signal: null });
     expect(hookMarkers(dir)).toHaveLength(2);
+  }, 30_000);
+
+  it('a request whose head is still arriving when shutdown begins is handed off and answered', async () => {
+    const cluster = await spawnCluster('shutdown-app.mjs', {
+      env: { WORKERS: '2', HOOK: 'none', OPTIONS: JSON.stringify({ proxyHeader: 'x-forwarded-for' }) },
+    });
+    const socket = net.connect({ host: '127.0.0.1', port: cluster.port });
+    onTestFinished(() => { socket.destroy(); });
+    await once(socket, 'connect');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.write('GET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n');
+    await waitFor(async () => {
+      const { stats } = (await cluster.ask('stats')) as unknown as { stats: { connections: { pendingHeads: number } } };
+      return stats.connections.pendingHeads === 1;
+    });
+    const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
+    const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 10_000 });
+    cluster.child.send({ type: 'closeMaster', waitForConnections: true });
+    await started;
+    socket.write('X-Forwarded-For: 10.1.2.3\r\n\r\n');
+    await once(socket, 'close');
+    const text = Buffer.concat(chunks).toString();
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(text.toLowerCase()).toContain('connection: close');
+    expect(((await closed) as FixtureMessage).error).toBeUndefined();
   }, 30_000);
 
   it('closeMaster(cb, false) resets in-flight requests and still runs the hooks', async () => {
