@@ -7,7 +7,7 @@ import { clientAddressFromHeader } from './address.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
-import { RESPONSES, answerAndClose, closeSocket } from './responses.js';
+import { RESPONSES, answerAndClose } from './responses.js';
 import { closeConnection, type TcpHandle } from './connection.js';
 
 // The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
@@ -62,19 +62,19 @@ export class Balancer {
       onHead: options.mode === 'proxyProtocol' ? this.#routeProxy : this.#routeHttp,
       onTooLarge: (socket) => {
         this.#counts.headTooLarge++;
-        if (options.mode === 'proxyProtocol') closeSocket(socket);
+        if (options.mode === 'proxyProtocol') closeConnection(socket);
         else answerAndClose(socket, RESPONSES.headersTooLarge);
       },
       onReject: (socket) => {
         if (options.mode === 'proxyProtocol') {
           this.#counts.invalidProxyHeader++;
-          closeSocket(socket);
+          closeConnection(socket);
         } else {
           this.#counts.badRequest++;
           answerAndClose(socket, RESPONSES.badRequest);
         }
       },
-      onAbort: closeSocket,
+      onAbort: closeConnection,
     }, options.maxHeadBytes);
     const onConnection = options.mode === 'ip' ? this.#onIpConnection
       : options.mode === 'customNoParsing' ? this.#onCustomNoParsing
@@ -115,7 +115,7 @@ export class Balancer {
     for (const { socket, buffer } of this.#heads.drain()) {
       // (A partial PROXY header is no request a worker could read: closed.)
       if (handOffWaiting && buffer.length > 0 && this.#options.mode !== 'proxyProtocol') this.#dispatchWithFallback(undefined, socket, buffer.toString('base64'));
-      else closeSocket(socket);
+      else closeConnection(socket);
     }
     this.slots.close(handOffWaiting);
   }
@@ -143,7 +143,7 @@ export class Balancer {
     const address = socket.remoteAddress;
     // undefined when the peer is already gone: nothing to route.
     if (address === undefined) {
-      closeSocket(socket);
+      closeConnection(socket);
       return;
     }
     this.slots.dispatch(slotOfAddress(address, this.#options.hashSeed, this.slots.size), socket, undefined);
@@ -165,7 +165,7 @@ export class Balancer {
     this.#counts.accepted++;
     if (this.#heads.size >= this.#options.maxPendingHeads) {
       this.#counts.overloaded++;
-      if (this.#options.mode === 'proxyProtocol') closeSocket(socket);
+      if (this.#options.mode === 'proxyProtocol') closeConnection(socket);
       else answerAndClose(socket, RESPONSES.unavailable);
       return;
     }
@@ -231,7 +231,7 @@ export class Balancer {
       this.#counts.keyFallbacks++;
       const address = socket.remoteAddress;
       if (address === undefined) {
-        closeSocket(socket);
+        closeConnection(socket);
         return;
       }
       slot = slotOfAddress(address, this.#options.hashSeed, this.slots.size);
@@ -251,7 +251,7 @@ export class Balancer {
       for (const socket of late) {
         this.#heads.release(socket);
         this.#counts.headTimeout++;
-        if (this.#options.mode === 'proxyProtocol') closeSocket(socket);
+        if (this.#options.mode === 'proxyProtocol') closeConnection(socket);
         else answerAndClose(socket, RESPONSES.requestTimeout);
       }
     }, interval);

@@ -35,8 +35,3 @@ export function answerAndClose(socket: Socket, answer: Buffer): void {
   socket.end(answer);
   socket.resume();
 }
-
-export function closeSocket(socket: Socket): void {
-  socket.on('error', discard);
-  socket.destroy();
-}

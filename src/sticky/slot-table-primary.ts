@@ -90,10 +90,6 @@ export class SlotTable {
     for (const item of waiting) this.#failOver(slot, item.socket, item.bytes);
   }
 
-  routeOf(slot: number): WorkerLink | undefined {
-    return this.#slots[slot]?.link;
-  }
-
   queueDepth(slot: number): number {
     return this.#slots[slot]?.waiting.length ?? 0;
   }
@@ -142,18 +138,17 @@ export class SlotTable {
    */
   close(handOff: boolean): void {
     if (this.#isClosed) return;
-    const waiting: Waiting[] = [];
-    for (const entry of this.#slots) {
+    this.#slots.forEach((entry, slot) => {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       entry.timer = undefined;
-      waiting.push(...entry.waiting);
+      const waiting = entry.waiting;
       entry.waiting = [];
-    }
-    for (const item of waiting) {
-      const target = handOff ? this.#liveLink(0) : undefined;
-      if (target === undefined) this.#reject(item.socket);
-      else target.send(item.socket, item.bytes);
-    }
+      // A slot with waiting sockets has no ready worker: the next live slot serves them while it drains.
+      for (const item of waiting) {
+        if (handOff) this.#failOver(slot, item.socket, item.bytes);
+        else this.#reject(item.socket);
+      }
+    });
     this.#isClosed = true;
   }
 

@@ -19,8 +19,6 @@ export type Undeliverable = (link: WorkerLink, connection: Connection, bytes: st
 export class WorkerLink {
   readonly worker: Worker;
   readonly slot: number;
-  /** Sockets handed to this worker (acknowledged or in flight). */
-  delivered = 0;
   #sockets: (Connection | undefined)[] = [];
   #bytes: (string | undefined)[] = [];
   #head = 0;
@@ -148,7 +146,6 @@ export class WorkerLink {
     // Node's own ACK handler ran first (it was registered when the channel was set up).
     if (message.cmd === 'NODE_HANDLE_ACK') {
       this.#nacks = 0;
-      this.delivered++;
       // Node closes a sent socket's handle on the ACK; a bare handle ('net.Native') is left to us.
       const current = this.#current;
       if (current !== undefined && !isSocket(current)) current.close();
