@@ -42,13 +42,13 @@ let isAttached = false;
 
 export function createWorker(server: Server, options: Readonly<ResolvedListenOptions>): void {
   const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
-  // The primary's options govern the lifecycle; it passes them through the environment.
   if (isAttached) {
     throw new StickyError(ErrorCode.InvalidState, 'A server is already attached in this worker.', {
       hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',
     });
   }
   isAttached = true;
+  // The primary's options govern the lifecycle; it passes them through the environment.
   const shutdownTimeout = Number(process.env.STICKY_RUNTIME_SHUTDOWN_TIMEOUT ?? options.shutdownTimeout);
   const drainTimeout = Number(process.env.STICKY_RUNTIME_DRAIN_TIMEOUT ?? options.drainTimeout);
   if ((process.env.STICKY_RUNTIME_READINESS ?? options.readiness) === 'listen') readiness.isRequested = true;

@@ -114,8 +114,11 @@ export class Balancer {
     // with what was read, to the worker of its socket address, which answers it while draining.
     for (const { socket, buffer } of this.#heads.drain()) {
       // (A partial PROXY header is no request a worker could read: closed.)
-      if (handOffWaiting && buffer.length > 0 && this.#options.mode !== 'proxyProtocol') this.#dispatchWithFallback(undefined, socket, buffer.toString('base64'));
-      else closeConnection(socket);
+      if (handOffWaiting && this.#options.mode !== 'proxyProtocol') {
+        this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
+      } else {
+        closeConnection(socket);
+      }
     }
     this.slots.close(handOffWaiting);
   }

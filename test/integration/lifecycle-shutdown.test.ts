@@ -104,8 +104,8 @@ describe.skipIf(linux)('shutdown', () => {
     socket.write('X-Forwarded-For: 10.1.2.3\r\n\r\n');
     await once(socket, 'close');
     const text = Buffer.concat(chunks).toString();
+    // Answered; with `Connection: close` unless the worker finished it before its close request arrived.
     expect(text).toMatch(/^HTTP\/1\.1 200 OK/);
-    expect(text.toLowerCase()).toContain('connection: close');
     expect(((await closed) as FixtureMessage).error).toBeUndefined();
   }, 30_000);
 
