@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { afterEach, onTestFailed, onTestFinished } from 'vitest';
+import { afterAll, afterEach, beforeAll, onTestFailed, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -56,6 +56,25 @@ export async function spawnSharedCluster(fixture: string, options: SpawnOptions 
     await stopProcess(started.child);
     throw error;
   }
+}
+
+/**
+ * One cluster for the tests of the current `describe` block: started in `beforeAll`, stopped in
+ * `afterAll`, its logs printed after a failed test. Returns a getter for the running cluster.
+ */
+export function useSharedCluster(fixture: string, options: SpawnOptions = {}): () => SpawnedCluster {
+  let cluster: SpawnedCluster | undefined;
+  beforeAll(async () => {
+    cluster = await spawnSharedCluster(fixture, options);
+  });
+  afterAll(async () => {
+    if (cluster !== undefined) await stopProcess(cluster.child);
+  });
+  printOutputOnFailure(fixture, () => cluster);
+  return () => {
+    if (cluster === undefined) throw new Error(`the shared cluster of ${fixture} is not running`);
+    return cluster;
+  };
 }
 
 /** Prints a shared cluster's output and messages after each failed test of the current block. */

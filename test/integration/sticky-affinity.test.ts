@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printOutputOnFailure, spawnSharedCluster, stopProcess, type SpawnedCluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { type SpawnedCluster, useSharedCluster } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
 
 // Affinity: the same routing key always reaches the same worker, over fresh connections, in every
@@ -50,17 +50,10 @@ function workerIdsOf(cluster: SpawnedCluster): number[] {
 const distinctSorted = (values: Iterable<number>): number[] => [...new Set(values)].sort((a, b) => a - b);
 
 describe.skipIf(!isLinux)('affinity by source address (ip mode)', () => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'ip' } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'ip' } });
 
   it('sends every connection of a source address to the same worker, and every worker gets clients', async () => {
-    const { port } = cluster as SpawnedCluster;
+    const { port } = cluster();
     const addresses = Array.from({ length: CLIENTS }, (_, i) => sourceAddress(i));
     const routed = await routeEach(addresses, (localAddress) => request({ port, localAddress }));
     expect(routed).toHaveLength(CLIENTS * CONNECTIONS_PER_CLIENT);
@@ -68,19 +61,12 @@ describe.skipIf(!isLinux)('affinity by source address (ip mode)', () => {
     for (const { key, reply } of routed) expect(reply.remoteAddress).toBe(key);
     const perAddress = workerPerKey(routed);
     expect(perAddress.size).toBe(CLIENTS);
-    expect(distinctSorted(perAddress.values())).toEqual(workerIdsOf(cluster as SpawnedCluster));
+    expect(distinctSorted(perAddress.values())).toEqual(workerIdsOf(cluster()));
   });
 });
 
 describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyHeader' } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyHeader' } });
 
   const askVia = (port: number, forwardedFor: string | undefined, localAddress = '127.0.0.1'): Promise<number> =>
     request({ port, localAddress, headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor } })
@@ -90,17 +76,17 @@ describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
       });
 
   it('sends every connection with the same header value to the same worker, though all come from 127.0.0.1', async () => {
-    const { port } = cluster as SpawnedCluster;
+    const { port } = cluster();
     const values = Array.from({ length: CLIENTS }, (_, i) => (i % 5 === 4 ? `2001:db8::${i.toString(16)}` : `198.51.100.${i + 1}`));
     const routed = await routeEach(values, (value) => request({ port, headers: { 'x-forwarded-for': value } }));
     for (const { reply } of routed) expect(reply.remoteAddress).toBe('127.0.0.1');
     const perValue = workerPerKey(routed);
     expect(perValue.size).toBe(CLIENTS);
-    expect(distinctSorted(perValue.values())).toEqual(workerIdsOf(cluster as SpawnedCluster));
+    expect(distinctSorted(perValue.values())).toEqual(workerIdsOf(cluster()));
   });
 
   it.skipIf(!isLinux)('routes header values that are not addresses by the socket address, and strips ports and brackets', async () => {
-    const current = cluster as SpawnedCluster;
+    const current = cluster();
     const { port } = current;
     const locals = Array.from({ length: 8 }, (_, i) => sourceAddress(100 + i));
     const before = (await current.ask('stats')).stats as { connections: { keyFallbacks: number; badRequest: number } };
@@ -142,7 +128,7 @@ describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
   it('decides once per TCP connection: later requests on a keep-alive connection stay with the first request\'s worker', async () => {
     // A known limitation of header routing, documented here: a proxy that reuses one upstream
     // connection for several clients sends them all to the worker chosen for the first one.
-    const { port } = cluster as SpawnedCluster;
+    const { port } = cluster();
     const first = '198.51.100.200';
     const firstWorker = await askVia(port, first);
     const candidates = Array.from({ length: 40 }, (_, i) => `203.0.113.${i + 1}`);
@@ -171,21 +157,14 @@ describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
 });
 
 describe('affinity by a custom key (generatePrehashArray)', () => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'custom' } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'custom' } });
 
   it('sends every connection with the same x-user to the same worker, and every worker gets users', async () => {
-    const { port } = cluster as SpawnedCluster;
+    const { port } = cluster();
     const users = Array.from({ length: CLIENTS }, (_, i) => `user-${i}`);
     const routed = await routeEach(users, (user) => request({ port, headers: { 'x-user': user } }));
     const perUser = workerPerKey(routed);
     expect(perUser.size).toBe(CLIENTS);
-    expect(distinctSorted(perUser.values())).toEqual(workerIdsOf(cluster as SpawnedCluster));
+    expect(distinctSorted(perUser.values())).toEqual(workerIdsOf(cluster()));
   });
 });

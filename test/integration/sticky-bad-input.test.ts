@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printOutputOnFailure, spawnSharedCluster, stopProcess, waitFor, type SpawnedCluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor, type SpawnedCluster, useSharedCluster } from '../helpers/cluster.js';
 import { mapLimit, proxyV1, proxyV2, rawExchange, replyOf, request, requestHead, sendInParts } from '../helpers/client.js';
 
 // The primary outlives any client: in the modes that read bytes, a bad head is answered (or, for a
@@ -37,16 +37,9 @@ function delta(before: ConnectionCounts, after: ConnectionCounts): Partial<Conne
 const statusLine = (text: string): string => text.slice(0, text.indexOf('\r\n'));
 
 describe('bad HTTP input at the primary (proxyHeader mode)', () => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyHeader', OPTIONS } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyHeader', OPTIONS } });
 
-  const current = (): SpawnedCluster => cluster as SpawnedCluster;
+  const current = cluster;
 
   async function expectServing(): Promise<void> {
     const response = await request({ port: current().port, headers: { 'x-forwarded-for': '198.51.100.1' } });
@@ -145,16 +138,9 @@ describe('bad HTTP input at the primary (proxyHeader mode)', () => {
 });
 
 describe('bad PROXY headers at the primary (proxyProtocol mode)', () => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyProtocol', OPTIONS } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyProtocol', OPTIONS } });
 
-  const current = (): SpawnedCluster => cluster as SpawnedCluster;
+  const current = cluster;
   const get = requestHead('GET', '/');
 
   async function expectServing(): Promise<void> {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printOutputOnFailure, spawnSharedCluster, stopProcess, type SpawnedCluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { useSharedCluster } from '../helpers/cluster.js';
 import { proxyV1, replyOf, requestHead, sendInParts } from '../helpers/client.js';
 
 // A request body that trails its head must reach the worker intact: in the modes that read the head
@@ -23,20 +23,13 @@ const MODES: ModeCase[] = [
 ];
 
 describe.each(MODES)('request bodies in $mode mode', ({ mode, prefix, headers }) => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: mode } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: mode } });
 
   async function post(size: number, split: 'body later' | 'one write'): Promise<void> {
     const body = randomBytes(size);
     const head = prefix + requestHead('POST', `/bodies/${size}`, { ...headers, 'content-length': size });
     const parts = split === 'one write' ? [Buffer.concat([Buffer.from(head, 'latin1'), body])] : [head, body];
-    const response = await sendInParts((cluster as SpawnedCluster).port, parts, { gapMs: GAP_MS });
+    const response = await sendInParts(cluster().port, parts, { gapMs: GAP_MS });
     expect(response.status).toBe(200);
     expect(response.reset).toBe(false);
     const reply = replyOf(response);

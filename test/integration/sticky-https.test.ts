@@ -1,8 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSharedCluster, stopProcess, type SpawnedCluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { useSharedCluster } from '../helpers/cluster.js';
 
 /** One HTTPS GET over a fresh TCP connection, optionally preceded by `prefix` (a PROXY header) in clear. */
 async function httpsGet(port: number, path: string, prefix?: string): Promise<{ status: string; body: { workerId: number; url: string } }> {
@@ -26,17 +26,13 @@ async function httpsGet(port: number, path: string, prefix?: string): Promise<{ 
 // TLS terminates in the workers: the primary reads no TLS byte in IP mode, and in PROXY mode only the
 // PROXY header; whatever the primary read after it (the start of the TLS handshake) reaches the worker.
 describe.each(['ip', 'proxyProtocol'])('https workers (%s mode)', (mode) => {
-  let cluster: SpawnedCluster;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('https-app.mjs', { env: { WORKERS: '2', MODE: mode } });
-  });
-  afterAll(() => stopProcess(cluster.child));
+  const cluster = useSharedCluster('https-app.mjs', { env: { WORKERS: '2', MODE: mode } });
 
   it('completes the TLS handshake and answers, the same client always on the same worker', async () => {
     const prefix = mode === 'proxyProtocol' ? 'PROXY TCP4 203.0.113.9 192.0.2.1 4711 443\r\n' : undefined;
-    const first = await httpsGet(cluster.port, '/tls', prefix);
+    const first = await httpsGet(cluster().port, '/tls', prefix);
     expect(first.status).toBe('HTTP/1.1 200 OK');
     expect(first.body.url).toBe('/tls');
-    for (let i = 0; i < 5; i++) expect((await httpsGet(cluster.port, `/tls/${i}`, prefix)).body.workerId).toBe(first.body.workerId);
+    for (let i = 0; i < 5; i++) expect((await httpsGet(cluster().port, `/tls/${i}`, prefix)).body.workerId).toBe(first.body.workerId);
   });
 });

@@ -1,9 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printOutputOnFailure, spawnSharedCluster, stopProcess, type SpawnedCluster } from '../helpers/cluster.js';
-import {
-  proxiedAgent, proxyV1, proxyV2, replyOf, request, requestHead, sendInParts, sourceAddress, type WorkerReply,
-} from '../helpers/client.js';
+import { describe, expect, it } from 'vitest';
+import { useSharedCluster } from '../helpers/cluster.js';
+import { proxiedAgent, proxyV1, proxyV2, replyOf, request, requestHead, sendInParts, sourceAddress, type WorkerReply } from '../helpers/client.js';
 
 // PROXY protocol v1 and v2: the primary routes by the source address in the header, consumes the
 // header, and the worker reads the connection from the first byte after it.
@@ -12,18 +10,11 @@ const WORKERS = 4;
 const isLinux = process.platform === 'linux';
 
 describe('PROXY protocol routing', () => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyProtocol' } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyProtocol' } });
 
   /** One request on a fresh connection that starts with `header`; the reply must be a 200. */
   async function viaProxy(header: Buffer | string, { localAddress = '127.0.0.1', path = '/' } = {}): Promise<WorkerReply> {
-    const response = await sendInParts((cluster as SpawnedCluster).port, [Buffer.concat([Buffer.from(header), Buffer.from(requestHead('GET', path))])], { localAddress });
+    const response = await sendInParts(cluster().port, [Buffer.concat([Buffer.from(header), Buffer.from(requestHead('GET', path))])], { localAddress });
     expect(response.status).toBe(200);
     return replyOf(response);
   }
@@ -62,7 +53,7 @@ describe('PROXY protocol routing', () => {
   });
 
   it('hands the worker exactly the bytes after the header, also when header and request arrive apart', async () => {
-    const { port } = cluster as SpawnedCluster;
+    const { port } = cluster();
     const body = randomBytes(100_000);
     const sha256 = createHash('sha256').update(body).digest('hex');
     const head = requestHead('POST', '/upload', { 'content-length': body.length });
@@ -93,7 +84,7 @@ describe('PROXY protocol routing', () => {
   });
 
   it('decides per connection: a keep-alive connection stays with its header\'s worker, each new connection follows its own header', async () => {
-    const { port } = cluster as SpawnedCluster;
+    const { port } = cluster();
     const first = '198.51.100.10';
     const firstWorker = (await viaProxy(proxyV1(first))).workerId;
     let other: string | undefined;

@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
-import { isMessage, printOutputOnFailure, spawnCluster, spawnSharedCluster, stopProcess, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { isMessage, spawnCluster, waitFor, type FixtureMessage, useSharedCluster } from '../helpers/cluster.js';
 import { rawExchange, request, requestHead, sendInParts } from '../helpers/client.js';
 
 // A worker's server treats handed-off sockets like sockets it accepted itself: its headersTimeout and
@@ -16,20 +16,13 @@ const TIMEOUT_ENV = { WORKERS: '1', WORKER_HEADERS_TIMEOUT: String(HEADERS_TIMEO
 const statusLine = (text: string): string => text.slice(0, text.indexOf('\r\n'));
 
 describe.each(['ip', 'proxyHeader'] as const)('worker server timeouts in %s mode', (mode) => {
-  let cluster: SpawnedCluster | undefined;
-  beforeAll(async () => {
-    cluster = await spawnSharedCluster('app.mjs', { env: { ...TIMEOUT_ENV, MODE: mode } });
-  });
-  afterAll(async () => {
-    if (cluster !== undefined) await stopProcess(cluster.child);
-  });
-  printOutputOnFailure('app.mjs', () => cluster);
+  const cluster = useSharedCluster('app.mjs', { env: { ...TIMEOUT_ENV, MODE: mode } });
 
   // Only in ip mode does a partial head reach the worker: the primary reads nothing. In header mode
   // the primary's own headTimeout governs (see sticky-bad-input).
   if (mode === 'ip') it('answers 408 to a partial head after the worker\'s headersTimeout', async () => {
     const started = performance.now();
-    const result = await rawExchange((cluster as SpawnedCluster).port, 'GET / HTTP/1.1\r\nHost: x\r\n');
+    const result = await rawExchange(cluster().port, 'GET / HTTP/1.1\r\nHost: x\r\n');
     const elapsed = performance.now() - started;
     expect(statusLine(result.text)).toBe('HTTP/1.1 408 Request Timeout');
     expect(elapsed).toBeGreaterThanOrEqual(HEADERS_TIMEOUT - 50);
@@ -39,13 +32,13 @@ describe.each(['ip', 'proxyHeader'] as const)('worker server timeouts in %s mode
   it('answers 408 to a request whose body stalls, after the worker\'s requestTimeout', async () => {
     const head = requestHead('POST', '/slow', { 'content-length': 10, 'x-forwarded-for': '198.51.100.9' });
     const started = performance.now();
-    const result = await rawExchange((cluster as SpawnedCluster).port, `${head}ab`);
+    const result = await rawExchange(cluster().port, `${head}ab`);
     const elapsed = performance.now() - started;
     expect(statusLine(result.text)).toBe('HTTP/1.1 408 Request Timeout');
     expect(elapsed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT - 50);
     expect(elapsed).toBeLessThan(LATE);
     // The worker is fine afterwards.
-    const response = await sendInParts((cluster as SpawnedCluster).port, [requestHead('GET', '/after', { 'x-forwarded-for': '198.51.100.9' })]);
+    const response = await sendInParts(cluster().port, [requestHead('GET', '/after', { 'x-forwarded-for': '198.51.100.9' })]);
     expect(response.status).toBe(200);
   });
 });
