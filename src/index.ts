@@ -10,3 +10,4 @@ export { ErrorCode, StickyError, isStickyError } from './errors.js';
 export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode } from './options.js';
 export type { BalancerStats } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';
+export type { StickyLogger, LogMethod, LogLevel, LogBindings } from './logger.js';

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Socket } from 'node:net';
 import { ErrorCode, StickyError } from './errors.js';
-import { resolveLogger, type Logger } from './logger.js';
+import { LOG_LEVELS, isLoggerLike, resolveLogger, type LogLevel, type Logger, type StickyLogger } from './logger.js';
 
 /** What a custom key function may return; it is hashed to pick the worker. */
 export type PrehashKey = readonly number[] | string | Uint8Array;
@@ -91,8 +91,15 @@ export interface ListenOptions {
   restartWindow?: number;
   /** Ms after which a failed slot is tried again with a fresh history. @default 60000 */
   failedSlotRetry?: number;
-  /** A pino logger; nothing is logged when omitted. */
-  logger?: Logger;
+  /**
+   * Where the runtime logs its milestones (start, crashes, respawns, reloads, scaling, shutdown):
+   * a pino logger, or any object with pino's method shape (`error`, `warn`, `info`, `debug` taking
+   * `(fields, message)`, and `child(bindings)` when it has one). `false` logs nothing.
+   * @default pino JSON on stderr at `logLevel` (pretty on a TTY when `pino-pretty` is installed)
+   */
+  logger?: StickyLogger | false;
+  /** Level of the default logger, in the primary and the workers. Ignored when `logger` is given. @default 'info' */
+  logLevel?: LogLevel;
 }
 
 export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'custom' | 'customNoParsing';
@@ -124,6 +131,7 @@ export interface ResolvedListenOptions {
   maxRestarts: number;
   restartWindow: number;
   failedSlotRetry: number;
+  logLevel: LogLevel;
   logger: Logger;
 }
 
@@ -148,13 +156,14 @@ export const DEFAULTS = Object.freeze({
   maxRestarts: 10,
   restartWindow: 60_000,
   failedSlotRetry: 60_000,
+  logLevel: 'info',
 });
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
-  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger',
+  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger', 'logLevel',
 ]);
 
 /** Names users reach for that mean one of ours. */
@@ -262,6 +271,15 @@ function resolveReadiness(value: unknown): 'listen' | 'manual' {
   return value;
 }
 
+function resolveLogLevel(value: unknown): LogLevel {
+  // A worker inherits the primary's level unless its own options name one.
+  const level = value ?? process.env.STICKY_RUNTIME_LOG_LEVEL ?? DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly unknown[]).includes(level)) {
+    throw invalidOption('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, level);
+  }
+  return level as LogLevel;
+}
+
 /** Applies defaults and validates once; internal code only sees the frozen result. */
 export function normalizeListenOptions(input: ListenOptions = {}): Readonly<ResolvedListenOptions> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -280,9 +298,10 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
   }
   const unlimited = Number.MAX_SAFE_INTEGER;
   const logger = raw.logger;
-  if (logger !== undefined && (logger === null || typeof (logger as Logger).child !== 'function')) {
-    throw invalidOption('logger', 'a pino logger', logger);
+  if (logger !== undefined && logger !== false && !isLoggerLike(logger)) {
+    throw invalidOption('logger', 'a pino logger, an object with its methods (error, warn, info, debug) or false', logger);
   }
+  const logLevel = resolveLogLevel(raw.logLevel);
   return Object.freeze({
     workers: integerIn(raw, 'workers', availableParallelism(), 1, 1024),
     mode,
@@ -310,6 +329,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     maxRestarts: integerIn(raw, 'maxRestarts', DEFAULTS.maxRestarts, 0, unlimited),
     restartWindow: integerIn(raw, 'restartWindow', DEFAULTS.restartWindow, 1, unlimited, ' (ms)'),
     failedSlotRetry: integerIn(raw, 'failedSlotRetry', DEFAULTS.failedSlotRetry, 0, unlimited, ' (ms)'),
-    logger: resolveLogger(logger as Logger | undefined),
+    logLevel,
+    logger: resolveLogger(logger as StickyLogger | false | undefined, logLevel),
   });
 }

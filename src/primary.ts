@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
+import type { Logger } from './logger.js';
 import { invalidOption, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';

@@ -2,7 +2,7 @@ import { Server as NetServer, type Server, type Socket } from 'node:net';
 import cluster from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import exitHook from 'async-exit-hook';
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { RuntimeMessageMap } from '../ipc/index.js';
 import { ErrorCode, StickyError } from '../errors.js';
 

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
@@ -155,8 +155,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       STICKY_RUNTIME_READINESS: this.#options.readiness,
       STICKY_RUNTIME_SHUTDOWN_TIMEOUT: String(this.#options.shutdownTimeout),
       STICKY_RUNTIME_DRAIN_TIMEOUT: String(this.#options.drainTimeout),
+      // Workers log at the primary's level unless their own options say otherwise.
+      STICKY_RUNTIME_LOG_LEVEL: this.#options.logLevel,
     });
     const tracked = trackWorker(worker, slot, this.#slots.link(slot, worker));
+    this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);
     tracked.readyTimer = setTimeout(() => this.#onReadyTimeout(tracked), this.#options.readyTimeout);
     tracked.readyTimer.unref();

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import type { SlotTable } from '../sticky/index.js';

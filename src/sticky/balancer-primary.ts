@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { parseRequestHead, findHeadEnd, looksLikeHttp, isRequestLine } from './http-head.js';
 import { parseProxyHeader } from './proxy-protocol.js';

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { pino } from 'pino';
+import { pino, type Logger as PinoLogger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, normalizeListenOptions, type ListenOptions } from '../../src/options.js';
 import { isStickyError } from '../../src/errors.js';
@@ -30,7 +30,8 @@ describe('normalizeListenOptions: defaults', () => {
       env: {},
     });
     expect(typeof logger.child).toBe('function');
-    expect(logger.isLevelEnabled('fatal')).toBe(false);
+    // The default logger: pino at `info`.
+    expect((logger as unknown as PinoLogger).level).toBe('info');
   });
 
   it('documents the default values', () => {
@@ -220,9 +221,29 @@ describe('normalizeListenOptions: env', () => {
 });
 
 describe('normalizeListenOptions: logger', () => {
-  it.each([[{}, 'an object'], [null, 'null'], ['info', '"info" (string)'], [console, 'an object']])(
+  it.each([[{}, 'an object'], [null, 'null'], ['info', '"info" (string)'], [true, 'true (boolean)'], [{ info() {}, warn() {}, error() {} }, 'an object']])(
     'rejects %s as a logger', (logger, received) => {
-      expect(thrownBy({ logger }).message).toBe(`Expected \`logger\` to be a pino logger, received ${received}.`);
+      expect(thrownBy({ logger }).message).toBe(
+        `Expected \`logger\` to be a pino logger, an object with its methods (error, warn, info, debug) or false, received ${received}.`,
+      );
     },
   );
+
+  it('accepts console, which has the methods but no child()', () => {
+    const logger = normalizeListenOptions({ logger: console }).logger;
+    expect(typeof logger.child({ component: 'primary' }).info).toBe('function');
+  });
+
+  it('takes logLevel for the default logger and rejects an unknown level', () => {
+    expect((normalizeListenOptions({ logLevel: 'debug' }).logger as unknown as PinoLogger).level).toBe('debug');
+    expect(thrownBy({ logLevel: 'verbose' }).message).toBe(
+      'Expected `logLevel` to be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", received "verbose" (string).',
+    );
+  });
+
+  it('logger: false and logLevel: silent log nothing', () => {
+    for (const input of [{ logger: false as const }, { logLevel: 'silent' as const }]) {
+      expect((normalizeListenOptions(input).logger as unknown as PinoLogger).isLevelEnabled('fatal')).toBe(false);
+    }
+  });
 });
