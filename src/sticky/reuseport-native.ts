@@ -1,0 +1,94 @@
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+// The optional native part of the kernel data plane (native/reuseport.c, prebuilt per platform in
+// prebuilds/<platform>-<arch>/). Loading never throws: on another OS or architecture, or when the
+// file is missing, the caller gets the reason and keeps the primary hop. Nothing is compiled at
+// install time.
+
+/** Errors from the addon carry Node's usual `code` (EADDRINUSE…), `errno` and `syscall`. */
+export interface NativeSocketError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export interface ReusePortSockets {
+  /** A plain bind (no SO_REUSEPORT), closed at once: EADDRINUSE when anything listens there. Returns the port. */
+  probeBind(host: string, port: number, isIPv6Only: boolean): number;
+  /** A close-on-exec SO_REUSEPORT socket, bound and listening; its group index is the order of this call. */
+  listen(host: string, port: number, backlog: number, isIPv6Only: boolean): { fd: number; port: number };
+  /** Attaches a classic BPF program (encodeProgram's layout) to the socket's whole group. */
+  attach(fd: number, program: Uint32Array): void;
+  /** Closes a socket that no Node handle owns yet. */
+  close(fd: number): void;
+}
+
+export type NativeSupport =
+  | { readonly sockets: ReusePortSockets; readonly reason?: undefined }
+  | { readonly sockets?: undefined; readonly reason: string };
+
+interface Addon {
+  probeBind(host: string, port: number, isIPv6Only: boolean): number;
+  listenReusePort(host: string, port: number, backlog: number, isIPv6Only: boolean): [number, number];
+  attachReusePortProgram(fd: number, program: Uint32Array): void;
+  closeSocket(fd: number): void;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
+
+function named(error: unknown): unknown {
+  const raw = error as Partial<NativeSocketError>;
+  if (error instanceof Error && typeof raw.errno === 'number') {
+    const code = ERRNO_NAMES.get(raw.errno) ?? `errno ${raw.errno}`;
+    raw.code = code;
+    error.message = `${raw.syscall ?? 'call'} ${code}: ${error.message}`;
+  }
+  return error;
+}
+
+function call<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw named(error);
+  }
+}
+
+function wrap(addon: Addon): ReusePortSockets {
+  return {
+    probeBind: (host, port, isIPv6Only) => call(() => addon.probeBind(host, port, isIPv6Only)),
+    listen: (host, port, backlog, isIPv6Only) => call(() => {
+      const [fd, bound] = addon.listenReusePort(host, port, backlog, isIPv6Only);
+      return { fd, port: bound };
+    }),
+    attach: (fd, program) => call(() => addon.attachReusePortProgram(fd, program)),
+    close: (fd) => call(() => addon.closeSocket(fd)),
+  };
+}
+
+/** Node versions whose cluster workers listen on a received handle themselves (nodejs/node#52056). */
+export function canWorkerListenOnHandle(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 20 || (major === 20 && minor >= 13);
+}
+
+let loaded: NativeSupport | undefined;
+
+/** The native sockets, or why they are unavailable here. Loaded once. */
+export function loadReusePortSockets(): NativeSupport {
+  loaded ??= load();
+  return loaded;
+}
+
+function load(): NativeSupport {
+  if (process.platform !== 'linux') return { reason: `kernel steering needs Linux (this is ${process.platform})` };
+  if (!canWorkerListenOnHandle()) return { reason: `kernel steering needs Node >= 20.13 (this is ${process.versions.node})` };
+  const file = `../../prebuilds/linux-${process.arch}/reuseport.node`;
+  try {
+    // From both src/sticky and dist/sticky the package root is two levels up.
+    return { sockets: wrap(createRequire(import.meta.url)(file) as Addon) };
+  } catch (error) {
+    return { reason: `the native part did not load for linux-${process.arch}: ${(error as Error).message}` };
+  }
+}
