@@ -26,7 +26,13 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-export interface StickyErrorOptions extends ErrorOptions {
+/**
+ * Options of `new StickyError()`. Declared here rather than extending the built-in `ErrorOptions`,
+ * which exists only in `lib: es2022` and newer: the declarations compile under `target: ES2020` too.
+ */
+export interface StickyErrorOptions {
+  /** The error this one wraps. */
+  cause?: unknown;
   /** What the caller can do about it. */
   hint?: string;
 }
@@ -37,7 +43,7 @@ export class StickyError extends Error {
   readonly hint: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: StickyErrorOptions = {}) {
-    super(options.hint === undefined ? message : `${message} Hint: ${options.hint}`, options);
+    super(options.hint === undefined ? message : `${message} Hint: ${options.hint}`, 'cause' in options ? { cause: options.cause } : undefined);
     this.code = code;
     this.hint = options.hint;
   }

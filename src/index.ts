@@ -1,8 +1,8 @@
 export { listen, type CloseMaster } from './listen.js';
-export { createPrimary, StickyPrimary, type PrimaryEvents, type PrimaryStats, type CloseOptions } from './primary.js';
+export { createPrimary, type StickyPrimary, type PrimaryEvents, type PrimaryStats, type CloseOptions } from './primary.js';
 export { requestMasterClose, ready, attachWorker } from './worker.js';
 export {
-  onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError,
+  onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
   type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,
   type ReloadReport, type SlotReloadReport,
 } from './lifecycle/index.js';

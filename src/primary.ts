@@ -22,12 +22,17 @@ export interface PrimaryEvents extends SupervisorEvents, TopologyEvents {
 
 /** A snapshot of the primary's counters. */
 export interface PrimaryStats {
+  /** The lifecycle state, as `primary.state`. */
   state: LifecycleState;
+  /** Worker processes alive now (more than the slots during a reload or a drain). */
   workers: number;
+  /** Slots with a ready worker. */
   readyWorkers: number;
+  /** Respawns after crashes so far, all slots together. */
   restarts: number;
   /** Per slot: its worker, readiness, failure, restart generation and sockets waiting for it. */
   slots: (SlotState & { queued: number })[];
+  /** What happened to the connections of the public port. */
   connections: BalancerStats;
 }
 
@@ -48,6 +53,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   #removeSignals: (() => void) | undefined;
   #address: AddressInfo | undefined;
 
+  /** @internal use `createPrimary()` or `listen()` */
   constructor(options: Readonly<ResolvedListenOptions>) {
     super();
     this.options = options;

@@ -1,5 +1,5 @@
 import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd';
-import { ErrorCode, StickyError, isStickyError } from '../dist/index.js';
+import { ErrorCode, ReloadError, StickyError, isReloadError, isStickyError, type ReloadReport } from '../dist/index.js';
 
 expectType<'STICKY_ERR_INVALID_OPTION'>(ErrorCode.InvalidOption);
 expectType<'STICKY_ERR_INVALID_STATE'>(ErrorCode.InvalidState);
@@ -31,3 +31,19 @@ if (isStickyError(caught)) {
   expectType<ErrorCode>(caught.code);
 }
 expectError(isStickyError());
+
+// A failed reload narrows through its guard: `report` is typed, and `code` is the literal.
+if (isReloadError(caught)) {
+  expectType<ReloadError>(caught);
+  expectType<ReloadReport>(caught.report);
+  expectType<'STICKY_ERR_RELOAD_FAILED'>(caught.code);
+  expectAssignable<StickyError>(caught);
+}
+declare const failure: StickyError;
+if (isReloadError(failure)) expectType<ReloadReport>(failure.report);
+expectError(failure.report);
+expectError(isReloadError());
+
+// Options are the package's own, not lib es2022's ErrorOptions: `cause` is any value.
+expectAssignable<ConstructorParameters<typeof StickyError>[2]>({ cause: 'text', hint: 'h' });
+expectError(new StickyError(ErrorCode.InvalidOption, 'x', { nope: 1 }));

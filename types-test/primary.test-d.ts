@@ -49,3 +49,6 @@ expectError(primary.close({ waitForConnections: 'no' }));
 expectError(primary.close({ drainTimout: 1 }));
 expectType<Promise<void>>(primary.whenReady());
 expectType<AddressInfo | undefined>(primary.address());
+
+// Internals stay out of the declarations (StickyPrimary is exported as a type: createPrimary() and listen() make it).
+expectError(primary.closeMaster('api', true));

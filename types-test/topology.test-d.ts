@@ -32,7 +32,8 @@ expectError(primary.on('reloaded', () => {}));
 declare const failure: ReloadError;
 expectAssignable<StickyError>(failure);
 expectType<ReloadReport>(failure.report);
-expectType<ErrorCode>(failure.code);
+expectType<'STICKY_ERR_RELOAD_FAILED'>(failure.code);
+expectAssignable<ErrorCode>(failure.code);
 expectAssignable<'replaced' | 'failed' | 'skipped'>(failure.report.slots[0]!.status);
 expectError<SlotReloadReport>({ slot: 0, status: 'done', oldWorkerId: 1, newWorkerId: 2 });
 

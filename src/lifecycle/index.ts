@@ -5,4 +5,4 @@ export { WorkerShutdown, onShutdown, onDrain } from './shutdown-worker.js';
 export { decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision } from './respawn-policy.js';
 export { transition, canTransition, type LifecycleState } from './state.js';
 export { Topology, type TopologyEvents } from './topology-primary.js';
-export { planRollout, ReloadError, type ReloadReport, type SlotReloadReport } from './rollout.js';
+export { planRollout, ReloadError, isReloadError, type ReloadReport, type SlotReloadReport } from './rollout.js';

@@ -28,6 +28,7 @@ export interface ReloadReport {
 
 /** `STICKY_ERR_RELOAD_FAILED`: a rolling restart stopped; `report` says what happened to each slot. */
 export class ReloadError extends StickyError {
+  declare readonly code: typeof ErrorCode.ReloadFailed;
   readonly report: ReloadReport;
 
   constructor(report: ReloadReport, failed: SlotReloadReport) {
@@ -39,3 +40,13 @@ export class ReloadError extends StickyError {
     this.report = report;
   }
 }
+
+/**
+ * True for the error of a failed rolling restart, also a copy rebuilt after IPC or from another copy
+ * of the package: narrows `unknown` (a `catch` binding) to `ReloadError`, so `err.report` is typed.
+ * @example
+ * try { await primary.reload(); } catch (err) { if (isReloadError(err)) logger.error(err.report, 'reload failed'); }
+ */
+export const isReloadError = (value: unknown): value is ReloadError =>
+  value instanceof Error && (value as Partial<ReloadError>).code === ErrorCode.ReloadFailed &&
+  typeof (value as Partial<ReloadError>).report === 'object' && (value as Partial<ReloadError>).report !== null;

@@ -14,20 +14,33 @@ import { closeConnection, type TcpHandle } from './connection.js';
 // to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
 // outcomes are counted in `stats`.
 
+/** Counters of the public port, since the primary started (except `pendingHeads`, a level). */
 export interface BalancerStats {
+  /** Connections accepted on the public port. */
   accepted: number;
-  /** accept() failures such as EMFILE (too many open files). */
+  /** accept() failures such as EMFILE (too many open files); the client's connection was not taken. */
   acceptErrors: number;
+  /** Connections handed to a worker (also after waiting in a slot queue or failing over). */
   routed: number;
+  /** Connections that had to wait in a slot queue for their slot's worker to become ready. */
   queued: number;
+  /** Connections given to another slot's worker because theirs stayed unavailable (affinity lost). */
   failedOver: number;
+  /** Connections no worker could take (503 in the header modes, closed otherwise). */
   rejected: number;
+  /** Malformed or non-HTTP request heads (400) in the header and parsed custom modes. */
   badRequest: number;
+  /** Heads not complete within `headTimeout` (408, or closed in PROXY mode). */
   headTimeout: number;
+  /** Heads larger than `maxHeadBytes` (431, or closed in PROXY mode). */
   headTooLarge: number;
+  /** Connections refused because `maxPendingHeads` were already reading their head (503, or closed). */
   overloaded: number;
+  /** Connections closed for an invalid PROXY protocol header. */
   invalidProxyHeader: number;
+  /** Connections routed by their socket address because the key was missing, not an address, or the key function threw. */
   keyFallbacks: number;
+  /** Connections reading their head in the primary right now. */
   pendingHeads: number;
 }
 

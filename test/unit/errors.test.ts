@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, StickyError, isStickyError } from '../../src/errors.js';
+import { ReloadError, isReloadError } from '../../src/lifecycle/index.js';
 
 describe('ErrorCode', () => {
   it('has only STICKY_ERR_ codes, each used once', () => {
@@ -73,5 +74,29 @@ describe('isStickyError', () => {
     ['undefined', undefined],
   ])('is false for %s', (_, value) => {
     expect(isStickyError(value)).toBe(false);
+  });
+});
+
+describe('isReloadError', () => {
+  const report = { ok: false, slots: [{ slot: 0, status: 'failed' as const, oldWorkerId: 1, newWorkerId: 2, reason: 'x' }] };
+
+  it('is true for a ReloadError and for a copy from another package instance', () => {
+    expect(isReloadError(new ReloadError(report, report.slots[0]!))).toBe(true);
+    const copy = Object.assign(new Error('stopped'), { code: 'STICKY_ERR_RELOAD_FAILED', report });
+    expect(isReloadError(copy)).toBe(true);
+  });
+
+  it('is false for other errors, a reload error without its report, and non-errors', () => {
+    expect(isReloadError(new StickyError(ErrorCode.InvalidState, 'closed'))).toBe(false);
+    expect(isReloadError(Object.assign(new Error('x'), { code: 'STICKY_ERR_RELOAD_FAILED' }))).toBe(false);
+    expect(isReloadError({ code: 'STICKY_ERR_RELOAD_FAILED', report })).toBe(false);
+    expect(isReloadError(undefined)).toBe(false);
+  });
+});
+
+describe('StickyError options', () => {
+  it('keeps a cause of any type and sets no own `cause` without one', () => {
+    expect(new StickyError(ErrorCode.InvalidOption, 'x', { cause: 'text' }).cause).toBe('text');
+    expect(Object.hasOwn(new StickyError(ErrorCode.InvalidOption, 'x', { hint: 'h' }), 'cause')).toBe(false);
   });
 });
