@@ -60,6 +60,13 @@ export interface ListenOptions {
   /** Ms the whole shutdown may take before the remaining workers are killed. @default 30000 */
   shutdownTimeout?: number;
   /**
+   * Ms a graceful shutdown keeps accepting and serving before the drain starts, while readiness
+   * (`/readyz`, `stats().state`) already fails: Kubernetes needs this while endpoints update.
+   * A second signal skips what is left. Comes before `shutdownTimeout`, which starts after it.
+   * @default 0
+   */
+  shutdownDelay?: number;
+  /**
    * Ms a worker drains (lets in-flight requests finish) during a shutdown that waits for
    * connections; what is still open then is destroyed and the exit hooks run. @default 10000
    */
@@ -120,6 +127,7 @@ export interface ResolvedListenOptions {
   slotQueueLimit: number;
   slotWaitTimeout: number;
   shutdownTimeout: number;
+  shutdownDelay: number;
   drainTimeout: number;
   handleSignals: boolean;
   readyTimeout: number;
@@ -145,6 +153,7 @@ export const DEFAULTS = Object.freeze({
   slotQueueLimit: 512,
   slotWaitTimeout: 5_000,
   shutdownTimeout: 30_000,
+  shutdownDelay: 0,
   drainTimeout: 10_000,
   handleSignals: true,
   readyTimeout: 30_000,
@@ -162,7 +171,7 @@ export const DEFAULTS = Object.freeze({
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
-  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
+  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger', 'logLevel',
 ]);
 
@@ -318,6 +327,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     slotQueueLimit: integerIn(raw, 'slotQueueLimit', DEFAULTS.slotQueueLimit, 0, unlimited),
     slotWaitTimeout: integerIn(raw, 'slotWaitTimeout', DEFAULTS.slotWaitTimeout, 0, unlimited, ' (ms)'),
     shutdownTimeout: integerIn(raw, 'shutdownTimeout', DEFAULTS.shutdownTimeout, 0, unlimited, ' (ms)'),
+    shutdownDelay: integerIn(raw, 'shutdownDelay', DEFAULTS.shutdownDelay, 0, unlimited, ' (ms)'),
     drainTimeout: integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, unlimited, ' (ms)'),
     handleSignals: booleanOf(raw, 'handleSignals', DEFAULTS.handleSignals),
     readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, unlimited, ' (ms)'),

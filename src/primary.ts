@@ -147,6 +147,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * start: the old worker keeps serving and the rollout stops. `STICKY_ERR_INVALID_STATE` after close.
    */
   reload(): Promise<ReloadReport> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.#closingError());
     return this.#topology.reload();
   }
 
@@ -160,7 +161,13 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
       return Promise.reject(invalidOption('workers', 'an integer from 1 to 1024', workers));
     }
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.#closingError());
     return this.#topology.scale(workers);
+  }
+
+  /** Also during `shutdownDelay`, when the workers still serve but the cluster is on its way out. */
+  #closingError(): StickyError {
+    return new StickyError(ErrorCode.InvalidState, 'The cluster is shutting down.', { hint: 'Reload and scale only run before `close()`.' });
   }
 
   /** Shuts the cluster down; repeated or concurrent calls share one result. */

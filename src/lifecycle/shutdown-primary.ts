@@ -28,6 +28,8 @@ export class PrimaryShutdown {
   readonly #log: Logger;
   #promise: Promise<ShutdownResult> | undefined;
   #waitForConnections = true;
+  /** Ends the `shutdownDelay` early (escalation). */
+  #endDelay: (() => void) | undefined;
 
   constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, balancer: Balancer, log: Logger) {
     this.#options = options;
@@ -56,11 +58,15 @@ export class PrimaryShutdown {
     if (this.#promise === undefined || !this.#waitForConnections) return;
     this.#waitForConnections = false;
     this.#log.info({}, 'shutdown escalated: not waiting for connections');
+    this.#endDelay?.();
     this.#supervisor.closeAll({ waitForConnections: false, timeout: 0 });
   }
 
   async #execute(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
     this.#log.info({ reason, waitForConnections }, 'shutdown begin');
+    if (waitForConnections && this.#options.shutdownDelay > 0) await this.#delay();
+    // Escalated during the delay: go the fast way.
+    waitForConnections = this.#waitForConnections;
     this.#supervisor.stopRespawning();
     this.#balancer.stopAccepting(waitForConnections);
     const exited = this.#allExited();
@@ -85,6 +91,22 @@ export class PrimaryShutdown {
     }
     this.#log.info({ reason, killed: killed.length }, 'shutdown end');
     return { reason, waitForConnections, killed, error };
+  }
+
+  /**
+   * Keeps accepting and serving for `shutdownDelay` while readiness already fails, so that load
+   * balancers (Kubernetes endpoints) stop sending new connections before the port closes.
+   */
+  async #delay(): Promise<void> {
+    const delay = this.#options.shutdownDelay;
+    this.#log.info({ shutdownDelay: delay }, 'shutdown delay: still serving');
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#endDelay = resolve;
+      timer = setTimeout(resolve, delay);
+    });
+    clearTimeout(timer);
+    this.#endDelay = undefined;
   }
 
   #allExited(): Promise<void> {

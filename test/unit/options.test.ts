@@ -229,6 +229,10 @@ describe('normalizeListenOptions: logger', () => {
     },
   );
 
+  it('rejects a negative shutdownDelay', () => {
+    expect(thrownBy({ shutdownDelay: -1 }).message).toBe('Expected `shutdownDelay` to be an integer >= 0 (ms), received -1 (number).');
+  });
+
   it('accepts console, which has the methods but no child()', () => {
     const logger = normalizeListenOptions({ logger: console }).logger;
     expect(typeof logger.child({ component: 'primary' }).info).toBe('function');
