@@ -17,6 +17,25 @@ export interface StickyRequest {
   rawHeaders: string[];
 }
 
+/** The primary's operations endpoint: `/metrics`, `/healthz`, `/readyz`. */
+export interface MetricsOptions {
+  /** Port of the endpoint; `0` picks a free one (see `primary.metricsAddress()`). */
+  port: number;
+  /** Address to bind. Keep it off the public network, or firewall it. @default '127.0.0.1' */
+  host?: string;
+  /**
+   * Application metrics, appended to every `/metrics` answer: return Prometheus text (for example
+   * gathered from the workers over IPC). A failure is logged and leaves them out of that scrape.
+   */
+  collect?: () => string | Promise<string>;
+}
+
+export interface ResolvedMetricsOptions {
+  port: number;
+  host: string;
+  collect: (() => string | Promise<string>) | undefined;
+}
+
 /** Options of `listen()`. Every field is optional. */
 export interface ListenOptions {
   /** Worker processes to keep alive, one per slot. @default os.availableParallelism() */
@@ -105,6 +124,8 @@ export interface ListenOptions {
    * @default pino JSON on stderr at `logLevel` (pretty on a TTY when `pino-pretty` is installed)
    */
   logger?: StickyLogger | false;
+  /** Serve `/metrics`, `/healthz` and `/readyz` from the primary on their own port. @default off */
+  metrics?: MetricsOptions | false;
   /** Level of the default logger, in the primary and the workers. Ignored when `logger` is given. @default 'info' */
   logLevel?: LogLevel;
 }
@@ -141,6 +162,7 @@ export interface ResolvedListenOptions {
   failedSlotRetry: number;
   logLevel: LogLevel;
   logger: Logger;
+  metrics: Readonly<ResolvedMetricsOptions> | undefined;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -172,7 +194,7 @@ const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
-  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger', 'logLevel',
+  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger', 'logLevel', 'metrics',
 ]);
 
 /** Names users reach for that mean one of ours. */
@@ -212,19 +234,19 @@ export function assertKnownKeys(input: object, known: ReadonlySet<string>): void
   }
 }
 
-function integerIn(input: Record<string, unknown>, name: string, fallback: number, min: number, max: number, unit = ''): number {
+function integerIn(input: Record<string, unknown>, name: string, fallback: number, min: number, max: number, unit = '', label = name): number {
   const value = input[name] ?? fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
-    throw invalidOption(name, `${range}${unit}`, value);
+    throw invalidOption(label, `${range}${unit}`, value);
   }
   return value;
 }
 
-function optionalFunction<T>(input: Record<string, unknown>, name: string): T | undefined {
+function optionalFunction<T>(input: Record<string, unknown>, name: string, label = name): T | undefined {
   const value = input[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw invalidOption(name, 'a function', value);
+  if (typeof value !== 'function') throw invalidOption(label, 'a function', value);
   return value as T;
 }
 
@@ -278,6 +300,29 @@ function resolveReadiness(value: unknown): 'listen' | 'manual' {
   if (value === undefined) return DEFAULTS.readiness;
   if (value !== 'listen' && value !== 'manual') throw invalidOption('readiness', '"listen" or "manual"', value);
   return value;
+}
+
+const METRICS_KEYS: ReadonlySet<string> = new Set(['port', 'host', 'collect']);
+
+function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidOption('metrics', 'an object such as { port: 9464 }, or false', value);
+  }
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!METRICS_KEYS.has(key)) {
+      throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`metrics.${key}\`.`, { hint: 'Known: `port`, `host`, `collect`.' });
+    }
+  }
+  if (raw.port === undefined) throw invalidOption('metrics.port', 'an integer from 0 to 65535', undefined, 'Name the port of the endpoint, e.g. { port: 9464 }.');
+  const host = raw.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) throw invalidOption('metrics.host', 'an address to bind, such as "127.0.0.1"', host);
+  return Object.freeze({
+    port: integerIn(raw, 'port', 0, 0, 65_535, '', 'metrics.port'),
+    host,
+    collect: optionalFunction<ResolvedMetricsOptions['collect']>(raw, 'collect', 'metrics.collect'),
+  });
 }
 
 function resolveLogLevel(value: unknown): LogLevel {
@@ -341,5 +386,6 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     failedSlotRetry: integerIn(raw, 'failedSlotRetry', DEFAULTS.failedSlotRetry, 0, unlimited, ' (ms)'),
     logLevel,
     logger: resolveLogger(logger as StickyLogger | false | undefined, logLevel),
+    metrics: resolveMetrics(raw.metrics),
   });
 }

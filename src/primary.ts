@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
+import { readdirSync } from 'node:fs';
 import type { Logger } from './logger.js';
 import { invalidOption, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
@@ -10,6 +11,7 @@ import {
   type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SlotState,
   type SupervisorEvents, type TopologyEvents,
 } from './lifecycle/index.js';
+import { MetricsServer, type MetricsSource, type SlotStateName } from './ops/index.js';
 
 // Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle).
 
@@ -30,8 +32,11 @@ export interface PrimaryStats {
   readyWorkers: number;
   /** Respawns after crashes so far, all slots together. */
   restarts: number;
-  /** Per slot: its worker, readiness, failure, restart generation and sockets waiting for it. */
-  slots: (SlotState & { queued: number })[];
+  /**
+   * Per slot: its worker, readiness, failure, restart generation, sockets waiting for it, connections
+   * handed to it, and how long its last rolling-restart step took (ms, fork to old worker gone).
+   */
+  slots: (SlotState & { queued: number; handoffs: number; lastReloadDuration: number | undefined })[];
   /** What happened to the connections of the public port. */
   connections: BalancerStats;
 }
@@ -52,6 +57,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   #state: LifecycleState = 'starting';
   #removeSignals: (() => void) | undefined;
   #address: AddressInfo | undefined;
+  readonly #metrics: MetricsServer | undefined;
+  readonly #startedAt = Date.now();
 
   /** @internal use `createPrimary()` or `listen()` */
   constructor(options: Readonly<ResolvedListenOptions>) {
@@ -62,6 +69,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor = new Supervisor(options, this.#balancer.slots, this.#log);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, this.#log);
     this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, this.#log);
+    this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), this.#log);
     for (const event of ['workerOnline', 'workerReady', 'workerExit', 'respawnScheduled', 'slotFailed'] as const) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
@@ -93,18 +101,26 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     return this.#address;
   }
 
+  /** The address of the `metrics` endpoint once it listens. */
+  metricsAddress(): AddressInfo | undefined {
+    return this.#metrics?.address();
+  }
+
   /**
-   * Binds the public port.
-   * @throws {StickyError} `STICKY_ERR_LISTEN_FAILED` when the port cannot be bound.
+   * Binds the public port (and the `metrics` endpoint's, first).
+   * @throws {StickyError} `STICKY_ERR_LISTEN_FAILED` when a port cannot be bound.
    */
   async listen(port: number, host?: string): Promise<AddressInfo> {
+    if (this.#metrics !== undefined && this.#metrics.address() === undefined) {
+      const { port: metricsPort, host: metricsHost } = this.options.metrics ?? { port: 0, host: '' };
+      await this.#metrics.listen().catch((error: unknown) => {
+        throw listenFailed(error, metricsHost, metricsPort, 'the `metrics` endpoint');
+      });
+    }
     try {
       this.#address = await this.#balancer.listen(port, host);
     } catch (error) {
-      throw new StickyError(ErrorCode.ListenFailed, `Could not listen on ${host ?? '*'}:${port}.`, {
-        cause: error,
-        hint: (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'Another process uses this port; pick another one or stop it.' : 'See `cause`.',
-      });
+      throw listenFailed(error, host ?? '*', port, 'the public port');
     }
     if (this.#state === 'starting') this.#state = transition(this.#state, 'running');
     this.#log.info({ port: this.#address.port }, 'primary listening');
@@ -176,7 +192,13 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 
   stats(): PrimaryStats {
-    const slots = this.#supervisor.slotStates().map((slot) => ({ ...slot, queued: this.#balancer.slots.queueDepth(slot.slot) }));
+    const table = this.#balancer.slots;
+    const slots = this.#supervisor.slotStates().map((slot) => ({
+      ...slot,
+      queued: table.queueDepth(slot.slot),
+      handoffs: table.handoffs(slot.slot),
+      lastReloadDuration: this.#topology.lastReloadDuration(slot.slot),
+    }));
     return {
       state: this.#state,
       workers: this.#supervisor.workers().length,
@@ -184,6 +206,30 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       restarts: this.#supervisor.restarts,
       slots,
       connections: this.#balancer.stats(),
+    };
+  }
+
+  #metricsSource(): MetricsSource {
+    return {
+      metrics: () => {
+        const stats = this.stats();
+        return {
+          slots: stats.slots.map((slot) => ({
+            slot: slot.slot, state: slotStateName(slot), restarts: slot.generation, handoffs: slot.handoffs,
+            queued: slot.queued, lastReloadMs: slot.lastReloadDuration,
+          })),
+          workers: stats.workers,
+          readyWorkers: stats.readyWorkers,
+          restarts: stats.restarts,
+          connections: { ...stats.connections },
+          openFds: openFds(),
+          startTimeSeconds: this.#startedAt / 1000,
+        };
+      },
+      readiness: () => {
+        const notReadySlots = this.#supervisor.slotStates().filter((slot) => !slot.isReady).map((slot) => slot.slot);
+        return { isReady: this.#state === 'running' && notReadySlots.length === 0, state: this.#state, notReadySlots };
+      },
     };
   }
 
@@ -205,10 +251,34 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
         // closeMaster(cb) lets the process end on its own; its exit code still tells what happened.
         process.exitCode = exitCodeOf(outcome);
         this.#state = transition(this.#state, 'closed');
+        // Probes see the primary alive (and not ready) until the very end of the shutdown.
+        void this.#metrics?.close();
         this.emit('shutdownEnd', outcome);
       });
     }
     return result;
+  }
+}
+
+function slotStateName(slot: SlotState): SlotStateName {
+  if (slot.isReady) return 'ready';
+  if (slot.isFailed) return 'failed';
+  return slot.workerId === undefined ? 'respawning' : 'starting';
+}
+
+function listenFailed(error: unknown, host: string, port: number, what: string): StickyError {
+  return new StickyError(ErrorCode.ListenFailed, `Could not listen on ${host}:${port} (${what}).`, {
+    cause: error,
+    hint: (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'Another process uses this port; pick another one or stop it.' : 'See `cause`.',
+  });
+}
+
+function openFds(): number | undefined {
+  try {
+    // Linux: one entry per open descriptor (plus the one readdir itself opens).
+    return readdirSync('/proc/self/fd').length - 1;
+  } catch {
+    return undefined;
   }
 }
 

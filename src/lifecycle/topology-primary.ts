@@ -31,6 +31,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   #chain: Promise<unknown> = Promise.resolve();
   #runningReload: Promise<ReloadReport> | undefined;
   #queuedReload: Promise<ReloadReport> | undefined;
+  /** Per slot: ms its last rolling-restart step took, from fork to the old worker's exit. */
+  readonly #lastReloadMs: (number | undefined)[] = [];
 
   constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, slots: SlotTable, log: Logger) {
     super();
@@ -53,6 +55,10 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       return this.#queuedReload;
     }
     return this.#startReload();
+  }
+
+  lastReloadDuration(slot: number): number | undefined {
+    return this.#lastReloadMs[slot];
   }
 
   /** Adds or removes slots at the end until there are `count`. */
@@ -118,6 +124,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   /** Fork the replacement, wait until it is ready, switch the route, drain the old worker. */
   async #replace(slot: number): Promise<SlotReloadReport> {
     const old = this.#supervisor.current(slot);
+    const startedAt = performance.now();
     const replacement = this.#supervisor.fork(slot);
     const isReady = await replacement.settled;
     if (!isReady || this.#supervisor.isStopping) {
@@ -129,6 +136,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     }
     this.#supervisor.install(replacement);
     if (old !== undefined) await this.#drain(old);
+    this.#lastReloadMs[slot] = Math.round(performance.now() - startedAt);
     return { slot, status: 'replaced', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id };
   }
 
@@ -166,6 +174,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     }
     while (this.#supervisor.slotCount > count) {
       this.#slots.resize(this.#supervisor.slotCount - 1);
+      this.#lastReloadMs.length = Math.min(this.#lastReloadMs.length, this.#supervisor.slotCount - 1);
       const tracked = this.#supervisor.removeLastSlot();
       if (tracked !== undefined) await this.#drain(tracked);
     }

@@ -27,6 +27,8 @@ interface Slot {
   isFailed: boolean;
   waiting: Waiting[];
   timer: NodeJS.Timeout | undefined;
+  /** Connections handed to this slot's workers. */
+  handoffs: number;
 }
 
 interface Waiting {
@@ -35,7 +37,7 @@ interface Waiting {
   since: number;
 }
 
-const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined });
+const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined, handoffs: 0 });
 
 export class SlotTable {
   readonly stats: SlotTableStats = { routed: 0, queued: 0, failedOver: 0, rejected: 0 };
@@ -90,6 +92,11 @@ export class SlotTable {
     for (const item of waiting) this.#failOver(slot, item.socket, item.bytes);
   }
 
+  /** Connections handed to the slot's workers since the slot was created. */
+  handoffs(slot: number): number {
+    return this.#slots[slot]?.handoffs ?? 0;
+  }
+
   queueDepth(slot: number): number {
     return this.#slots[slot]?.waiting.length ?? 0;
   }
@@ -104,6 +111,7 @@ export class SlotTable {
     const link = entry.link;
     if (link !== undefined && entry.waiting.length === 0) {
       this.stats.routed++;
+      entry.handoffs++;
       link.send(socket, bytes);
       return;
     }
@@ -157,6 +165,7 @@ export class SlotTable {
     entry.timer = undefined;
     const waiting = entry.waiting;
     entry.waiting = [];
+    entry.handoffs += waiting.length;
     for (const item of waiting) {
       this.stats.routed++;
       link.send(item.socket, item.bytes);
@@ -194,6 +203,8 @@ export class SlotTable {
       return;
     }
     this.stats.failedOver++;
+    const target = this.#slots[link.slot];
+    if (target !== undefined) target.handoffs++;
     link.send(socket, bytes);
   }
 

@@ -229,6 +229,16 @@ describe('normalizeListenOptions: logger', () => {
     },
   );
 
+  it('validates metrics: port required, known keys, host and collect typed', () => {
+    expect(normalizeListenOptions({ metrics: { port: 9464 } }).metrics).toEqual({ port: 9464, host: '127.0.0.1', collect: undefined });
+    expect(normalizeListenOptions({ metrics: false }).metrics).toBeUndefined();
+    expect(thrownBy({ metrics: {} }).message).toContain('Expected `metrics.port` to be an integer from 0 to 65535, received undefined');
+    expect(thrownBy({ metrics: { port: 70_000 } }).message).toBe('Expected `metrics.port` to be an integer from 0 to 65535, received 70000 (number).');
+    expect(thrownBy({ metrics: { port: 1, path: '/m' } }).message).toContain('Unknown option `metrics.path`.');
+    expect(thrownBy({ metrics: { port: 1, collect: 'x' } }).message).toBe('Expected `metrics.collect` to be a function, received "x" (string).');
+    expect(thrownBy({ metrics: 9464 }).message).toBe('Expected `metrics` to be an object such as { port: 9464 }, or false, received 9464 (number).');
+  });
+
   it('rejects a negative shutdownDelay', () => {
     expect(thrownBy({ shutdownDelay: -1 }).message).toBe('Expected `shutdownDelay` to be an integer >= 0 (ms), received -1 (number).');
   });
