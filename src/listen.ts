@@ -1,8 +1,8 @@
 import cluster from 'node:cluster';
-import type { Server } from 'node:net';
 import { invalidOption, normalizeListenOptions, type ListenOptions } from './options.js';
 import { StickyPrimary } from './primary.js';
 import { createWorker } from './worker.js';
+import { resolveApp, type StickyApp } from './app-server.js';
 
 /** Returned by `listen()` in the primary: shuts the cluster down; `callback(err?)` fires once. */
 export interface CloseMaster {
@@ -22,22 +22,30 @@ function parsePort(port: unknown): number {
 /**
  * Drop-in for sticky-session(-custom): in the primary, balances `port` over workers that run this
  * same script and returns `closeMaster`; in a worker, attaches `server` and returns `null`.
- * @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a bad port or option.
+ * `server` may also be a Fastify app (workers are ready once `app.ready()` resolved), an Express app
+ * or a Koa app.
+ * @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a bad port or option, or a `server` that is
+ * neither a `net.Server` nor a known app.
  * @example
  * const closeMaster = listen(server, 3000, { workers: 4 });
  * if (closeMaster) server.once('listening', () => logger.info('primary up'));
  */
-export function listen(server: Server, port: number | string, options?: ListenOptions): CloseMaster | null;
-export function listen(server: Server, port: number | string, hostname: string | undefined, options?: ListenOptions): CloseMaster | null;
-export function listen(server: Server, port: number | string, hostnameOrOptions?: string | ListenOptions, maybeOptions?: ListenOptions): CloseMaster | null {
+export function listen(server: StickyApp, port: number | string, options?: ListenOptions): CloseMaster | null;
+export function listen(server: StickyApp, port: number | string, hostname: string | undefined, options?: ListenOptions): CloseMaster | null;
+export function listen(app: StickyApp, port: number | string, hostnameOrOptions?: string | ListenOptions, maybeOptions?: ListenOptions): CloseMaster | null {
   const hostname = typeof hostnameOrOptions === 'string' ? hostnameOrOptions : undefined;
   const options = typeof hostnameOrOptions === 'object' && hostnameOrOptions !== null ? hostnameOrOptions : maybeOptions;
   const publicPort = parsePort(port);
   const resolved = normalizeListenOptions(options);
+  // In the primary too, so a wrong argument fails before any worker is forked.
+  const resolvedApp = resolveApp(app);
   if (!cluster.isPrimary) {
-    createWorker(server, resolved);
+    createWorker(resolvedApp, resolved);
     return null;
   }
+  // Fastify's `app.server`, or the server itself (an Express or Koa app's new server is not
+  // visible to the caller, who can use `closeMaster.primary`'s `listening` event instead).
+  const { server } = resolvedApp;
   const primary = new StickyPrimary(resolved);
   primary.listen(publicPort, hostname).then(
     (address) => {

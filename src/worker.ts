@@ -1,10 +1,12 @@
 import cluster from 'node:cluster';
-import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage } from './ipc/index.js';
 import { adoptSocket, listenPrivately } from './sticky/index.js';
 import { WorkerShutdown } from './lifecycle/index.js';
+import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
+import type { Logger } from './logger.js';
 
 // Composition root in a worker: receives handed-off sockets, announces readiness, obeys close.
 
@@ -14,11 +16,14 @@ interface ConnectionEnvelope {
   payload?: { bytes?: unknown };
 }
 
-/** Readiness: the server is attached, and (manual readiness) the app called `ready()`. */
-const readiness = { isAttached: false, isAnnounced: false, isRequested: false };
+/**
+ * Readiness: the server is attached, the framework finished its start-up (Fastify's `ready()`), and
+ * (manual readiness) the app called `ready()`.
+ */
+const readiness = { isAttached: false, isAppReady: false, isAnnounced: false, isRequested: false };
 
 function announceReady(): void {
-  if (readiness.isAnnounced || !readiness.isAttached || !readiness.isRequested) return;
+  if (readiness.isAnnounced || !readiness.isAttached || !readiness.isAppReady || !readiness.isRequested) return;
   readiness.isAnnounced = true;
   process.send?.(encodeMessage('sticky:ready', {}));
 }
@@ -40,7 +45,8 @@ export function ready(): void {
 
 let isAttached = false;
 
-export function createWorker(server: Server, options: Readonly<ResolvedListenOptions>): void {
+export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenOptions>): void {
+  const { server } = app;
   const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
   if (isAttached) {
     throw new StickyError(ErrorCode.InvalidState, 'A server is already attached in this worker.', {
@@ -75,6 +81,7 @@ export function createWorker(server: Server, options: Readonly<ResolvedListenOpt
     else if (decoded.kind === 'message' && decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
   });
 
+  waitForApp(app, log);
   listenPrivately(server).then(
     () => {
       readiness.isAttached = true;
@@ -84,6 +91,28 @@ export function createWorker(server: Server, options: Readonly<ResolvedListenOpt
       // Without its server the worker cannot serve: the primary sees the exit and respawns.
       log.error({ err: error }, 'worker server failed to start');
       throw new StickyError(ErrorCode.WorkerStartFailed, 'The worker could not attach its server.', { cause: error });
+    },
+  );
+}
+
+/**
+ * A framework that must finish its start-up before it serves (Fastify runs its plugins and routes in
+ * `ready()`; a request before that crashes in its 404 handler) holds the worker's readiness until then.
+ */
+function waitForApp(app: ResolvedApp, log: Logger): void {
+  if (app.whenReady === undefined) {
+    readiness.isAppReady = true;
+    return;
+  }
+  Promise.resolve(app.whenReady()).then(
+    () => {
+      readiness.isAppReady = true;
+      announceReady();
+    },
+    (error: unknown) => {
+      // A framework that failed to start cannot serve: the primary sees the exit and respawns.
+      log.error({ err: error, app: app.kind }, 'app failed to start');
+      throw new StickyError(ErrorCode.WorkerStartFailed, `The ${app.kind} app failed to start.`, { cause: error });
     },
   );
 }
@@ -104,14 +133,17 @@ export function requestMasterClose(waitForConnections = false): Promise<void> {
 }
 
 /**
- * The typed entry point in a worker: the primary hands this server its connections.
- * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
+ * The typed entry point in a worker: the primary hands this server its connections. `server` may
+ * also be a Fastify app (the worker is ready once `app.ready()` resolved), an Express app or a Koa
+ * app (each served by a new `http.Server`).
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary, `STICKY_ERR_INVALID_OPTION` for
+ * anything that is not a server or a known app.
  */
-export function attachWorker(server: Server, options: ListenOptions = {}): void {
+export function attachWorker(server: StickyApp, options: ListenOptions = {}): void {
   if (!cluster.isWorker) {
     throw new StickyError(ErrorCode.WrongProcess, '`attachWorker()` works only in a worker.', {
       hint: 'In the primary, call `createPrimary()` and `listen()`.',
     });
   }
-  createWorker(server, normalizeListenOptions(options));
+  createWorker(resolveApp(server), normalizeListenOptions(options));
 }

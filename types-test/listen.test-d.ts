@@ -74,3 +74,20 @@ expectNotAssignable<ListenOptions>({ generatePrehashArrayNoParsing: () => ({ key
 expectNotAssignable<ListenOptions>({ generatePrehashArray: (req: { headers: number }) => String(req.headers) });
 expectError(listen(server, 3000, { generatePrehashArray: (req) => req.headers.host?.length }));
 expectError(listen(server, 3000, { generatePrehashArray: (req) => req.nope }));
+
+// Apps of the common frameworks are accepted as they are.
+import Fastify from 'fastify';
+import { attachWorker as attachApp, type ExpressLikeApp, type KoaLikeApp, type StickyApp } from '../dist/index.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+const fastifyApp = Fastify();
+expectType<CloseMaster | null>(listen(fastifyApp, 3000));
+expectType<void>(attachApp(fastifyApp));
+expectAssignable<StickyApp>(fastifyApp);
+declare const expressApp: ExpressLikeApp;
+expectType<CloseMaster | null>(listen(expressApp, 3000, { workers: 2 }));
+declare const koaApp: KoaLikeApp;
+expectType<void>(attachApp(koaApp));
+expectAssignable<StickyApp>({ callback: () => (_req: IncomingMessage, _res: ServerResponse) => undefined, use: () => undefined });
+expectError(listen({}, 3000));
+expectError(attachApp({ listen: () => undefined }));
+expectError(listen(() => undefined, 3000));
