@@ -11,6 +11,8 @@ export const ErrorCode = {
   WrongProcess: 'STICKY_ERR_WRONG_PROCESS',
   /** The primary could not bind the public port. */
   ListenFailed: 'STICKY_ERR_LISTEN_FAILED',
+  /** `steering: 'kernel'` was asked for where the kernel cannot route connections (see the hint). */
+  SteeringUnavailable: 'STICKY_ERR_STEERING_UNAVAILABLE',
   /** The IPC channel to the other process is closed. */
   IpcClosed: 'STICKY_ERR_IPC_CLOSED',
   /** A worker did not become ready in time, or exited while starting. */

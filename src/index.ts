@@ -8,7 +8,7 @@ export {
   type ReloadReport, type SlotReloadReport,
 } from './lifecycle/index.js';
 export { ErrorCode, StickyError, isStickyError } from './errors.js';
-export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode } from './options.js';
-export type { BalancerStats } from './sticky/index.js';
+export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode, Steering } from './options.js';
+export type { BalancerStats, SteeringState } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';
 export type { StickyLogger, LogMethod, LogLevel, LogBindings } from './logger.js';

@@ -66,6 +66,15 @@ export interface ListenOptions {
    * queue rides out reconnect storms without dropped handshakes. @default 2048
    */
   backlog?: number;
+  /**
+   * How IP-mode connections reach their worker. `'kernel'`: Linux routes each connection straight to
+   * its slot's worker (one `SO_REUSEPORT` socket per slot, held by the primary, and a BPF program
+   * mapping the client address to its slot); the primary touches no connection. `'primary'`: the
+   * primary accepts each connection and hands it over. `'auto'`: the kernel where it can (Linux with
+   * the prebuilt native part, Node >= 20.13), else the primary, logged once with the reason and shown
+   * in `stats().steering`. Header, PROXY and custom keys always use the primary. @default 'auto'
+   */
+  steering?: Steering;
   /** Largest request head (or PROXY header) the primary reads before answering 431. @default 16384 */
   maxHeadBytes?: number;
   /** Ms a client has to send a complete head before the primary answers 408. @default 10000 */
@@ -130,6 +139,9 @@ export interface ListenOptions {
   logLevel?: LogLevel;
 }
 
+/** How IP-mode connections reach their worker; see `ListenOptions.steering`. */
+export type Steering = 'auto' | 'kernel' | 'primary';
+
 export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'custom' | 'customNoParsing';
 
 export interface ResolvedListenOptions {
@@ -142,6 +154,7 @@ export interface ResolvedListenOptions {
   env: Readonly<Record<string, string>>;
   hashSeed: number;
   backlog: number;
+  steering: Steering;
   maxHeadBytes: number;
   headTimeout: number;
   maxPendingHeads: number;
@@ -169,6 +182,7 @@ export const DEFAULTS = Object.freeze({
   trustedHops: 0,
   hashSeed: 0,
   backlog: 2048,
+  steering: 'auto',
   maxHeadBytes: 16_384,
   headTimeout: 10_000,
   maxPendingHeads: 1024,
@@ -192,7 +206,7 @@ export const DEFAULTS = Object.freeze({
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
-  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger', 'logLevel', 'metrics',
 ]);
@@ -325,6 +339,16 @@ function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions> | unde
   });
 }
 
+function resolveSteering(value: unknown, mode: RoutingMode): Steering {
+  if (value === undefined) return DEFAULTS.steering as Steering;
+  if (value !== 'auto' && value !== 'kernel' && value !== 'primary') throw invalidOption('steering', '"auto", "kernel" or "primary"', value);
+  if (value === 'kernel' && mode !== 'ip') {
+    throw invalidOption('steering', '"auto" or "primary" with `proxyHeader`, `proxyProtocol` or a custom key', value,
+      'The kernel sees only addresses, not the bytes these keys come from; such modes always use the primary.');
+  }
+  return value;
+}
+
 function resolveLogLevel(value: unknown): LogLevel {
   // A worker inherits the primary's level unless its own options name one.
   const level = value ?? process.env.STICKY_RUNTIME_LOG_LEVEL ?? DEFAULTS.logLevel;
@@ -366,6 +390,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     env: resolveEnv(raw.env),
     hashSeed: integerIn(raw, 'hashSeed', DEFAULTS.hashSeed, 0, 0xffff_ffff),
     backlog: integerIn(raw, 'backlog', DEFAULTS.backlog, 1, 65_535),
+    steering: resolveSteering(raw.steering, mode),
     maxHeadBytes: integerIn(raw, 'maxHeadBytes', DEFAULTS.maxHeadBytes, 256, 1024 * 1024, ' (bytes)'),
     headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, unlimited, ' (ms)'),
     maxPendingHeads: integerIn(raw, 'maxPendingHeads', DEFAULTS.maxPendingHeads, 1, unlimited),

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { readdirSync } from 'node:fs';
 import type { Logger } from './logger.js';
 import { invalidOption, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
-import { ErrorCode, StickyError } from './errors.js';
+import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
-import { Balancer, type BalancerStats } from './sticky/index.js';
+import { Balancer, type BalancerStats, type SteeringState } from './sticky/index.js';
 import {
   PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
   type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SlotState,
@@ -37,6 +37,11 @@ export interface PrimaryStats {
    * handed to it, and how long its last rolling-restart step took (ms, fork to old worker gone).
    */
   slots: (SlotState & { queued: number; handoffs: number; lastReloadDuration: number | undefined })[];
+  /**
+   * Which data plane carries IP-mode connections: `'kernel'` (workers accept on their slot's socket;
+   * the primary's connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
+   */
+  steering: SteeringState;
   /** What happened to the connections of the public port. */
   connections: BalancerStats;
 }
@@ -120,6 +125,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     try {
       this.#address = await this.#balancer.listen(port, host);
     } catch (error) {
+      if (isStickyError(error)) throw error;
       throw listenFailed(error, host ?? '*', port, 'the public port');
     }
     if (this.#state === 'starting') this.#state = transition(this.#state, 'running');
@@ -205,6 +211,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       readyWorkers: this.#supervisor.readyCount(),
       restarts: this.#supervisor.restarts,
       slots,
+      steering: { ...this.#balancer.steering },
       connections: this.#balancer.stats(),
     };
   }

@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
-import { Socket, type SocketConstructorOpts } from 'node:net';
+import { Socket, createServer, type Server, type SocketConstructorOpts } from 'node:net';
 import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage } from './ipc/index.js';
-import { adoptSocket, listenPrivately } from './sticky/index.js';
+import { adoptSocket, listenOnHandle, listenPrivately } from './sticky/index.js';
 import { WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 import type { Logger } from './logger.js';
@@ -59,6 +59,30 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const drainTimeout = Number(process.env.STICKY_RUNTIME_DRAIN_TIMEOUT ?? options.drainTimeout);
   if ((process.env.STICKY_RUNTIME_READINESS ?? options.readiness) === 'listen') readiness.isRequested = true;
   const shutdown = new WorkerShutdown(server, log, shutdownTimeout, drainTimeout);
+  // Kernel steering: accepts on the slot's socket that the primary holds and sent over; each
+  // connection joins the application's server exactly as a handed-off one does.
+  let acceptor: Server | undefined;
+  const onAccepted = (socket: Socket): void => {
+    if (!shutdown.isAccepting) {
+      socket.destroy();
+      return;
+    }
+    adoptSocket(server, socket, undefined);
+    shutdown.track(socket);
+  };
+  // A draining worker stops taking the slot's connections: its socket's queue stays for the slot's
+  // next worker (the primary holds the socket open).
+  shutdown.onDrainBegin = () => acceptor?.close();
+  const acceptOn = (handle: unknown, backlog: number): void => {
+    if (acceptor !== undefined || shutdown.isDraining || typeof handle !== 'object' || handle === null) return;
+    acceptor = createServer(onAccepted);
+    listenOnHandle(acceptor, handle, backlog).catch((error: unknown) => {
+      // Its clients keep waiting in the slot's queue; exiting makes the primary start a replacement.
+      log.error({ err: error }, 'worker could not accept on its slot socket');
+      process.exitCode = 1;
+      process.disconnect?.();
+    });
+  };
 
   process.on('message', (message: unknown, handle: unknown) => {
     // Hot path: a handed-off connection. Checked without the full decoder.
@@ -78,6 +102,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     }
     const decoded = decodeMessage(message);
     if (decoded.kind === 'version') log.warn({ version: decoded.version }, 'protocol version mismatch');
+    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog);
     else if (decoded.kind === 'message' && decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
   });
 

@@ -52,3 +52,10 @@ expectType<AddressInfo | undefined>(primary.address());
 
 // Internals stay out of the declarations (StickyPrimary is exported as a type: createPrimary() and listen() make it).
 expectError(primary.closeMaster('api', true));
+
+// Kernel steering: the option's values and the stats it reports.
+createPrimary({ steering: 'auto' });
+createPrimary({ steering: 'kernel' });
+expectError(createPrimary({ steering: 'fast' }));
+expectType<'kernel' | 'primary'>(createPrimary().stats().steering.plane);
+expectType<string | undefined>(createPrimary().stats().steering.reason);

@@ -8,6 +8,8 @@ export const PROTOCOL_VERSION = 1;
 export interface RuntimeMessageMap {
   /** primary → worker, with the handed-off socket; `bytes` is base64 of what the primary already read. */
   'sticky:connection': { bytes?: string };
+  /** primary → worker, with the slot's listening socket (kernel steering): accept on it with this backlog. */
+  'sticky:listen': { backlog: number };
   /** worker → primary: the worker's server is attached (or the app called `ready()`). */
   'sticky:ready': Record<string, never>;
   /** worker → primary: shut the whole cluster down. */
@@ -60,6 +62,10 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const { bytes } = payload;
       if (bytes === undefined) return { type, payload: {} };
       return typeof bytes === 'string' ? { type, payload: { bytes } } : undefined;
+    }
+    case 'sticky:listen': {
+      const { backlog } = payload;
+      return typeof backlog === 'number' && Number.isInteger(backlog) && backlog > 0 ? { type, payload: { backlog } } : undefined;
     }
     case 'sticky:ready':
       return { type, payload: {} };

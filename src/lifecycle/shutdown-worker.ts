@@ -118,6 +118,13 @@ export class WorkerShutdown {
     this.close({ waitForConnections: true, timeout: this.#drainTimeout });
   };
 
+  /** Called once when the drain begins, whatever started it (close message or signal). */
+  onDrainBegin: (() => void) | undefined;
+
+  get isDraining(): boolean {
+    return this.#state !== 'running';
+  }
+
   /** False once the worker must not take new sockets (shutdown without waiting). */
   get isAccepting(): boolean {
     return this.#state === 'running' || this.#waitForConnections;
@@ -140,6 +147,7 @@ export class WorkerShutdown {
       return;
     }
     this.#state = 'draining';
+    this.onDrainBegin?.();
     this.#waitForConnections = payload.waitForConnections;
     this.#log.info({ waitForConnections: payload.waitForConnections }, 'drain begin');
     void this.#drain(payload.timeout).then(() => this.#exit());

@@ -16,13 +16,6 @@ export function normalizeAddress(address: string): string {
   return address;
 }
 
-/** Index in `address` where the key starts, so IPv4-mapped IPv6 hashes like plain IPv4 without a slice. */
-export function addressKeyStart(address: string): number {
-  // Node reports mapped addresses in lower case as `::ffff:a.b.c.d`.
-  return address.length > 7 && address.charCodeAt(0) === 58 && address.startsWith(MAPPED_PREFIX) &&
-    address.indexOf('.', 7) !== -1 ? 7 : 0;
-}
-
 /**
  * The form Node reports for socket addresses (lower case, zeros compressed, RFC 5952), so a header
  * value routes like the same address seen on a socket: `2001:DB8:0::1` → `2001:db8::1`.

@@ -1,5 +1,7 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
 import type { Logger } from '../logger.js';
+import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { parseRequestHead, findHeadEnd, looksLikeHttp, isRequestLine } from './http-head.js';
 import { parseProxyHeader } from './proxy-protocol.js';
@@ -9,6 +11,8 @@ import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { RESPONSES, answerAndClose } from './responses.js';
 import { closeConnection, type TcpHandle } from './connection.js';
+import { KernelGroup } from './kernel-group-primary.js';
+import { loadReusePortSockets } from './reuseport-native.js';
 
 // The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
 // to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
@@ -44,6 +48,12 @@ export interface BalancerStats {
   pendingHeads: number;
 }
 
+/** Which data plane carries connections to the workers, and why not the kernel when it is not. */
+export interface SteeringState {
+  plane: 'kernel' | 'primary';
+  reason: string | undefined;
+}
+
 /** Reused for every getpeername() call: the address is read out before the next connection. */
 const PEER: { address?: string; port?: number; family?: string } = {};
 
@@ -60,9 +70,17 @@ export class Balancer {
     accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
   };
   #sweep: NodeJS.Timeout | undefined;
+  readonly #log: Logger;
+  #steering: SteeringState;
 
-  constructor(options: Readonly<ResolvedListenOptions>, _log: Logger) {
+  constructor(options: Readonly<ResolvedListenOptions>, log: Logger) {
     this.#options = options;
+    this.#log = log;
+    this.#steering = {
+      plane: 'primary',
+      reason: options.mode !== 'ip' ? 'the routing key is in bytes the kernel never sees'
+        : options.steering === 'primary' ? '`steering` is "primary"' : undefined,
+    };
     const speaksHttp = options.mode === 'proxyHeader' || options.mode === 'custom';
     this.slots = new SlotTable(options.workers, {
       slotQueueLimit: options.slotQueueLimit,
@@ -95,7 +113,54 @@ export class Balancer {
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, onConnection);
   }
 
-  listen(port: number, host: string | undefined): Promise<AddressInfo> {
+  get steering(): SteeringState {
+    return this.#steering;
+  }
+
+  /**
+   * Opens the public port: the kernel group of per-slot sockets when IP mode may use the kernel and
+   * can, else the primary's own server.
+   * @throws {StickyError} `STICKY_ERR_STEERING_UNAVAILABLE` when `steering: 'kernel'` cannot be had;
+   * the bind error (EADDRINUSE…) when the port is taken.
+   */
+  async listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    if (this.#options.mode === 'ip' && this.#options.steering !== 'primary') {
+      const address = await this.#listenInKernel(port, host);
+      if (address !== undefined) return address;
+    }
+    return this.#listenInPrimary(port, host);
+  }
+
+  async #listenInKernel(port: number, host: string | undefined): Promise<AddressInfo | undefined> {
+    const native = loadReusePortSockets();
+    let reason = native.reason;
+    if (native.sockets !== undefined) {
+      // The native part takes numeric addresses; Node's listen() resolves a name to its first address too.
+      const numeric = host === undefined || isIP(host) !== 0 ? host : (await lookup(host)).address;
+      try {
+        const group = KernelGroup.open(native.sockets, { host: numeric, port, backlog: this.#options.backlog, seed: this.#options.hashSeed, slots: this.slots.size });
+        this.slots.useKernel(group, this.#options.backlog);
+        this.#steering = { plane: 'kernel', reason: undefined };
+        this.#log.info({ steering: 'kernel', slots: this.slots.size }, 'kernel steering: workers accept on their slot sockets');
+        return group.address;
+      } catch (error) {
+        const syscall = (error as { syscall?: unknown }).syscall;
+        // A taken port or a bad address is the caller's problem on either plane.
+        if (syscall === 'bind' || syscall === 'listen' || error instanceof TypeError) throw error;
+        reason = `the kernel refused the routing program: ${(error as Error).message}`;
+      }
+    }
+    if (this.#options.steering === 'kernel') {
+      throw new StickyError(ErrorCode.SteeringUnavailable, `Kernel steering is unavailable: ${reason ?? 'unknown reason'}.`, {
+        hint: 'Use `steering: "auto"` to fall back to the primary hop, or run on Linux x64/arm64 with Node >= 20.13.',
+      });
+    }
+    this.#steering = { plane: 'primary', reason };
+    this.#log.info({ steering: 'primary', reason }, 'kernel steering unavailable: the primary hands connections over');
+    return undefined;
+  }
+
+  #listenInPrimary(port: number, host: string | undefined): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
       this.server.once('error', onError);
@@ -137,6 +202,7 @@ export class Balancer {
   }
 
   stats(): BalancerStats {
+    // (Kernel steering: the primary accepts nothing; these stay 0 and the workers count their own.)
     return { ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads.size };
   }
 

@@ -1,7 +1,8 @@
-export { Balancer, type BalancerStats } from './balancer-primary.js';
+export { Balancer, type BalancerStats, type SteeringState } from './balancer-primary.js';
 export { SlotTable, type SlotTableStats } from './slot-table-primary.js';
 export { WorkerLink } from './worker-link-primary.js';
 export { adoptSocket, listenPrivately } from './receiver-worker.js';
+export { listenOnHandle } from './listener-handle.js';
 export { slotOfAddress, slotOfKey, nextLiveSlot } from './route.js';
 export { hashString, jumpHash } from './hash.js';
 export { normalizeAddress, parseAddressEntry, clientAddressFromHeader } from './address.js';

@@ -1,12 +1,18 @@
 import type { PrehashKey } from '../options.js';
 import { hashBytes, hashNumbers, hashString, jumpHash } from './hash.js';
-import { addressKeyStart } from './address.js';
+import { bucketOfAddress } from './address-bucket.js';
+import { bucketTable } from './bucket-table.js';
 
-// Routing policy, pure: key → seeded hash → slot.
+// Routing policy, pure: key → seeded hash → slot. Client addresses go through the one address →
+// bucket → slot model that the kernel data plane's BPF program also computes, so a client lands on
+// the same slot whichever plane (or mode keyed by an address) carries it.
 
-/** Slot of a client address (IPv4-mapped IPv6 hashes as the plain IPv4 address). */
+/** Slot of a client address (IPv4-mapped IPv6 counts as the plain IPv4 address). */
 export function slotOfAddress(address: string, seed: number, slots: number): number {
-  return jumpHash(hashString(address, seed, addressKeyStart(address)), slots);
+  const bucket = bucketOfAddress(address, seed);
+  // Not an address (callers pass socket or parsed header addresses, so only in odd cases): hash the text.
+  if (bucket === -1) return jumpHash(hashString(address, seed), slots);
+  return bucketTable(slots, seed)[bucket] as number;
 }
 
 /** Slot of a custom key; undefined when the key is not a number[], string or byte array. */

@@ -2,10 +2,15 @@ import type { Worker } from 'node:cluster';
 import { WorkerLink } from './worker-link-primary.js';
 import { nextLiveSlot } from './route.js';
 import type { Connection } from './connection.js';
+import type { KernelGroup } from './kernel-group-primary.js';
 
 // Slot → the slot's ready worker. Slots are stable: a slot keeps its index while its worker dies,
 // respawns or is replaced, so no other client moves. A slot without a ready worker queues its
 // sockets (bounded, with a deadline) and then fails them over to the next live slot.
+//
+// A slot owns its data plane. On the primary hop it is the link the table dispatches to. With kernel
+// steering it is also the slot's own listening socket in the kernel group: routing a slot to a link
+// gives that worker the socket, and no connection passes through the table at all.
 
 export interface SlotTableOptions {
   slotQueueLimit: number;
@@ -44,6 +49,8 @@ export class SlotTable {
   #slots: Slot[];
   #isClosed = false;
   readonly #options: SlotTableOptions;
+  #kernel: KernelGroup | undefined;
+  #backlog = 0;
 
   constructor(count: number, options: SlotTableOptions) {
     this.#slots = Array.from({ length: count }, newSlot);
@@ -52,6 +59,16 @@ export class SlotTable {
 
   get size(): number {
     return this.#slots.length;
+  }
+
+  /** Kernel steering: from now on each slot's worker accepts on the slot's socket in `group`. */
+  useKernel(group: KernelGroup, backlog: number): void {
+    this.#kernel = group;
+    this.#backlog = backlog;
+  }
+
+  get isKernel(): boolean {
+    return this.#kernel !== undefined;
   }
 
   /** Creates the link through which a worker of `slot` receives sockets; routes nothing yet. */
@@ -64,6 +81,8 @@ export class SlotTable {
     const entry = this.#slots[slot];
     if (entry === undefined || !link.isOpen) return;
     entry.link = link;
+    const handle = this.#kernel?.handle(slot);
+    if (handle !== undefined) link.acceptOn(handle, this.#backlog);
     this.#flushWaiting(entry, link);
   }
 
@@ -84,6 +103,8 @@ export class SlotTable {
     const entry = this.#slots[slot];
     if (entry === undefined) return;
     entry.isFailed = isFailed;
+    // Kernel steering: the failed slot's clients go to a live slot's socket until it heals.
+    this.#kernel?.setFailed(slot, isFailed);
     if (!isFailed) return;
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entry.timer = undefined;
@@ -132,6 +153,14 @@ export class SlotTable {
 
   /** Grows or shrinks the table; sockets waiting on removed slots are re-dispatched. */
   resize(count: number): void {
+    const kernel = this.#kernel;
+    if (kernel !== undefined) {
+      // Up: open the new slot's socket, then attach the larger table. Down: attach the smaller table
+      // first; the last socket closes once its worker, which drains what it queued, closes its copy.
+      while (kernel.size < count) kernel.grow();
+      kernel.route(count);
+      while (kernel.size > count) kernel.shrink();
+    }
     const removed = this.#slots.splice(count);
     while (this.#slots.length < count) this.#slots.push(newSlot());
     for (const entry of removed) {
@@ -146,6 +175,8 @@ export class SlotTable {
    */
   close(handOff: boolean): void {
     if (this.#isClosed) return;
+    // The workers keep their copies of the slot sockets until they stop accepting.
+    this.#kernel?.close();
     this.#slots.forEach((entry, slot) => {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       entry.timer = undefined;

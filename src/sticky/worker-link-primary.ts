@@ -33,6 +33,8 @@ export class WorkerLink {
   /** Set by finish(): the last message, sent once every queued socket reached the worker. */
   #finalMessage: object | undefined;
   #isFinalSent = false;
+  /** The worker was sent its slot's listening socket (kernel steering). */
+  #isAccepting = false;
   readonly #undeliverable: Undeliverable;
 
   constructor(worker: Worker, slot: number, undeliverable: Undeliverable) {
@@ -80,6 +82,21 @@ export class WorkerLink {
     this.#isFinalSent = true;
     this.worker.send(message, (error: Error | null) => {
       // The worker is already gone; its exit is handled by the supervisor.
+      if (error !== null) this.#isOpen = false;
+    });
+  }
+
+  /**
+   * Kernel steering: gives the worker its slot's listening socket, on which it accepts itself from
+   * now on. Once per link; the primary keeps its own copy, so the socket outlives the worker.
+   */
+  acceptOn(handle: object, backlog: number): void {
+    if (this.#isAccepting || !this.#isOpen || !this.worker.isConnected()) return;
+    this.#isAccepting = true;
+    // 'net.Native': Node never closes a bare handle it sent, so the primary's copy stays open.
+    this.worker.send(encodeMessage('sticky:listen', { backlog }), handle as Socket, (error: Error | null) => {
+      // The worker is already gone: its exit is handled by the supervisor, and the socket's queue
+      // waits for the replacement.
       if (error !== null) this.#isOpen = false;
     });
   }

@@ -50,11 +50,8 @@ async function startSlowRequests(cluster: SpawnedCluster, count: number, ms: num
     };
     check();
   });
-  // …and once the primary has routed every one of them to a worker.
-  await waitFor(async () => {
-    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { connections: { routed: number } } };
-    return stats.connections.routed >= count;
-  });
+  // …and once every one of them reached a worker's handler (on either data plane).
+  await waitFor(async () => ((await cluster.ask('stats')) as unknown as { inHandlers: number }).inHandlers >= count);
   return requests;
 }
 

@@ -44,7 +44,8 @@ describe.each(['ip', 'proxyHeader'] as const)('worker server timeouts in %s mode
 });
 
 it('lets a worker close its server: idle handed-off connections close, the callback waits for busy ones and gets no error', async () => {
-  const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '1', MODE: 'ip', CLOSE_ON_REQUEST: '1' } });
+  // Handed-off connections: the primary hop.
+  const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '1', MODE: 'ip', CLOSE_ON_REQUEST: '1', OPTIONS: JSON.stringify({ steering: 'primary' }) } });
   const { port, messages } = cluster;
   const isServerClosed = (m: FixtureMessage): boolean => m.type === 'report' && m.event === 'serverClosed';
 

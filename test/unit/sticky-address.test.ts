@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressKeyStart, clientAddressFromHeader, normalizeAddress, parseAddressEntry } from '../../src/sticky/address.js';
+import { clientAddressFromHeader, normalizeAddress, parseAddressEntry } from '../../src/sticky/address.js';
 
 describe('normalizeAddress', () => {
   it('unwraps IPv4-mapped IPv6, in any case', () => {
@@ -15,15 +15,6 @@ describe('normalizeAddress', () => {
     expect(normalizeAddress('::ffff:1')).toBe('::ffff:1');
     expect(normalizeAddress('::ffff:999.1.1.1')).toBe('::ffff:999.1.1.1');
     expect(normalizeAddress('')).toBe('');
-  });
-});
-
-describe('addressKeyStart', () => {
-  it('skips the mapped prefix only before an IPv4 address', () => {
-    expect(addressKeyStart('::ffff:10.1.2.3')).toBe(7);
-    expect(addressKeyStart('10.1.2.3')).toBe(0);
-    expect(addressKeyStart('::ffff:1')).toBe(0);
-    expect(addressKeyStart('2001:db8::1')).toBe(0);
   });
 });
 

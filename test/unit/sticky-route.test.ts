@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { nextLiveSlot, slotOfAddress, slotOfKey } from '../../src/sticky/route.js';
 import { hashString, jumpHash } from '../../src/sticky/hash.js';
+import { bucketOfAddress } from '../../src/sticky/address-bucket.js';
+import { bucketTable } from '../../src/sticky/bucket-table.js';
 
 describe('slotOfAddress', () => {
   it('routes an IPv4-mapped IPv6 address like the plain IPv4 address', () => {
@@ -12,9 +14,13 @@ describe('slotOfAddress', () => {
     expect(slotOfAddress('::ffff:10.1.2.3', 0, 64)).toBe(slotOfAddress('10.1.2.3', 0, 64));
   });
 
-  it('is the jump hash of the seeded address hash', () => {
-    expect(slotOfAddress('10.1.2.3', 42, 9)).toBe(jumpHash(hashString('10.1.2.3', 42), 9));
-    expect(slotOfAddress('2001:db8::1', 42, 9)).toBe(jumpHash(hashString('2001:db8::1', 42), 9));
+  it('is the bucket model\'s slot, the one the kernel data plane computes', () => {
+    expect(slotOfAddress('10.1.2.3', 42, 9)).toBe(bucketTable(9, 42)[bucketOfAddress('10.1.2.3', 42)]);
+    expect(slotOfAddress('2001:db8::1', 42, 9)).toBe(bucketTable(9, 42)[bucketOfAddress('2001:db8::1', 42)]);
+  });
+
+  it('hashes text that is not an address instead of failing', () => {
+    expect(slotOfAddress('unknown', 0, 5)).toBe(jumpHash(hashString('unknown', 0), 5));
   });
 
   it('stays in range', () => {
@@ -25,8 +31,9 @@ describe('slotOfAddress', () => {
     }
   });
 
-  it('does not strip a `::ffff:` prefix that is not followed by IPv4', () => {
-    expect(slotOfAddress('::ffff:1', 0, 1024)).toBe(jumpHash(hashString('::ffff:1', 0), 1024));
+  it('does not take a `::ffff:` prefix that is not followed by IPv4 for a mapped address', () => {
+    expect(slotOfAddress('::ffff:1', 0, 64)).toBe(bucketTable(64, 0)[bucketOfAddress('0:0:0:0:0:0:ffff:1', 0)]);
+    expect(bucketOfAddress('::ffff:1', 0)).not.toBe(bucketOfAddress('0.0.255.255', 0));
   });
 });
 
