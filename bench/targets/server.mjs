@@ -2,7 +2,8 @@
 // tiny response. BENCH_TARGET picks how connections reach the workers:
 //   rr      Node's cluster, SCHED_RR: the primary accepts and passes each connection to a worker
 //   none    Node's cluster, SCHED_NONE: the workers share the listening socket, the kernel picks
-//   ip      sticky-runtime, routed by the client's address
+//   ip      sticky-runtime, routed by the client's address, kernel steering (the workers accept on their slot sockets)
+//   ip-hop  sticky-runtime, routed by the client's address, the primary hands each connection over
 //   header  sticky-runtime, routed by the x-forwarded-for request header
 // The primary talks to the bench over IPC: it sends { type: 'ready', port } once every worker can
 // serve, and answers { type: 'cpu' } with its own process.cpuUsage() and its workers' CPU time.
@@ -14,7 +15,7 @@ import { distUrl } from '../lib/dist-snapshot.mjs';
 
 const { listen } = await import(distUrl('index.js'));
 
-const TARGETS = ['rr', 'none', 'ip', 'header'];
+const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header'];
 const target = process.env.BENCH_TARGET ?? 'ip';
 if (!TARGETS.includes(target)) throw new Error(`BENCH_TARGET must be one of ${TARGETS.join(', ')}, got ${target}`);
 const workerCount = Number(process.env.BENCH_WORKERS ?? 2);
@@ -26,7 +27,7 @@ if (target === 'rr') cluster.schedulingPolicy = cluster.SCHED_RR;
 if (target === 'none') cluster.schedulingPolicy = cluster.SCHED_NONE;
 
 function workerIndex() {
-  if (target === 'ip' || target === 'header') return Number(process.env.STICKY_RUNTIME_SLOT);
+  if (target !== 'rr' && target !== 'none') return Number(process.env.STICKY_RUNTIME_SLOT);
   return (cluster.worker?.id ?? 1) - 1;
 }
 
@@ -109,6 +110,8 @@ if (target === 'rr' || target === 'none') {
 } else {
   const options = { workers: workerCount, handleSignals: true };
   if (target === 'header') options.proxyHeader = 'x-forwarded-for';
+  if (target === 'ip') options.steering = 'kernel';
+  if (target === 'ip-hop') options.steering = 'primary';
   const closeMaster = listen(app, 0, host, options);
   if (closeMaster) runStickyPrimary(closeMaster, app);
 }

@@ -40,7 +40,8 @@ const single = (families: Map<string, Family>, name: string): number => values(f
 
 describe('metrics endpoint', () => {
   it('serves per-slot and primary metrics as Prometheus text that a parser reads', async () => {
-    const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ metrics: { port: 0 } }) } });
+    // Handoff and accept counters are the primary hop's (with kernel steering the primary sees no connection).
+    const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ metrics: { port: 0 }, steering: 'primary' }) } });
     const sources = [sourceAddress(1), sourceAddress(2), sourceAddress(3), sourceAddress(4)];
     const slots: number[] = [];
     for (const localAddress of sources) slots.push((await request({ port: cluster.port, localAddress })).reply.slot);
