@@ -25,6 +25,10 @@ export const ErrorCode = {
   RespawnLimit: 'STICKY_ERR_RESPAWN_LIMIT',
   /** A rolling restart stopped because a replacement worker failed to start. */
   ReloadFailed: 'STICKY_ERR_RELOAD_FAILED',
+  /** `sticky-runtime serve`: the app module is missing or exports nothing the CLI can serve. */
+  InvalidApp: 'STICKY_ERR_INVALID_APP',
+  /** `sticky-runtime reload | scale | status`: no running cluster answers at the control socket. */
+  ControlUnavailable: 'STICKY_ERR_CONTROL_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -100,6 +100,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       isFailed: record.isFailed,
       generation: record.generation,
       isRespawnPending: record.timer !== undefined,
+      uptime: record.current === undefined ? undefined : Math.round(performance.now() - record.current.forkedAt),
     }));
   }
 

@@ -27,6 +27,8 @@ export interface SlotState {
   generation: number;
   /** A respawn (or a failed slot's retry) is scheduled. */
   isRespawnPending: boolean;
+  /** Ms since the slot's current worker was forked; `undefined` while it has none. */
+  uptime: number | undefined;
 }
 
 export interface SupervisorEvents {

@@ -1,0 +1,43 @@
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { detectApp, type StickyApp } from '../app-server.js';
+import { ErrorCode, StickyError } from '../errors.js';
+import { describeValue } from '../options.js';
+
+// Turns what an app module exports into what a worker attaches: a server or a Fastify, Express or
+// Koa app (as `attachWorker()` takes them), a bare request listener, or an (async) factory of these.
+
+export interface LoadedApp {
+  app: StickyApp;
+  /** Runs at shutdown after the drain: Fastify's `close()`, which runs its onClose hooks. */
+  close: (() => Promise<unknown>) | undefined;
+}
+
+/**
+ * Imports `path` and resolves its export.
+ * @throws {StickyError} `STICKY_ERR_INVALID_APP` when the export is none of the supported kinds.
+ */
+export async function loadApp(path: string): Promise<LoadedApp> {
+  const module = await import(pathToFileURL(path).href) as Record<string, unknown>;
+  return resolveExport(module.default ?? module.app ?? module.server, path, true);
+}
+
+async function resolveExport(value: unknown, path: string, mayCall: boolean): Promise<LoadedApp> {
+  const detected = detectApp(value);
+  if (detected !== undefined) {
+    const close = (value as { close?: unknown }).close;
+    return {
+      app: value as StickyApp,
+      close: detected.kind === 'fastify' && typeof close === 'function' ? () => Promise.resolve(close.call(value)) : undefined,
+    };
+  }
+  if (typeof value === 'function') {
+    const fn = value as (...args: unknown[]) => unknown;
+    // (req, res): a request listener. Fewer parameters: a factory.
+    if (fn.length >= 2) return { app: http.createServer(fn as http.RequestListener), close: undefined };
+    if (mayCall) return resolveExport(await fn(), path, false);
+  }
+  throw new StickyError(ErrorCode.InvalidApp, `${path} exports ${describeValue(value)}${mayCall ? '' : ' from its factory'}, which is not a server or an app.`, {
+    hint: 'Export (default, or as `app` or `server`) an http.Server, a request listener (req, res), an Express, Koa or Fastify app, or an (async) function returning one.',
+  });
+}

@@ -1,0 +1,57 @@
+// Human-readable output of the CLI: the status table and reload progress lines.
+
+interface SlotStatus {
+  slot: number;
+  pid: number | undefined;
+  isReady: boolean;
+  isFailed: boolean;
+  isRespawnPending: boolean;
+  uptime?: number | undefined;
+  generation: number;
+  queued: number;
+  handoffs?: number;
+}
+
+export interface StatusReply {
+  pid: number;
+  uptime: number;
+  stats: { state: string; workers: number; readyWorkers: number; restarts: number; slots: SlotStatus[] };
+}
+
+/** 3725000 → "1h2m5s". */
+export function formatDuration(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const seconds = Math.floor(ms / 1000);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
+function slotState(slot: SlotStatus): string {
+  if (slot.isReady) return 'ready';
+  if (slot.isFailed) return 'failed';
+  if (slot.pid === undefined) return 'respawning';
+  return 'starting';
+}
+
+export function formatStatus(status: StatusReply): string {
+  const { stats } = status;
+  const head = `${stats.state} · primary pid ${status.pid} · up ${formatDuration(status.uptime)} · ${stats.slots.length} slots, ${stats.readyWorkers} ready · ${stats.restarts} respawns\n`;
+  const rows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'QUEUED', 'HANDOFFS']];
+  for (const slot of stats.slots) {
+    rows.push([
+      String(slot.slot), slot.pid === undefined ? '-' : String(slot.pid), slotState(slot), formatDuration(slot.uptime),
+      String(slot.generation), String(slot.queued), slot.handoffs === undefined ? '-' : String(slot.handoffs),
+    ]);
+  }
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  return head + rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** One line per slot a reload walked: "reload 2/4: slot 1 replaced (worker 2 → 6)". */
+export function formatProgress(progress: Readonly<Record<string, unknown>>): string {
+  const workers = progress.newWorkerId === undefined ? '' : ` (worker ${String(progress.oldWorkerId ?? '-')} → ${String(progress.newWorkerId)})`;
+  const reason = typeof progress.reason === 'string' ? `: ${progress.reason}` : '';
+  return `reload ${String(progress.done)}/${String(progress.total)}: slot ${String(progress.slot)} ${String(progress.status)}${workers}${reason}\n`;
+}

@@ -1,0 +1,55 @@
+// The text of `sticky-runtime --help`.
+
+export const EXIT_CODES = {
+  /** Done; or a served cluster shut down cleanly. */
+  ok: 0,
+  /** A command failed (a reload stopped, a scale step failed), or shutdown had to kill workers. */
+  failed: 1,
+  /** Bad command line, option or config file. */
+  usage: 2,
+  /** `serve` could not start: the app did not load, a port could not be bound, workers not ready. */
+  startFailed: 3,
+  /** No running instance answers at the control socket. */
+  unavailable: 4,
+} as const;
+
+export const HELP = `Usage:
+  sticky-runtime serve <app> [flags]     run <app> on a sticky cluster
+  sticky-runtime reload                  rolling restart of a running cluster (prints progress)
+  sticky-runtime scale <n>               grow or shrink a running cluster to <n> workers
+  sticky-runtime status [--json]         slots, pids, uptime, restarts, states, queued connections
+
+<app> is a module exporting (default, or named \`app\` or \`server\`) an http/https Server, a request
+listener (req, res), an Express or Koa app, a Fastify instance, or an (async) function returning one
+of these. Don't call listen() in it: the cluster owns the port.
+
+Serve flags:
+  -p, --port <n>                 public port (default: $PORT, else 3000)
+  -H, --host <addr>              address to bind (default: all)
+  -w, --workers <n>              worker processes (default: available CPUs)
+  --proxy-header <name>          route by the client address in this header, e.g. x-forwarded-for
+  --trusted-hops <n>             which entry of --proxy-header is the client (from the right)
+  --proxy-protocol               route by a PROXY protocol v1/v2 header
+  --metrics-port <n>             serve /metrics, /healthz, /readyz on this port
+  --metrics-host <addr>          address of the metrics endpoint (default 127.0.0.1)
+  --log-level <level>            fatal, error, warn, info (default), debug, trace, silent
+  --shutdown-delay <ms>          keep serving this long after SIGTERM before draining
+  --shutdown-timeout <ms>  --drain-timeout <ms>  --ready-timeout <ms>  --readiness listen|manual
+  --reload-concurrency <n>  --respawn-delay <ms>  --max-respawn-delay <ms>  --min-uptime <ms>
+  --max-restarts <n>  --restart-window <ms>  --failed-slot-retry <ms>  --hash-seed <n>  --backlog <n>
+  --max-head-bytes <n>  --head-timeout <ms>  --max-pending-heads <n>  --slot-queue-limit <n>
+  --slot-wait-timeout <ms>
+                                 each flag is the library option of the same name (camelCase)
+  -c, --config <file>            options file (default: ./sticky-runtime.config.{js,mjs,cjs} if present);
+                                 exports an object of options plus app, port, host; flags win
+Control flags (all commands):
+  --control-socket <path>        Unix socket of the running cluster (default ./sticky-runtime.sock),
+                                 created owner-only (0600)
+  -h, --help    -v, --version
+
+Signals to the serve process (as gunicorn): TERM/INT graceful shutdown, a second one fast;
+HUP rolling restart; TTIN/TTOU one worker more/fewer.
+
+Exit codes: 0 ok · 1 a command failed, or shutdown had to kill workers · 2 bad flags, options or
+config · 3 serve could not start · 4 no running cluster at the control socket.
+`;

@@ -1,0 +1,13 @@
+import { onShutdown } from '../lifecycle/index.js';
+import { attachWorker } from '../worker.js';
+import { loadApp } from './app-loader-worker.js';
+
+// Entry of the workers that `sticky-runtime serve` forks: load the app, attach its server.
+
+const path = process.env.STICKY_RUNTIME_APP ?? '';
+// A module that fails to load, or exports no server, ends this worker with the error on stderr
+// (an unhandled rejection); the primary reports the failed start.
+const app = await loadApp(path);
+attachWorker(app.app);
+const close = app.close;
+if (close !== undefined) onShutdown(() => close());

@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
+import { stopProcess, waitFor, waitForExit } from '../helpers/cluster.js';
+import { request, sourceAddress } from '../helpers/client.js';
+import { startLoad } from '../helpers/load.js';
+
+const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/cli/${name}`, import.meta.url));
+
+interface Run { child: ChildProcess; stdout: () => string; stderr: () => string }
+
+/** Starts the real binary in a fresh directory (its control socket lives there); stopped after the test. */
+function runCli(args: string[], cwd: string): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  onTestFinished(() => stopProcess(child));
+  onTestFailed(() => { console.error(`--- sticky-runtime ${args.join(' ')} ---\n${stdout}\n${stderr}`); });
+  return { child, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** Runs a command to its end. */
+async function runToEnd(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = runCli(args, cwd);
+  const { code } = await waitForExit(run.child, 20_000);
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+function workDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sticky-cli-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface LogLine { msg: string; port?: number; [key: string]: unknown }
+
+const logLines = (text: string): LogLine[] =>
+  text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);
+
+/** Serves `app` and resolves with the public port once the CLI logged `serving`. */
+async function serve(app: string, flags: string[], cwd: string): Promise<Run & { port: number }> {
+  const run = runCli(['serve', app, '--port', '0', '--host', '127.0.0.1', ...flags], cwd);
+  let port: number | undefined;
+  await waitFor(() => {
+    port = logLines(run.stderr()).find((line) => line.msg === 'serving')?.port;
+    if (run.child.exitCode !== null) throw new Error(`serve exited with ${run.child.exitCode}`);
+    return port !== undefined;
+  }, { timeout: 20_000 });
+  return { ...run, port: port as number };
+}
+
+describe('sticky-runtime CLI', () => {
+  it('--help prints the usage, the commands and the exit codes', async () => {
+    const { code, stdout } = await runToEnd(['--help'], workDir());
+    expect(code).toBe(0);
+    expect(stdout).toContain('sticky-runtime serve <app> [flags]');
+    expect(stdout).toContain('sticky-runtime scale <n>');
+    expect(stdout).toMatch(/Exit codes: 0 ok/);
+  });
+
+  it('a mistyped flag exits with 2, the error code and a suggestion', async () => {
+    const { code, stderr } = await runToEnd(['serve', fixture('express-app.cjs'), '--wrokers', '2'], workDir());
+    expect(code).toBe(2);
+    expect(stderr).toBe('sticky-runtime: STICKY_ERR_INVALID_OPTION: Unknown flag `--wrokers`. Hint: Did you mean `--workers`?\n');
+  });
+
+  it('a bad option value exits with 2, naming the option and what it received', async () => {
+    const { code, stderr } = await runToEnd(['serve', fixture('express-app.cjs'), '--workers', 'four'], workDir());
+    expect(code).toBe(2);
+    expect(stderr).toBe('sticky-runtime: STICKY_ERR_INVALID_OPTION: Expected `workers` to be an integer from 1 to 1024, received "four" (string).\n');
+  });
+
+  it('an app that exports no server exits with 3 and says what to export', async () => {
+    const { code, stderr } = await runToEnd(['serve', fixture('not-an-app.mjs'), '--workers', '1', '--port', '0'], workDir());
+    expect(code).toBe(3);
+    expect(stderr).toContain('STICKY_ERR_INVALID_APP');
+    expect(stderr).toContain('exports 42 (number), which is not a server or an app');
+    expect(stderr).toContain('sticky-runtime: STICKY_ERR_WORKER_START_FAILED');
+  });
+
+  it('a control command without a running cluster exits with 4', async () => {
+    const { code, stderr } = await runToEnd(['status'], workDir());
+    expect(code).toBe(4);
+    expect(stderr).toContain('sticky-runtime: STICKY_ERR_CONTROL_UNAVAILABLE: No sticky-runtime cluster answers at');
+  });
+
+  it('serves an Express app with affinity; status and scale 3 over an owner-only control socket; SIGTERM exits 0', async () => {
+    const cwd = workDir();
+    const served = await serve(fixture('express-app.cjs'), ['--workers', '2'], cwd);
+    const first = await request({ port: served.port, localAddress: sourceAddress(1) });
+    expect(first.reply).toMatchObject({ framework: 'express' });
+    expect((await request({ port: served.port, localAddress: sourceAddress(1) })).reply.workerId).toBe(first.reply.workerId);
+
+    const socket = join(cwd, 'sticky-runtime.sock');
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+
+    const status = await runToEnd(['status'], cwd);
+    expect(status.code).toBe(0);
+    const rows = status.stdout.trim().split('\n').slice(2);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatch(/^\d\s+\d+\s+ready\s+\d+s\s+0\s+0\s+\d+$/);
+
+    const scaled = await runToEnd(['scale', '3'], cwd);
+    expect(scaled).toMatchObject({ code: 0, stdout: 'scaled from 2 to 3 workers\n' });
+    const json = JSON.parse((await runToEnd(['status', '--json'], cwd)).stdout) as { stats: { slots: { isReady: boolean; pid: number }[] } };
+    expect(json.stats.slots.map((slot) => slot.isReady)).toEqual([true, true, true]);
+    expect(new Set(json.stats.slots.map((slot) => slot.pid)).size).toBe(3);
+
+    served.child.kill('SIGTERM');
+    expect(await waitForExit(served.child)).toEqual({ code: 0, signal: null });
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('serves a Fastify app returned by an async factory', async () => {
+    const served = await serve(fixture('fastify-app.mjs'), ['--workers', '2'], workDir());
+    const replies = await Promise.all([1, 2, 3].map((n) => request({ port: served.port, localAddress: sourceAddress(n) })));
+    expect(replies.map((reply) => reply.reply)).toEqual(replies.map(() => expect.objectContaining({ framework: 'fastify' })));
+  });
+
+  it('takes options from the config file; flags win over it', async () => {
+    const cwd = workDir();
+    writeFileSync(join(cwd, 'sticky-runtime.config.mjs'), `export default { workers: 3, logLevel: 'warn', shutdownDelay: 0 };\n`);
+    // At the file's `warn` level the `serving` line (info) that serve() waits for would never come.
+    const served = await serve(fixture('express-app.cjs'), ['--log-level', 'info'], cwd);
+    const json = JSON.parse((await runToEnd(['status', '--json'], cwd)).stdout) as { stats: { slots: unknown[] } };
+    expect(json.stats.slots).toHaveLength(3);
+    expect(served.port).toBeGreaterThan(0);
+  });
+
+  it('SIGHUP and `reload` restart every worker under load with 0 failed requests; reload prints its progress', async () => {
+    const cwd = workDir();
+    const served = await serve(fixture('express-app.cjs'), ['--workers', '2'], cwd);
+    const load = startLoad(served.port, [1, 2, 3, 4, 5, 6].map(sourceAddress), 6);
+    await load.until(50);
+    served.child.kill('SIGHUP');
+    await waitFor(() => logLines(served.stderr()).filter((line) => line.msg === 'reload end').length === 1, { timeout: 30_000 });
+    const reload = await runToEnd(['reload'], cwd);
+    expect(reload.code).toBe(0);
+    expect(reload.stderr).toMatch(/^reload 1\/2: slot 0 replaced \(worker \d+ → \d+\)\nreload 2\/2: slot 1 replaced \(worker \d+ → \d+\)\n$/);
+    expect(reload.stdout).toBe('reloaded 2 slots\n');
+    await load.until(50);
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.failed).toBe(0);
+    // Every client stayed on its slot through both reloads.
+    for (const slots of result.slotsByAddress.values()) expect(new Set(slots).size).toBe(1);
+  }, 60_000);
+});
