@@ -59,9 +59,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const drainTimeout = Number(process.env.STICKY_RUNTIME_DRAIN_TIMEOUT ?? options.drainTimeout);
   if ((process.env.STICKY_RUNTIME_READINESS ?? options.readiness) === 'listen') readiness.isRequested = true;
   const shutdown = new WorkerShutdown(server, log, shutdownTimeout, drainTimeout);
-  // Kernel steering: accepts on the slot's socket that the primary holds and sent over; each
+  // Kernel steering: accepts on the slot's socket that the primary holds and sent over (and, while
+  // another slot is failed, on that slot's socket too, to serve what waited in its queue); each
   // connection joins the application's server exactly as a handed-off one does.
-  let acceptor: Server | undefined;
+  const acceptors = new Map<number, Server>();
   const onAccepted = (socket: Socket): void => {
     if (!shutdown.isAccepting) {
       socket.destroy();
@@ -70,18 +71,26 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     adoptSocket(server, socket, undefined);
     shutdown.track(socket);
   };
-  // A draining worker stops taking the slot's connections: its socket's queue stays for the slot's
-  // next worker (the primary holds the socket open).
-  shutdown.onDrainBegin = () => acceptor?.close();
-  const acceptOn = (handle: unknown, backlog: number): void => {
-    if (acceptor !== undefined || shutdown.isDraining || typeof handle !== 'object' || handle === null) return;
-    acceptor = createServer(onAccepted);
+  // A draining worker stops taking connections: each socket's queue stays for the slot's next
+  // worker (the primary holds the sockets open).
+  shutdown.onDrainBegin = () => {
+    for (const acceptor of acceptors.values()) acceptor.close();
+    acceptors.clear();
+  };
+  const acceptOn = (handle: unknown, backlog: number, slot: number): void => {
+    if (acceptors.has(slot) || shutdown.isDraining || typeof handle !== 'object' || handle === null) return;
+    const acceptor = createServer(onAccepted);
+    acceptors.set(slot, acceptor);
     listenOnHandle(acceptor, handle, backlog).catch((error: unknown) => {
       // Its clients keep waiting in the slot's queue; exiting makes the primary start a replacement.
-      log.error({ err: error }, 'worker could not accept on its slot socket');
+      log.error({ err: error, slot }, 'worker could not accept on a slot socket');
       process.exitCode = 1;
       process.disconnect?.();
     });
+  };
+  const stopAcceptingFor = (slot: number): void => {
+    acceptors.get(slot)?.close();
+    acceptors.delete(slot);
   };
 
   process.on('message', (message: unknown, handle: unknown) => {
@@ -102,7 +111,8 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     }
     const decoded = decodeMessage(message);
     if (decoded.kind === 'version') log.warn({ version: decoded.version }, 'protocol version mismatch');
-    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog);
+    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
+    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
     else if (decoded.kind === 'message' && decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
   });
 

@@ -8,8 +8,13 @@ export const PROTOCOL_VERSION = 1;
 export interface RuntimeMessageMap {
   /** primary → worker, with the handed-off socket; `bytes` is base64 of what the primary already read. */
   'sticky:connection': { bytes?: string };
-  /** primary → worker, with the slot's listening socket (kernel steering): accept on it with this backlog. */
-  'sticky:listen': { backlog: number };
+  /**
+   * primary → worker, with a slot's listening socket (kernel steering): accept on it with this
+   * backlog. `slot` is the worker's own, or a failed slot's whose queue it takes over.
+   */
+  'sticky:listen': { backlog: number; slot: number };
+  /** primary → worker: stop accepting on that (healed) slot's socket. */
+  'sticky:unlisten': { slot: number };
   /** worker → primary: the worker's server is attached (or the app called `ready()`). */
   'sticky:ready': Record<string, never>;
   /** worker → primary: shut the whole cluster down. */
@@ -55,6 +60,8 @@ const MALFORMED: DecodeResult = Object.freeze({ kind: 'malformed' });
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+
 function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefined {
   if (!isRecord(payload)) return undefined;
   switch (type) {
@@ -64,8 +71,12 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       return typeof bytes === 'string' ? { type, payload: { bytes } } : undefined;
     }
     case 'sticky:listen': {
-      const { backlog } = payload;
-      return typeof backlog === 'number' && Number.isInteger(backlog) && backlog > 0 ? { type, payload: { backlog } } : undefined;
+      const { backlog, slot } = payload;
+      return isCount(backlog) && backlog > 0 && isCount(slot) ? { type, payload: { backlog, slot } } : undefined;
+    }
+    case 'sticky:unlisten': {
+      const { slot } = payload;
+      return isCount(slot) ? { type, payload: { slot } } : undefined;
     }
     case 'sticky:ready':
       return { type, payload: {} };

@@ -34,6 +34,8 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
   /** Connections handed to this slot's workers. */
   handoffs: number;
+  /** Kernel steering: the live slot's worker that took over this failed slot's queued connections. */
+  strandedTo: WorkerLink | undefined;
 }
 
 interface Waiting {
@@ -42,7 +44,7 @@ interface Waiting {
   since: number;
 }
 
-const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined, handoffs: 0 });
+const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined, handoffs: 0, strandedTo: undefined });
 
 export class SlotTable {
   readonly stats: SlotTableStats = { routed: 0, queued: 0, failedOver: 0, rejected: 0 };
@@ -103,8 +105,7 @@ export class SlotTable {
     const entry = this.#slots[slot];
     if (entry === undefined) return;
     entry.isFailed = isFailed;
-    // Kernel steering: the failed slot's clients go to a live slot's socket until it heals.
-    this.#kernel?.setFailed(slot, isFailed);
+    if (this.#kernel !== undefined) this.#setKernelFailed(this.#kernel, slot, entry, isFailed);
     if (!isFailed) return;
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entry.timer = undefined;
@@ -116,6 +117,22 @@ export class SlotTable {
   /** Connections handed to the slot's workers since the slot was created. */
   handoffs(slot: number): number {
     return this.#slots[slot]?.handoffs ?? 0;
+  }
+
+  /**
+   * Kernel steering: a failed slot's buckets go to the next live slot, whose worker also accepts the
+   * connections already waiting in the failed slot's queue; both end when the slot heals.
+   */
+  #setKernelFailed(kernel: KernelGroup, slot: number, entry: Slot, isFailed: boolean): void {
+    kernel.setFailed(slot, isFailed);
+    entry.strandedTo?.stopAcceptingFor(slot);
+    entry.strandedTo = undefined;
+    const handle = kernel.handle(slot);
+    if (!isFailed || handle === undefined) return;
+    const live = this.#liveLink(slot + 1);
+    if (live === undefined || live.slot === slot) return;
+    live.acceptOn(handle, this.#backlog, slot);
+    entry.strandedTo = live;
   }
 
   queueDepth(slot: number): number {
@@ -163,6 +180,10 @@ export class SlotTable {
     }
     const removed = this.#slots.splice(count);
     while (this.#slots.length < count) this.#slots.push(newSlot());
+    removed.forEach((entry, index) => {
+      // The socket of a removed slot must close: no other worker keeps its stranded queue open.
+      entry.strandedTo?.stopAcceptingFor(count + index);
+    });
     for (const entry of removed) {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       for (const waiting of entry.waiting) this.#failOver(-1, waiting.socket, waiting.bytes);

@@ -33,8 +33,8 @@ export class WorkerLink {
   /** Set by finish(): the last message, sent once every queued socket reached the worker. */
   #finalMessage: object | undefined;
   #isFinalSent = false;
-  /** The worker was sent its slot's listening socket (kernel steering). */
-  #isAccepting = false;
+  /** Slots whose listening socket the worker was sent (kernel steering): its own, or a failed one's. */
+  readonly #acceptedSlots = new Set<number>();
   readonly #undeliverable: Undeliverable;
 
   constructor(worker: Worker, slot: number, undeliverable: Undeliverable) {
@@ -87,19 +87,28 @@ export class WorkerLink {
   }
 
   /**
-   * Kernel steering: gives the worker its slot's listening socket, on which it accepts itself from
-   * now on. Once per link; the primary keeps its own copy, so the socket outlives the worker.
+   * Kernel steering: gives the worker a slot's listening socket (its own, or a failed slot's whose
+   * queue it takes over), on which it accepts itself from now on. Once per slot; the primary keeps its
+   * own copy, so the socket outlives the worker.
    */
-  acceptOn(handle: object, backlog: number): void {
-    if (this.#isAccepting || !this.#isOpen || !this.worker.isConnected()) return;
-    this.#isAccepting = true;
+  acceptOn(handle: object, backlog: number, slot = this.slot): void {
+    if (this.#acceptedSlots.has(slot) || !this.#isOpen || !this.worker.isConnected()) return;
+    this.#acceptedSlots.add(slot);
     // 'net.Native': Node never closes a bare handle it sent, so the primary's copy stays open.
-    this.worker.send(encodeMessage('sticky:listen', { backlog }), handle as Socket, (error: Error | null) => {
-      // The worker is already gone: its exit is handled by the supervisor, and the socket's queue
-      // waits for the replacement.
-      if (error !== null) this.#isOpen = false;
-    });
+    this.worker.send(encodeMessage('sticky:listen', { backlog, slot }), handle as Socket, this.#onControlSent);
   }
+
+  /** Kernel steering: the worker stops accepting on another slot's socket (that slot healed). */
+  stopAcceptingFor(slot: number): void {
+    if (!this.#acceptedSlots.delete(slot) || !this.#isOpen || !this.worker.isConnected()) return;
+    this.worker.send(encodeMessage('sticky:unlisten', { slot }), this.#onControlSent);
+  }
+
+  #onControlSent = (error: Error | null): void => {
+    // The worker is already gone: its exit is handled by the supervisor, and the socket's queue
+    // waits for the slot's next worker.
+    if (error !== null) this.#isOpen = false;
+  };
 
   /** Stops using the worker; every connection not yet given to Node goes back to the table. */
   close(): void {

@@ -6,6 +6,7 @@ import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
+import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 
 const notLinux = process.platform !== 'linux';
 
@@ -43,6 +44,8 @@ describe.skipIf(notLinux)('rolling restart', () => {
   it('replaces every worker under load with 0 failed requests, keeping every address on its slot', async () => {
     const file = versionFile('ok');
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '4', VERSION_FILE: file } });
+    // On Linux over the kernel plane: each replacement accepts on its slot's socket before the old worker stops.
+    expect((cluster.ready.steering as { plane: string }).plane).toBe(loadReusePortSockets().sockets === undefined ? 'primary' : 'kernel');
     const before = await slots(cluster);
     const clients = addresses(40);
     const load = startLoad(cluster.port, clients, 8);

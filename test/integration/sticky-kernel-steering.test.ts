@@ -1,5 +1,8 @@
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
 import { Balancer } from '../../src/sticky/balancer-primary.js';
 import { normalizeListenOptions, type ListenOptions } from '../../src/options.js';
@@ -114,5 +117,41 @@ describe.skipIf(!isKernelAvailable)('kernel steering: scaling', () => {
     await waitFor(async () => ((await cluster.ask('stats')) as unknown as { stats: { slots: unknown[] } }).stats.slots.length === 2);
     const back = await slotMap(cluster, addresses);
     expect(addresses.filter((address) => back.get(address) !== before.get(address))).toEqual([]);
+  }, 60_000);
+});
+
+describe.skipIf(!isKernelAvailable)('kernel steering: a failed slot', () => {
+  it('hands the connections stranded in its queue to a live worker and re-points its clients, until it heals', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sticky-kernel-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'version');
+    writeFileSync(file, 'ok');
+    const cluster = await spawnCluster('reload-app.mjs', {
+      env: {
+        WORKERS: '2', VERSION_FILE: file,
+        OPTIONS: JSON.stringify({ steering: 'kernel', maxRestarts: 3, respawnDelay: 100, minUptime: 60_000, restartWindow: 60_000, failedSlotRetry: 600_000 }),
+      },
+    });
+    const slotZero = clients(80).filter((address) => modelSlot(address, 2) === 0).slice(0, 4);
+    expect(slotZero).toHaveLength(4);
+    writeFileSync(file, 'crash-slot0');
+    const failed = pEvent(cluster.child, 'message', { filter: isMessage('slotFailed'), timeout: 20_000 });
+    const exited = pEvent(cluster.child, 'message', { filter: (m) => isMessage('workerExit')(m) && (m as FixtureMessage).slot === 0, timeout: 10_000 });
+    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { slots: { pid: number }[] } };
+    process.kill(stats.slots[0]?.pid as number, 'SIGKILL');
+    await exited;
+    // Slot 0 has no worker now: these connect into its socket's queue and wait there.
+    const stranded = slotZero.map((localAddress) => request({ port: cluster.port, localAddress, timeout: 15_000 }));
+    expect(((await failed) as FixtureMessage).slot).toBe(0);
+    // Once the slot is failed, a live worker accepts what waited in its queue, and new clients of the slot go there too.
+    for (const reply of await Promise.all(stranded)) expect(reply.reply.slot).toBe(1);
+    for (const localAddress of slotZero) expect((await request({ port: cluster.port, localAddress })).reply.slot).toBe(1);
+
+    // A fixed version deployed by a reload heals the slot: its clients come back.
+    writeFileSync(file, 'ok');
+    const reloaded = pEvent(cluster.child, 'message', { filter: isMessage('reloaded'), timeout: 30_000 });
+    cluster.child.send({ type: 'reload' });
+    expect(((await reloaded) as FixtureMessage).ok).toBe(true);
+    for (const localAddress of slotZero) expect((await request({ port: cluster.port, localAddress })).reply.slot).toBe(0);
   }, 60_000);
 });

@@ -124,3 +124,14 @@ describe('decodeMessage', () => {
     expect(decodeMessage(hostile)).toEqual({ kind: 'message', message: { type: 'sticky:ready', payload: {} } });
   });
 });
+
+describe('kernel steering messages', () => {
+  it('decodes sticky:listen and sticky:unlisten, and refuses bad slots and backlogs', () => {
+    expect(decodeMessage(encodeMessage('sticky:listen', { backlog: 511, slot: 2 }))).toEqual({ kind: 'message', message: { type: 'sticky:listen', payload: { backlog: 511, slot: 2 } } });
+    expect(decodeMessage(encodeMessage('sticky:unlisten', { slot: 0 }))).toEqual({ kind: 'message', message: { type: 'sticky:unlisten', payload: { slot: 0 } } });
+    for (const payload of [{ backlog: 0, slot: 1 }, { backlog: 10, slot: -1 }, { backlog: 1.5, slot: 0 }, { backlog: 10 }]) {
+      expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:listen', payload }).kind).toBe('malformed');
+    }
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:unlisten', payload: { slot: 'a' } }).kind).toBe('malformed');
+  });
+});

@@ -155,3 +155,11 @@ describe('generateReusePortProgram', () => {
     expect(Array.from(words)).toEqual([(0x15 | (3 << 16) | (200 << 24)) >>> 0, 0x86dd, 0x20, 0xfff0_0000]);
   });
 });
+
+describe('canWorkerListenOnHandle', () => {
+  it('is true from Node 20.13, where a cluster worker listens on a received handle itself', async () => {
+    const { canWorkerListenOnHandle } = await import('../../src/sticky/reuseport-native.js');
+    expect(['20.12.2', '18.20.0', '20.0.0'].map((v) => canWorkerListenOnHandle(v))).toEqual([false, false, false]);
+    expect(['20.13.0', '20.20.2', '22.1.0', '24.0.0'].map((v) => canWorkerListenOnHandle(v))).toEqual([true, true, true, true]);
+  });
+});
