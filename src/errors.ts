@@ -29,6 +29,18 @@ export const ErrorCode = {
   InvalidApp: 'STICKY_ERR_INVALID_APP',
   /** `sticky-runtime reload | scale | status`: no running cluster answers at the control socket. */
   ControlUnavailable: 'STICKY_ERR_CONTROL_UNAVAILABLE',
+  /** A bus request got no response within its timeout. */
+  IpcTimeout: 'STICKY_ERR_IPC_TIMEOUT',
+  /** The worker a bus request or message was addressed to exited before it answered. */
+  IpcWorkerExit: 'STICKY_ERR_IPC_WORKER_EXIT',
+  /** No worker to deliver a bus message to: unknown worker id or slot, or the slot had no ready worker in time. */
+  IpcNoWorker: 'STICKY_ERR_IPC_NO_WORKER',
+  /** The receiving process has no responder for the request's channel. */
+  IpcNoHandler: 'STICKY_ERR_IPC_NO_HANDLER',
+  /** The responder threw or rejected; `remoteCode`, `remoteName` and `stack` come from that error. */
+  IpcRemote: 'STICKY_ERR_IPC_REMOTE',
+  /** A bus payload (or response) cannot be serialized for the IPC channel. */
+  IpcInvalidPayload: 'STICKY_ERR_IPC_INVALID_PAYLOAD',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -12,3 +12,9 @@ export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode, Steering } 
 export type { BalancerStats, SteeringState } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';
 export type { StickyLogger, LogMethod, LogLevel, LogBindings } from './logger.js';
+export {
+  workerBus, WorkerBus, PrimaryBus, BusRemoteError,
+  type BusSchema, type RequestSpec, type PrimaryMessages, type PrimaryRequests, type WorkerMessages, type WorkerRequests,
+  type ChannelOf, type PayloadOf, type RequestOf, type ResponseOf, type BusRoutingKey, type WorkerTarget, type BusSender,
+  type RequestOptions, type MessageListener, type Responder, type BusStats,
+} from './ipc/index.js';

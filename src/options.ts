@@ -127,6 +127,11 @@ export interface ListenOptions {
   /** Ms after which a failed slot is tried again with a fresh history. @default 60000 */
   failedSlotRetry?: number;
   /**
+   * Ms a bus request (`requestTo()`, `request()`) waits for its response before it rejects with
+   * `STICKY_ERR_IPC_TIMEOUT`; a call's own `timeout` overrides it. Workers get the primary's value. @default 10000
+   */
+  ipcTimeout?: number;
+  /**
    * Where the runtime logs its milestones (start, crashes, respawns, reloads, scaling, shutdown):
    * a pino logger, or any object with pino's method shape (`error`, `warn`, `info`, `debug` taking
    * `(fields, message)`, and `child(bindings)` when it has one). `false` logs nothing.
@@ -174,6 +179,7 @@ export interface ResolvedListenOptions {
   restartWindow: number;
   failedSlotRetry: number;
   logLevel: LogLevel;
+  ipcTimeout: number;
   logger: Logger;
   metrics: Readonly<ResolvedMetricsOptions> | undefined;
 }
@@ -202,13 +208,14 @@ export const DEFAULTS = Object.freeze({
   restartWindow: 60_000,
   failedSlotRetry: 60_000,
   logLevel: 'info',
+  ipcTimeout: 10_000,
 });
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
-  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'logger', 'logLevel', 'metrics',
+  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
 
 /** Names users reach for that mean one of ours. */
@@ -409,6 +416,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     maxRestarts: integerIn(raw, 'maxRestarts', DEFAULTS.maxRestarts, 0, unlimited),
     restartWindow: integerIn(raw, 'restartWindow', DEFAULTS.restartWindow, 1, unlimited, ' (ms)'),
     failedSlotRetry: integerIn(raw, 'failedSlotRetry', DEFAULTS.failedSlotRetry, 0, unlimited, ' (ms)'),
+    ipcTimeout: integerIn(raw, 'ipcTimeout', DEFAULTS.ipcTimeout, 1, 2_147_483_647, ' (ms)'),
     logLevel,
     logger: resolveLogger(logger as StickyLogger | false | undefined, logLevel),
     metrics: resolveMetrics(raw.metrics),

@@ -6,6 +6,7 @@ import { invalidOption, normalizeListenOptions, type ListenOptions, type Resolve
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { Balancer, type BalancerStats, type SteeringState } from './sticky/index.js';
+import { PrimaryBus, type BusSchema } from './ipc/index.js';
 import {
   PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
   type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SlotState,
@@ -59,6 +60,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   readonly #supervisor: Supervisor;
   readonly #shutdown: PrimaryShutdown;
   readonly #topology: Topology;
+  readonly #bus: PrimaryBus;
   #state: LifecycleState = 'starting';
   #removeSignals: (() => void) | undefined;
   #address: AddressInfo | undefined;
@@ -75,6 +77,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, this.#log);
     this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, this.#log);
     this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), this.#log);
+    this.#bus = this.#createBus();
     for (const event of ['workerOnline', 'workerReady', 'workerExit', 'respawnScheduled', 'slotFailed'] as const) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
@@ -95,6 +98,37 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       });
     }
     this.#supervisor.start();
+  }
+
+  /**
+   * The application bus to and from the workers, typed by your schema (every call returns the same
+   * bus). Messages to a slot whose worker is being respawned or replaced wait for the new worker, up
+   * to `slotWaitTimeout`, then fail with `STICKY_ERR_IPC_NO_WORKER`.
+   * @example
+   * const bus = primary.bus<AppBus>();
+   * bus.on('metrics:report', ({ requests }, from) => totals.set(from.slot, requests));
+   * await bus.broadcast('cache:purge', { key: 'user:42' });
+   * const session = await bus.requestTo({ key: '203.0.113.7' }, 'session:get', { user: '42' });
+   */
+  bus<S extends BusSchema = BusSchema>(): PrimaryBus<S> {
+    return this.#bus as PrimaryBus<S>;
+  }
+
+  #createBus(): PrimaryBus {
+    const supervisor = this.#supervisor;
+    const balancer = this.#balancer;
+    const bus = new PrimaryBus({
+      slotOf: (worker) => supervisor.slotOf(worker),
+      readyWorkerOf: (slot) => {
+        const tracked = supervisor.current(slot);
+        return tracked !== undefined && tracked.isReady && !tracked.isRetiring && tracked.worker.isConnected() ? tracked.worker : undefined;
+      },
+      slotCount: () => balancer.slots.size,
+      // The balancer's own key → slot function: the bus reaches the worker that serves the key's connections.
+      slotOfKey: (key) => balancer.slotOfKey(key),
+    }, { timeout: this.options.ipcTimeout, slotWaitTimeout: this.options.slotWaitTimeout, slotQueueLimit: this.options.slotQueueLimit });
+    supervisor.on('workerReady', ({ slot }) => bus.slotReady(slot));
+    return bus;
   }
 
   get state(): LifecycleState {
@@ -260,6 +294,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
         this.#state = transition(this.#state, 'closed');
         // Probes see the primary alive (and not ready) until the very end of the shutdown.
         void this.#metrics?.close();
+        this.#bus.close();
         this.emit('shutdownEnd', outcome);
       });
     }

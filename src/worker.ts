@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { Socket, createServer, type Server, type SocketConstructorOpts } from 'node:net';
 import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
-import { TAG, decodeMessage, encodeMessage } from './ipc/index.js';
+import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
 import { adoptSocket, listenOnHandle, listenPrivately } from './sticky/index.js';
 import { WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
@@ -92,6 +92,9 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     acceptors.get(slot)?.close();
     acceptors.delete(slot);
   };
+  // The bus endpoint exists from now on, so a request on a channel the app never handles is answered
+  // STICKY_ERR_IPC_NO_HANDLER instead of waiting for its timeout.
+  workerBus();
 
   process.on('message', (message: unknown, handle: unknown) => {
     // Hot path: a handed-off connection. Checked without the full decoder.

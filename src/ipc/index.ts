@@ -2,3 +2,10 @@ export {
   TAG, PROTOCOL_VERSION, CONNECTION_WITHOUT_BYTES, encodeMessage, decodeMessage,
   type RuntimeMessageMap, type RuntimeMessageType, type RuntimeMessage, type Envelope, type DecodeResult,
 } from './protocol.js';
+export { PrimaryBus, type BusDirectory, type PrimaryBusOptions } from './bus-primary.js';
+export { WorkerBus, workerBus } from './bus-worker.js';
+export { BusRemoteError, type WireKey } from './bus-protocol.js';
+export type {
+  BusSchema, RequestSpec, PrimaryMessages, PrimaryRequests, WorkerMessages, WorkerRequests, ChannelOf, PayloadOf, RequestOf,
+  ResponseOf, BusRoutingKey, WorkerTarget, BusSender, RequestOptions, MessageListener, Responder, BusStats,
+} from './bus-types.js';

@@ -87,6 +87,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     return count;
   }
 
+  /** The slot of a worker of ours (alive), or undefined. */
+  slotOf(worker: Worker): number | undefined {
+    return this.#tracked.get(worker)?.slot;
+  }
+
   current(slot: number): Tracked | undefined {
     return this.#records[slot]?.current;
   }
@@ -158,6 +163,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       STICKY_RUNTIME_DRAIN_TIMEOUT: String(this.#options.drainTimeout),
       // Workers log at the primary's level unless their own options say otherwise.
       STICKY_RUNTIME_LOG_LEVEL: this.#options.logLevel,
+      STICKY_RUNTIME_IPC_TIMEOUT: String(this.#options.ipcTimeout),
     });
     const tracked = trackWorker(worker, slot, this.#slots.link(slot, worker));
     this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');

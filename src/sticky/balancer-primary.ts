@@ -5,7 +5,7 @@ import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { parseRequestHead, findHeadEnd, looksLikeHttp, isRequestLine } from './http-head.js';
 import { parseProxyHeader } from './proxy-protocol.js';
-import { clientAddressFromHeader } from './address.js';
+import { clientAddressFromHeader, parseAddressEntry } from './address.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
@@ -199,6 +199,18 @@ export class Balancer {
       }
     }
     this.slots.close(handOffWaiting);
+  }
+
+  /**
+   * The slot this balancer routes a key to now, by the same function as its connections: a client
+   * address in the address modes (written any way a header may carry it), the custom key in the
+   * custom modes. Undefined for a key that cannot be routed in the mode.
+   */
+  slotOfKey(key: string | readonly number[]): number | undefined {
+    const options = this.#options;
+    if (options.mode === 'custom' || options.mode === 'customNoParsing') return slotOfKey(key, options.hashSeed, this.slots.size);
+    const address = typeof key === 'string' ? parseAddressEntry(key) : undefined;
+    return address === undefined ? undefined : slotOfAddress(address, options.hashSeed, this.slots.size);
   }
 
   stats(): BalancerStats {

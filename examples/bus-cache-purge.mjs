@@ -1,0 +1,40 @@
+// Cache purge broadcast: every worker caches what it computed in its own memory; a purge from any
+// worker (or from the primary) reaches every worker, itself included.
+//
+//   npm run build && node examples/bus-cache-purge.mjs              (PORT 3000, WORKERS 4)
+//   curl http://127.0.0.1:3000/item/a                               ({"key":"a","cached":false,...})
+//   curl http://127.0.0.1:3000/item/a                               ({"key":"a","cached":true,...})
+//   curl -X POST http://127.0.0.1:3000/purge/a                      ({"purged":"a","workers":4})
+import cluster from 'node:cluster';
+import http from 'node:http';
+import { attachWorker, createPrimary, workerBus } from '../dist/index.js';
+
+if (cluster.isPrimary) {
+  const primary = createPrimary({ workers: Number(process.env.WORKERS ?? 4) });
+  const { port } = await primary.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
+  await primary.whenReady();
+  // The primary can purge too: `await primary.bus().broadcast('cache:purge', { key })`.
+  console.log(`listening on http://127.0.0.1:${port}/`);
+  process.send?.({ type: 'ready', port });
+  // Forked by a parent (the tests do): go when it goes.
+  process.on('disconnect', () => void primary.close({ waitForConnections: false }));
+} else {
+  const bus = workerBus();
+  const cache = new Map();
+  bus.on('cache:purge', ({ key }) => cache.delete(key));
+
+  const server = http.createServer(async (req, res) => {
+    const [, action, key] = req.url.split('/');
+    res.setHeader('content-type', 'application/json');
+    if (req.method === 'POST' && action === 'purge') {
+      // Resolves with the number of workers the purge was handed to.
+      const workers = await bus.broadcast('cache:purge', { key }, { includeSelf: true });
+      res.end(JSON.stringify({ purged: key, workers }));
+      return;
+    }
+    const cached = cache.has(key);
+    if (!cached) cache.set(key, { computedAt: Date.now(), by: cluster.worker.id });
+    res.end(JSON.stringify({ key, cached, workerId: cluster.worker.id, ...cache.get(key) }));
+  });
+  attachWorker(server);
+}

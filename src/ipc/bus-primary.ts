@@ -1,0 +1,376 @@
+import cluster, { type Worker } from 'node:cluster';
+import { ErrorCode, StickyError } from '../errors.js';
+import { BusCore } from './bus-core.js';
+import { framesOf, isFrame, runtimeError, toWireTarget, type Frame, type WireKey, type WireSender, type WireTarget } from './bus-protocol.js';
+import { Outbox } from './outbox.js';
+import type {
+  BusSchema, BusSender, BusStats, ChannelOf, MessageListener, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions,
+  Responder, ResponseOf, WorkerMessages, WorkerRequests, WorkerTarget,
+} from './bus-types.js';
+
+// The bus in the primary: answers workers, sends to them, and forwards worker → worker traffic,
+// resolving `{ slot }` and `{ key }` targets with the balancer's routing. Requests waiting on a worker
+// fail as soon as its channel closes.
+
+/** What the bus needs to know of the workers; the composition root wires it to the supervisor and the balancer. */
+export interface BusDirectory {
+  /** The slot of a worker of ours, or undefined. */
+  slotOf(worker: Worker): number | undefined;
+  /** The slot's current ready worker, if any. */
+  readyWorkerOf(slot: number): Worker | undefined;
+  slotCount(): number;
+  /** The slot the balancer routes `key` to; undefined when the key cannot be routed in its mode. */
+  slotOfKey(key: WireKey): number | undefined;
+}
+
+export interface PrimaryBusOptions {
+  /** Default request timeout, ms. */
+  timeout: number;
+  /** Ms a frame waits for its slot's worker to become ready. */
+  slotWaitTimeout: number;
+  /** Frames that may wait for one slot. */
+  slotQueueLimit: number;
+}
+
+interface Peer {
+  readonly worker: Worker;
+  readonly outbox: Outbox;
+  readonly sender: BusSender;
+  readonly wire: WireSender;
+}
+
+interface Forward {
+  readonly origin: number;
+  readonly originId: number;
+  readonly channel: string;
+  readonly target: number;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Waiting {
+  readonly deliver: (worker: Worker) => void;
+  readonly fail: (error: StickyError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Room for a forwarded request's response to arrive after the caller's own deadline. */
+const FORWARD_SLACK_MS = 1_000;
+
+/** The application bus in the primary, typed by your `BusSchema`. Get it with `primary.bus<AppBus>()`. */
+export class PrimaryBus<S extends BusSchema = BusSchema> {
+  readonly #core: BusCore;
+  readonly #directory: BusDirectory;
+  readonly #options: PrimaryBusOptions;
+  readonly #peers = new Map<number, Peer>();
+  readonly #forwards = new Map<number, Forward>();
+  readonly #waiting = new Map<number, Waiting[]>();
+  #nextForwardId = -1;
+  #isClosed = false;
+
+  /** @internal created by the primary */
+  constructor(directory: BusDirectory, options: PrimaryBusOptions) {
+    this.#core = new BusCore(options.timeout);
+    this.#directory = directory;
+    this.#options = options;
+    cluster.on('message', this.#onMessage);
+    cluster.on('disconnect', this.#onGone);
+    cluster.on('exit', this.#onGone);
+  }
+
+  /**
+   * Sends a message to one worker. A slot without a ready worker (being respawned or replaced) is
+   * waited for, up to `slotWaitTimeout`. Resolves once written to the worker's channel.
+   * @throws {StickyError} `STICKY_ERR_IPC_NO_WORKER`, `STICKY_ERR_IPC_WORKER_EXIT`, `STICKY_ERR_IPC_INVALID_PAYLOAD`
+   */
+  sendTo<C extends ChannelOf<WorkerMessages<S>>>(target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#core.stats.sent++;
+      this.#resolveTarget(toWireTarget(target), (worker) => {
+        this.#peer(worker).outbox.push({ k: 'm', c: channel, d: payload }, (error) => (error === undefined ? resolve() : reject(error)));
+      }, reject);
+    });
+  }
+
+  /** Sends a message to every worker with an open channel; resolves with how many it was sent to. */
+  broadcast<C extends ChannelOf<WorkerMessages<S>>>(channel: C, payload: WorkerMessages<S>[C]): Promise<number> {
+    this.#core.stats.sent++;
+    return this.#broadcast({ k: 'm', c: channel, d: payload }, undefined);
+  }
+
+  /**
+   * Asks one worker's responder. The worker's exit fails it at once with `STICKY_ERR_IPC_WORKER_EXIT`.
+   * @throws {StickyError} `STICKY_ERR_IPC_TIMEOUT`, `STICKY_ERR_IPC_REMOTE` (the responder threw),
+   * `STICKY_ERR_IPC_NO_HANDLER`, `STICKY_ERR_IPC_NO_WORKER`, `STICKY_ERR_IPC_WORKER_EXIT`; the signal's reason when aborted.
+   */
+  requestTo<C extends ChannelOf<WorkerRequests<S>>>(
+    target: WorkerTarget, channel: C, payload: RequestOf<WorkerRequests<S>, C>, options?: RequestOptions,
+  ): Promise<ResponseOf<WorkerRequests<S>, C>> {
+    let to: WireTarget;
+    try {
+      to = toWireTarget(target);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#core.request(channel, Number.NaN, options, (id, timeout, settle) => {
+      this.#resolveTarget(to, (worker) => {
+        this.#core.setPeer(id, worker.id);
+        this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout }, settle);
+      }, settle);
+    }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
+  }
+
+  /** Listens to a message channel that workers send to. */
+  on<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, listener: MessageListener<PrimaryMessages<S>[C]>): this {
+    this.#core.on(channel, listener as MessageListener<unknown>);
+    return this;
+  }
+
+  once<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, listener: MessageListener<PrimaryMessages<S>[C]>): this {
+    this.#core.once(channel, listener as MessageListener<unknown>);
+    return this;
+  }
+
+  off<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, listener: MessageListener<PrimaryMessages<S>[C]>): this {
+    this.#core.off(channel, listener as MessageListener<unknown>);
+    return this;
+  }
+
+  /**
+   * Answers a request channel of the primary; the responder's return value (or resolved value) is
+   * the response, what it throws reaches the worker as a `STICKY_ERR_IPC_REMOTE` error.
+   * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when the channel already has a responder.
+   */
+  handle<C extends ChannelOf<PrimaryRequests<S>>>(
+    channel: C, responder: Responder<RequestOf<PrimaryRequests<S>, C>, ResponseOf<PrimaryRequests<S>, C>>,
+  ): this {
+    this.#core.handle(channel, responder as Responder<unknown, unknown>);
+    return this;
+  }
+
+  unhandle<C extends ChannelOf<PrimaryRequests<S>>>(channel: C): this {
+    this.#core.unhandle(channel);
+    return this;
+  }
+
+  /** The primary's bus counters. */
+  stats(): BusStats {
+    return { ...this.#core.stats };
+  }
+
+  /** @internal the slot has a ready worker again: what waited for it goes out. */
+  slotReady(slot: number): void {
+    const waiting = this.#waiting.get(slot);
+    const worker = this.#directory.readyWorkerOf(slot);
+    if (waiting === undefined || worker === undefined) return;
+    this.#waiting.delete(slot);
+    for (const item of waiting) {
+      clearTimeout(item.timer);
+      item.deliver(worker);
+    }
+  }
+
+  /** @internal the primary shut down: listeners go, requests still waiting fail. */
+  close(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    cluster.off('message', this.#onMessage);
+    cluster.off('disconnect', this.#onGone);
+    cluster.off('exit', this.#onGone);
+    const closed = (): StickyError => new StickyError(ErrorCode.IpcClosed, 'The primary shut down.');
+    for (const waiting of this.#waiting.values()) for (const item of waiting) { clearTimeout(item.timer); item.fail(closed()); }
+    this.#waiting.clear();
+    for (const forward of this.#forwards.values()) clearTimeout(forward.timer);
+    this.#forwards.clear();
+    this.#core.failPeer(undefined, closed);
+  }
+
+  #peer(worker: Worker): Peer {
+    let peer = this.#peers.get(worker.id);
+    if (peer === undefined || peer.worker !== worker) {
+      const slot = this.#directory.slotOf(worker) ?? -1;
+      peer = {
+        worker,
+        outbox: new Outbox((message, callback) => worker.send(message, callback), (cause) => workerExited(worker, cause)),
+        sender: Object.freeze({ kind: 'worker', workerId: worker.id, slot }),
+        wire: Object.freeze({ w: worker.id, s: slot }),
+      };
+      this.#peers.set(worker.id, peer);
+    }
+    return peer;
+  }
+
+  #resolveTarget(to: WireTarget, deliver: (worker: Worker) => void, fail: (error: StickyError) => void): void {
+    if (this.#isClosed) {
+      fail(new StickyError(ErrorCode.IpcClosed, 'The primary shut down.'));
+      return;
+    }
+    if ('w' in to) {
+      const worker = cluster.workers?.[to.w];
+      if (worker !== undefined && worker.isConnected()) deliver(worker);
+      else fail(noWorker(`No worker with id ${to.w} is connected.`));
+      return;
+    }
+    if ('all' in to) {
+      fail(noWorker('A broadcast has no single target.'));
+      return;
+    }
+    const slot = 's' in to ? to.s : this.#directory.slotOfKey(to.key);
+    if (slot === undefined || slot < 0 || slot >= this.#directory.slotCount()) {
+      fail(noWorker(slot === undefined ? 'The key cannot be routed in this routing mode.' : `There is no slot ${slot} (${this.#directory.slotCount()} slots).`));
+      return;
+    }
+    const worker = this.#directory.readyWorkerOf(slot);
+    if (worker !== undefined) {
+      deliver(worker);
+      return;
+    }
+    this.#wait(slot, deliver, fail);
+  }
+
+  /** The slot's worker is starting or being replaced: wait for it, bounded in count and time. */
+  #wait(slot: number, deliver: (worker: Worker) => void, fail: (error: StickyError) => void): void {
+    const list = this.#waiting.get(slot) ?? [];
+    if (list.length >= this.#options.slotQueueLimit) {
+      fail(noWorker(`Slot ${slot} has no ready worker and ${list.length} messages already wait for it (\`slotQueueLimit\`).`));
+      return;
+    }
+    const item: Waiting = {
+      deliver,
+      fail,
+      timer: setTimeout(() => {
+        const current = this.#waiting.get(slot);
+        const index = current?.indexOf(item) ?? -1;
+        if (index !== -1) current?.splice(index, 1);
+        if (current?.length === 0) this.#waiting.delete(slot);
+        fail(noWorker(`Slot ${slot} had no ready worker within \`slotWaitTimeout\` (${this.#options.slotWaitTimeout} ms).`));
+      }, this.#options.slotWaitTimeout),
+    };
+    item.timer.unref();
+    list.push(item);
+    this.#waiting.set(slot, list);
+  }
+
+  /** Resolves once every copy was written, with the number of workers that got one. */
+  #broadcast(frame: Frame, except: number | undefined): Promise<number> {
+    return new Promise((resolve) => {
+      let waiting = 1;
+      let written = 0;
+      // One settle for every copy; no promise per worker (a broadcast may be hot).
+      const done = (): void => {
+        if (--waiting === 0) resolve(written);
+      };
+      const settle = (error: StickyError | undefined): void => {
+        if (error === undefined) written++;
+        done();
+      };
+      for (const worker of Object.values(cluster.workers ?? {})) {
+        if (worker === undefined || worker.id === except || !worker.isConnected()) continue;
+        waiting++;
+        // A worker whose channel closes meanwhile is simply not counted.
+        this.#peer(worker).outbox.push(frame, settle);
+      }
+      done();
+    });
+  }
+
+  #onMessage = (worker: Worker, message: unknown): void => {
+    const frames = framesOf(message);
+    if (frames === undefined) return;
+    const peer = this.#peer(worker);
+    for (const frame of frames) {
+      if (!isFrame(frame)) {
+        this.#core.stats.dropped++;
+        continue;
+      }
+      switch (frame.k) {
+        case 'm':
+          this.#core.deliver(frame.c, frame.d, peer.sender);
+          break;
+        case 'q':
+          if (frame.to === undefined) this.#core.answer(frame.i, frame.c, frame.d, peer.sender, (reply) => peer.outbox.push(reply));
+          else if (frame.a === 1) this.#forwardMessage(peer, frame.i, frame.to, frame.c, frame.d);
+          else this.#forwardRequest(peer, frame.i, frame.to, frame.c, frame.d, frame.t);
+          break;
+        default:
+          if (frame.i < 0) this.#returnForward(frame);
+          else this.#core.settle(frame);
+      }
+    }
+  };
+
+  #forwardMessage(origin: Peer, id: number, to: WireTarget, channel: string, payload: unknown): void {
+    const frame: Frame = { k: 'm', c: channel, d: payload, f: origin.wire };
+    const ack = (count: number): void => origin.outbox.push({ k: 'r', i: id, d: count });
+    const fail = (error: StickyError): void => origin.outbox.push({ k: 'e', i: id, e: runtimeError(error) });
+    if ('all' in to) {
+      void this.#broadcast(frame, to.self === 1 ? undefined : origin.worker.id).then(ack);
+      return;
+    }
+    this.#resolveTarget(to, (worker) => {
+      this.#peer(worker).outbox.push(frame, (error) => (error === undefined ? ack(1) : fail(error)));
+    }, fail);
+  }
+
+  #forwardRequest(origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number): void {
+    this.#resolveTarget(to, (worker) => {
+      const id = this.#nextForwardId--;
+      const timer = setTimeout(() => this.#forwards.delete(id), timeout + FORWARD_SLACK_MS);
+      timer.unref();
+      this.#forwards.set(id, { origin: origin.worker.id, originId, channel, target: worker.id, timer });
+      this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire }, (error) => {
+        if (error !== undefined) this.#failForward(id, error);
+      });
+    }, (error) => origin.outbox.push({ k: 'e', i: originId, e: runtimeError(error) }));
+  }
+
+  /** A worker answered a forwarded request: back to the worker that asked, under its own id. */
+  #returnForward(frame: Frame & { k: 'r' | 'e' }): void {
+    const forward = this.#forwards.get(frame.i);
+    if (forward === undefined) {
+      this.#core.stats.dropped++;
+      return;
+    }
+    this.#forwards.delete(frame.i);
+    clearTimeout(forward.timer);
+    const origin = this.#peers.get(forward.origin);
+    if (origin === undefined) return;
+    origin.outbox.push(frame.k === 'r' ? { k: 'r', i: forward.originId, d: frame.d } : { k: 'e', i: forward.originId, e: frame.e });
+  }
+
+  #failForward(id: number, error: StickyError): void {
+    const forward = this.#forwards.get(id);
+    if (forward === undefined) return;
+    this.#forwards.delete(id);
+    clearTimeout(forward.timer);
+    this.#peers.get(forward.origin)?.outbox.push({ k: 'e', i: forward.originId, e: runtimeError(error) });
+  }
+
+  #onGone = (worker: Worker): void => {
+    const exited = (): StickyError => workerExited(worker, undefined);
+    const peer = this.#peers.get(worker.id);
+    if (peer?.worker === worker) {
+      this.#peers.delete(worker.id);
+      peer.outbox.close(exited());
+    }
+    this.#core.failPeer(worker.id, exited);
+    for (const [id, forward] of this.#forwards) {
+      if (forward.target === worker.id) this.#failForward(id, exited());
+      else if (forward.origin === worker.id) {
+        clearTimeout(forward.timer);
+        this.#forwards.delete(id);
+      }
+    }
+  };
+}
+
+function workerExited(worker: Worker, cause: Error | undefined): StickyError {
+  return new StickyError(ErrorCode.IpcWorkerExit, `Worker ${worker.id} exited before it answered.`, {
+    cause, hint: 'Retry: a request by `{ slot }` or `{ key }` reaches the slot\'s next worker.',
+  });
+}
+
+function noWorker(message: string): StickyError {
+  return new StickyError(ErrorCode.IpcNoWorker, message, {
+    hint: 'Address a live worker: `{ workerId }` of a connected worker, a slot below the worker count, or a routing key.',
+  });
+}

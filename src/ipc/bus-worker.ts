@@ -1,0 +1,212 @@
+import cluster from 'node:cluster';
+import { ErrorCode, StickyError } from '../errors.js';
+import { DEFAULTS } from '../options.js';
+import { BusCore } from './bus-core.js';
+import { framesOf, isFrame, toWireTarget, type Frame, type WireSender, type WireTarget } from './bus-protocol.js';
+import { Outbox } from './outbox.js';
+import type {
+  BusSchema, BusSender, BusStats, ChannelOf, MessageListener, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions,
+  Responder, ResponseOf, WorkerMessages, WorkerRequests, WorkerTarget,
+} from './bus-types.js';
+
+// The bus in a worker: one endpoint per process on the IPC channel to the primary. Messages to other
+// workers go through the primary, which resolves the target (worker id, slot or routing key).
+
+const PRIMARY: BusSender = Object.freeze({ kind: 'primary' });
+const PRIMARY_PEER = -1;
+
+/** Sender objects are made once per worker id: no allocation per message. */
+const senders = new Map<number, BusSender>();
+function senderOf(from: WireSender | undefined): BusSender {
+  if (from === undefined) return PRIMARY;
+  let sender = senders.get(from.w);
+  if (sender?.kind !== 'worker' || sender.slot !== from.s) {
+    sender = Object.freeze({ kind: 'worker', workerId: from.w, slot: from.s });
+    senders.set(from.w, sender);
+  }
+  return sender;
+}
+
+/**
+ * The application bus in a worker, typed by your `BusSchema`. Get it with `workerBus<AppBus>()`.
+ * Messages and requests to the primary use the schema's `primary` side; to workers, its `worker` side.
+ */
+export class WorkerBus<S extends BusSchema = BusSchema> {
+  readonly #core: BusCore;
+  readonly #outbox: Outbox;
+
+  /** @internal use `workerBus()` */
+  constructor(timeout: number) {
+    this.#core = new BusCore(timeout);
+    const send = process.send?.bind(process);
+    this.#outbox = new Outbox((message, callback) => {
+      if (send === undefined) callback(new Error('no IPC channel'));
+      else send(message, undefined, {}, callback);
+    });
+    process.on('message', this.#onMessage);
+    process.once('disconnect', () => {
+      const closed = (): StickyError => new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the primary is closed.', {
+        hint: 'The primary exited or this worker was disconnected; no response will come.',
+      });
+      this.#outbox.close(closed());
+      this.#core.failPeer(undefined, closed);
+    });
+  }
+
+  /** Sends a message to the primary. Resolves once written to the channel. @throws {StickyError} `STICKY_ERR_IPC_CLOSED`, `STICKY_ERR_IPC_INVALID_PAYLOAD` */
+  send<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, payload: PrimaryMessages<S>[C]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#core.stats.sent++;
+      this.#outbox.push({ k: 'm', c: channel, d: payload }, (error) => (error === undefined ? resolve() : reject(error)));
+    });
+  }
+
+  /**
+   * Asks the primary's responder for `channel`.
+   * @throws {StickyError} `STICKY_ERR_IPC_TIMEOUT`, `STICKY_ERR_IPC_REMOTE` (the responder threw),
+   * `STICKY_ERR_IPC_NO_HANDLER`, `STICKY_ERR_IPC_CLOSED`; the signal's reason when aborted.
+   */
+  request<C extends ChannelOf<PrimaryRequests<S>>>(
+    channel: C, payload: RequestOf<PrimaryRequests<S>, C>, options?: RequestOptions,
+  ): Promise<ResponseOf<PrimaryRequests<S>, C>> {
+    return this.#core.request(channel, PRIMARY_PEER, options, (id, timeout, settle) => {
+      this.#outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout }, settle);
+    }) as Promise<ResponseOf<PrimaryRequests<S>, C>>;
+  }
+
+  /**
+   * Sends a message to another worker through the primary. Resolves once the primary handed it to
+   * the target's channel; a slot without a ready worker is waited for, up to `slotWaitTimeout`.
+   * @throws {StickyError} `STICKY_ERR_IPC_NO_WORKER` (no such worker, or none ready in the slot in time), `STICKY_ERR_IPC_CLOSED`
+   */
+  async sendTo<C extends ChannelOf<WorkerMessages<S>>>(target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C]): Promise<void> {
+    await this.#forward(toWireTarget(target), channel, payload);
+  }
+
+  /**
+   * Sends a message to every worker (this one too with `includeSelf`). Resolves with the number of
+   * workers it was handed to.
+   */
+  broadcast<C extends ChannelOf<WorkerMessages<S>>>(
+    channel: C, payload: WorkerMessages<S>[C], options: { includeSelf?: boolean } = {},
+  ): Promise<number> {
+    return this.#forward(options.includeSelf === true ? { all: 1, self: 1 } : { all: 1 }, channel, payload) as Promise<number>;
+  }
+
+  /**
+   * Asks another worker's responder, through the primary. The target's exit fails it at once with
+   * `STICKY_ERR_IPC_WORKER_EXIT`.
+   * @throws {StickyError} as `request()`, and `STICKY_ERR_IPC_NO_WORKER`, `STICKY_ERR_IPC_WORKER_EXIT`
+   */
+  requestTo<C extends ChannelOf<WorkerRequests<S>>>(
+    target: WorkerTarget, channel: C, payload: RequestOf<WorkerRequests<S>, C>, options?: RequestOptions,
+  ): Promise<ResponseOf<WorkerRequests<S>, C>> {
+    let to: WireTarget;
+    try {
+      to = toWireTarget(target);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#core.request(channel, PRIMARY_PEER, options, (id, timeout, settle) => {
+      this.#outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, to }, settle);
+    }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
+  }
+
+  /** Listens to a message channel (from the primary or another worker). */
+  on<C extends ChannelOf<WorkerMessages<S>>>(channel: C, listener: MessageListener<WorkerMessages<S>[C]>): this {
+    this.#core.on(channel, listener as MessageListener<unknown>);
+    return this;
+  }
+
+  once<C extends ChannelOf<WorkerMessages<S>>>(channel: C, listener: MessageListener<WorkerMessages<S>[C]>): this {
+    this.#core.once(channel, listener as MessageListener<unknown>);
+    return this;
+  }
+
+  off<C extends ChannelOf<WorkerMessages<S>>>(channel: C, listener: MessageListener<WorkerMessages<S>[C]>): this {
+    this.#core.off(channel, listener as MessageListener<unknown>);
+    return this;
+  }
+
+  /**
+   * Answers a request channel; what `responder` returns (or resolves with) is the response, what it
+   * throws reaches the caller as a `STICKY_ERR_IPC_REMOTE` error.
+   * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when the channel already has a responder.
+   */
+  handle<C extends ChannelOf<WorkerRequests<S>>>(
+    channel: C, responder: Responder<RequestOf<WorkerRequests<S>, C>, ResponseOf<WorkerRequests<S>, C>>,
+  ): this {
+    this.#core.handle(channel, responder as Responder<unknown, unknown>);
+    return this;
+  }
+
+  unhandle<C extends ChannelOf<WorkerRequests<S>>>(channel: C): this {
+    this.#core.unhandle(channel);
+    return this;
+  }
+
+  /** This process's bus counters. */
+  stats(): BusStats {
+    return { ...this.#core.stats };
+  }
+
+  #forward(to: WireTarget, channel: string, payload: unknown): Promise<unknown> {
+    return this.#core.request(channel, PRIMARY_PEER, undefined, (id, timeout, settle) => {
+      this.#outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, to, a: 1 }, settle);
+    });
+  }
+
+  #reply = (frame: Frame): void => {
+    this.#outbox.push(frame, replyFailed);
+  };
+
+  #onMessage = (message: unknown): void => {
+    const frames = framesOf(message);
+    if (frames === undefined) return;
+    for (const frame of frames) {
+      if (!isFrame(frame)) {
+        this.#core.stats.dropped++;
+        continue;
+      }
+      switch (frame.k) {
+        case 'm':
+          this.#core.deliver(frame.c, frame.d, senderOf(frame.f));
+          break;
+        case 'q':
+          this.#core.answer(frame.i, frame.c, frame.d, senderOf(frame.f), this.#reply);
+          break;
+        default:
+          this.#core.settle(frame);
+      }
+    }
+  };
+}
+
+/** A response that cannot be written (channel closed, not serializable) is the caller's timeout; nothing else to do here. */
+function replyFailed(): void {}
+
+let instance: WorkerBus | undefined;
+
+/**
+ * The application bus of this worker, typed by your schema. Every call returns the same bus.
+ * Register listeners and responders before the worker becomes ready, so that nothing sent to it
+ * after that finds no one.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
+ * @example
+ * const bus = workerBus<AppBus>();
+ * bus.on('cache:purge', ({ key }) => cache.delete(key));
+ * bus.handle('session:get', ({ user }) => sessions.get(user) ?? null);
+ * await bus.send('metrics:report', { requests: 12 });
+ */
+export function workerBus<S extends BusSchema = BusSchema>(): WorkerBus<S> {
+  if (!cluster.isWorker || process.send === undefined) {
+    throw new StickyError(ErrorCode.WrongProcess, '`workerBus()` works only in a worker.', {
+      hint: 'In the primary, use `primary.bus()`.',
+    });
+  }
+  if (instance === undefined) {
+    const timeout = Number(process.env.STICKY_RUNTIME_IPC_TIMEOUT ?? DEFAULTS.ipcTimeout);
+    instance = new WorkerBus(Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.ipcTimeout);
+  }
+  return instance as WorkerBus<S>;
+}
