@@ -10,6 +10,7 @@ export {
 export { ErrorCode, StickyError, isStickyError } from './errors.js';
 export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode, Steering } from './options.js';
 export type { BalancerStats, SteeringState } from './sticky/index.js';
+export { clientAddress, type ClientAddressSource } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';
 export type { StickyLogger, LogMethod, LogLevel, LogBindings } from './logger.js';
 export {

@@ -13,7 +13,7 @@ import type { Logger } from './logger.js';
 interface ConnectionEnvelope {
   [TAG]?: unknown;
   type?: unknown;
-  payload?: { bytes?: unknown };
+  payload?: { bytes?: unknown; client?: unknown; clientPort?: unknown };
 }
 
 /**
@@ -107,8 +107,12 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
         socket.destroy();
         return;
       }
-      const bytes = envelope.payload?.bytes;
-      adoptSocket(server, socket, typeof bytes === 'string' ? bytes : undefined);
+      const payload = envelope.payload;
+      const bytes = payload?.bytes;
+      const client = payload?.client;
+      const clientPort = payload?.clientPort;
+      adoptSocket(server, socket, typeof bytes === 'string' ? bytes : undefined,
+        typeof client === 'string' ? client : undefined, typeof clientPort === 'number' ? clientPort : undefined);
       shutdown.track(socket);
       return;
     }

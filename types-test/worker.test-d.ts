@@ -15,3 +15,16 @@ expectError(onShutdown((done: () => void) => done()));
 
 expectType<void>(onDrain(async () => {}));
 expectError(onDrain('close'));
+
+// clientAddress takes a request (anything with `socket` and `headers`) or a socket.
+import { clientAddress } from '../dist/index.js';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+declare const req: IncomingMessage;
+declare const socket: Socket;
+expectType<string | undefined>(clientAddress(req));
+expectType<string | undefined>(clientAddress(socket));
+expectType<string | undefined>(clientAddress({ socket }));
+expectError(clientAddress('127.0.0.1'));
+expectError(clientAddress({ headers: {} }));
+expectError(clientAddress());

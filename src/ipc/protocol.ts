@@ -6,8 +6,11 @@ export const PROTOCOL_VERSION = 1;
 
 /** Payloads of the runtime's messages, by type. */
 export interface RuntimeMessageMap {
-  /** primary → worker, with the handed-off socket; `bytes` is base64 of what the primary already read. */
-  'sticky:connection': { bytes?: string };
+  /**
+   * primary → worker, with the handed-off socket; `bytes` is base64 of what the primary already read;
+   * `client`/`clientPort` the source of the connection's PROXY protocol header.
+   */
+  'sticky:connection': { bytes?: string; client?: string; clientPort?: number };
   /**
    * primary → worker, with a slot's listening socket (kernel steering): accept on it with this
    * backlog. `slot` is the worker's own, or a failed slot's whose queue it takes over.
@@ -66,9 +69,21 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
   if (!isRecord(payload)) return undefined;
   switch (type) {
     case 'sticky:connection': {
-      const { bytes } = payload;
-      if (bytes === undefined) return { type, payload: {} };
-      return typeof bytes === 'string' ? { type, payload: { bytes } } : undefined;
+      const { bytes, client, clientPort } = payload;
+      const decoded: RuntimeMessageMap['sticky:connection'] = {};
+      if (bytes !== undefined) {
+        if (typeof bytes !== 'string') return undefined;
+        decoded.bytes = bytes;
+      }
+      if (client !== undefined) {
+        if (typeof client !== 'string') return undefined;
+        decoded.client = client;
+      }
+      if (clientPort !== undefined) {
+        if (typeof clientPort !== 'number' || !Number.isInteger(clientPort) || clientPort < 0 || clientPort > 65_535) return undefined;
+        decoded.clientPort = clientPort;
+      }
+      return { type, payload: decoded };
     }
     case 'sticky:listen': {
       const { backlog, slot } = payload;

@@ -161,6 +161,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       STICKY_RUNTIME_READINESS: this.#options.readiness,
       STICKY_RUNTIME_SHUTDOWN_TIMEOUT: String(this.#options.shutdownTimeout),
       STICKY_RUNTIME_DRAIN_TIMEOUT: String(this.#options.drainTimeout),
+      // clientAddress(req) in a worker reads the client from the header by the primary's rule.
+      STICKY_RUNTIME_PROXY_HEADER: this.#options.mode === 'proxyHeader' ? this.#options.proxyHeader : '',
+      STICKY_RUNTIME_TRUSTED_HOPS: String(this.#options.trustedHops),
       // Workers log at the primary's level unless their own options say otherwise.
       STICKY_RUNTIME_LOG_LEVEL: this.#options.logLevel,
       STICKY_RUNTIME_IPC_TIMEOUT: String(this.#options.ipcTimeout),

@@ -10,7 +10,7 @@ import { slotOfAddress, slotOfKey } from './route.js';
 import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { RESPONSES, answerAndClose } from './responses.js';
-import { closeConnection, type TcpHandle } from './connection.js';
+import { closeConnection, setProxiedClient, type TcpHandle } from './connection.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 
@@ -315,6 +315,8 @@ export class Balancer {
     const result = parseProxyHeader(buffer, this.#options.maxHeadBytes);
     if (result.kind !== 'ok') return;
     const rest = buffer.length > result.length ? buffer.toString('base64', result.length) : undefined;
+    // The worker's socket reports the client, not the load balancer (see receiver-worker.ts).
+    if (result.address !== undefined) setProxiedClient(socket, { address: result.address, port: result.port });
     const slot = result.address === undefined ? undefined : slotOfAddress(result.address, this.#options.hashSeed, this.slots.size);
     this.#dispatchWithFallback(slot, socket, rest);
   };

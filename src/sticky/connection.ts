@@ -31,3 +31,19 @@ export function closeConnection(connection: Connection): void {
   connection.on('error', ignore);
   connection.destroy();
 }
+
+/** The client behind a PROXY protocol header, kept on the primary's socket until the handoff. */
+export interface ProxiedClient {
+  address: string;
+  port: number | undefined;
+}
+
+const PROXIED = Symbol('sticky.proxiedClient');
+
+export function setProxiedClient(socket: Socket, client: ProxiedClient): void {
+  (socket as Socket & { [PROXIED]?: ProxiedClient })[PROXIED] = client;
+}
+
+export function proxiedClientOf(connection: Connection): ProxiedClient | undefined {
+  return isSocket(connection) ? (connection as Socket & { [PROXIED]?: ProxiedClient })[PROXIED] : undefined;
+}

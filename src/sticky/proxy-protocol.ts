@@ -7,8 +7,8 @@ import { canonicalIPv6, normalizeAddress } from './address.js';
 export type ProxyHeaderResult =
   | { readonly kind: 'incomplete' }
   | { readonly kind: 'invalid' }
-  /** `address` is undefined for LOCAL/UNKNOWN (health checks): route by the socket address. */
-  | { readonly kind: 'ok'; readonly address: string | undefined; readonly length: number };
+  /** `address` (and `port`) are undefined for LOCAL/UNKNOWN (health checks): route by the socket address. */
+  | { readonly kind: 'ok'; readonly address: string | undefined; readonly port?: number; readonly length: number };
 
 const INCOMPLETE: ProxyHeaderResult = Object.freeze({ kind: 'incomplete' });
 const INVALID: ProxyHeaderResult = Object.freeze({ kind: 'invalid' });
@@ -41,7 +41,7 @@ function parseV1(buffer: Buffer): ProxyHeaderResult {
     : family === 'TCP6' && isIPv6(source) && isIPv6(destination);
   if (!isFamilyOk || !validPort(sourcePort) || !validPort(destinationPort)) return INVALID;
   const address = family === 'TCP4' ? source : canonicalIPv6(source);
-  return address === undefined ? INVALID : { kind: 'ok', address, length };
+  return address === undefined ? INVALID : { kind: 'ok', address, port: Number(sourcePort), length };
 }
 
 function formatIPv6(buffer: Buffer, offset: number): string {
@@ -83,11 +83,11 @@ function parseV2(buffer: Buffer, maxLength: number): ProxyHeaderResult {
   if (family === 1) {
     if (addressLength < 12) return INVALID;
     const address = `${buffer[16]}.${buffer[17]}.${buffer[18]}.${buffer[19]}`;
-    return { kind: 'ok', address, length };
+    return { kind: 'ok', address, port: buffer.readUInt16BE(24), length };
   }
   if (family === 2) {
     if (addressLength < 36) return INVALID;
-    return { kind: 'ok', address: formatIPv6(buffer, 16), length };
+    return { kind: 'ok', address: formatIPv6(buffer, 16), port: buffer.readUInt16BE(48), length };
   }
   return INVALID;
 }

@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Server, Socket } from 'node:net';
+import { Socket, isIPv4, type Server } from 'node:net';
+import { clientAddressFromHeader, normalizeAddress } from './address.js';
 
 // The worker's side of a handoff: the socket joins the application's server as if that server had
 // accepted it, with the bytes the primary already read put back in front.
@@ -24,7 +25,8 @@ interface SocketInternals {
  * Emits `connection` on `server` with the handed-off socket. The socket is counted in the server's
  * connections (so `server.close(cb)` waits for it) and unpaused only by the server's own listener.
  */
-export function adoptSocket(server: Server, socket: Socket, bytes: string | undefined): void {
+export function adoptSocket(server: Server, socket: Socket, bytes: string | undefined, client?: string, clientPort?: number): void {
+  if (client !== undefined) reportClient(socket, client, clientPort);
   // Put the primary's bytes back before anything reads: the socket buffers what the kernel still
   // holds behind them, so the order on the wire is kept.
   if (bytes !== undefined && bytes.length > 0) socket.unshift(Buffer.from(bytes, 'base64'));
@@ -66,4 +68,64 @@ export function listenPrivately(server: Server): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * PROXY protocol: the socket reports the client of the PROXY header as its peer, as a server that
+ * terminates PROXY protocol itself does (HAProxy, nginx `set_real_ip_from`), so that everything that
+ * reads `socket.remoteAddress` (Express's `req.ip`, Socket.IO's `handshake.address`, loggers, rate
+ * limiters) sees the client and not the load balancer. Own properties shadow net.Socket's getters.
+ */
+function reportClient(socket: Socket, address: string, port: number | undefined): void {
+  const peer = { value: socket.remoteAddress, port: socket.remotePort };
+  Object.defineProperty(socket, 'remoteAddress', { value: address, configurable: true, enumerable: true });
+  Object.defineProperty(socket, 'remoteFamily', { value: isIPv4(address) ? 'IPv4' : 'IPv6', configurable: true, enumerable: true });
+  Object.defineProperty(socket, 'remotePort', { value: port, configurable: true, enumerable: true });
+  Object.defineProperty(socket, PROXY_PEER, { value: peer, configurable: true });
+}
+
+const PROXY_PEER = Symbol('sticky.proxyPeer');
+
+/** Header mode: the primary passes its header rule to the workers in the environment. */
+interface HeaderRule { name: string; trustedHops: number; isForwarded: boolean }
+let headerRule: HeaderRule | null | undefined;
+
+function headerRuleOf(): HeaderRule | null {
+  if (headerRule === undefined) {
+    const name = process.env.STICKY_RUNTIME_PROXY_HEADER;
+    headerRule = name === undefined || name === ''
+      ? null
+      : { name, trustedHops: Number(process.env.STICKY_RUNTIME_TRUSTED_HOPS ?? 0), isForwarded: name === 'forwarded' };
+  }
+  return headerRule;
+}
+
+/** A request (`http.IncomingMessage`, Express's `req`, Fastify's `request.raw`) or its socket. */
+export type ClientAddressSource =
+  | Socket
+  | { readonly socket: Socket; readonly headers?: Readonly<Record<string, string | string[] | undefined>> };
+
+/**
+ * The address of the client behind a request or connection, in a worker:
+ * - `proxyProtocol` mode: the source of the connection's PROXY header (also what
+ *   `socket.remoteAddress` reports there);
+ * - `proxyHeader` mode: the address in this request's header, picked by the same `trustedHops` rule
+ *   the primary routes by (pass the request: a connection a proxy keeps alive may carry several
+ *   clients' requests); the socket's address when the header has none;
+ * - otherwise the socket's address.
+ * IPv4-mapped IPv6 addresses are returned as IPv4. Undefined only for a socket already closed.
+ * @example
+ * app.get('/', (req, res) => res.send(`hello ${clientAddress(req)}`));
+ */
+export function clientAddress(source: ClientAddressSource): string | undefined {
+  const socket = source instanceof Socket ? source : source.socket;
+  const rule = headerRuleOf();
+  const headers = source instanceof Socket ? undefined : source.headers;
+  if (rule !== null && headers !== undefined) {
+    const value = headers[rule.name];
+    const address = clientAddressFromHeader(Array.isArray(value) ? value.join(', ') : value, rule.trustedHops, rule.isForwarded);
+    if (address !== undefined) return address;
+  }
+  const address = socket.remoteAddress;
+  return address === undefined ? undefined : normalizeAddress(address);
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Worker } from 'node:cluster';
 import { CONNECTION_WITHOUT_BYTES, encodeMessage } from '../ipc/index.js';
-import { isSocket, nativeHandleOf, type Connection, type TcpHandle } from './connection.js';
+import { isSocket, nativeHandleOf, proxiedClientOf, type Connection, type TcpHandle } from './connection.js';
 
 // Node sends one handle at a time per channel and keeps later ones in `_handleQueue`; on every
 // NODE_HANDLE_ACK it replays that whole queue through `_send`, which re-queues all but the first:
@@ -15,6 +15,15 @@ interface InternalMessage { cmd?: unknown }
 
 /** What a link does with a connection it cannot deliver; the table re-routes it. */
 export type Undeliverable = (link: WorkerLink, connection: Connection, bytes: string | undefined) => void;
+
+function handoffMessage(connection: Connection, bytes: string | undefined): object {
+  const client = proxiedClientOf(connection);
+  if (client === undefined) return bytes === undefined ? CONNECTION_WITHOUT_BYTES : encodeMessage('sticky:connection', { bytes });
+  const payload: { bytes?: string; client: string; clientPort?: number } = { client: client.address };
+  if (bytes !== undefined) payload.bytes = bytes;
+  if (client.port !== undefined) payload.clientPort = client.port;
+  return encodeMessage('sticky:connection', payload);
+}
 
 export class WorkerLink {
   readonly worker: Worker;
@@ -148,7 +157,7 @@ export class WorkerLink {
     this.#currentBytes = bytes;
     this.#currentHandle = handle;
     this.#isCurrentUnsent = false;
-    const message = bytes === undefined ? CONNECTION_WITHOUT_BYTES : encodeMessage('sticky:connection', { bytes });
+    const message = handoffMessage(connection, bytes);
     try {
       // A bare TCP handle travels as Node's 'net.Native'; the worker wraps it in a Socket.
       this.worker.send(message, connection as Socket, this.#onSent);

@@ -15,6 +15,9 @@ export interface WorkerReply {
   /** The peer of the worker's socket (the client, or the proxy in PROXY mode). */
   remoteAddress?: string;
   remotePort?: number;
+  remoteFamily?: string;
+  /** `clientAddress(req)` in the worker. */
+  client?: string;
 }
 
 export interface RequestOptions {

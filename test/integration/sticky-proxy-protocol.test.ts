@@ -27,10 +27,10 @@ describe('PROXY protocol routing', () => {
       const workers = new Set(replies.map((reply) => reply.workerId));
       expect({ source, workers: workers.size }).toEqual({ source, workers: 1 });
       workerOf.set(source, replies[0]?.workerId as number);
-      // The worker parsed the request that followed the header, and sees the proxy's socket.
+      // The worker parsed the request that followed the header, and its socket reports the client.
       for (const reply of replies) {
         expect(reply.url).toBe(`/v1/${source}`);
-        expect(reply.remoteAddress).toBe('127.0.0.1');
+        expect(reply.remoteAddress).toBe(source);
       }
     }
     // Every connection came from 127.0.0.1, yet all workers got clients: the header decided.

@@ -21,6 +21,8 @@ describe('encodeMessage', () => {
     const messages = [
       encodeMessage('sticky:connection', {}),
       encodeMessage('sticky:connection', { bytes: Buffer.from('GET / HTTP/1.1\r\n\r\n').toString('base64') }),
+      encodeMessage('sticky:connection', { client: '2001:db8::7', clientPort: 4711 }),
+      encodeMessage('sticky:connection', { bytes: 'R0VU', client: '198.51.100.7' }),
       encodeMessage('sticky:ready', {}),
       encodeMessage('sticky:masterclose', { waitForConnections: false }),
       encodeMessage('sticky:close', { waitForConnections: true, timeout: 0 }),
@@ -89,6 +91,9 @@ describe('decodeMessage', () => {
     ['a string payload', { type: 'sticky:connection', payload: 'abc' }],
     ['non-string connection bytes', { type: 'sticky:connection', payload: { bytes: 42 } }],
     ['null connection bytes', { type: 'sticky:connection', payload: { bytes: null } }],
+    ['a non-string client', { type: 'sticky:connection', payload: { client: 7 } }],
+    ['a client port out of range', { type: 'sticky:connection', payload: { client: '198.51.100.7', clientPort: 70_000 } }],
+    ['a fractional client port', { type: 'sticky:connection', payload: { client: '198.51.100.7', clientPort: 1.5 } }],
     ['a close without timeout', { type: 'sticky:close', payload: { waitForConnections: true } }],
     ['a close with a negative timeout', { type: 'sticky:close', payload: { waitForConnections: true, timeout: -1 } }],
     ['a close with a NaN timeout', { type: 'sticky:close', payload: { waitForConnections: true, timeout: Number.NaN } }],

@@ -15,17 +15,17 @@ const ipv6 = (groups: readonly number[]): number[] => groups.flatMap((g) => [g >
 describe('PROXY protocol v1', () => {
   it('parses TCP4', () => {
     const header = 'PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n';
-    expect(parseProxyHeader(Buffer.from(header), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', length: header.length });
+    expect(parseProxyHeader(Buffer.from(header), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', port: 56324, length: header.length });
   });
 
   it('parses TCP6, compressed as sent', () => {
     const header = 'PROXY TCP6 2001:db8::1 2001:db8::2 56324 443\r\n';
-    expect(parseProxyHeader(Buffer.from(header), MAX)).toEqual({ kind: 'ok', address: '2001:db8::1', length: header.length });
+    expect(parseProxyHeader(Buffer.from(header), MAX)).toEqual({ kind: 'ok', address: '2001:db8::1', port: 56324, length: header.length });
   });
 
   it('unwraps an IPv4-mapped TCP6 source', () => {
     const header = 'PROXY TCP6 ::ffff:192.0.2.1 ::ffff:198.51.100.1 1 2\r\n';
-    expect(parseProxyHeader(Buffer.from(header), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', length: header.length });
+    expect(parseProxyHeader(Buffer.from(header), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', port: 1, length: header.length });
   });
 
   it('parses UNKNOWN (with or without addresses) as no address', () => {
@@ -89,18 +89,18 @@ describe('PROXY protocol v2', () => {
   const inet = [192, 0, 2, 1, 198, 51, 100, 1, ...port(56324), ...port(443)];
 
   it('parses PROXY over INET (TCP)', () => {
-    expect(parseProxyHeader(v2(0x21, 0x11, inet), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', length: 28 });
+    expect(parseProxyHeader(v2(0x21, 0x11, inet), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', port: 56324, length: 28 });
   });
 
   it('parses PROXY over INET (UDP) the same way', () => {
-    expect(parseProxyHeader(v2(0x21, 0x12, inet), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', length: 28 });
+    expect(parseProxyHeader(v2(0x21, 0x12, inet), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', port: 56324, length: 28 });
   });
 
   it('parses PROXY over INET6 and compresses the address like inet_ntop', () => {
     const source = ipv6([0x2001, 0x0db8, 0, 0, 0, 0, 0, 1]);
     const destination = ipv6([0x2001, 0x0db8, 0, 0, 0, 0, 0, 2]);
     const body = [...source, ...destination, ...port(1), ...port(2)];
-    expect(parseProxyHeader(v2(0x21, 0x21, body), MAX)).toEqual({ kind: 'ok', address: '2001:db8::1', length: 52 });
+    expect(parseProxyHeader(v2(0x21, 0x21, body), MAX)).toEqual({ kind: 'ok', address: '2001:db8::1', port: 1, length: 52 });
   });
 
   it.each([
@@ -131,7 +131,7 @@ describe('PROXY protocol v2', () => {
 
   it('skips TLVs after the addresses, counting them in `length`', () => {
     const tlv = [0x04, 0x00, 0x03, 0x61, 0x62, 0x63];
-    expect(parseProxyHeader(v2(0x21, 0x11, [...inet, ...tlv]), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', length: 34 });
+    expect(parseProxyHeader(v2(0x21, 0x11, [...inet, ...tlv]), MAX)).toEqual({ kind: 'ok', address: '192.0.2.1', port: 56324, length: 34 });
   });
 
   it('reports `length` so the bytes after the header can be sliced off', () => {
