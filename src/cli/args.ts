@@ -11,7 +11,7 @@ const INTEGER_OPTIONS = [
   'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'readyTimeout', 'reloadConcurrency', 'respawnDelay',
   'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry',
 ] as const;
-const STRING_OPTIONS = ['proxyHeader', 'readiness', 'logLevel'] as const;
+const STRING_OPTIONS = ['proxyHeader', 'readiness', 'logLevel', 'steering'] as const;
 const BOOLEAN_OPTIONS = ['proxyProtocol'] as const;
 
 /** Flags of the CLI itself. */

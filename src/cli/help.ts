@@ -30,6 +30,7 @@ Serve flags:
   --proxy-header <name>          route by the client address in this header, e.g. x-forwarded-for
   --trusted-hops <n>             which entry of --proxy-header is the client (from the right)
   --proxy-protocol               route by a PROXY protocol v1/v2 header
+  --steering auto|kernel|primary IP mode: the kernel routes to the workers (Linux), or the primary hands over
   --metrics-port <n>             serve /metrics, /healthz, /readyz on this port
   --metrics-host <addr>          address of the metrics endpoint (default 127.0.0.1)
   --log-level <level>            fatal, error, warn, info (default), debug, trace, silent

@@ -82,13 +82,17 @@ export function loadReusePortSockets(): NativeSupport {
 }
 
 function load(): NativeSupport {
-  if (process.platform !== 'linux') return { reason: `kernel steering needs Linux (this is ${process.platform})` };
-  if (!canWorkerListenOnHandle()) return { reason: `kernel steering needs Node >= 20.13 (this is ${process.versions.node})` };
-  const file = `../../prebuilds/linux-${process.arch}/reuseport.node`;
+  // From both src/sticky and dist/sticky the package root is two levels up.
+  return loadFrom(`../../prebuilds/linux-${process.arch}/reuseport.node`, process.platform, process.versions.node);
+}
+
+/** Loads the addon at `file` (relative to this module) for a platform and Node version; never throws. */
+export function loadFrom(file: string, platform: string, version: string): NativeSupport {
+  if (platform !== 'linux') return { reason: `kernel steering needs Linux (this is ${platform})` };
+  if (!canWorkerListenOnHandle(version)) return { reason: `kernel steering needs Node >= 20.13 (this is ${version})` };
   try {
-    // From both src/sticky and dist/sticky the package root is two levels up.
     return { sockets: wrap(createRequire(import.meta.url)(file) as Addon) };
   } catch (error) {
-    return { reason: `the native part did not load for linux-${process.arch}: ${(error as Error).message}` };
+    return { reason: `the native part did not load from ${file}: ${(error as Error).message}` };
   }
 }

@@ -163,3 +163,16 @@ describe('canWorkerListenOnHandle', () => {
     expect(['20.13.0', '20.20.2', '22.1.0', '24.0.0'].map((v) => canWorkerListenOnHandle(v))).toEqual([true, true, true, true]);
   });
 });
+
+describe('loading the native part elsewhere', () => {
+  it('answers with the reason instead of throwing: another OS, an old Node, a missing or foreign binary', async () => {
+    const { loadFrom } = await import('../../src/sticky/reuseport-native.js');
+    const file = `../../prebuilds/linux-${process.arch}/reuseport.node`;
+    expect(loadFrom(file, 'darwin', '22.0.0')).toEqual({ reason: 'kernel steering needs Linux (this is darwin)' });
+    expect(loadFrom(file, 'linux', '20.12.0')).toEqual({ reason: 'kernel steering needs Node >= 20.13 (this is 20.12.0)' });
+    expect(loadFrom('../../prebuilds/linux-none/reuseport.node', 'linux', '22.0.0').reason).toMatch(/did not load from/);
+    // A binary for another architecture is refused by the dynamic loader, not thrown at the caller.
+    const foreign = process.arch === 'arm64' ? 'x64' : 'arm64';
+    expect(loadFrom(`../../prebuilds/linux-${foreign}/reuseport.node`, 'linux', '22.0.0').reason).toMatch(/did not load from/);
+  });
+});
