@@ -79,8 +79,10 @@ describe.skipIf(notLinux)('rolling restart', () => {
   for (const [version, reason] of [['throw', 'exited during start-up'], ['hang', 'not ready within `readyTimeout`']] as const) {
     it(`a reload into a version that does "${version}" keeps the old workers and reports the slot`, async () => {
       const file = versionFile('ok');
+      // readyTimeout must exceed a worker's start-up on a loaded 2-core machine (over 1.5 s seen), or
+      // a worker that throws while loading is timed out before it exits.
       const cluster = await spawnCluster('reload-app.mjs', {
-        env: { WORKERS: '2', VERSION_FILE: file, OPTIONS: JSON.stringify({ readyTimeout: 1_500 }) },
+        env: { WORKERS: '2', VERSION_FILE: file, OPTIONS: JSON.stringify({ readyTimeout: 5_000 }) },
       });
       const before = await slots(cluster);
       const load = startLoad(cluster.port, addresses(20), 4);
