@@ -112,6 +112,21 @@ export interface ListenOptions {
    * `ready()` after its async start-up (open a DB pool, warm a cache). @default 'listen'
    */
   readiness?: 'listen' | 'manual';
+  /**
+   * Recycle a worker after it served this many requests (plus up to `maxRequestsJitter`): it is
+   * replaced in its slot the way a rolling restart replaces it, without a failed request, and its
+   * clients stay on the slot. `0` never recycles. HTTP servers only. @default 0
+   */
+  maxRequests?: number;
+  /** Random extra requests, 0 to this, added to `maxRequests` per worker so workers do not recycle together. @default 0 */
+  maxRequestsJitter?: number;
+  /**
+   * Recycle a worker whose resident memory (RSS) exceeds this many bytes, checked every
+   * `memoryCheckInterval` ms in the worker. `0` never recycles. @default 0
+   */
+  maxMemory?: number;
+  /** Ms between a worker's checks of its memory against `maxMemory`. @default 5000 */
+  memoryCheckInterval?: number;
   /** Slots replaced at once in a rolling restart. @default 1 */
   reloadConcurrency?: number;
   /** Delay before the second restart in a row of a short-lived worker; doubles each time. @default 100 */
@@ -172,6 +187,10 @@ export interface ResolvedListenOptions {
   readyTimeout: number;
   readiness: 'listen' | 'manual';
   reloadConcurrency: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  maxMemory: number;
+  memoryCheckInterval: number;
   respawnDelay: number;
   maxRespawnDelay: number;
   minUptime: number;
@@ -201,6 +220,10 @@ export const DEFAULTS = Object.freeze({
   readyTimeout: 30_000,
   readiness: 'listen',
   reloadConcurrency: 1,
+  maxRequests: 0,
+  maxRequestsJitter: 0,
+  maxMemory: 0,
+  memoryCheckInterval: 5_000,
   respawnDelay: 100,
   maxRespawnDelay: 30_000,
   minUptime: 5_000,
@@ -215,6 +238,7 @@ const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
+  'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
 
@@ -410,6 +434,10 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, unlimited, ' (ms)'),
     readiness: resolveReadiness(raw.readiness),
     reloadConcurrency: integerIn(raw, 'reloadConcurrency', DEFAULTS.reloadConcurrency, 1, 1024),
+    maxRequests: integerIn(raw, 'maxRequests', DEFAULTS.maxRequests, 0, unlimited),
+    maxRequestsJitter: integerIn(raw, 'maxRequestsJitter', DEFAULTS.maxRequestsJitter, 0, unlimited),
+    maxMemory: integerIn(raw, 'maxMemory', DEFAULTS.maxMemory, 0, unlimited, ' (bytes)'),
+    memoryCheckInterval: integerIn(raw, 'memoryCheckInterval', DEFAULTS.memoryCheckInterval, 10, unlimited, ' (ms)'),
     respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, unlimited, ' (ms)'),
     maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, unlimited, ' (ms)'),
     minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, unlimited, ' (ms)'),

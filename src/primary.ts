@@ -84,6 +84,12 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled'] as const) {
       this.#topology.on(event, (payload) => this.emit(event, payload as never));
     }
+    this.#supervisor.on('recycle', (payload) => {
+      this.#log.info({ workerId: payload.workerId, reason: payload.reason, requests: payload.requests, rss: payload.rss }, 'recycling worker');
+      this.emit('recycle', payload);
+      // A failed replacement is logged; the old worker keeps serving and asks again later.
+      void this.#topology.recycle(payload.slot, payload.workerId).catch(() => undefined);
+    });
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
       void this.#close('masterclose', payload.waitForConnections).then(exitAfterShutdown);

@@ -128,6 +128,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     () => {
       readiness.isAttached = true;
       announceReady();
+      watchRecycling(server);
     },
     (error: unknown) => {
       // Without its server the worker cannot serve: the primary sees the exit and respawns.
@@ -157,6 +158,37 @@ function waitForApp(app: ResolvedApp, log: Logger): void {
       throw new StickyError(ErrorCode.WorkerStartFailed, `The ${app.kind} app failed to start.`, { cause: error });
     },
   );
+}
+
+/**
+ * `maxRequests` / `maxMemory`: past its limit the worker asks the primary to replace it; it keeps
+ * serving until its replacement is ready and it is drained like in a rolling restart. The primary
+ * passes this worker's limits (its request limit already jittered) through the environment.
+ */
+function watchRecycling(server: Server): void {
+  const maxRequests = Number(process.env.STICKY_RUNTIME_MAX_REQUESTS ?? 0);
+  const maxMemory = Number(process.env.STICKY_RUNTIME_MAX_MEMORY ?? 0);
+  const interval = Number(process.env.STICKY_RUNTIME_MEMORY_CHECK_INTERVAL ?? 5_000);
+  let requests = 0;
+  let hasAskedForRequests = false;
+  const ask = (reason: 'maxRequests' | 'maxMemory'): void => {
+    process.send?.(encodeMessage('sticky:recycle', { reason, requests, rss: process.memoryUsage.rss() }));
+  };
+  if (maxRequests > 0) {
+    // Hot path: one increment per request; the one message goes out once.
+    server.on('request', () => {
+      if (++requests < maxRequests || hasAskedForRequests) return;
+      hasAskedForRequests = true;
+      ask('maxRequests');
+    });
+  }
+  if (maxMemory > 0) {
+    // Asks again at each check while over the limit: the primary ignores repeats for a worker it
+    // already replaces, and a replacement that failed to start is tried again.
+    setInterval(() => {
+      if (process.memoryUsage.rss() > maxMemory) ask('maxMemory');
+    }, interval).unref();
+  }
 }
 
 /** Asks the primary to shut the whole cluster down (the typed form of `['sticky:masterclose', wait]`). */

@@ -9,7 +9,8 @@ import type { ListenOptions } from '../options.js';
 const INTEGER_OPTIONS = [
   'workers', 'trustedHops', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads', 'slotQueueLimit',
   'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'readyTimeout', 'reloadConcurrency', 'respawnDelay',
-  'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry',
+  'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'maxRequests', 'maxRequestsJitter',
+  'maxMemory', 'memoryCheckInterval',
 ] as const;
 const STRING_OPTIONS = ['proxyHeader', 'readiness', 'logLevel', 'steering'] as const;
 const BOOLEAN_OPTIONS = ['proxyProtocol'] as const;

@@ -35,11 +35,13 @@ Serve flags:
   --metrics-host <addr>          address of the metrics endpoint (default 127.0.0.1)
   --log-level <level>            fatal, error, warn, info (default), debug, trace, silent
   --shutdown-delay <ms>          keep serving this long after SIGTERM before draining
+  --max-requests <n>             recycle a worker after n requests (+ --max-requests-jitter <n>)
+  --max-memory <bytes>           recycle a worker whose RSS passes this (--memory-check-interval <ms>)
   --shutdown-timeout <ms>  --drain-timeout <ms>  --ready-timeout <ms>  --readiness listen|manual
   --reload-concurrency <n>  --respawn-delay <ms>  --max-respawn-delay <ms>  --min-uptime <ms>
   --max-restarts <n>  --restart-window <ms>  --failed-slot-retry <ms>  --hash-seed <n>  --backlog <n>
   --max-head-bytes <n>  --head-timeout <ms>  --max-pending-heads <n>  --slot-queue-limit <n>
-  --slot-wait-timeout <ms>
+  --slot-wait-timeout <ms>  --steering auto|kernel|primary
                                  each flag is the library option of the same name (camelCase)
   -c, --config <file>            options file (default: ./sticky-runtime.config.{js,mjs,cjs} if present);
                                  exports an object of options plus app, port, host; flags win

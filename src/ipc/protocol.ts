@@ -24,6 +24,8 @@ export interface RuntimeMessageMap {
   'sticky:masterclose': { waitForConnections: boolean };
   /** primary → worker: stop taking sockets, drain when asked to, run exit hooks, exit. */
   'sticky:close': { waitForConnections: boolean; timeout: number };
+  /** Worker → primary: replace me in my slot (past `maxRequests` or `maxMemory`). */
+  'sticky:recycle': { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
 }
 
 export type RuntimeMessageType = keyof RuntimeMessageMap;
@@ -101,6 +103,11 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const { waitForConnections, timeout } = payload;
       if (typeof timeout !== 'number' || !(timeout >= 0)) return undefined;
       return { type, payload: { waitForConnections: waitForConnections === true, timeout } };
+    }
+    case 'sticky:recycle': {
+      const { reason, requests, rss } = payload;
+      if ((reason !== 'maxRequests' && reason !== 'maxMemory') || typeof requests !== 'number' || typeof rss !== 'number') return undefined;
+      return { type, payload: { reason, requests, rss } };
     }
     default:
       return undefined;

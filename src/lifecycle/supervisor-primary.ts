@@ -167,6 +167,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       // Workers log at the primary's level unless their own options say otherwise.
       STICKY_RUNTIME_LOG_LEVEL: this.#options.logLevel,
       STICKY_RUNTIME_IPC_TIMEOUT: String(this.#options.ipcTimeout),
+      // This worker's own limit: the jitter keeps workers started together from recycling together.
+      STICKY_RUNTIME_MAX_REQUESTS: String(this.#options.maxRequests === 0 ? 0
+        : this.#options.maxRequests + Math.floor(Math.random() * (this.#options.maxRequestsJitter + 1))),
+      STICKY_RUNTIME_MAX_MEMORY: String(this.#options.maxMemory),
+      STICKY_RUNTIME_MEMORY_CHECK_INTERVAL: String(this.#options.memoryCheckInterval),
     });
     const tracked = trackWorker(worker, slot, this.#slots.link(slot, worker));
     this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
@@ -243,7 +248,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     if (decoded.kind !== 'message') return;
     const { message } = decoded;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
-    else if (message.type === 'sticky:masterclose') {
+    else if (message.type === 'sticky:recycle') {
+      if (!tracked.isReady || tracked.isRetiring || this.#isStopping) return;
+      this.emit('recycle', { ...this.#info(tracked), ...message.payload });
+    } else if (message.type === 'sticky:masterclose') {
       this.emit('masterclose', { waitForConnections: message.payload.waitForConnections, workerId: tracked.worker.id });
     }
   }

@@ -61,6 +61,21 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     return this.#lastReloadMs[slot];
   }
 
+  /**
+   * Replaces the worker `workerId` in `slot` through the rolling-restart path (fork, ready, switch,
+   * drain), unless it is no longer the slot's worker. Waits its turn behind reloads and scaling.
+   */
+  recycle(slot: number, workerId: number): Promise<SlotReloadReport | undefined> {
+    return this.#serialize(async () => {
+      const current = this.#supervisor.current(slot);
+      if (current === undefined || current.worker.id !== workerId || current.isRetiring) return undefined;
+      const result = await this.#replace(slot);
+      if (result.status === 'replaced') this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId }, 'worker recycled');
+      else this.#log.error({ slot, workerId, reason: result.reason }, 'recycle failed: replacement did not start');
+      return result;
+    });
+  }
+
   /** Adds or removes slots at the end until there are `count`. */
   scale(count: number): Promise<void> {
     return this.#serialize(() => this.#scale(count));

@@ -38,6 +38,8 @@ export interface SupervisorEvents {
   respawnScheduled: { slot: number; delay: number; crashes: number };
   slotFailed: { slot: number; crashes: number; retryIn: number; error: StickyError };
   masterclose: { waitForConnections: boolean; workerId: number };
+  /** A worker passed `maxRequests` or `maxMemory`; it is replaced in its slot. */
+  recycle: WorkerInfo & { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
 }
 
 /** Why a new worker did not become ready. */

@@ -239,6 +239,12 @@ describe('normalizeListenOptions: logger', () => {
     expect(thrownBy({ metrics: 9464 }).message).toBe('Expected `metrics` to be an object such as { port: 9464 }, or false, received 9464 (number).');
   });
 
+  it('validates the recycling options', () => {
+    expect(normalizeListenOptions({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30 })).toMatchObject({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30, memoryCheckInterval: 5000 });
+    expect(thrownBy({ maxMemory: -1 }).message).toBe('Expected `maxMemory` to be an integer >= 0 (bytes), received -1 (number).');
+    expect(thrownBy({ memoryCheckInterval: 1 }).message).toBe('Expected `memoryCheckInterval` to be an integer >= 10 (ms), received 1 (number).');
+  });
+
   it('rejects a negative shutdownDelay', () => {
     expect(thrownBy({ shutdownDelay: -1 }).message).toBe('Expected `shutdownDelay` to be an integer >= 0 (ms), received -1 (number).');
   });
