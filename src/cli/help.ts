@@ -41,7 +41,7 @@ Serve flags:
   --reload-concurrency <n>  --respawn-delay <ms>  --max-respawn-delay <ms>  --min-uptime <ms>
   --max-restarts <n>  --restart-window <ms>  --failed-slot-retry <ms>  --hash-seed <n>  --backlog <n>
   --max-head-bytes <n>  --head-timeout <ms>  --max-pending-heads <n>  --slot-queue-limit <n>
-  --slot-wait-timeout <ms>  --steering auto|kernel|primary
+  --slot-wait-timeout <ms>
                                  each flag is the library option of the same name (camelCase)
   -c, --config <file>            options file (default: ./sticky-runtime.config.{js,mjs,cjs} if present);
                                  exports an object of options plus app, port, host; flags win
