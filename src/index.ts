@@ -1,6 +1,6 @@
 export { listen, type CloseMaster } from './listen.js';
 export { createPrimary, type StickyPrimary, type PrimaryEvents, type PrimaryStats, type CloseOptions } from './primary.js';
-export { requestMasterClose, ready, attachWorker } from './worker.js';
+export { requestMasterClose, ready, attachWorker, generateSessionId } from './worker.js';
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {
   onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,

@@ -53,6 +53,13 @@ export interface ListenOptions {
   trustedHops?: number;
   /** Route by the source address of a PROXY protocol v1/v2 header, which is consumed. @default false */
   proxyProtocol?: boolean;
+  /**
+   * Route Socket.IO (engine.io) sessions by their id: a request whose `sid` query parameter was made
+   * by `generateSessionId()` goes to the slot in it; a request without one (the handshake, other
+   * pages) goes to a worker chosen per connection, so many clients behind one address spread over
+   * the workers. The primary reads the request head of every connection. @default false
+   */
+  socketIoSessions?: boolean;
   /** Route by a key computed from the parsed request head. */
   generatePrehashArray?: (req: StickyRequest, socket: Socket) => PrehashKey;
   /** Route by a key computed from the socket alone; the primary reads no byte. */
@@ -162,7 +169,7 @@ export interface ListenOptions {
 /** How IP-mode connections reach their worker; see `ListenOptions.steering`. */
 export type Steering = 'auto' | 'kernel' | 'primary';
 
-export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'custom' | 'customNoParsing';
+export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'socketIoSessions' | 'custom' | 'customNoParsing';
 
 export interface ResolvedListenOptions {
   workers: number;
@@ -235,7 +242,7 @@ export const DEFAULTS = Object.freeze({
 });
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
-  'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'generatePrehashArray',
+  'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'socketIoSessions', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
   'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
@@ -307,6 +314,7 @@ function resolveMode(input: ListenOptions): RoutingMode {
   const chosen: string[] = [];
   if (input.proxyHeader !== undefined) chosen.push('proxyHeader');
   if (input.proxyProtocol === true) chosen.push('proxyProtocol');
+  if (input.socketIoSessions === true) chosen.push('socketIoSessions');
   if (input.generatePrehashArray !== undefined) chosen.push('generatePrehashArray');
   if (input.generatePrehashArrayNoParsing !== undefined) chosen.push('generatePrehashArrayNoParsing');
   if (chosen.length > 1) {
@@ -319,6 +327,7 @@ function resolveMode(input: ListenOptions): RoutingMode {
   switch (chosen[0]) {
     case 'proxyHeader': return 'proxyHeader';
     case 'proxyProtocol': return 'proxyProtocol';
+    case 'socketIoSessions': return 'socketIoSessions';
     case 'generatePrehashArray': return 'custom';
     case 'generatePrehashArrayNoParsing': return 'customNoParsing';
     default: return 'ip';
@@ -401,6 +410,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     throw invalidOption('proxyHeader', 'an HTTP header name such as "x-forwarded-for"', proxyHeader);
   }
   if (raw.proxyProtocol !== undefined) booleanOf(raw, 'proxyProtocol', false);
+  if (raw.socketIoSessions !== undefined) booleanOf(raw, 'socketIoSessions', false);
   const mode = resolveMode(input);
   if (raw.trustedHops !== undefined && mode !== 'proxyHeader') {
     throw invalidOption('trustedHops', 'used together with `proxyHeader`', raw.trustedHops);

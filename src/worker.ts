@@ -3,7 +3,7 @@ import { Socket, createServer, type Server, type SocketConstructorOpts } from 'n
 import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
-import { adoptSocket, listenOnHandle, listenPrivately } from './sticky/index.js';
+import { formatSessionId, adoptSocket, listenOnHandle, listenPrivately } from './sticky/index.js';
 import { WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 import type { Logger } from './logger.js';
@@ -220,4 +220,22 @@ export function attachWorker(server: StickyApp, options: ListenOptions = {}): vo
     });
   }
   createWorker(resolveApp(server), normalizeListenOptions(options));
+}
+
+/**
+ * A Socket.IO (engine.io) session id that carries this worker's slot, for the primary's
+ * `socketIoSessions` routing: every later request of the session reaches this slot's worker.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
+ * @example
+ * const io = new Server(server);
+ * io.engine.generateId = generateSessionId;
+ */
+export function generateSessionId(): string {
+  const slot = Number(process.env.STICKY_RUNTIME_SLOT);
+  if (!cluster.isWorker || !Number.isInteger(slot) || slot < 0) {
+    throw new StickyError(ErrorCode.WrongProcess, '`generateSessionId()` works only in a worker.', {
+      hint: 'Set it as `io.engine.generateId` in the worker branch, where `listen()` returned null.',
+    });
+  }
+  return formatSessionId(slot);
 }

@@ -28,3 +28,12 @@ expectType<string | undefined>(clientAddress({ socket }));
 expectError(clientAddress('127.0.0.1'));
 expectError(clientAddress({ headers: {} }));
 expectError(clientAddress());
+
+// Session ids for Socket.IO: engine.io's generateId shape.
+import { generateSessionId, listen as listenSessions } from '../dist/index.js';
+expectType<string>(generateSessionId());
+const generateId: (req: IncomingMessage) => string = generateSessionId;
+expectType<(req: IncomingMessage) => string>(generateId);
+declare const httpServer: import('node:net').Server;
+listenSessions(httpServer, 3000, { socketIoSessions: true });
+expectError(listenSessions(httpServer, 3000, { socketIoSessions: 'sid' }));

@@ -11,6 +11,7 @@ import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { RESPONSES, answerAndClose } from './responses.js';
 import { closeConnection, setProxiedClient, type TcpHandle } from './connection.js';
+import { slotOfSessionUrl } from './session-id.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 
@@ -81,7 +82,7 @@ export class Balancer {
       reason: options.mode !== 'ip' ? 'the routing key is in bytes the kernel never sees'
         : options.steering === 'primary' ? '`steering` is "primary"' : undefined,
     };
-    const speaksHttp = options.mode === 'proxyHeader' || options.mode === 'custom';
+    const speaksHttp = options.mode === 'proxyHeader' || options.mode === 'custom' || options.mode === 'socketIoSessions';
     this.slots = new SlotTable(options.workers, {
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
@@ -302,6 +303,11 @@ export class Balancer {
       if (options.mode === 'proxyHeader') {
         const address = clientAddressFromHeader(request.headers[options.proxyHeader], options.trustedHops, options.proxyHeader === 'forwarded');
         if (address !== undefined) slot = slotOfAddress(address, options.hashSeed, this.slots.size);
+      } else if (options.mode === 'socketIoSessions') {
+        // A session's requests go to the slot in its id; anything else may go anywhere, so it is
+        // spread per connection (many clients behind one NAT address reach different workers).
+        slot = slotOfSessionUrl(request.url, this.slots.size) ??
+          slotOfKey(`${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, options.hashSeed, this.slots.size);
       } else {
         slot = slotOfKey((options.generatePrehashArray as (r: typeof request, s: Socket) => unknown)(request, socket), options.hashSeed, this.slots.size);
       }

@@ -8,3 +8,4 @@ export { hashString, jumpHash } from './hash.js';
 export { normalizeAddress, parseAddressEntry, clientAddressFromHeader } from './address.js';
 export { parseRequestHead, findHeadEnd } from './http-head.js';
 export { parseProxyHeader, type ProxyHeaderResult } from './proxy-protocol.js';
+export { formatSessionId, slotOfSessionUrl } from './session-id.js';

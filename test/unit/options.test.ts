@@ -151,12 +151,15 @@ describe('normalizeListenOptions: routing modes', () => {
     expect(normalizeListenOptions({ proxyHeader: 'X-Forwarded-For' })).toMatchObject({ mode: 'proxyHeader', proxyHeader: 'x-forwarded-for' });
     expect(normalizeListenOptions({ proxyProtocol: true }).mode).toBe('proxyProtocol');
     expect(normalizeListenOptions({ proxyProtocol: false }).mode).toBe('ip');
+    expect(normalizeListenOptions({ socketIoSessions: true }).mode).toBe('socketIoSessions');
+    expect(normalizeListenOptions({ socketIoSessions: false }).mode).toBe('ip');
     expect(normalizeListenOptions({ generatePrehashArray: key })).toMatchObject({ mode: 'custom', generatePrehashArray: key });
     expect(normalizeListenOptions({ generatePrehashArrayNoParsing: key })).toMatchObject({ mode: 'customNoParsing', generatePrehashArrayNoParsing: key });
   });
 
   it.each([
     [{ proxyHeader: 'x-forwarded-for', proxyProtocol: true }, '`proxyHeader` and `proxyProtocol`'],
+    [{ proxyHeader: 'x-forwarded-for', socketIoSessions: true }, '`proxyHeader` and `socketIoSessions`'],
     [{ proxyHeader: 'x-forwarded-for', generatePrehashArray: (): string => 'k' }, '`proxyHeader` and `generatePrehashArray`'],
     [{ proxyProtocol: true, generatePrehashArrayNoParsing: (): string => 'k' }, '`proxyProtocol` and `generatePrehashArrayNoParsing`'],
     [{ generatePrehashArray: (): string => 'k', generatePrehashArrayNoParsing: (): string => 'k' }, '`generatePrehashArray` and `generatePrehashArrayNoParsing`'],
