@@ -163,7 +163,8 @@ const body = [
   `- Command: \`${commandLine('bench/ipc-bus.mjs')}\` (after \`npm run build\`)`,
   `- Date: ${startedAt}; commit ${sourceRevision()}; machine: ${describeMachine()}`,
   `- ${rounds} round(s) per figure, medians; raw and bus alternate within each round. Two workers; one-way counts are n = ${smallN} (64 B) and ${largeN} (64 KiB) messages between the primary and worker 0; requests n = ${rttN}.`,
-  `- Heavy traffic: every worker sends ${floodRate} messages/s of ${floodBytes} B to the primary and the primary ${floodRate}/s to every worker (paced every 5 ms), while a load generator opens new connections (64 in flight, ${sources.length} source addresses; each connection is one socket handoff).`,
+  `- Heavy traffic: every worker sends ${floodRate} messages/s of ${floodBytes} B to the primary and the primary ${floodRate}/s to every worker (paced every 5 ms), while a load generator opens new connections (64 in flight, ${sources.length} source addresses). IP mode over the primary hop (\`steering: '${process.env.BENCH_BUS_STEERING ?? 'primary'}'\`), so each connection is one socket handoff on the channel the bus uses; over the kernel plane no connection crosses it.`,
+  '- The machine was shared with other engineers\' builds and tests while this ran (see "other load"): treat the figures as indicative and compare bus and raw within a table, not across runs.',
   ...sections.flatMap(({ serialization, tput, rtt, handoff }) => [
     '',
     `### Channel serialization: ${serialization}`,

@@ -1,4 +1,5 @@
-// The application bus benchmark's target: a sticky-runtime primary (IP mode) with BENCH_WORKERS
+// The application bus benchmark's target: a sticky-runtime primary (IP mode, primary hop unless
+// BENCH_BUS_STEERING says otherwise) with BENCH_WORKERS
 // workers that answer every request with "ok", driven by bench/ipc-bus.mjs over IPC. The channel's
 // serialization is BENCH_SERIALIZATION (json | advanced).
 //
@@ -25,7 +26,9 @@ const RAW = 'bench:raw';
 
 if (cluster.isPrimary) {
   cluster.setupPrimary({ serialization: process.env.BENCH_SERIALIZATION ?? 'json' });
-  const primary = createPrimary({ workers: Number(process.env.BENCH_WORKERS ?? 2), logger: false, handleSignals: true });
+  // The primary hop by default: with kernel steering no connection crosses the channel the bus uses.
+  const steering = process.env.BENCH_BUS_STEERING ?? 'primary';
+  const primary = createPrimary({ workers: Number(process.env.BENCH_WORKERS ?? 2), logger: false, handleSignals: true, steering });
   const bus = primary.bus();
   const worker0 = () => primary.stats().slots[0];
   const workerOf = (slot) => Object.values(cluster.workers).find((w) => w.id === primary.stats().slots[slot].workerId);

@@ -17,8 +17,8 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: (() => void) | undefined;
-  /** The caller's stack, appended to a remote error's. */
-  readonly stack: string | undefined;
+  /** Holds the caller's stack (formatted only when read), appended to a remote error's. */
+  readonly site: { stack?: string };
 }
 
 /** Where a request goes: the frame is built with the id, and written by `send`. */
@@ -130,8 +130,10 @@ export class BusCore {
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const id = this.#nextId++;
-    // Captured now: a remote error's stack then shows where the caller asked.
-    const stack = new Error('request').stack;
+    // Captured now so that a remote error shows where the caller asked; V8 formats the frames only
+    // if `stack` is read, i.e. on the error path.
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.stats.timedOut++;
@@ -141,7 +143,7 @@ export class BusCore {
       }, timeout);
       const onAbort = signal === undefined ? undefined : (): void => this.#fail(id, signal.reason);
       signal?.addEventListener('abort', onAbort as () => void, { once: true });
-      this.#pending.set(id, { channel, peer, resolve, reject, timer, signal, onAbort, stack });
+      this.#pending.set(id, { channel, peer, resolve, reject, timer, signal, onAbort, site });
       this.stats.pending = this.#pending.size;
       this.stats.sent++;
       write(id, timeout, (error) => {
@@ -166,7 +168,7 @@ export class BusCore {
       return;
     }
     if (frame.k === 'r') pending.resolve(frame.d);
-    else pending.reject(rebuildError(pending.channel, frame.e as SerializedError, pending.stack));
+    else pending.reject(rebuildError(pending.channel, frame.e as SerializedError, pending.site.stack));
   }
 
   /** Every request waiting on `peer` fails with `error` (its worker exited, the channel closed). */
