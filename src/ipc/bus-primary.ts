@@ -3,6 +3,8 @@ import { ErrorCode, StickyError } from '../errors.js';
 import { BusCore } from './bus-core.js';
 import { framesOf, isFrame, runtimeError, toWireTarget, type Frame, type WireKey, type WireSender, type WireTarget } from './bus-protocol.js';
 import { Outbox } from './outbox.js';
+import { SlotWaiters, noWorker } from './slot-waiters-primary.js';
+import { ForwardTable, type Forward } from './forwards-primary.js';
 import type {
   BusSchema, BusSender, BusStats, ChannelOf, MessageListener, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions,
   Responder, ResponseOf, WorkerMessages, WorkerRequests, WorkerTarget,
@@ -39,39 +41,20 @@ interface Peer {
   readonly wire: WireSender;
 }
 
-interface Forward {
-  readonly origin: number;
-  readonly originId: number;
-  readonly channel: string;
-  readonly target: number;
-  readonly timer: NodeJS.Timeout;
-}
-
-interface Waiting {
-  readonly deliver: (worker: Worker) => void;
-  readonly fail: (error: StickyError) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
-/** Room for a forwarded request's response to arrive after the caller's own deadline. */
-const FORWARD_SLACK_MS = 1_000;
-
 /** The application bus in the primary, typed by your `BusSchema`. Get it with `primary.bus<AppBus>()`. */
 export class PrimaryBus<S extends BusSchema = BusSchema> {
   readonly #core: BusCore;
   readonly #directory: BusDirectory;
-  readonly #options: PrimaryBusOptions;
   readonly #peers = new Map<number, Peer>();
-  readonly #forwards = new Map<number, Forward>();
-  readonly #waiting = new Map<number, Waiting[]>();
-  #nextForwardId = -1;
+  readonly #forwards = new ForwardTable();
+  readonly #waiting: SlotWaiters;
   #isClosed = false;
 
   /** @internal created by the primary */
   constructor(directory: BusDirectory, options: PrimaryBusOptions) {
     this.#core = new BusCore(options.timeout);
     this.#directory = directory;
-    this.#options = options;
+    this.#waiting = new SlotWaiters(options.slotQueueLimit, options.slotWaitTimeout);
     cluster.on('message', this.#onMessage);
     cluster.on('disconnect', this.#onGone);
     cluster.on('exit', this.#onGone);
@@ -159,14 +142,8 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
 
   /** @internal the slot has a ready worker again: what waited for it goes out. */
   slotReady(slot: number): void {
-    const waiting = this.#waiting.get(slot);
     const worker = this.#directory.readyWorkerOf(slot);
-    if (waiting === undefined || worker === undefined) return;
-    this.#waiting.delete(slot);
-    for (const item of waiting) {
-      clearTimeout(item.timer);
-      item.deliver(worker);
-    }
+    if (worker !== undefined) this.#waiting.release(slot, worker);
   }
 
   /** @internal the primary shut down: listeners go, requests still waiting fail. */
@@ -177,9 +154,7 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     cluster.off('disconnect', this.#onGone);
     cluster.off('exit', this.#onGone);
     const closed = (): StickyError => new StickyError(ErrorCode.IpcClosed, 'The primary shut down.');
-    for (const waiting of this.#waiting.values()) for (const item of waiting) { clearTimeout(item.timer); item.fail(closed()); }
-    this.#waiting.clear();
-    for (const forward of this.#forwards.values()) clearTimeout(forward.timer);
+    this.#waiting.failAll(closed);
     this.#forwards.clear();
     this.#core.failPeer(undefined, closed);
   }
@@ -224,30 +199,7 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
       deliver(worker);
       return;
     }
-    this.#wait(slot, deliver, fail);
-  }
-
-  /** The slot's worker is starting or being replaced: wait for it, bounded in count and time. */
-  #wait(slot: number, deliver: (worker: Worker) => void, fail: (error: StickyError) => void): void {
-    const list = this.#waiting.get(slot) ?? [];
-    if (list.length >= this.#options.slotQueueLimit) {
-      fail(noWorker(`Slot ${slot} has no ready worker and ${list.length} messages already wait for it (\`slotQueueLimit\`).`));
-      return;
-    }
-    const item: Waiting = {
-      deliver,
-      fail,
-      timer: setTimeout(() => {
-        const current = this.#waiting.get(slot);
-        const index = current?.indexOf(item) ?? -1;
-        if (index !== -1) current?.splice(index, 1);
-        if (current?.length === 0) this.#waiting.delete(slot);
-        fail(noWorker(`Slot ${slot} had no ready worker within \`slotWaitTimeout\` (${this.#options.slotWaitTimeout} ms).`));
-      }, this.#options.slotWaitTimeout),
-    };
-    item.timer.unref();
-    list.push(item);
-    this.#waiting.set(slot, list);
+    this.#waiting.wait(slot, deliver, fail);
   }
 
   /** Resolves once every copy was written, with the number of workers that got one. */
@@ -313,35 +265,27 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
 
   #forwardRequest(origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number): void {
     this.#resolveTarget(to, (worker) => {
-      const id = this.#nextForwardId--;
-      const timer = setTimeout(() => this.#forwards.delete(id), timeout + FORWARD_SLACK_MS);
-      timer.unref();
-      this.#forwards.set(id, { origin: origin.worker.id, originId, channel, target: worker.id, timer });
+      const id = this.#forwards.add(origin.worker.id, originId, worker.id, timeout);
       this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire }, (error) => {
-        if (error !== undefined) this.#failForward(id, error);
+        if (error !== undefined) this.#failForward(this.#forwards.take(id), error);
       });
     }, (error) => origin.outbox.push({ k: 'e', i: originId, e: runtimeError(error) }));
   }
 
   /** A worker answered a forwarded request: back to the worker that asked, under its own id. */
   #returnForward(frame: Frame & { k: 'r' | 'e' }): void {
-    const forward = this.#forwards.get(frame.i);
+    const forward = this.#forwards.take(frame.i);
     if (forward === undefined) {
       this.#core.stats.dropped++;
       return;
     }
-    this.#forwards.delete(frame.i);
-    clearTimeout(forward.timer);
     const origin = this.#peers.get(forward.origin);
     if (origin === undefined) return;
     origin.outbox.push(frame.k === 'r' ? { k: 'r', i: forward.originId, d: frame.d } : { k: 'e', i: forward.originId, e: frame.e });
   }
 
-  #failForward(id: number, error: StickyError): void {
-    const forward = this.#forwards.get(id);
+  #failForward(forward: Forward | undefined, error: StickyError): void {
     if (forward === undefined) return;
-    this.#forwards.delete(id);
-    clearTimeout(forward.timer);
     this.#peers.get(forward.origin)?.outbox.push({ k: 'e', i: forward.originId, e: runtimeError(error) });
   }
 
@@ -353,24 +297,12 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
       peer.outbox.close(exited());
     }
     this.#core.failPeer(worker.id, exited);
-    for (const [id, forward] of this.#forwards) {
-      if (forward.target === worker.id) this.#failForward(id, exited());
-      else if (forward.origin === worker.id) {
-        clearTimeout(forward.timer);
-        this.#forwards.delete(id);
-      }
-    }
+    for (const forward of this.#forwards.takeGone(worker.id)) this.#failForward(forward, exited());
   };
 }
 
 function workerExited(worker: Worker, cause: Error | undefined): StickyError {
   return new StickyError(ErrorCode.IpcWorkerExit, `Worker ${worker.id} exited before it answered.`, {
     cause, hint: 'Retry: a request by `{ slot }` or `{ key }` reaches the slot\'s next worker.',
-  });
-}
-
-function noWorker(message: string): StickyError {
-  return new StickyError(ErrorCode.IpcNoWorker, message, {
-    hint: 'Address a live worker: `{ workerId }` of a connected worker, a slot below the worker count, or a routing key.',
   });
 }
