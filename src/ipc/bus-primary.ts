@@ -1,8 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
+import { serialize } from 'node:v8';
 import { ErrorCode, StickyError } from '../errors.js';
 import { BusCore } from './bus-core.js';
 import { framesOf, isFrame, runtimeError, toWireTarget, type Frame, type WireKey, type WireSender, type WireTarget } from './bus-protocol.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type SendChannel } from './outbox.js';
 import { SlotWaiters, noWorker } from './slot-waiters-primary.js';
 import { ForwardTable, type Forward } from './forwards-primary.js';
 import type {
@@ -165,7 +166,7 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
       const slot = this.#directory.slotOf(worker) ?? -1;
       peer = {
         worker,
-        outbox: new Outbox((message, callback) => worker.send(message, callback), (cause) => workerExited(worker, cause)),
+        outbox: new Outbox(deferSafeSend(worker), (cause) => workerExited(worker, cause)),
         sender: Object.freeze({ kind: 'worker', workerId: worker.id, slot }),
         wire: Object.freeze({ w: worker.id, s: slot }),
       };
@@ -298,6 +299,28 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     }
     this.#core.failPeer(worker.id, exited);
     for (const forward of this.#forwards.takeGone(worker.id)) this.#failForward(forward, exited());
+  };
+}
+
+/** Node's queue of messages behind a handle in flight (internal; null when none is in flight). */
+interface HandleQueue { _handleQueue?: unknown[] | null }
+
+/**
+ * worker.send() that never throws later. While a handle (a socket handoff, a slot's listening socket)
+ * is in flight, Node queues later messages unserialized and serializes them when the worker's ACK
+ * arrives, inside its own event handler, where a payload that cannot be serialized (a cycle, a
+ * BigInt on a JSON channel) would crash the primary. So in that case the batch is serialized once
+ * here first, and a failure throws now, where the outbox turns it into STICKY_ERR_IPC_INVALID_PAYLOAD.
+ */
+function deferSafeSend(worker: Worker): SendChannel {
+  const isAdvanced = cluster.settings.serialization === 'advanced';
+  const queue = worker.process as unknown as HandleQueue;
+  return (message, callback) => {
+    if (queue._handleQueue !== undefined && queue._handleQueue !== null) {
+      if (isAdvanced) serialize(message);
+      else JSON.stringify(message);
+    }
+    worker.send(message, callback);
   };
 }
 
