@@ -41,6 +41,8 @@ export const ErrorCode = {
   IpcRemote: 'STICKY_ERR_IPC_REMOTE',
   /** A bus payload (or response) cannot be serialized for the IPC channel. */
   IpcInvalidPayload: 'STICKY_ERR_IPC_INVALID_PAYLOAD',
+  /** A ready worker did not answer the primary within `workerTimeout` and was replaced. */
+  WorkerTimeout: 'STICKY_ERR_WORKER_TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

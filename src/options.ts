@@ -115,6 +115,12 @@ export interface ListenOptions {
   /** Ms a new worker has to become ready before it is killed and counted as a crash. @default 30000 */
   readyTimeout?: number;
   /**
+   * Ms a ready worker may leave the primary's heartbeat unanswered (its event loop blocked, or its IPC
+   * channel no longer read) before it is killed and replaced in its slot, like gunicorn's `timeout`.
+   * The heartbeat runs every fifth of this (at most every 5 s). `0` disables the watchdog. @default 30000
+   */
+  workerTimeout?: number;
+  /**
    * When a worker counts as ready: `'listen'` once `listen()` ran in it; `'manual'` once it calls
    * `ready()` after its async start-up (open a DB pool, warm a cache). @default 'listen'
    */
@@ -192,6 +198,7 @@ export interface ResolvedListenOptions {
   drainTimeout: number;
   handleSignals: boolean;
   readyTimeout: number;
+  workerTimeout: number;
   readiness: 'listen' | 'manual';
   reloadConcurrency: number;
   maxRequests: number;
@@ -225,6 +232,7 @@ export const DEFAULTS = Object.freeze({
   drainTimeout: 10_000,
   handleSignals: true,
   readyTimeout: 30_000,
+  workerTimeout: 30_000,
   readiness: 'listen',
   reloadConcurrency: 1,
   maxRequests: 0,
@@ -244,7 +252,7 @@ export const DEFAULTS = Object.freeze({
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'socketIoSessions', 'generatePrehashArray',
   'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
-  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'readiness', 'reloadConcurrency',
+  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency',
   'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
@@ -442,6 +450,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     drainTimeout: integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, unlimited, ' (ms)'),
     handleSignals: booleanOf(raw, 'handleSignals', DEFAULTS.handleSignals),
     readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, unlimited, ' (ms)'),
+    workerTimeout: integerIn(raw, 'workerTimeout', DEFAULTS.workerTimeout, 0, unlimited, ' (ms)'),
     readiness: resolveReadiness(raw.readiness),
     reloadConcurrency: integerIn(raw, 'reloadConcurrency', DEFAULTS.reloadConcurrency, 1, 1024),
     maxRequests: integerIn(raw, 'maxRequests', DEFAULTS.maxRequests, 0, unlimited),

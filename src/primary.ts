@@ -33,11 +33,14 @@ export interface PrimaryStats {
   readyWorkers: number;
   /** Respawns after crashes so far, all slots together. */
   restarts: number;
+  /** Workers killed by the watchdog (`workerTimeout`) so far. */
+  workerTimeouts: number;
   /**
-   * Per slot: its worker, readiness, failure, restart generation, sockets waiting for it, connections
-   * handed to it, and how long its last rolling-restart step took (ms, fork to old worker gone).
+   * Per slot: its worker, readiness, failure, restart generation, sockets waiting for it, sockets
+   * handed to its worker that it has not acknowledged yet (`unacknowledged`), connections handed to
+   * it, and how long its last rolling-restart step took (ms, fork to old worker gone).
    */
-  slots: (SlotState & { queued: number; handoffs: number; lastReloadDuration: number | undefined })[];
+  slots: (SlotState & { queued: number; unacknowledged: number; handoffs: number; lastReloadDuration: number | undefined })[];
   /**
    * Which data plane carries IP-mode connections: `'kernel'` (workers accept on their slot's socket;
    * the primary's connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
@@ -78,7 +81,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, this.#log);
     this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), this.#log);
     this.#bus = this.#createBus();
-    for (const event of ['workerOnline', 'workerReady', 'workerExit', 'respawnScheduled', 'slotFailed'] as const) {
+    for (const event of ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
     for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled'] as const) {
@@ -100,7 +103,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
         escalate: () => this.#shutdown.escalate(),
         // Failures are reported through events and the error log; a signal has nobody to reject to.
         reload: () => void this.reload().catch(() => undefined),
-        scaleBy: (delta) => void this.scale(Math.max(1, this.#supervisor.slotCount + delta)).catch(() => undefined),
+        scaleBy: (delta) => void this.#topology.scaleBy(delta).catch(() => undefined),
       });
     }
     this.#supervisor.start();
@@ -244,12 +247,14 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       queued: table.queueDepth(slot.slot),
       handoffs: table.handoffs(slot.slot),
       lastReloadDuration: this.#topology.lastReloadDuration(slot.slot),
+      unacknowledged: this.#supervisor.current(slot.slot)?.link.unacknowledged ?? 0,
     }));
     return {
       state: this.#state,
       workers: this.#supervisor.workers().length,
       readyWorkers: this.#supervisor.readyCount(),
       restarts: this.#supervisor.restarts,
+      workerTimeouts: this.#supervisor.workerTimeouts,
       slots,
       steering: { ...this.#balancer.steering },
       connections: this.#balancer.stats(),

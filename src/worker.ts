@@ -45,6 +45,11 @@ export function ready(): void {
 
 let isAttached = false;
 
+const PONG = Object.freeze(encodeMessage('sticky:pong', Object.freeze({})));
+const ignoreClosedChannel = (): void => {
+  // The primary closed the channel (it is shutting down or gave up on this worker): nobody to answer.
+};
+
 export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenOptions>): void {
   const { server } = app;
   const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
@@ -118,9 +123,11 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     }
     const decoded = decodeMessage(message);
     if (decoded.kind === 'version') log.warn({ version: decoded.version }, 'protocol version mismatch');
-    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
-    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
-    else if (decoded.kind === 'message' && decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
+    else if (decoded.kind !== 'message') return;
+    else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
+    else if (decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
+    else if (decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
+    else if (decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
   });
 
   waitForApp(app, log);

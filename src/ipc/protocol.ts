@@ -26,6 +26,10 @@ export interface RuntimeMessageMap {
   'sticky:close': { waitForConnections: boolean; timeout: number };
   /** Worker → primary: replace me in my slot (past `maxRequests` or `maxMemory`). */
   'sticky:recycle': { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
+  /** primary → worker: the watchdog's heartbeat (`workerTimeout`). */
+  'sticky:ping': Record<string, never>;
+  /** worker → primary: the answer to a ping, sent from the worker's event loop. */
+  'sticky:pong': Record<string, never>;
 }
 
 export type RuntimeMessageType = keyof RuntimeMessageMap;
@@ -96,6 +100,8 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       return isCount(slot) ? { type, payload: { slot } } : undefined;
     }
     case 'sticky:ready':
+    case 'sticky:ping':
+    case 'sticky:pong':
       return { type, payload: {} };
     case 'sticky:masterclose':
       return { type, payload: { waitForConnections: payload.waitForConnections === true } };

@@ -7,8 +7,9 @@ import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { decideRespawn, EMPTY_HISTORY, type CrashHistory, type RespawnPolicy } from './respawn-policy.js';
 import { trackWorker, type SlotState, type SupervisorEvents, type Tracked, type WorkerInfo } from './tracked-worker.js';
+import { Watchdog } from './watchdog-primary.js';
 
-export type { SlotState, StartFailure, SupervisorEvents, Tracked, WorkerExitInfo, WorkerInfo } from './tracked-worker.js';
+export type { SlotState, StartFailure, SupervisorEvents, Tracked, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './tracked-worker.js';
 
 // Worker slots: fork, readiness, exits, the respawn policy's executor, and the primitives that
 // rolling restarts and scaling are built from (replacement workers, retiring, adding slots).
@@ -32,6 +33,20 @@ interface SlotRecord {
  */
 const SIGNAL_GRACE_MS = 250;
 
+/**
+ * A channel that closes is usually a worker dying, whose exit follows within milliseconds. One still
+ * running this long after has closed its channel itself (`cluster.worker.disconnect()`).
+ */
+const DISCONNECT_GRACE_MS = 500;
+
+/** A worker given up on (timed out, or its channel closed) gets SIGTERM, then SIGKILL after this. */
+const KILL_GRACE_MS = 1_000;
+
+const PING = Object.freeze(encodeMessage('sticky:ping', Object.freeze({})));
+const ignoreSendError = (): void => {
+  // A ping to a worker whose channel just closed: the disconnect and exit handlers deal with it.
+};
+
 const newRecord = (): SlotRecord => ({
   current: undefined, history: EMPTY_HISTORY, timer: undefined, isFailed: false, generation: 0, hasHadWorker: false, isProvisional: false,
 });
@@ -43,8 +58,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   readonly #policy: RespawnPolicy;
   readonly #records: SlotRecord[] = [];
   readonly #tracked = new Map<Worker, Tracked>();
+  readonly #watchdog: Watchdog;
   #isStopping = false;
   restarts = 0;
+  workerTimeouts = 0;
 
   constructor(options: Readonly<ResolvedListenOptions>, slots: SlotTable, log: Logger) {
     super();
@@ -59,6 +76,13 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       maxRestarts: options.maxRestarts,
       restartWindow: options.restartWindow,
     };
+    this.#watchdog = new Watchdog(options.workerTimeout, {
+      watched: () => this.#watched(),
+      ping: (tracked) => {
+        if (tracked.worker.isConnected()) tracked.worker.send(PING, ignoreSendError);
+      },
+      timedOut: (tracked, silentFor) => this.#onTimeout(tracked, silentFor),
+    });
   }
 
   start(): void {
@@ -66,6 +90,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.#records.push(newRecord());
       this.#install(this.fork(slot));
     }
+    this.#watchdog.start();
   }
 
   get isStopping(): boolean {
@@ -112,6 +137,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   /** Shutdown: no respawn from now on, and no pending one. */
   stopRespawning(): void {
     this.#isStopping = true;
+    // Draining workers are bounded by the shutdown deadline instead.
+    this.#watchdog.stop();
     for (const record of this.#records) {
       if (record.timer !== undefined) clearTimeout(record.timer);
       record.timer = undefined;
@@ -132,8 +159,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     tracked.isRetiring = true;
     this.#slots.clearRoute(tracked.link);
     // Through the link: the close request follows every socket already routed to this worker.
-    if (tracked.isReady) tracked.link.finish(encodeMessage('sticky:close', payload));
-    // Only lifecycle kills: a worker that is not ready has no handler for our close message yet.
+    if (tracked.isReady && tracked.worker.isConnected()) tracked.link.finish(encodeMessage('sticky:close', payload));
+    // Only lifecycle kills: a worker that is not ready has no handler for our close message yet, and
+    // one whose channel is closed cannot get it; SIGTERM runs its drain and exit hooks.
     else tracked.worker.process.kill('SIGTERM');
   }
 
@@ -180,10 +208,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     tracked.readyTimer.unref();
     worker.on('online', () => this.emit('workerOnline', this.#info(tracked)));
     worker.on('message', (message: unknown) => this.#onMessage(tracked, message));
-    worker.on('disconnect', () => this.#slots.detach(tracked.link));
+    worker.on('disconnect', () => this.#onDisconnect(tracked));
     worker.on('exit', (code: number | null, signal: string | null) => this.#onExit(tracked, code, signal));
-    // An 'error' on the worker (EPIPE on a dying channel) must not crash the primary; exit follows.
-    worker.on('error', (error: Error) => this.#log.debug({ err: error, workerId: worker.id }, 'worker channel error'));
+    worker.on('error', (error: Error) => this.#onError(tracked, error));
     return tracked;
   }
 
@@ -240,6 +267,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #onMessage(tracked: Tracked, value: unknown): void {
+    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them).
+    tracked.lastSeen = performance.now();
     const decoded = decodeMessage(value);
     if (decoded.kind === 'version') {
       this.#log.warn({ workerId: tracked.worker.id, version: decoded.version }, 'protocol version mismatch');
@@ -259,6 +288,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #onReady(tracked: Tracked): void {
     if (tracked.isReady || tracked.isRetiring || this.#isStopping) return;
     tracked.isReady = true;
+    tracked.lastSeen = performance.now();
     if (tracked.readyTimer !== undefined) clearTimeout(tracked.readyTimer);
     const record = this.#records[tracked.slot];
     if (record?.current === tracked) this.#route(record, tracked);
@@ -274,9 +304,80 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     this.kill(tracked);
   }
 
+  #onError(tracked: Tracked, error: Error): void {
+    // A process that never started (spawn failed: EMFILE, EAGAIN, ENOMEM) gets this 'error' and never
+    // an 'exit': it takes the crash path, or its slot would keep a phantom worker for good.
+    if (tracked.worker.process.pid === undefined) {
+      this.#log.error({ err: error, workerId: tracked.worker.id, slot: tracked.slot }, 'worker fork failed');
+      tracked.startFailure = 'forkFailed';
+      // cluster removes a worker from `cluster.workers` on its exit, which never comes.
+      delete cluster.workers?.[tracked.worker.id];
+      this.#onExit(tracked, null, null);
+      return;
+    }
+    // An 'error' on the worker (EPIPE on a dying channel) must not crash the primary; exit follows.
+    this.#log.debug({ err: error, workerId: tracked.worker.id }, 'worker channel error');
+  }
+
+  /**
+   * The channel closed. Routing stops at once; if the process outlives DISCONNECT_GRACE_MS it closed
+   * its channel itself: it leaves its slot like a planned retirement (SIGTERM: drain, exit hooks) and
+   * the slot gets a replacement through the respawn policy, so a worker that does it in a loop backs off.
+   */
+  #onDisconnect(tracked: Tracked): void {
+    this.#slots.detach(tracked.link);
+    if (!this.#tracked.has(tracked.worker)) return;
+    const timer = setTimeout(() => {
+      if (!this.#tracked.has(tracked.worker) || this.#isStopping) return;
+      const record = this.#records[tracked.slot];
+      const isCurrent = record?.current === tracked && !tracked.isRetiring;
+      this.#log.warn({ workerId: tracked.worker.id, slot: tracked.slot, isCurrent }, 'worker closed its channel');
+      this.#giveUp(tracked);
+      if (!isCurrent || record === undefined) return;
+      record.current = undefined;
+      if (!record.isProvisional) this.#scheduleRespawn(tracked.slot, record, performance.now() - tracked.forkedAt, false);
+    }, DISCONNECT_GRACE_MS);
+    timer.unref();
+  }
+
+  /** Retires a worker the runtime cannot talk to: SIGTERM now, SIGKILL after a grace. */
+  #giveUp(tracked: Tracked): void {
+    tracked.isRetiring = true;
+    // Only lifecycle kills: a worker without a usable channel cannot be asked to close.
+    tracked.worker.process.kill('SIGTERM');
+    tracked.killTimer ??= setTimeout(() => this.kill(tracked), KILL_GRACE_MS);
+  }
+
+  *#watched(): Iterable<Tracked> {
+    for (const record of this.#records) {
+      const tracked = record.current;
+      if (tracked?.isReady === true && !tracked.isRetiring && tracked.killTimer === undefined) yield tracked;
+    }
+  }
+
+  #onTimeout(tracked: Tracked, silentFor: number): void {
+    const info = this.#info(tracked);
+    this.workerTimeouts++;
+    this.#log.error({ ...info, silentFor, workerTimeout: this.#options.workerTimeout }, 'worker timed out');
+    const error = new StickyError(
+      ErrorCode.WorkerTimeout,
+      `Worker ${info.workerId} (pid ${info.pid}, slot ${info.slot}) did not answer for ${silentFor} ms (\`workerTimeout\`: ${this.#options.workerTimeout} ms) and is being replaced.`,
+      { hint: 'Its event loop was blocked or it stopped reading its IPC channel; see its logs. Raise `workerTimeout` for workers that block on purpose.' },
+    );
+    // New connections wait for the replacement. The ones routed to it stay with it until its exit
+    // (moments away): a worker that woke up in between must not share them with the replacement.
+    this.#slots.clearRoute(tracked.link);
+    this.emit('workerTimeout', { ...info, silentFor, error });
+    // Only lifecycle kills: the worker is stuck. A blocked loop never runs a SIGTERM handler, so
+    // SIGKILL follows after a short grace. The exit takes the crash path: a respawn in the same slot.
+    tracked.worker.process.kill('SIGTERM');
+    tracked.killTimer ??= setTimeout(() => this.kill(tracked), KILL_GRACE_MS);
+  }
+
   #onExit(tracked: Tracked, code: number | null, signal: string | null): void {
-    this.#tracked.delete(tracked.worker);
+    if (!this.#tracked.delete(tracked.worker)) return;
     if (tracked.readyTimer !== undefined) clearTimeout(tracked.readyTimer);
+    if (tracked.killTimer !== undefined) clearTimeout(tracked.killTimer);
     this.#slots.detach(tracked.link);
     tracked.exitCode = code;
     if (!tracked.isReady) {

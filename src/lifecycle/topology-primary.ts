@@ -18,6 +18,7 @@ export interface TopologyEvents extends Record<string, unknown> {
 
 const REASONS: Readonly<Record<string, string>> = {
   exited: 'the replacement exited during start-up',
+  forkFailed: 'the replacement process could not be created (see the error log)',
   readyTimeout: 'the replacement was not ready within `readyTimeout`',
   shutdown: 'shutdown began',
 };
@@ -33,6 +34,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   #queuedReload: Promise<ReloadReport> | undefined;
   /** Per slot: ms its last rolling-restart step took, from fork to the old worker's exit. */
   readonly #lastReloadMs: (number | undefined)[] = [];
+  /** The slot count once every queued scale step has run; undefined when none is queued. */
+  #scaleTarget: number | undefined;
+  #queuedScales = 0;
 
   constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, slots: SlotTable, log: Logger) {
     super();
@@ -78,7 +82,23 @@ export class Topology extends TypedEmitter<TopologyEvents> {
 
   /** Adds or removes slots at the end until there are `count`. */
   scale(count: number): Promise<void> {
-    return this.#serialize(() => this.#scale(count));
+    this.#scaleTarget = count;
+    this.#queuedScales++;
+    const run = this.#serialize(() => this.#scale(count));
+    const settle = (): void => {
+      if (--this.#queuedScales === 0) this.#scaleTarget = undefined;
+    };
+    run.then(settle, settle);
+    return run;
+  }
+
+  /**
+   * One step up or down (SIGTTIN/SIGTTOU) from where the queued steps lead, so a burst of signals
+   * adds up instead of several steps computing the same target. At least 1, at most 1024 slots.
+   */
+  scaleBy(delta: number): Promise<void> {
+    const from = this.#scaleTarget ?? this.#supervisor.slotCount;
+    return this.scale(Math.min(1024, Math.max(1, from + delta)));
   }
 
   #startReload(): Promise<ReloadReport> {
@@ -149,14 +169,18 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       await replacement.exited;
       return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason: REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown' };
     }
-    this.#supervisor.install(replacement);
-    if (old !== undefined) await this.#drain(old);
+    // Whoever held the slot meanwhile leaves it: the old worker, or the respawn of an old worker that
+    // crashed while the replacement started. Exactly one process per slot remains.
+    const displaced = this.#supervisor.install(replacement);
+    const leaving = new Set([old, displaced]);
+    await Promise.all([...leaving].map((tracked) => (tracked === undefined || tracked === replacement ? undefined : this.#drain(tracked))));
     this.#lastReloadMs[slot] = Math.round(performance.now() - startedAt);
     return { slot, status: 'replaced', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id };
   }
 
   /** Retires a worker as shutdown does (drain, hooks) and waits for its exit, killing it past the deadline. */
   async #drain(tracked: Tracked): Promise<void> {
+    if (tracked.exitCode !== undefined) return;
     this.#supervisor.retire(tracked, { waitForConnections: true, timeout: this.#options.drainTimeout });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {

@@ -40,10 +40,18 @@ export interface SupervisorEvents {
   masterclose: { waitForConnections: boolean; workerId: number };
   /** A worker passed `maxRequests` or `maxMemory`; it is replaced in its slot. */
   recycle: WorkerInfo & { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
+  workerTimeout: WorkerTimeoutInfo;
+}
+
+export interface WorkerTimeoutInfo extends WorkerInfo {
+  /** Ms since the worker last answered the primary. */
+  silentFor: number;
+  /** `STICKY_ERR_WORKER_TIMEOUT`, saying which slot and worker. */
+  error: StickyError;
 }
 
 /** Why a new worker did not become ready. */
-export type StartFailure = 'exited' | 'readyTimeout' | 'shutdown';
+export type StartFailure = 'exited' | 'forkFailed' | 'readyTimeout' | 'shutdown';
 
 export interface Tracked {
   readonly worker: Worker;
@@ -56,6 +64,10 @@ export interface Tracked {
   startFailure: StartFailure | undefined;
   exitCode: number | null | undefined;
   readyTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the worker last answered (any message); read by the watchdog. */
+  lastSeen: number;
+  /** The watchdog or a closed channel gave up on it: killed at `killTimer`. */
+  killTimer: NodeJS.Timeout | undefined;
   readonly settled: Promise<boolean>;
   settle: (isReady: boolean) => void;
   readonly exited: Promise<void>;
@@ -76,6 +88,8 @@ export function trackWorker(worker: Worker, slot: number, link: WorkerLink): Tra
     startFailure: undefined,
     exitCode: undefined,
     readyTimer: undefined,
+    lastSeen: performance.now(),
+    killTimer: undefined,
     settled: new Promise<boolean>((resolve) => { settle = resolve; }),
     settle: (isReady) => settle(isReady),
     exited: new Promise<void>((resolve) => { markExited = resolve; }),

@@ -10,7 +10,7 @@ import { slotOfAddress, slotOfKey } from './route.js';
 import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { RESPONSES, answerAndClose } from './responses.js';
-import { closeConnection, setProxiedClient, type TcpHandle } from './connection.js';
+import { closeConnection, isSocket, setProxiedClient, type TcpHandle } from './connection.js';
 import { slotOfSessionUrl } from './session-id.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
@@ -87,7 +87,8 @@ export class Balancer {
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
       // Header modes hold sockets and can answer 503; IP mode may hold bare handles.
-      reject: speaksHttp ? (socket) => answerAndClose(socket as Socket, RESPONSES.unavailable) : closeConnection,
+      // (A connection taken back from a dead worker may be a bare handle in any mode: just closed.)
+      reject: speaksHttp ? (socket) => (isSocket(socket) ? answerAndClose(socket, RESPONSES.unavailable) : closeConnection(socket)) : closeConnection,
     });
     this.#heads = new HeadReader({
       inspect: options.mode === 'proxyProtocol' ? this.#inspectProxy : this.#inspectHttp,

@@ -75,7 +75,7 @@ export class SlotTable {
 
   /** Creates the link through which a worker of `slot` receives sockets; routes nothing yet. */
   link(slot: number, worker: Worker): WorkerLink {
-    return new WorkerLink(worker, slot, this.#onUndeliverable);
+    return new WorkerLink(worker, slot, { slotWaitTimeout: this.#options.slotWaitTimeout, undeliverable: this.#onUndeliverable, expired: this.#onExpired });
   }
 
   /** Routes the slot to `link` (its worker is ready) and hands it the sockets the slot kept waiting. */
@@ -148,6 +148,12 @@ export class SlotTable {
     }
     const link = entry.link;
     if (link !== undefined && entry.waiting.length === 0) {
+      // A worker that stops acknowledging (hung, or not reading its channel) holds at most
+      // `slotQueueLimit` connections beyond the one in flight; the rest fail over.
+      if (link.queueDepth >= this.#options.slotQueueLimit) {
+        this.#failOver(slot, socket, bytes);
+        return;
+      }
       this.stats.routed++;
       entry.handoffs++;
       link.send(socket, bytes);
@@ -264,6 +270,17 @@ export class SlotTable {
     this.stats.rejected++;
     this.#options.reject(socket);
   }
+
+  #onExpired = (link: WorkerLink, socket: Connection, bytes: string | undefined): void => {
+    const target = this.#isClosed ? undefined : this.#liveLink(link.slot + 1);
+    // With no other live worker, waiting longer in the same stuck link would only hold the fd.
+    if (target === undefined || target === link) {
+      this.#reject(socket);
+      return;
+    }
+    this.stats.failedOver++;
+    target.send(socket, bytes);
+  };
 
   #onUndeliverable = (link: WorkerLink, socket: Connection, bytes: string | undefined): void => {
     this.clearRoute(link);

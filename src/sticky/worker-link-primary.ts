@@ -25,12 +25,25 @@ function handoffMessage(connection: Connection, bytes: string | undefined): obje
   return encodeMessage('sticky:connection', payload);
 }
 
+export interface WorkerLinkOptions {
+  /**
+   * Ms a connection may wait in the link for the worker to take it; older ones are handed to
+   * `expired` (a worker that stopped acknowledging must not hold its slot's clients without bound).
+   */
+  slotWaitTimeout: number;
+  undeliverable: Undeliverable;
+  expired: Undeliverable;
+}
+
 export class WorkerLink {
   readonly worker: Worker;
   readonly slot: number;
   #sockets: (Connection | undefined)[] = [];
   #bytes: (string | undefined)[] = [];
+  /** performance.now() when each queued connection arrived. */
+  #since: number[] = [];
   #head = 0;
+  #expiry: NodeJS.Timeout | undefined;
   #current: Connection | undefined;
   #currentBytes: string | undefined;
   /** The native handle of `#current`: Node holds a socket's open until the ACK; a bare handle is ours to close. */
@@ -44,12 +57,14 @@ export class WorkerLink {
   #isFinalSent = false;
   /** Slots whose listening socket the worker was sent (kernel steering): its own, or a failed one's. */
   readonly #acceptedSlots = new Set<number>();
+  readonly #options: WorkerLinkOptions;
   readonly #undeliverable: Undeliverable;
 
-  constructor(worker: Worker, slot: number, undeliverable: Undeliverable) {
+  constructor(worker: Worker, slot: number, options: WorkerLinkOptions) {
     this.worker = worker;
     this.slot = slot;
-    this.#undeliverable = undeliverable;
+    this.#options = options;
+    this.#undeliverable = options.undeliverable;
     worker.process.on('internalMessage', this.#onInternalMessage);
   }
 
@@ -62,6 +77,11 @@ export class WorkerLink {
     return this.#sockets.length - this.#head;
   }
 
+  /** Connections routed here that the worker has not acknowledged: queued ones plus the one in flight. */
+  get unacknowledged(): number {
+    return this.queueDepth + (this.#current === undefined ? 0 : 1);
+  }
+
   send(socket: Connection, bytes: string | undefined): void {
     if (!this.#isOpen || this.#finalMessage !== undefined) {
       this.#undeliverable(this, socket, bytes);
@@ -70,7 +90,42 @@ export class WorkerLink {
     } else {
       this.#sockets.push(socket);
       this.#bytes.push(bytes);
+      this.#since.push(performance.now());
+      if (this.#expiry === undefined) this.#armExpiry();
     }
+  }
+
+  #armExpiry(): void {
+    const oldest = this.#since[this.#head];
+    if (oldest === undefined) return;
+    const delay = Math.max(0, oldest + this.#options.slotWaitTimeout - performance.now());
+    this.#expiry = setTimeout(this.#expire, delay);
+    this.#expiry.unref();
+  }
+
+  /** Connections the worker did not take within `slotWaitTimeout` go back (they fail over). */
+  #expire = (): void => {
+    this.#expiry = undefined;
+    const deadline = performance.now() - this.#options.slotWaitTimeout;
+    while (this.queueDepth > 0 && (this.#since[this.#head] as number) <= deadline) {
+      const [socket, bytes] = this.#shift();
+      this.#options.expired(this, socket, bytes);
+    }
+    this.#armExpiry();
+  };
+
+  #shift(): [Connection, string | undefined] {
+    const socket = this.#sockets[this.#head] as Connection;
+    const bytes = this.#bytes[this.#head];
+    this.#sockets[this.#head] = undefined;
+    this.#head++;
+    if (this.#head === this.#sockets.length) {
+      this.#sockets.length = 0;
+      this.#bytes.length = 0;
+      this.#since.length = 0;
+      this.#head = 0;
+    }
+    return [socket, bytes];
   }
 
   /**
@@ -124,14 +179,17 @@ export class WorkerLink {
     if (!this.#isOpen) return;
     this.#isOpen = false;
     this.worker.process.removeListener('internalMessage', this.#onInternalMessage);
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry);
+    this.#expiry = undefined;
     const current = this.#current;
-    if (current !== undefined && this.#isCurrentUnsent) {
+    if (current !== undefined && (this.#isCurrentUnsent || !isSocket(current))) {
+      // Never sent, or sent but not acknowledged. Node's ACK goes out before the worker's code ever
+      // sees a handle, so without it the worker never took the connection: once the channel is gone
+      // the fd it may have had in its socket buffer is gone too, and ours is the connection. It goes
+      // to another worker (the slot's replacement) instead of being closed.
       this.#undeliverable(this, current, this.#currentBytes);
     } else if (current !== undefined) {
-      // Sent but not acknowledged. Node keeps a sent socket's handle open until the worker's ACK, and
-      // when the channel ends first it postpones its own cleanup until that ACK, which a dead worker
-      // never sends: the fd would stay open in the primary and the client would hang. Closing our
-      // copy is safe either way: a worker that received the fd keeps the connection through its own.
+      // A net.Socket whose handle Node took: Node closes it when the channel ends (closePendingHandle).
       this.#currentHandle?.close();
     }
     this.#current = undefined;
@@ -141,6 +199,7 @@ export class WorkerLink {
     const head = this.#head;
     this.#sockets = [];
     this.#bytes = [];
+    this.#since = [];
     this.#head = 0;
     for (let i = head; i < sockets.length; i++) this.#undeliverable(this, sockets[i] as Connection, bytes[i]);
   }
@@ -208,15 +267,7 @@ export class WorkerLink {
       this.#sendFinal();
       return;
     }
-    const socket = this.#sockets[this.#head] as Connection;
-    const bytes = this.#bytes[this.#head];
-    this.#sockets[this.#head] = undefined;
-    this.#head++;
-    if (this.#head === this.#sockets.length) {
-      this.#sockets.length = 0;
-      this.#bytes.length = 0;
-      this.#head = 0;
-    }
+    const [socket, bytes] = this.#shift();
     this.#transmit(socket, bytes);
   }
 }

@@ -26,6 +26,8 @@ describe('encodeMessage', () => {
       encodeMessage('sticky:ready', {}),
       encodeMessage('sticky:masterclose', { waitForConnections: false }),
       encodeMessage('sticky:close', { waitForConnections: true, timeout: 0 }),
+      encodeMessage('sticky:ping', {}),
+      encodeMessage('sticky:pong', {}),
     ];
     for (const envelope of messages) {
       expect(decodeMessage(JSON.parse(JSON.stringify(envelope)))).toEqual({

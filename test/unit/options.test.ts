@@ -38,7 +38,7 @@ describe('normalizeListenOptions: defaults', () => {
     expect(DEFAULTS).toMatchObject({
       trustedHops: 0, hashSeed: 0, maxHeadBytes: 16_384, headTimeout: 10_000, maxPendingHeads: 1024,
       slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, drainTimeout: 10_000,
-      handleSignals: true, readyTimeout: 30_000, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000,
+      handleSignals: true, readyTimeout: 30_000, workerTimeout: 30_000, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000,
       maxRestarts: 10, restartWindow: 60_000, failedSlotRetry: 60_000,
     });
     expect(Object.isFrozen(DEFAULTS)).toBe(true);
@@ -104,7 +104,7 @@ describe('normalizeListenOptions: unknown and renamed keys', () => {
 describe('normalizeListenOptions: numeric options', () => {
   const numeric = [
     'workers', 'hashSeed', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads', 'slotQueueLimit', 'slotWaitTimeout',
-    'shutdownTimeout', 'drainTimeout', 'readyTimeout', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts',
+    'shutdownTimeout', 'drainTimeout', 'readyTimeout', 'workerTimeout', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts',
     'restartWindow', 'failedSlotRetry',
   ] as const;
   const bad: readonly [unknown, string][] = [

@@ -1,0 +1,176 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { pEvent, pEventMultiple } from 'p-event';
+import { isMessage, pause, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { request, sourceAddress } from '../helpers/client.js';
+
+// Failures around the workers' lifecycle: a fork that fails, a worker whose channel closes, a hung
+// worker, a worker dying with sockets it never acknowledged, crashes during a reload, signal bursts.
+// After each: every slot has a live worker or a pending respawn, and no process or socket is lost.
+
+const notLinux = process.platform !== 'linux';
+
+interface SlotStats {
+  slot: number; pid: number | undefined; workerId: number | undefined; isReady: boolean; isFailed: boolean;
+  isRespawnPending: boolean; queued: number; unacknowledged: number;
+}
+interface Stats { workers: number; readyWorkers: number; slots: SlotStats[]; connections: Record<string, number> }
+
+async function stats(cluster: SpawnedCluster): Promise<Stats> {
+  return ((await cluster.ask('stats')) as unknown as { stats: Stats }).stats;
+}
+
+/** Source addresses whose connections land on `slot`, found by asking. */
+async function addressesOf(cluster: SpawnedCluster, slot: number, count: number): Promise<string[]> {
+  const found: string[] = [];
+  for (let i = 0; found.length < count && i < 250; i++) {
+    const address = sourceAddress(i);
+    if ((await request({ port: cluster.port, localAddress: address })).reply.slot === slot) found.push(address);
+  }
+  return found;
+}
+
+const slotMessage = (type: string, slot: number, extra: (m: FixtureMessage) => boolean = () => true) => (message: unknown): boolean =>
+  isMessage(type)(message) && (message as FixtureMessage).slot === slot && extra(message as FixtureMessage);
+
+/** A raw GET that resolves with the status line's code, or the error that ended it. */
+function rawGet(port: number, localAddress: string, timeout: number): Promise<{ status: number; slot?: number; error?: string }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+    const chunks: Buffer[] = [];
+    socket.setTimeout(timeout, () => socket.destroy(new Error('timeout')));
+    socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let error: string | undefined;
+    socket.on('error', (err: Error) => { error = err.message; });
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString();
+      const status = /^HTTP\/1\.1 (\d+)/.exec(text);
+      const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+      let slot: number | undefined;
+      try { slot = (JSON.parse(body) as { slot: number }).slot; } catch { slot = undefined; }
+      resolve({ status: status === null ? 0 : Number(status[1]), ...(slot === undefined ? {} : { slot }), ...(error === undefined ? {} : { error }) });
+    });
+  });
+}
+
+describe.skipIf(notLinux)('lifecycle failures', () => {
+  it('a fork that fails (EMFILE) counts as a crash: the slot gets a worker once fds are free again', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ respawnDelay: 50, maxRespawnDelay: 200 }) } });
+    const victim = (cluster.ready.workers as SlotStats[])[1] as SlotStats;
+    const hog = (await cluster.ask('hogFds')) as FixtureMessage;
+    expect(hog.code).toBe('EMFILE');
+    // The worker's exit, then at least one failed fork for its slot, each followed by a respawn decision.
+    const decisions = pEventMultiple(cluster.child, 'message', { filter: slotMessage('respawnScheduled', 1), count: 2, timeout: 10_000 });
+    process.kill(victim.pid as number, 'SIGKILL');
+    await decisions;
+    const failedFork = cluster.messages.find((m) => m.type === 'workerExit' && m.slot === 1 && m.pid !== victim.pid);
+    expect(failedFork).toMatchObject({ expected: false });
+    const ready = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 1), timeout: 10_000 });
+    await cluster.ask('releaseFds');
+    const replacement = (await ready) as FixtureMessage;
+    expect(replacement.pid).not.toBe(victim.pid);
+    const after = await stats(cluster);
+    expect(after.slots[1]).toMatchObject({ pid: replacement.pid, isReady: true });
+    expect(after.workers).toBe(2);
+    // Shutdown still completes: no phantom worker is waited for.
+    const ended = pEvent(cluster.child, 'message', { filter: isMessage('shutdownEnd'), timeout: 10_000 });
+    cluster.child.kill('SIGTERM');
+    expect(await ended).toMatchObject({ killed: [] });
+    expect(await waitForExit(cluster.child)).toMatchObject({ code: 0 });
+  });
+
+  it('a worker that disconnects its channel leaves its slot: a replacement serves the slot, shutdown is quick', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownTimeout: 15_000 }) } });
+    const [client] = await addressesOf(cluster, 0, 1);
+    const old = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
+    const replaced = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 0), timeout: 10_000 });
+    expect((await request({ port: cluster.port, localAddress: client as string, path: '/disconnect' })).reply.pid).toBe(old.pid);
+    const ready = (await replaced) as FixtureMessage;
+    expect(ready.pid).not.toBe(old.pid);
+    expect((await request({ port: cluster.port, localAddress: client as string })).reply).toMatchObject({ slot: 0, pid: ready.pid });
+    const started = Date.now();
+    const ended = pEvent(cluster.child, 'message', { filter: isMessage('shutdownEnd'), timeout: 14_000 });
+    cluster.child.kill('SIGTERM');
+    expect(await ended).toMatchObject({ killed: [] });
+    expect(await waitForExit(cluster.child)).toMatchObject({ code: 0 });
+    // Not the full shutdownTimeout: nobody waits for a channel that is gone.
+    expect(Date.now() - started).toBeLessThan(14_000);
+  });
+
+  it('SIGTTIN four times in a burst adds four slots', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2' } });
+    const done = pEvent(cluster.child, 'message', { filter: (m: unknown) => isMessage('scaled')(m) && (m as FixtureMessage).to === 6, timeout: 15_000 });
+    for (let i = 0; i < 4; i++) {
+      cluster.child.kill('SIGTTIN');
+      // Standard signals do not queue: spaced so that each one is delivered.
+      await pause(50);
+    }
+    await done;
+    const after = await stats(cluster);
+    expect(after.slots.length).toBe(6);
+    expect(after.readyWorkers).toBe(6);
+  });
+
+  it('a crash during a rolling restart leaves exactly one worker process per slot', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '3' } });
+    const first = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
+    const started = pEvent(cluster.child, 'message', { filter: isMessage('reloadStart'), timeout: 5_000 });
+    const reloaded = pEvent(cluster.child, 'message', { filter: isMessage('reloaded'), timeout: 30_000 });
+    cluster.child.send({ type: 'reload' });
+    await started;
+    // Slot 0's replacement is starting now: its old worker crashes meanwhile.
+    process.kill(first.pid as number, 'SIGKILL');
+    expect(await reloaded).toMatchObject({ ok: true });
+    const after = await stats(cluster);
+    expect(after.workers).toBe(3);
+    const { pids } = (await cluster.ask('pids')) as unknown as { pids: number[] };
+    expect(pids.sort()).toEqual(after.slots.map((slot) => slot.pid).sort());
+  });
+
+  it('sockets sent to a worker that dies before acknowledging them go to its replacement', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, workerTimeout: 0 }) } });
+    const clients = await addressesOf(cluster, 0, 5);
+    expect(clients).toHaveLength(5);
+    const victim = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
+    process.kill(victim.pid as number, 'SIGSTOP');
+    try {
+      const replies = clients.map((address) => rawGet(cluster.port, address, 15_000));
+      // All five reached the primary and wait on the stopped worker.
+      await waitFor(async () => {
+        const slot = (await stats(cluster)).slots[0] as SlotStats;
+        return slot.unacknowledged === 5;
+      }, { timeout: 10_000 });
+      const replaced = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 0), timeout: 10_000 });
+      process.kill(victim.pid as number, 'SIGKILL');
+      const ready = (await replaced) as FixtureMessage;
+      const results = await Promise.all(replies);
+      expect(results).toEqual(clients.map(() => ({ status: 200, slot: 0 })));
+      expect(ready.pid).not.toBe(victim.pid);
+    } finally {
+      try { process.kill(victim.pid as number, 'SIGKILL'); } catch { /* already gone */ }
+    }
+  });
+
+  it('a hung worker holds at most `slotQueueLimit` sockets, each for at most `slotWaitTimeout`; the rest fail over', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', {
+      env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotQueueLimit: 4, slotWaitTimeout: 1_000, workerTimeout: 0 }) },
+    });
+    const clients = await addressesOf(cluster, 0, 12);
+    expect(clients.length).toBeGreaterThanOrEqual(8);
+    expect((await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' })).reply.slot).toBe(0);
+    const hungPid = (cluster.ready.workers as SlotStats[])[0]?.pid as number;
+    const fdsBefore = ((await cluster.ask('fds')) as unknown as { count: number }).count;
+    const results = await Promise.all(clients.map((address) => rawGet(cluster.port, address, 8_000)));
+    // The one socket Node already wrote to the hung worker's channel cannot be taken back.
+    const served = results.filter((result) => result.status === 200);
+    expect(served.length).toBeGreaterThanOrEqual(clients.length - 1);
+    expect(served.every((result) => result.slot === 1)).toBe(true);
+    const after = await stats(cluster);
+    expect(after.slots[0]?.unacknowledged).toBeLessThanOrEqual(1);
+    expect(after.connections.failedOver).toBeGreaterThanOrEqual(clients.length - 1);
+    const fdsAfter = ((await cluster.ask('fds')) as unknown as { count: number }).count;
+    expect(fdsAfter - fdsBefore).toBeLessThanOrEqual(1);
+    process.kill(hungPid, 'SIGKILL');
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { pEvent } from 'p-event';
+import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { request, sourceAddress } from '../helpers/client.js';
+
+// The watchdog (`workerTimeout`): a ready worker that stops answering the primary's heartbeat is
+// killed and replaced in its own slot; the connections routed to it reach the replacement, and the
+// other slots never notice.
+
+const notLinux = process.platform !== 'linux';
+
+interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; unacknowledged: number }
+
+async function clientsBySlot(cluster: SpawnedCluster, perSlot: number): Promise<Map<number, string[]>> {
+  const map = new Map<number, string[]>();
+  for (let i = 0; i < 120; i++) {
+    const address = sourceAddress(i);
+    const { slot } = (await request({ port: cluster.port, localAddress: address })).reply;
+    const list = map.get(slot) ?? [];
+    if (list.length < perSlot) list.push(address);
+    map.set(slot, list);
+    if ([...map.values()].every((entry) => entry.length >= perSlot) && map.size >= 2) break;
+  }
+  return map;
+}
+
+const forSlot = (type: string, slot: number) => (message: unknown): boolean =>
+  isMessage(type)(message) && (message as FixtureMessage).slot === slot;
+
+describe.skipIf(notLinux)('workerTimeout', () => {
+  for (const [path, what] of [['/hang', 'whose event loop is blocked'], ['/deaf', 'that stops reading its IPC channel']] as const) {
+    it(`replaces a worker ${what} in its slot; its waiting clients reach the replacement`, async () => {
+      const cluster = await spawnCluster('resilience-app.mjs', {
+        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 1_000, slotWaitTimeout: 15_000 }) },
+      });
+      const initial = cluster.ready.workers as SlotStats[];
+      const clients = await clientsBySlot(cluster, 3);
+      const stuck = clients.get(0) as string[];
+      const healthy = (clients.get(1) as string[])[0] as string;
+      const timedOut = pEvent(cluster.child, 'message', { filter: forSlot('workerTimeout', 0), timeout: 10_000 });
+      const replaced = pEvent(cluster.child, 'message', { filter: forSlot('workerReady', 0), timeout: 15_000 });
+      expect((await request({ port: cluster.port, localAddress: stuck[0] as string, path })).reply.pid).toBe(initial[0]?.pid);
+      // Sent to the stuck worker before the watchdog fires: they must not be lost.
+      const waiting = stuck.map((localAddress) => request({ port: cluster.port, localAddress, timeout: 15_000 }));
+
+      const timeout = (await timedOut) as FixtureMessage;
+      expect(timeout).toMatchObject({ slot: 0, pid: initial[0]?.pid, workerId: initial[0]?.workerId, error: 'STICKY_ERR_WORKER_TIMEOUT' });
+      expect(timeout.silentFor).toBeGreaterThan(1_000);
+      const ready = (await replaced) as FixtureMessage;
+      expect(ready.pid).not.toBe(initial[0]?.pid);
+      for (const response of await Promise.all(waiting)) {
+        expect(response.status).toBe(200);
+        expect(response.reply).toMatchObject({ slot: 0, pid: ready.pid });
+      }
+      expect(cluster.messages.find((m) => m.type === 'workerExit' && m.pid === initial[0]?.pid)).toMatchObject({ expected: false });
+      // The other slot kept its worker and its client.
+      expect((await request({ port: cluster.port, localAddress: healthy })).reply.pid).toBe(initial[1]?.pid);
+      const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workerTimeouts: number; workers: number; slots: SlotStats[] } };
+      expect(stats.workerTimeouts).toBe(1);
+      expect(stats.workers).toBe(2);
+      expect(stats.slots.map((slot) => slot.pid)).toEqual([ready.pid, initial[1]?.pid]);
+    });
+  }
+
+  it('`workerTimeout: 0` turns the watchdog off: a stuck worker keeps its slot, its clients fail over', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500 }) } });
+    const initial = cluster.ready.workers as SlotStats[];
+    const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
+    await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });
+    // The first connection after the hang is written to the stuck worker's channel and stays there;
+    // the next one waits in the primary for 500 ms and is then served by slot 1.
+    const lost = request({ port: cluster.port, localAddress: clients[0] as string, timeout: 3_000 }).then(() => 'served', () => 'timed out');
+    await waitFor(async () => ((await cluster.ask('stats')) as unknown as { stats: { slots: SlotStats[] } }).stats.slots[0]?.unacknowledged === 1);
+    const reply = await request({ port: cluster.port, localAddress: clients[1] as string });
+    expect(reply.reply.slot).toBe(1);
+    expect(await lost).toBe('timed out');
+    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workerTimeouts: number; slots: SlotStats[] } };
+    expect(stats.workerTimeouts).toBe(0);
+    expect(stats.slots.map((slot) => slot.pid)).toEqual(initial.map((slot) => slot.pid));
+    process.kill(initial[0]?.pid as number, 'SIGKILL');
+  });
+});
