@@ -168,6 +168,9 @@ export class Balancer {
       this.server.once('error', onError);
       this.server.listen({ port, host, backlog: this.#options.backlog }, () => {
         this.server.removeListener('error', onError);
+        // After listen, a server 'error' is a failed accept (EMFILE when libuv has no spare fd left to
+        // shed the queue with): counted, never fatal to the primary.
+        this.server.on('error', () => { this.#counts.acceptErrors++; });
         if (this.#options.mode === 'ip') this.#acceptBareHandles();
         resolve(this.server.address() as AddressInfo);
       });

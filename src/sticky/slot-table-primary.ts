@@ -148,9 +148,10 @@ export class SlotTable {
     }
     const link = entry.link;
     if (link !== undefined && entry.waiting.length === 0) {
-      // A worker that stops acknowledging (hung, or not reading its channel) holds at most
-      // `slotQueueLimit` connections beyond the one in flight; the rest fail over.
-      if (link.queueDepth >= this.#options.slotQueueLimit) {
+      // A worker that stopped acknowledging (hung, or not reading its channel) holds at most
+      // `slotQueueLimit` connections beyond the one in flight (each for `slotWaitTimeout` at most);
+      // the rest fail over. A healthy worker in a burst is never stalled and keeps its clients.
+      if (link.queueDepth >= this.#options.slotQueueLimit && link.isStalled(performance.now())) {
         this.#failOver(slot, socket, bytes);
         return;
       }

@@ -11,6 +11,8 @@ import { isSocket, nativeHandleOf, proxiedClientOf, type Connection, type TcpHan
 /** Node's MAX_HANDLE_RETRANSMISSIONS: after this many NACKs Node drops the handle and moves on. */
 const MAX_NACKS = 3;
 
+
+
 interface InternalMessage { cmd?: unknown }
 
 /** What a link does with a connection it cannot deliver; the table re-routes it. */
@@ -50,6 +52,8 @@ export class WorkerLink {
   #currentHandle: TcpHandle | undefined;
   /** `#current` never left: the send failed before Node wrote it. */
   #isCurrentUnsent = false;
+  /** performance.now() when `#current` was given to Node. */
+  #sentAt = 0;
   #nacks = 0;
   #isOpen = true;
   /** Set by finish(): the last message, sent once every queued socket reached the worker. */
@@ -77,6 +81,15 @@ export class WorkerLink {
     return this.#sockets.length - this.#head;
   }
 
+  /**
+   * The handoff in flight has waited for the worker's acknowledgement longer than `slotWaitTimeout`:
+   * the worker made no progress at all (a healthy one acknowledges within milliseconds, and a busy one
+   * in a burst of thousands keeps acknowledging).
+   */
+  isStalled(now: number): boolean {
+    return this.#current !== undefined && now - this.#sentAt > this.#options.slotWaitTimeout;
+  }
+
   /** Connections routed here that the worker has not acknowledged: queued ones plus the one in flight. */
   get unacknowledged(): number {
     return this.queueDepth + (this.#current === undefined ? 0 : 1);
@@ -98,15 +111,24 @@ export class WorkerLink {
   #armExpiry(): void {
     const oldest = this.#since[this.#head];
     if (oldest === undefined) return;
-    const delay = Math.max(0, oldest + this.#options.slotWaitTimeout - performance.now());
+    const from = this.#current === undefined ? oldest : Math.max(oldest, this.#sentAt);
+    const delay = Math.max(0, from + this.#options.slotWaitTimeout - performance.now());
     this.#expiry = setTimeout(this.#expire, delay);
     this.#expiry.unref();
   }
 
-  /** Connections the worker did not take within `slotWaitTimeout` go back (they fail over). */
+  /**
+   * Connections that waited `slotWaitTimeout` for a worker that made no progress meanwhile go back
+   * (they fail over). A worker that keeps acknowledging keeps its queue, however long a burst makes it.
+   */
   #expire = (): void => {
     this.#expiry = undefined;
-    const deadline = performance.now() - this.#options.slotWaitTimeout;
+    const now = performance.now();
+    const deadline = now - this.#options.slotWaitTimeout;
+    if (!this.isStalled(now)) {
+      this.#armExpiry();
+      return;
+    }
     while (this.queueDepth > 0 && (this.#since[this.#head] as number) <= deadline) {
       const [socket, bytes] = this.#shift();
       this.#options.expired(this, socket, bytes);
@@ -216,6 +238,7 @@ export class WorkerLink {
     this.#currentBytes = bytes;
     this.#currentHandle = handle;
     this.#isCurrentUnsent = false;
+    this.#sentAt = performance.now();
     const message = handoffMessage(connection, bytes);
     try {
       // A bare TCP handle travels as Node's 'net.Native'; the worker wraps it in a Socket.

@@ -31,6 +31,8 @@ export interface SpawnOptions {
   waitReady?: boolean;
   detached?: boolean;
   timeout?: number;
+  /** Start the fixture primary (and so its workers) with this soft and hard limit of open files (Linux prlimit). */
+  nofile?: number;
 }
 
 /** Forks a fixture primary (which forks real workers) and registers its cleanup. */
@@ -99,6 +101,8 @@ function forkFixture(fixture: string, options: SpawnOptions): StartedFixture {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, ...options.env },
     detached: options.detached ?? false,
+    // prlimit sets the limit and execs node in place, keeping the IPC channel's fd.
+    ...(options.nofile === undefined ? {} : { execPath: 'prlimit', execArgv: [`--nofile=${options.nofile}:${options.nofile}`, process.execPath] }),
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });

@@ -152,7 +152,7 @@ describe.skipIf(notLinux)('lifecycle failures', () => {
     }
   });
 
-  it('a hung worker holds at most `slotQueueLimit` sockets, each for at most `slotWaitTimeout`; the rest fail over', async () => {
+  it('a hung worker holds its sockets for at most `slotWaitTimeout` (and at most `slotQueueLimit` of them); the rest fail over', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', {
       env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotQueueLimit: 4, slotWaitTimeout: 1_000, workerTimeout: 0 }) },
     });

@@ -31,7 +31,7 @@ describe.skipIf(notLinux)('workerTimeout', () => {
   for (const [path, what] of [['/hang', 'whose event loop is blocked'], ['/deaf', 'that stops reading its IPC channel']] as const) {
     it(`replaces a worker ${what} in its slot; its waiting clients reach the replacement`, async () => {
       const cluster = await spawnCluster('resilience-app.mjs', {
-        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 1_000, slotWaitTimeout: 15_000 }) },
+        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 2_000, slotWaitTimeout: 15_000 }) },
       });
       const initial = cluster.ready.workers as SlotStats[];
       const clients = await clientsBySlot(cluster, 3);
@@ -45,7 +45,7 @@ describe.skipIf(notLinux)('workerTimeout', () => {
 
       const timeout = (await timedOut) as FixtureMessage;
       expect(timeout).toMatchObject({ slot: 0, pid: initial[0]?.pid, workerId: initial[0]?.workerId, error: 'STICKY_ERR_WORKER_TIMEOUT' });
-      expect(timeout.silentFor).toBeGreaterThan(1_000);
+      expect(timeout.silentFor).toBeGreaterThan(2_000);
       const ready = (await replaced) as FixtureMessage;
       expect(ready.pid).not.toBe(initial[0]?.pid);
       for (const response of await Promise.all(waiting)) {
