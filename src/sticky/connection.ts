@@ -22,6 +22,7 @@ export function nativeHandleOf(connection: Connection): TcpHandle | null {
 
 const ignore = (): void => {};
 
+
 export function closeConnection(connection: Connection): void {
   if (!isSocket(connection)) {
     // Closing a handle twice is a no-op in Node's HandleWrap.
@@ -44,6 +45,26 @@ export function setProxiedClient(socket: Socket, client: ProxiedClient): void {
   (socket as Socket & { [PROXIED]?: ProxiedClient })[PROXIED] = client;
 }
 
+/** The PROXY client of a socket, or of a handle taken out of one (it travels with the handle). */
 export function proxiedClientOf(connection: Connection): ProxiedClient | undefined {
-  return isSocket(connection) ? (connection as Socket & { [PROXIED]?: ProxiedClient })[PROXIED] : undefined;
+  return (connection as Connection & { [PROXIED]?: ProxiedClient })[PROXIED];
+}
+
+/**
+ * Takes the native handle out of a paused socket, as Node's own `send(msg, socket)` does, so that it
+ * travels as a bare handle that stays the primary's until the worker acknowledges it (Node would close
+ * a socket's handle itself when the channel ends first). The emptied socket is destroyed, which
+ * closes no fd and releases it from the server's connection count. Null if the client already left.
+ */
+export function detachHandle(socket: Socket): TcpHandle | null {
+  const internals = socket as unknown as { _handle: (TcpHandle & { onread: unknown }) | null };
+  const handle = internals._handle;
+  if (handle === null) return null;
+  handle.onread = ignore;
+  const client = proxiedClientOf(socket);
+  if (client !== undefined) (handle as TcpHandle & { [PROXIED]?: ProxiedClient })[PROXIED] = client;
+  internals._handle = null;
+  socket.on('error', ignore);
+  socket.destroy();
+  return handle;
 }

@@ -1,17 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Worker } from 'node:cluster';
 import { CONNECTION_WITHOUT_BYTES, encodeMessage } from '../ipc/index.js';
-import { isSocket, nativeHandleOf, proxiedClientOf, type Connection, type TcpHandle } from './connection.js';
+import { detachHandle, isSocket, proxiedClientOf, type Connection, type TcpHandle } from './connection.js';
 
 // Node sends one handle at a time per channel and keeps later ones in `_handleQueue`; on every
 // NODE_HANDLE_ACK it replays that whole queue through `_send`, which re-queues all but the first:
 // a burst of n handles costs O(n²). A link keeps its own FIFO and gives Node one handle at a time,
 // advancing on the ACK, so each handoff is O(1). See bench/RESULTS.md for the measured difference.
-
-/** Node's MAX_HANDLE_RETRANSMISSIONS: after this many NACKs Node drops the handle and moves on. */
-const MAX_NACKS = 3;
-
-
 
 interface InternalMessage { cmd?: unknown }
 
@@ -46,15 +41,11 @@ export class WorkerLink {
   #since: number[] = [];
   #head = 0;
   #expiry: NodeJS.Timeout | undefined;
-  #current: Connection | undefined;
+  /** In flight: always a bare handle (see #transmit). */
+  #current: TcpHandle | undefined;
   #currentBytes: string | undefined;
-  /** The native handle of `#current`: Node holds a socket's open until the ACK; a bare handle is ours to close. */
-  #currentHandle: TcpHandle | undefined;
-  /** `#current` never left: the send failed before Node wrote it. */
-  #isCurrentUnsent = false;
   /** performance.now() when `#current` was given to Node. */
   #sentAt = 0;
-  #nacks = 0;
   #isOpen = true;
   /** Set by finish(): the last message, sent once every queued socket reached the worker. */
   #finalMessage: object | undefined;
@@ -204,18 +195,12 @@ export class WorkerLink {
     if (this.#expiry !== undefined) clearTimeout(this.#expiry);
     this.#expiry = undefined;
     const current = this.#current;
-    if (current !== undefined && (this.#isCurrentUnsent || !isSocket(current))) {
-      // Never sent, or sent but not acknowledged. Node's ACK goes out before the worker's code ever
-      // sees a handle, so without it the worker never took the connection: once the channel is gone
-      // the fd it may have had in its socket buffer is gone too, and ours is the connection. It goes
-      // to another worker (the slot's replacement) instead of being closed.
-      this.#undeliverable(this, current, this.#currentBytes);
-    } else if (current !== undefined) {
-      // A net.Socket whose handle Node took: Node closes it when the channel ends (closePendingHandle).
-      this.#currentHandle?.close();
-    }
+    // Never sent, or sent but not acknowledged. Node's ACK goes out before the worker's code ever sees
+    // a handle, so without it the worker never took the connection: once the channel is gone, the fd
+    // it may have had in its socket buffer is gone too, and ours is the connection. It goes to another
+    // worker (the slot's replacement) instead of being closed.
+    if (current !== undefined) this.#undeliverable(this, current, this.#currentBytes);
     this.#current = undefined;
-    this.#currentHandle = undefined;
     const sockets = this.#sockets;
     const bytes = this.#bytes;
     const head = this.#head;
@@ -226,23 +211,22 @@ export class WorkerLink {
     for (let i = head; i < sockets.length; i++) this.#undeliverable(this, sockets[i] as Connection, bytes[i]);
   }
 
-  #transmit(connection: Connection, bytes: string | undefined): void {
-    const handle = nativeHandleOf(connection);
+  #transmit(socket: Connection, bytes: string | undefined): void {
+    // Always a bare handle on the wire: ours until the ACK, so a worker dying first cannot take it along.
+    const handle = isSocket(socket) ? detachHandle(socket) : socket;
     // A socket the client closed while it waited has no handle left to send, and Node would send the
     // message alone and never ACK it; skip it.
     if (handle === null) {
       this.#next();
       return;
     }
-    this.#current = connection;
+    this.#current = handle;
     this.#currentBytes = bytes;
-    this.#currentHandle = handle;
-    this.#isCurrentUnsent = false;
     this.#sentAt = performance.now();
-    const message = handoffMessage(connection, bytes);
+    const message = handoffMessage(handle, bytes);
     try {
       // A bare TCP handle travels as Node's 'net.Native'; the worker wraps it in a Socket.
-      this.worker.send(message, connection as Socket, this.#onSent);
+      this.worker.send(message, handle as unknown as Socket, this.#onSent);
     } catch {
       // send() throws only for programming errors (bad handle type); treat like a closed channel.
       this.#onSent(new Error('send failed'));
@@ -251,40 +235,25 @@ export class WorkerLink {
 
   #onSent = (error: Error | null): void => {
     if (error === null) return;
-    // ERR_IPC_CHANNEL_CLOSED leaves the connection untouched: close() re-routes it. A failed write
-    // after Node detached a socket's handle has already closed it (Node's postSend); a bare handle
-    // is still ours and goes to another worker.
-    const current = this.#current;
-    this.#isCurrentUnsent = current !== undefined && (!isSocket(current) || nativeHandleOf(current) !== null);
+    // The bare handle is still ours whatever the failure (Node tracks and closes only sockets):
+    // close() re-routes it.
     this.close();
   };
 
   #onInternalMessage = (message: InternalMessage): void => {
-    // Node's own ACK handler ran first (it was registered when the channel was set up).
-    if (message.cmd === 'NODE_HANDLE_ACK') {
-      this.#nacks = 0;
-      // Node closes a sent socket's handle on the ACK; a bare handle ('net.Native') is left to us.
-      const current = this.#current;
-      if (current !== undefined && !isSocket(current)) current.close();
+    // Node's own ACK handler ran first (it was registered when the channel was set up). Node leaves a
+    // bare handle ('net.Native') to its sender: after the ACK the worker has its own fd, ours is closed.
+    // After a NACK (the worker could not take the fd: it ran out of them) Node retransmits nothing of a
+    // bare handle; it is closed rather than sent into the same trouble.
+    if (message.cmd === 'NODE_HANDLE_ACK' || message.cmd === 'NODE_HANDLE_NACK') {
+      this.#current?.close();
       this.#next();
-    } else if (message.cmd === 'NODE_HANDLE_NACK') {
-      const current = this.#current;
-      // Node retransmits only what it tracks (sockets); a bare handle the worker could not take
-      // (it ran out of fds) is closed rather than retried into the same trouble.
-      if (current !== undefined && !isSocket(current)) {
-        current.close();
-        this.#next();
-      } else if (++this.#nacks > MAX_NACKS) {
-        this.#nacks = 0;
-        this.#next();
-      }
     }
   };
 
   #next(): void {
     this.#current = undefined;
     this.#currentBytes = undefined;
-    this.#currentHandle = undefined;
     if (!this.#isOpen) return;
     if (this.queueDepth === 0) {
       this.#sendFinal();

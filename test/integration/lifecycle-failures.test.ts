@@ -128,8 +128,8 @@ describe.skipIf(notLinux)('lifecycle failures', () => {
     expect(pids.sort()).toEqual(after.slots.map((slot) => slot.pid).sort());
   });
 
-  it('sockets sent to a worker that dies before acknowledging them go to its replacement', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, workerTimeout: 0 }) } });
+  it.each(['ip', 'proxyHeader'])('%s mode: sockets sent to a worker that dies before acknowledging them go to its replacement', async (mode) => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, workerTimeout: 0 }) } });
     const clients = await addressesOf(cluster, 0, 5);
     expect(clients).toHaveLength(5);
     const victim = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
