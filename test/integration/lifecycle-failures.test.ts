@@ -81,7 +81,7 @@ describe.skipIf(notLinux)('lifecycle failures', () => {
   });
 
   it('a worker that disconnects its channel leaves its slot: a replacement serves the slot, shutdown is quick', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownTimeout: 15_000 }) } });
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownTimeout: 15_000, steering: 'primary' }) } });
     const [client] = await addressesOf(cluster, 0, 1);
     const old = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
     const replaced = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 0), timeout: 10_000 });
@@ -129,7 +129,9 @@ describe.skipIf(notLinux)('lifecycle failures', () => {
   });
 
   it.each(['ip', 'proxyHeader'])('%s mode: sockets sent to a worker that dies before acknowledging them go to its replacement', async (mode) => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, workerTimeout: 0 }) } });
+    // IP mode through the primary hop: with kernel steering no handoff goes through the primary.
+    const steering = mode === 'ip' ? { steering: 'primary' } : {};
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, workerTimeout: 0, ...steering }) } });
     const clients = await addressesOf(cluster, 0, 5);
     expect(clients).toHaveLength(5);
     const victim = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
@@ -154,7 +156,7 @@ describe.skipIf(notLinux)('lifecycle failures', () => {
 
   it('a hung worker holds its sockets for at most `slotWaitTimeout` (and at most `slotQueueLimit` of them); the rest fail over', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', {
-      env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotQueueLimit: 4, slotWaitTimeout: 1_000, workerTimeout: 0 }) },
+      env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotQueueLimit: 4, slotWaitTimeout: 1_000, workerTimeout: 0, steering: 'primary' }) },
     });
     const clients = await addressesOf(cluster, 0, 12);
     expect(clients.length).toBeGreaterThanOrEqual(8);

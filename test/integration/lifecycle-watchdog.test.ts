@@ -28,10 +28,12 @@ const forSlot = (type: string, slot: number) => (message: unknown): boolean =>
   isMessage(type)(message) && (message as FixtureMessage).slot === slot;
 
 describe.skipIf(notLinux)('workerTimeout', () => {
-  for (const [path, what] of [['/hang', 'whose event loop is blocked'], ['/deaf', 'that stops reading its IPC channel']] as const) {
-    it(`replaces a worker ${what} in its slot; its waiting clients reach the replacement`, async () => {
+  // A blocked worker under kernel steering (its clients wait in its slot's socket) and a worker that
+  // only stops reading IPC, through the primary hop (under kernel steering it would still accept).
+  for (const [path, what, steering] of [['/hang', 'whose event loop is blocked', 'auto'], ['/deaf', 'that stops reading its IPC channel', 'primary']] as const) {
+    it(`replaces a worker ${what} in its slot; its waiting clients reach the replacement (steering: ${steering})`, async () => {
       const cluster = await spawnCluster('resilience-app.mjs', {
-        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 2_000, slotWaitTimeout: 15_000 }) },
+        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 2_000, slotWaitTimeout: 15_000, steering }) },
       });
       const initial = cluster.ready.workers as SlotStats[];
       const clients = await clientsBySlot(cluster, 3);
@@ -63,7 +65,7 @@ describe.skipIf(notLinux)('workerTimeout', () => {
   }
 
   it('`workerTimeout: 0` turns the watchdog off: a stuck worker keeps its slot, its clients fail over', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500 }) } });
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary' }) } });
     const initial = cluster.ready.workers as SlotStats[];
     const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
     await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });

@@ -25,7 +25,9 @@ function knock(port: number): Promise<void> {
 describe.skipIf(notLinux)('fd pressure', () => {
   for (const mode of ['ip', 'proxyHeader'] as const) {
     it(`${mode} mode: the primary survives EMFILE on accept and recovers by itself`, async () => {
-      const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode } });
+      // IP mode through the primary hop: under kernel steering the primary accepts nothing.
+      const options = mode === 'ip' ? { steering: 'primary' } : {};
+      const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify(options) } });
       const headers = mode === 'proxyHeader' ? { 'x-forwarded-for': '203.0.113.9' } : {};
       expect((await request({ port: cluster.port, headers })).status).toBe(200);
       expect((await cluster.ask('hogFds')).code).toBe('EMFILE');
