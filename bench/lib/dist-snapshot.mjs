@@ -5,15 +5,19 @@ import { cpSync, rmSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const DIST = fileURLToPath(new URL('../../dist', import.meta.url));
+// The native part is found relative to dist/ (../prebuilds), so it is copied beside the snapshot.
+const PREBUILDS = fileURLToPath(new URL('../../prebuilds', import.meta.url));
 
 /** Copies dist/ and sets BENCH_DIST, which child processes inherit; returns a function that removes the copy. */
 export function useDistSnapshot() {
   if (process.env.BENCH_DIST) return () => {};
-  const copy = fileURLToPath(new URL(`../tmp/dist-${process.pid}`, import.meta.url));
+  const root = fileURLToPath(new URL(`../tmp/run-${process.pid}`, import.meta.url));
+  const copy = `${root}/dist`;
   cpSync(DIST, copy, { recursive: true });
+  cpSync(PREBUILDS, `${root}/prebuilds`, { recursive: true });
   process.env.BENCH_DIST = copy;
   return () => {
-    rmSync(copy, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
     delete process.env.BENCH_DIST;
   };
 }
