@@ -56,7 +56,8 @@ export class Watchdog {
     this.#lastTick = now;
     for (const tracked of this.#host.watched()) {
       const silentFor = now - tracked.lastSeen;
-      if (silentFor > this.#timeout && !isLate) this.#host.timedOut(tracked, Math.round(silentFor));
+      // Rounded up: the event reports a silence longer than `workerTimeout`, as it was (2000.4 ms must not read 2000).
+      if (silentFor > this.#timeout && !isLate) this.#host.timedOut(tracked, Math.ceil(silentFor));
       else this.#host.ping(tracked);
     }
   };
