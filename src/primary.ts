@@ -183,24 +183,12 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * (default: `readyTimeout`); the signal's reason when aborted.
    */
   async whenReady({ timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StickyError(ErrorCode.WorkerStartFailed, `Not every slot had a ready worker within ${timeout} ms.`, {
+    const supervisor = this.#supervisor;
+    const isReady = await supervisor.until('workerReady', () => supervisor.readyCount() >= supervisor.slotCount, { timeout, signal });
+    if (!isReady) {
+      throw new StickyError(ErrorCode.WorkerStartFailed, `Not every slot had a ready worker within ${timeout} ms.`, {
         hint: 'See `stats().slots` and the worker logs.',
-      })), timeout);
-      signal?.addEventListener('abort', onAbort = () => reject(signal.reason), { once: true });
-    });
-    // Settled by the loop instead when every worker is ready first.
-    expired.catch(() => undefined);
-    try {
-      while (this.#supervisor.readyCount() < this.#supervisor.slotCount) {
-        signal?.throwIfAborted();
-        await Promise.race([this.#supervisor.next('workerReady'), expired]);
-      }
-    } finally {
-      clearTimeout(timer);
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      });
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { pause } from '../internal/deadline.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import type { Balancer } from '../sticky/index.js';
@@ -29,7 +30,7 @@ export class PrimaryShutdown {
   #promise: Promise<ShutdownResult> | undefined;
   #waitForConnections = true;
   /** Ends the `shutdownDelay` early (escalation). */
-  #endDelay: (() => void) | undefined;
+  readonly #endDelay = new AbortController();
 
   constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, balancer: Balancer, log: Logger) {
     this.#options = options;
@@ -58,7 +59,7 @@ export class PrimaryShutdown {
     if (this.#promise === undefined || !this.#waitForConnections) return;
     this.#waitForConnections = false;
     this.#log.info({}, 'shutdown escalated: not waiting for connections');
-    this.#endDelay?.();
+    this.#endDelay.abort();
     this.#supervisor.closeAll({ waitForConnections: false, timeout: 0 });
   }
 
@@ -69,17 +70,10 @@ export class PrimaryShutdown {
     waitForConnections = this.#waitForConnections;
     this.#supervisor.stopRespawning();
     this.#balancer.stopAccepting(waitForConnections);
-    const exited = this.#allExited();
     this.#supervisor.closeAll({ waitForConnections, timeout: waitForConnections ? this.#options.drainTimeout : 0 });
-    let deadline: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      deadline = setTimeout(() => resolve('timeout'), this.#options.shutdownTimeout);
-    });
-    const outcome = await Promise.race([exited.then(() => 'done' as const), timedOut]);
-    clearTimeout(deadline);
     let killed: number[] = [];
     let error: StickyError | undefined;
-    if (outcome === 'timeout') {
+    if (!(await this.#allExited(this.#options.shutdownTimeout))) {
       killed = this.#supervisor.killAll();
       this.#log.warn({ workerIds: killed, shutdownTimeout: this.#options.shutdownTimeout }, 'workers killed at shutdown deadline');
       error = new StickyError(
@@ -87,7 +81,7 @@ export class PrimaryShutdown {
         `Worker(s) ${killed.join(', ')} did not exit within \`shutdownTimeout\` (${this.#options.shutdownTimeout} ms) and were killed.`,
         { hint: 'Make exit hooks finish sooner, or raise `shutdownTimeout`.' },
       );
-      await exited;
+      await this.#allExited(Infinity);
     }
     this.#log.info({ reason, killed: killed.length }, 'shutdown end');
     return { reason, waitForConnections, killed, error };
@@ -100,24 +94,12 @@ export class PrimaryShutdown {
   async #delay(): Promise<void> {
     const delay = this.#options.shutdownDelay;
     this.#log.info({ shutdownDelay: delay }, 'shutdown delay: still serving');
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#endDelay = resolve;
-      timer = setTimeout(resolve, delay);
-    });
-    clearTimeout(timer);
-    this.#endDelay = undefined;
+    await pause(delay, this.#endDelay.signal);
   }
 
-  #allExited(): Promise<void> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (this.#supervisor.workers().length > 0) return;
-        this.#supervisor.off('workerExit', check);
-        resolve();
-      };
-      this.#supervisor.on('workerExit', check);
-      check();
-    });
+  /** True once every worker exited, false when `timeout` ms pass first. */
+  #allExited(timeout: number): Promise<boolean> {
+    const supervisor = this.#supervisor;
+    return supervisor.until('workerExit', () => supervisor.workers().length === 0, { timeout });
   }
 }

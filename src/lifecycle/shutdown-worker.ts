@@ -5,6 +5,7 @@ import exitHook from 'async-exit-hook';
 import type { Logger } from '../logger.js';
 import type { RuntimeMessageMap } from '../ipc/index.js';
 import { ErrorCode, StickyError } from '../errors.js';
+import { settlesWithin } from '../internal/deadline.js';
 
 // A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit.
 
@@ -78,7 +79,6 @@ export class WorkerShutdown {
   readonly #log: Logger;
   #state: WorkerState = 'running';
   #waitForConnections = true;
-  #drainEnd: NodeJS.Timeout | undefined;
 
   readonly #drainTimeout: number;
 
@@ -170,11 +170,7 @@ export class WorkerShutdown {
     const hooks = Promise.all(drainHooks.map((hook) => Promise.resolve().then(hook).catch((error: unknown) => {
       this.#log.error({ err: error }, 'drain hook failed');
     })));
-    const deadline = new Promise<void>((resolve) => {
-      this.#drainEnd = setTimeout(resolve, timeout);
-    });
-    await Promise.race([Promise.all([closed, hooks]), deadline]);
-    clearTimeout(this.#drainEnd);
+    await settlesWithin(Promise.all([closed, hooks]), timeout);
     clearTimeout(grace);
     if (trackedSockets.size > 0) {
       this.#log.warn({ open: trackedSockets.size }, 'drain deadline: destroying open connections');

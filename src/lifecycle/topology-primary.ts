@@ -3,6 +3,7 @@ import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
+import { settlesWithin } from '../internal/deadline.js';
 import type { Supervisor, Tracked } from './supervisor-primary.js';
 import { ReloadError, planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
 
@@ -182,17 +183,12 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   async #drain(tracked: Tracked): Promise<void> {
     if (tracked.exitCode !== undefined) return;
     this.#supervisor.retire(tracked, { waitForConnections: true, timeout: this.#options.drainTimeout });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.#options.shutdownTimeout);
-    });
-    if (await Promise.race([tracked.exited, deadline]) === 'timeout') {
+    if (!(await settlesWithin(tracked.exited, this.#options.shutdownTimeout))) {
       const error = new StickyError(ErrorCode.DrainTimeout, `Worker ${tracked.worker.id} did not finish draining within \`shutdownTimeout\`.`);
       this.#log.warn({ err: error, workerId: tracked.worker.id }, 'retired worker killed at deadline');
       this.#supervisor.kill(tracked);
       await tracked.exited;
     }
-    clearTimeout(timer);
   }
 
   async #scale(count: number): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { StickyError } from '../errors.js';
 import type { WorkerLink } from '../sticky/index.js';
+import { deferred } from '../internal/deadline.js';
 
 // A worker process as the supervisor tracks it, and the shapes the supervisor reports.
 
@@ -76,8 +77,8 @@ export interface Tracked {
 
 /** A freshly forked worker: not ready, with promises that settle on readiness and on exit. */
 export function trackWorker(worker: Worker, slot: number, link: WorkerLink): Tracked {
-  let settle!: (isReady: boolean) => void;
-  let markExited!: () => void;
+  const settled = deferred<boolean>();
+  const exited = deferred<void>();
   return {
     worker,
     slot,
@@ -90,9 +91,9 @@ export function trackWorker(worker: Worker, slot: number, link: WorkerLink): Tra
     readyTimer: undefined,
     lastSeen: performance.now(),
     killTimer: undefined,
-    settled: new Promise<boolean>((resolve) => { settle = resolve; }),
-    settle: (isReady) => settle(isReady),
-    exited: new Promise<void>((resolve) => { markExited = resolve; }),
-    markExited: () => markExited(),
+    settled: settled.promise,
+    settle: settled.resolve,
+    exited: exited.promise,
+    markExited: () => exited.resolve(),
   };
 }
