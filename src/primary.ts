@@ -5,6 +5,7 @@ import type { Logger } from './logger.js';
 import { invalidOption, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
+import { waitUntil } from './internal/deadline.js';
 import { Balancer, type BalancerStats, type SteeringState } from './sticky/index.js';
 import { PrimaryBus, type BusSchema } from './ipc/index.js';
 import {
@@ -184,7 +185,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    */
   async whenReady({ timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
     const supervisor = this.#supervisor;
-    const isReady = await supervisor.until('workerReady', () => supervisor.readyCount() >= supervisor.slotCount, { timeout, signal });
+    const isReady = await waitUntil(supervisor, 'workerReady', () => supervisor.readyCount() >= supervisor.slotCount, { timeout, signal });
     if (!isReady) {
       throw new StickyError(ErrorCode.WorkerStartFailed, `Not every slot had a ready worker within ${timeout} ms.`, {
         hint: 'See `stats().slots` and the worker logs.',

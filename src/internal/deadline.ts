@@ -1,10 +1,15 @@
-import type { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pEvent, TimeoutError } from 'p-event';
 
 // Every wait with a deadline goes through here: an event (p-event) or a promise, each raced against
 // a timer that ends with the wait, so no timer or listener outlives it. Callers get a boolean for
 // "in time or not" and word their own error, since only they know what was late.
+
+/** An emitter with `on`/`off` (EventEmitter, TypedEmitter) that emits `E`. */
+export interface Listenable<E extends string> {
+  on(event: E, listener: () => void): unknown;
+  off(event: E, listener: () => void): unknown;
+}
 
 export interface WaitOptions {
   /** Ms to wait at most; `Infinity` waits without a deadline, `0` (or less) checks once. */
@@ -17,7 +22,7 @@ export interface WaitOptions {
  * Resolves true once `isDone()` holds, checked now and after each `event`; false when `timeout` ms
  * pass first. Rejects with the signal's reason when it aborts first.
  */
-export async function waitUntil(emitter: EventEmitter, event: string, isDone: () => boolean, { timeout, signal }: WaitOptions): Promise<boolean> {
+export async function waitUntil<E extends string>(emitter: Listenable<E>, event: E, isDone: () => boolean, { timeout, signal }: WaitOptions): Promise<boolean> {
   if (isDone()) return true;
   signal?.throwIfAborted();
   if (timeout <= 0) return false;

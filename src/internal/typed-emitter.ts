@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { waitUntil, type WaitOptions } from './deadline.js';
+import { pEvent } from 'p-event';
 
 // The declared event names only: an index signature (e.g. from `extends Record<string, unknown>`)
 // would otherwise let any string through as an event name.
@@ -24,9 +24,10 @@ export class TypedEmitter<Events extends object> {
     return this;
   }
 
-  /** Resolves true once `isDone()` holds, checked now and after each `event`; false past the deadline. */
-  until(event: EventName<Events>, isDone: () => boolean, options: WaitOptions): Promise<boolean> {
-    return waitUntil(this.#emitter, event, isDone, options);
+  /** Resolves with the next payload of `event`. */
+  next<K extends EventName<Events>>(event: K): Promise<Events[K]> {
+    // Payloads of an `error` event resolve like any other: nothing here rejects.
+    return pEvent<K, Events[K]>(this.#emitter, event, { rejectionEvents: [] });
   }
 
   protected emit<K extends EventName<Events>>(event: K, payload: Events[K]): void {

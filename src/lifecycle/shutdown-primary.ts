@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import { pause } from '../internal/deadline.js';
+import { pause, waitUntil } from '../internal/deadline.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import type { Balancer } from '../sticky/index.js';
@@ -100,6 +100,6 @@ export class PrimaryShutdown {
   /** True once every worker exited, false when `timeout` ms pass first. */
   #allExited(timeout: number): Promise<boolean> {
     const supervisor = this.#supervisor;
-    return supervisor.until('workerExit', () => supervisor.workers().length === 0, { timeout });
+    return waitUntil(supervisor, 'workerExit', () => supervisor.workers().length === 0, { timeout });
   }
 }
