@@ -34,7 +34,7 @@ export interface PrimaryMetrics {
 }
 
 /** The balancer's gauges; every other connection counter is exported as a `_total` counter. */
-const CONNECTION_GAUGES = new Set(['pendingHeads']);
+const CONNECTION_GAUGES = new Set(['pendingHeads', 'acceptPaused']);
 
 const snake = (name: string): string => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 

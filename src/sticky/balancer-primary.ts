@@ -14,17 +14,25 @@ import { closeConnection, isSocket, setProxiedClient, type TcpHandle } from './c
 import { slotOfSessionUrl } from './session-id.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
+import { AcceptGuard } from './accept-guard-primary.js';
 
 // The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
 // to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
 // outcomes are counted in `stats`.
 
-/** Counters of the public port, since the primary started (except `pendingHeads`, a level). */
+/** Counters of the public port, since the primary started (except `pendingHeads` and `acceptPaused`, levels). */
 export interface BalancerStats {
   /** Connections accepted on the public port. */
   accepted: number;
-  /** accept() failures such as EMFILE (too many open files); the client's connection was not taken. */
+  /**
+   * Errors Node reported on the listening socket after it opened: a failed accept() (current Node
+   * versions report none, see `acceptPauses`) or a failed attempt to listen again after a pause.
+   */
   acceptErrors: number;
+  /** Times the primary closed its public port because it had no file descriptor left (then listened again by itself). */
+  acceptPauses: number;
+  /** 1 while the public port is closed for lack of file descriptors, else 0 (a level). */
+  acceptPaused: number;
   /** Connections handed to a worker (also after waiting in a slot queue or failing over). */
   routed: number;
   /** Connections that had to wait in a slot queue for their slot's worker to become ready. */
@@ -73,6 +81,9 @@ export class Balancer {
   #sweep: NodeJS.Timeout | undefined;
   readonly #log: Logger;
   #steering: SteeringState;
+  readonly #guard: AcceptGuard;
+  /** Where the primary hop listens, to listen there again after a pause. */
+  #listenAt: { port: number; host: string | undefined } | undefined;
 
   constructor(options: Readonly<ResolvedListenOptions>, log: Logger) {
     this.#options = options;
@@ -113,6 +124,12 @@ export class Balancer {
       : options.mode === 'customNoParsing' ? this.#onCustomNoParsing
       : this.#onReadingConnection;
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, onConnection);
+    this.#guard = new AcceptGuard({
+      stop: () => {
+        if (this.server.listening) this.server.close();
+      },
+      listen: () => this.#listenAgain(),
+    }, log);
   }
 
   get steering(): SteeringState {
@@ -168,11 +185,29 @@ export class Balancer {
       this.server.once('error', onError);
       this.server.listen({ port, host, backlog: this.#options.backlog }, () => {
         this.server.removeListener('error', onError);
-        // After listen, a server 'error' is a failed accept (EMFILE when libuv has no spare fd left to
-        // shed the queue with): counted, never fatal to the primary.
+        // After listen, a server 'error' is a failed accept or a failed listen after a pause for lack
+        // of descriptors (see accept-guard-primary.ts): counted, never fatal to the primary.
         this.server.on('error', () => { this.#counts.acceptErrors++; });
         if (this.#options.mode === 'ip') this.#acceptBareHandles();
-        resolve(this.server.address() as AddressInfo);
+        const address = this.server.address() as AddressInfo;
+        this.#listenAt = { port: address.port, host };
+        this.#guard.start();
+        resolve(address);
+      });
+    });
+  }
+
+  /** Opens the public port again after a pause for lack of descriptors, on the port it had. */
+  #listenAgain(): Promise<void> {
+    const at = this.#listenAt;
+    if (at === undefined) return Promise.reject(new Error('the primary never listened'));
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen({ port: at.port, host: at.host, backlog: this.#options.backlog }, () => {
+        this.server.removeListener('error', onError);
+        if (this.#options.mode === 'ip') this.#acceptBareHandles();
+        resolve();
       });
     });
   }
@@ -181,7 +216,7 @@ export class Balancer {
    * IP mode reads nothing and needs only the peer address, so the listening handle's accept callback
    * is taken over: each connection stays the bare TCP handle libuv accepted, with no net.Socket,
    * stream state or listeners built in the primary, and travels to the worker as 'net.Native'.
-   * An accept error (EMFILE) is counted instead of surfacing as a server 'error' that would crash.
+   * An accept error, should Node report one, is counted instead of surfacing as a server 'error'.
    */
   #acceptBareHandles(): void {
     const handle = (this.server as unknown as { _handle: { onconnection?: unknown } | null })._handle;
@@ -191,6 +226,7 @@ export class Balancer {
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
   stopAccepting(handOffWaiting: boolean): void {
+    this.#guard.stop();
     if (this.server.listening) this.server.close();
     this.#stopSweep();
     // A client still sending its head has a request on the way: when waiting for connections it goes,
@@ -220,7 +256,9 @@ export class Balancer {
 
   stats(): BalancerStats {
     // (Kernel steering: the primary accepts nothing; these stay 0 and the workers count their own.)
-    return { ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads.size };
+    return {
+      ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads.size, acceptPauses: this.#guard.pauses, acceptPaused: this.#guard.isPaused ? 1 : 0,
+    };
   }
 
   #onBareConnection = (status: number, handle: TcpHandle | undefined): void => {

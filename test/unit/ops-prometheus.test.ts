@@ -7,7 +7,7 @@ const base: PrimaryMetrics = {
     { slot: 1, state: 'starting', restarts: 0, handoffs: 0, queued: 3, lastReloadMs: undefined },
   ],
   workers: 2, readyWorkers: 1, restarts: 1,
-  connections: { accepted: 13, acceptErrors: 1, pendingHeads: 4 },
+  connections: { accepted: 13, acceptErrors: 1, pendingHeads: 4, acceptPauses: 2, acceptPaused: 1 },
   openFds: undefined, eventLoopDelay: { mean: 2, p99: 12.5, max: 40 }, startTimeSeconds: 1_700_000_000.5,
 };
 
@@ -33,5 +33,7 @@ describe('renderMetrics', () => {
   it('names counters *_total and gauges without it', () => {
     expect(text).toContain('# TYPE sticky_runtime_connections_accept_errors_total counter\nsticky_runtime_connections_accept_errors_total 1\n');
     expect(text).toContain('# TYPE sticky_runtime_connections_pending_heads gauge\nsticky_runtime_connections_pending_heads 4\n');
+    expect(text).toContain('# TYPE sticky_runtime_connections_accept_pauses_total counter\nsticky_runtime_connections_accept_pauses_total 2\n');
+    expect(text).toContain('# TYPE sticky_runtime_connections_accept_paused gauge\nsticky_runtime_connections_accept_paused 1\n');
   });
 });
