@@ -46,6 +46,8 @@ export function ready(): void {
 let isAttached = false;
 
 const PONG = Object.freeze(encodeMessage('sticky:pong', Object.freeze({})));
+/** Ms a worker whose slot is removed keeps accepting on the slot's socket once its drain began. */
+const REMOVED_SLOT_LINGER_MS = 250;
 const ignoreClosedChannel = (): void => {
   // The primary closed the channel (it is shutting down or gave up on this worker): nobody to answer.
 };
@@ -78,9 +80,24 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   };
   // A draining worker stops taking connections: each socket's queue stays for the slot's next
   // worker (the primary holds the sockets open).
-  shutdown.onDrainBegin = () => {
-    for (const acceptor of acceptors.values()) acceptor.close();
-    acceptors.clear();
+  // When the slot itself goes away (scale-down), no other worker accepts on its socket and closing
+  // the last copy resets what the kernel still queued there (clients routed just before the smaller
+  // table, handshakes under way): the worker takes those for a moment first.
+  shutdown.onDrainBegin = (payload) => {
+    const closeAll = (): void => {
+      for (const acceptor of acceptors.values()) acceptor.close();
+      acceptors.clear();
+    };
+    if (payload.isSlotRemoved !== true || acceptors.size === 0 || !payload.waitForConnections) {
+      closeAll();
+      return undefined;
+    }
+    return new Promise((resolve) => {
+      setTimeout(() => {
+        closeAll();
+        resolve();
+      }, REMOVED_SLOT_LINGER_MS);
+    });
   };
   const acceptOn = (handle: unknown, backlog: number, slot: number): void => {
     if (acceptors.has(slot) || shutdown.isDraining || typeof handle !== 'object' || handle === null) return;

@@ -23,7 +23,15 @@ export interface RuntimeMessageMap {
   /** worker → primary: shut the whole cluster down. */
   'sticky:masterclose': { waitForConnections: boolean };
   /** primary → worker: stop taking sockets, drain when asked to, run exit hooks, exit. */
-  'sticky:close': { waitForConnections: boolean; timeout: number };
+  'sticky:close': {
+    waitForConnections: boolean;
+    timeout: number;
+    /**
+     * The worker's slot is removed (scale-down): no other worker will accept on its socket, so the
+     * worker keeps accepting what the kernel still queued there for a moment before it closes it.
+     */
+    isSlotRemoved?: boolean;
+  };
   /** Worker → primary: replace me in my slot (past `maxRequests` or `maxMemory`). */
   'sticky:recycle': { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
   /** primary → worker: the watchdog's heartbeat (`workerTimeout`). */
@@ -106,9 +114,9 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     case 'sticky:masterclose':
       return { type, payload: { waitForConnections: payload.waitForConnections === true } };
     case 'sticky:close': {
-      const { waitForConnections, timeout } = payload;
+      const { waitForConnections, timeout, isSlotRemoved } = payload;
       if (typeof timeout !== 'number' || !(timeout >= 0)) return undefined;
-      return { type, payload: { waitForConnections: waitForConnections === true, timeout } };
+      return { type, payload: { waitForConnections: waitForConnections === true, timeout, ...(isSlotRemoved === true ? { isSlotRemoved } : {}) } };
     }
     case 'sticky:recycle': {
       const { reason, requests, rss } = payload;

@@ -118,8 +118,12 @@ export class WorkerShutdown {
     this.close({ waitForConnections: true, timeout: this.#drainTimeout });
   };
 
-  /** Called once when the drain begins, whatever started it (close message or signal). */
-  onDrainBegin: (() => void) | undefined;
+  /**
+   * Called once when the drain begins, whatever started it (close message or signal). A promise
+   * returned holds the drain back until it settles (bounded by the drain's timeout): the worker
+   * still takes connections meanwhile, and answers them with `Connection: close`.
+   */
+  onDrainBegin: ((payload: RuntimeMessageMap['sticky:close']) => Promise<void> | undefined) | undefined;
 
   get isDraining(): boolean {
     return this.#state !== 'running';
@@ -147,14 +151,18 @@ export class WorkerShutdown {
       return;
     }
     this.#state = 'draining';
-    this.onDrainBegin?.();
     this.#waitForConnections = payload.waitForConnections;
+    const accepting = this.onDrainBegin?.(payload);
     this.#log.info({ waitForConnections: payload.waitForConnections }, 'drain begin');
-    void this.#drain(payload.timeout).then(() => this.#exit());
+    void this.#drain(payload.timeout, accepting).then(() => this.#exit());
   }
 
-  async #drain(timeout: number): Promise<void> {
+  async #drain(timeout: number, accepting: Promise<void> | undefined): Promise<void> {
     const server = this.#server;
+    if (accepting !== undefined && this.#waitForConnections) {
+      if (isHttpServer(server)) server.prependListener('request', noKeepAlive);
+      await settlesWithin(accepting, timeout);
+    }
     // net's close, not http's: http.Server#close() also destroys idle keep-alive sockets at once,
     // and a client that sends requests back to back is "idle" for an instant between a response and
     // its next request, which would be lost in flight. Idle sockets close after a grace instead.
@@ -163,7 +171,7 @@ export class WorkerShutdown {
     if (!this.#waitForConnections) {
       this.#destroyAll();
     } else if (isHttpServer(server)) {
-      server.prependListener('request', noKeepAlive);
+      if (accepting === undefined) server.prependListener('request', noKeepAlive);
       for (const socket of trackedSockets) this.#closeWhenIdle(socket);
       grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
     }
@@ -172,8 +180,12 @@ export class WorkerShutdown {
     })));
     await settlesWithin(Promise.all([closed, hooks]), timeout);
     clearTimeout(grace);
-    if (trackedSockets.size > 0) {
-      this.#log.warn({ open: trackedSockets.size }, 'drain deadline: destroying open connections');
+    // A socket destroyed a moment ago stays tracked until its 'close' event (a later turn of the
+    // loop): only the ones still open outlived the drain.
+    let open = 0;
+    for (const socket of trackedSockets) if (!socket.destroyed) open++;
+    if (open > 0) {
+      this.#log.warn({ open }, 'drain deadline: destroying open connections');
       this.#destroyAll();
     }
     this.#log.info({}, 'drain end');

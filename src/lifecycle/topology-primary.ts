@@ -180,9 +180,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   }
 
   /** Retires a worker as shutdown does (drain, hooks) and waits for its exit, killing it past the deadline. */
-  async #drain(tracked: Tracked): Promise<void> {
+  async #drain(tracked: Tracked, isSlotRemoved = false): Promise<void> {
     if (tracked.exitCode !== undefined) return;
-    this.#supervisor.retire(tracked, { waitForConnections: true, timeout: this.#options.drainTimeout });
+    this.#supervisor.retire(tracked, { waitForConnections: true, timeout: this.#options.drainTimeout, ...(isSlotRemoved ? { isSlotRemoved } : {}) });
     if (!(await settlesWithin(tracked.exited, this.#options.shutdownTimeout))) {
       const error = new StickyError(ErrorCode.DrainTimeout, `Worker ${tracked.worker.id} did not finish draining within \`shutdownTimeout\`.`);
       this.#log.warn({ err: error, workerId: tracked.worker.id }, 'retired worker killed at deadline');
@@ -211,7 +211,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       this.#slots.resize(this.#supervisor.slotCount - 1);
       this.#lastReloadMs.length = Math.min(this.#lastReloadMs.length, this.#supervisor.slotCount - 1);
       const tracked = this.#supervisor.removeLastSlot();
-      if (tracked !== undefined) await this.#drain(tracked);
+      if (tracked !== undefined) await this.#drain(tracked, true);
     }
     if (from !== count) {
       this.#log.info({ from, to: count }, 'scaled');

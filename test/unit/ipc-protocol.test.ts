@@ -111,6 +111,13 @@ describe('decodeMessage', () => {
     expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:close', payload: { waitForConnections: 1, timeout: 5 } })).toEqual({
       kind: 'message', message: { type: 'sticky:close', payload: { waitForConnections: false, timeout: 5 } },
     });
+    // A removed slot is said only by `true`; an older primary never sends it.
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:close', payload: { waitForConnections: true, timeout: 5, isSlotRemoved: true } })).toEqual({
+      kind: 'message', message: { type: 'sticky:close', payload: { waitForConnections: true, timeout: 5, isSlotRemoved: true } },
+    });
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:close', payload: { waitForConnections: true, timeout: 5, isSlotRemoved: 'yes' } })).toEqual({
+      kind: 'message', message: { type: 'sticky:close', payload: { waitForConnections: true, timeout: 5 } },
+    });
   });
 
   it('keeps only known payload fields', () => {
