@@ -15,14 +15,23 @@ interface Pending {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly timer: NodeJS.Timeout;
+  /** Withdraws the request from wherever it still waits to be delivered, once its caller gave up. */
+  cancel: RequestCancel | void;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: (() => void) | undefined;
   /** Holds the caller's stack (formatted only when read), appended to a remote error's. */
   readonly site: { stack?: string };
 }
 
-/** Where a request goes: the frame is built with the id, and written by `send`. */
-export type RequestWriter = (id: number, timeout: number, settle: (error: StickyError | undefined) => void) => void;
+/** Takes back a request that has not reached its responder yet; a no-op once it has. */
+export type RequestCancel = () => void;
+
+/**
+ * Where a request goes: the frame is built with the id and written. May return a cancel, called
+ * when the caller gives up (timeout, abort), so that a request still waiting to be delivered (for a
+ * slot's next worker, in an outbox) never reaches a responder.
+ */
+export type RequestWriter = (id: number, timeout: number, settle: (error: StickyError | undefined) => void) => RequestCancel | void;
 
 export class BusCore {
   readonly stats: BusStats = { sent: 0, received: 0, pending: 0, timedOut: 0, dropped: 0 };
@@ -137,16 +146,17 @@ export class BusCore {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.stats.timedOut++;
-        this.#fail(id, new StickyError(ErrorCode.IpcTimeout, `No response to the request '${channel}' within ${timeout} ms.`, {
+        this.#giveUp(id, new StickyError(ErrorCode.IpcTimeout, `No response to the request '${channel}' within ${timeout} ms.`, {
           hint: 'The responder is slow or stuck; raise `timeout` (or the `ipcTimeout` option) or make the responder answer sooner.',
         }));
       }, timeout);
-      const onAbort = signal === undefined ? undefined : (): void => this.#fail(id, signal.reason);
+      const onAbort = signal === undefined ? undefined : (): void => this.#giveUp(id, signal.reason);
       signal?.addEventListener('abort', onAbort as () => void, { once: true });
-      this.#pending.set(id, { channel, peer, resolve, reject, timer, signal, onAbort, site });
+      const pending: Pending = { channel, peer, resolve, reject, timer, cancel: undefined, signal, onAbort, site };
+      this.#pending.set(id, pending);
       this.stats.pending = this.#pending.size;
       this.stats.sent++;
-      write(id, timeout, (error) => {
+      pending.cancel = write(id, timeout, (error) => {
         if (error !== undefined) this.#fail(id, error);
       });
     });
@@ -180,6 +190,14 @@ export class BusCore {
 
   #fail(id: number, error: unknown): void {
     this.#take(id)?.reject(error);
+  }
+
+  /** The caller stopped waiting (timeout, abort): the request is also taken back if not delivered yet. */
+  #giveUp(id: number, error: unknown): void {
+    const pending = this.#take(id);
+    if (pending === undefined) return;
+    pending.cancel?.();
+    pending.reject(error);
   }
 
   #take(id: number): Pending | undefined {

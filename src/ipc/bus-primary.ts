@@ -49,6 +49,8 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
   readonly #peers = new Map<number, Peer>();
   readonly #forwards = new ForwardTable();
   readonly #waiting: SlotWaiters;
+  /** Forwarded requests waiting for their slot's next worker, by asking worker and its request id: cancels. */
+  readonly #waitingForwards = new Map<number, Map<number, () => void>>();
   #isClosed = false;
 
   /** @internal created by the primary */
@@ -96,10 +98,19 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
       return Promise.reject(error);
     }
     return this.#core.request(channel, Number.NaN, options, (id, timeout, settle) => {
-      this.#resolveTarget(to, (worker) => {
+      let outbox: Outbox | undefined;
+      let frame: Frame | undefined;
+      const cancelWait = this.#resolveTarget(to, (worker) => {
         this.#core.setPeer(id, worker.id);
-        this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout }, settle);
+        outbox = this.#peer(worker).outbox;
+        frame = { k: 'q', i: id, c: channel, d: payload, t: timeout };
+        outbox.push(frame, settle);
       }, settle);
+      // The caller gave up: out of the slot's queue, or out of the worker's outbox if not written yet.
+      return () => {
+        cancelWait?.();
+        if (outbox !== undefined && frame !== undefined) outbox.withdraw(frame);
+      };
     }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
   }
 
@@ -156,6 +167,7 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     cluster.off('exit', this.#onGone);
     const closed = (): StickyError => new StickyError(ErrorCode.IpcClosed, 'The primary shut down.');
     this.#waiting.failAll(closed);
+    this.#waitingForwards.clear();
     this.#forwards.clear();
     this.#core.failPeer(undefined, closed);
   }
@@ -175,32 +187,38 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     return peer;
   }
 
-  #resolveTarget(to: WireTarget, deliver: (worker: Worker) => void, fail: (error: StickyError) => void): void {
+  /**
+   * Delivers to the target's worker now, or once its slot has a ready worker again. Returns a cancel
+   * when the delivery waits for the slot (see SlotWaiters.wait for `expiresIn` and `onExpire`).
+   */
+  #resolveTarget(
+    to: WireTarget, deliver: (worker: Worker) => void, fail: (error: StickyError) => void, expiresIn?: number, onExpire?: () => void,
+  ): (() => void) | undefined {
     if (this.#isClosed) {
       fail(new StickyError(ErrorCode.IpcClosed, 'The primary shut down.'));
-      return;
+      return undefined;
     }
     if ('w' in to) {
       const worker = cluster.workers?.[to.w];
       if (worker !== undefined && worker.isConnected()) deliver(worker);
       else fail(noWorker(`No worker with id ${to.w} is connected.`));
-      return;
+      return undefined;
     }
     if ('all' in to) {
       fail(noWorker('A broadcast has no single target.'));
-      return;
+      return undefined;
     }
     const slot = 's' in to ? to.s : this.#directory.slotOfKey(to.key);
     if (slot === undefined || slot < 0 || slot >= this.#directory.slotCount()) {
       fail(noWorker(slot === undefined ? 'The key cannot be routed in this routing mode.' : `There is no slot ${slot} (${this.#directory.slotCount()} slots).`));
-      return;
+      return undefined;
     }
     const worker = this.#directory.readyWorkerOf(slot);
     if (worker !== undefined) {
       deliver(worker);
-      return;
+      return undefined;
     }
-    this.#waiting.wait(slot, deliver, fail);
+    return this.#waiting.wait(slot, deliver, fail, expiresIn, onExpire);
   }
 
   /** Resolves once every copy was written, with the number of workers that got one. */
@@ -241,8 +259,10 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
           break;
         case 'q':
           if (frame.to === undefined) this.#core.answer(frame.i, frame.c, frame.d, peer.sender, (reply) => peer.outbox.push(reply));
-          else if (frame.a === 1) this.#forwardMessage(peer, frame.i, frame.to, frame.c, frame.d);
-          else this.#forwardRequest(peer, frame.i, frame.to, frame.c, frame.d, frame.t);
+          else this.#forward(peer, frame.i, frame.to, frame.c, frame.d, frame.t, frame.a === 1);
+          break;
+        case 'x':
+          this.#waitingForwards.get(worker.id)?.get(frame.i)?.();
           break;
         default:
           if (frame.i < 0) this.#returnForward(frame);
@@ -251,26 +271,55 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     }
   };
 
-  #forwardMessage(origin: Peer, id: number, to: WireTarget, channel: string, payload: unknown): void {
-    const frame: Frame = { k: 'm', c: channel, d: payload, f: origin.wire };
-    const ack = (count: number): void => origin.outbox.push({ k: 'r', i: id, d: count });
-    const fail = (error: StickyError): void => origin.outbox.push({ k: 'e', i: id, e: runtimeError(error) });
-    if ('all' in to) {
-      void this.#broadcast(frame, to.self === 1 ? undefined : origin.worker.id).then(ack);
+  /**
+   * A worker's request (or message with an ack) for another worker. One that waits for its slot's
+   * next worker is dropped when its asker gives up: at its timeout, or on the asker's 'x' frame.
+   */
+  #forward(origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number, isMessage: boolean): void {
+    if (isMessage && 'all' in to) {
+      const frame: Frame = { k: 'm', c: channel, d: payload, f: origin.wire };
+      void this.#broadcast(frame, to.self === 1 ? undefined : origin.worker.id).then((count) => origin.outbox.push({ k: 'r', i: originId, d: count }));
       return;
     }
-    this.#resolveTarget(to, (worker) => {
-      this.#peer(worker).outbox.push(frame, (error) => (error === undefined ? ack(1) : fail(error)));
-    }, fail);
+    let isWaiting = false;
+    const settled = (): void => {
+      if (isWaiting) this.#forgetWaiting(origin.worker.id, originId);
+    };
+    const cancel = this.#resolveTarget(to, (worker) => {
+      settled();
+      if (isMessage) this.#deliverForwardedMessage(origin, originId, worker, channel, payload);
+      else this.#deliverForwardedRequest(origin, originId, worker, channel, payload, timeout);
+    }, (error) => {
+      settled();
+      origin.outbox.push({ k: 'e', i: originId, e: runtimeError(error) });
+    }, timeout, settled);
+    if (cancel === undefined) return;
+    isWaiting = true;
+    let waiting = this.#waitingForwards.get(origin.worker.id);
+    if (waiting === undefined) this.#waitingForwards.set(origin.worker.id, waiting = new Map());
+    waiting.set(originId, () => {
+      settled();
+      cancel();
+    });
   }
 
-  #forwardRequest(origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number): void {
-    this.#resolveTarget(to, (worker) => {
-      const id = this.#forwards.add(origin.worker.id, originId, worker.id, timeout);
-      this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire }, (error) => {
-        if (error !== undefined) this.#failForward(this.#forwards.take(id), error);
-      });
-    }, (error) => origin.outbox.push({ k: 'e', i: originId, e: runtimeError(error) }));
+  #forgetWaiting(origin: number, originId: number): void {
+    const waiting = this.#waitingForwards.get(origin);
+    waiting?.delete(originId);
+    if (waiting?.size === 0) this.#waitingForwards.delete(origin);
+  }
+
+  #deliverForwardedMessage(origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown): void {
+    this.#peer(worker).outbox.push({ k: 'm', c: channel, d: payload, f: origin.wire }, (error) => {
+      origin.outbox.push(error === undefined ? { k: 'r', i: originId, d: 1 } : { k: 'e', i: originId, e: runtimeError(error) });
+    });
+  }
+
+  #deliverForwardedRequest(origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown, timeout: number): void {
+    const id = this.#forwards.add(origin.worker.id, originId, worker.id, timeout);
+    this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire }, (error) => {
+      if (error !== undefined) this.#failForward(this.#forwards.take(id), error);
+    });
   }
 
   /** A worker answered a forwarded request: back to the worker that asked, under its own id. */
@@ -299,6 +348,9 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     }
     this.#core.failPeer(worker.id, exited);
     for (const forward of this.#forwards.takeGone(worker.id)) this.#failForward(forward, exited());
+    // What it asked for and still waits for a slot: nobody waits for it any more.
+    const waiting = this.#waitingForwards.get(worker.id);
+    if (waiting !== undefined) for (const cancel of [...waiting.values()]) cancel();
   };
 }
 

@@ -39,7 +39,9 @@ export type Frame =
   /** A response. */
   | { readonly k: 'r'; readonly i: number; readonly d: unknown }
   /** An error response. */
-  | { readonly k: 'e'; readonly i: number; readonly e: SerializedError };
+  | { readonly k: 'e'; readonly i: number; readonly e: SerializedError }
+  /** From a worker: it gave up on its request `i` (timeout, abort); the primary drops it if still undelivered. */
+  | { readonly k: 'x'; readonly i: number };
 
 export interface BusEnvelope {
   readonly [TAG]: 1;
@@ -88,6 +90,7 @@ export function isFrame(value: unknown): value is Frame {
       return isId(value.i) && typeof value.c === 'string' && typeof value.t === 'number' && value.t >= 0 &&
         (value.to === undefined || isTarget(value.to)) && (value.f === undefined || isSender(value.f));
     case 'r':
+    case 'x':
       return isId(value.i);
     case 'e':
       return isId(value.i) && isRecord(value.e) && typeof value.e.message === 'string' && typeof value.e.name === 'string' &&

@@ -70,7 +70,9 @@ export class WorkerBus<S extends BusSchema = BusSchema> {
     channel: C, payload: RequestOf<PrimaryRequests<S>, C>, options?: RequestOptions,
   ): Promise<ResponseOf<PrimaryRequests<S>, C>> {
     return this.#core.request(channel, PRIMARY_PEER, options, (id, timeout, settle) => {
-      this.#outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout }, settle);
+      const frame: Frame = { k: 'q', i: id, c: channel, d: payload, t: timeout };
+      this.#outbox.push(frame, settle);
+      return () => { this.#outbox.withdraw(frame); };
     }) as Promise<ResponseOf<PrimaryRequests<S>, C>>;
   }
 
@@ -108,7 +110,9 @@ export class WorkerBus<S extends BusSchema = BusSchema> {
       return Promise.reject(error);
     }
     return this.#core.request(channel, PRIMARY_PEER, options, (id, timeout, settle) => {
-      this.#outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, to }, settle);
+      const frame: Frame = { k: 'q', i: id, c: channel, d: payload, t: timeout, to };
+      this.#outbox.push(frame, settle);
+      return this.#canceller(frame, id);
     }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
   }
 
@@ -152,8 +156,20 @@ export class WorkerBus<S extends BusSchema = BusSchema> {
 
   #forward(to: WireTarget, channel: string, payload: unknown): Promise<unknown> {
     return this.#core.request(channel, PRIMARY_PEER, undefined, (id, timeout, settle) => {
-      this.#outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, to, a: 1 }, settle);
+      const frame: Frame = { k: 'q', i: id, c: channel, d: payload, t: timeout, to, a: 1 };
+      this.#outbox.push(frame, settle);
+      return this.#canceller(frame, id);
     });
+  }
+
+  /**
+   * For a frame the primary forwards: taken back from the outbox if still there, else the primary is
+   * told to drop it should it still wait for its slot's next worker.
+   */
+  #canceller(frame: Frame, id: number): () => void {
+    return () => {
+      if (!this.#outbox.withdraw(frame)) this.#outbox.push({ k: 'x', i: id });
+    };
   }
 
   #reply = (frame: Frame): void => {

@@ -13,7 +13,7 @@ export const MAX_BATCH_BYTES = 64 * 1024;
 
 /** A cheap size estimate: exact for strings and byte arrays, a flat guess for anything else. */
 function sizeOf(frame: Frame): number {
-  const data = frame.k === 'e' ? frame.e.stack : frame.d;
+  const data = frame.k === 'e' ? frame.e.stack : frame.k === 'x' ? undefined : frame.d;
   if (typeof data === 'string') return data.length;
   if (ArrayBuffer.isView(data)) return data.byteLength;
   return 64;
@@ -61,6 +61,18 @@ export class Outbox {
       this.#isScheduled = true;
       queueMicrotask(this.#flush);
     }
+  }
+
+  /**
+   * Takes `frame` back if it is still queued (not yet handed to Node), without settling it; false
+   * when it already left.
+   */
+  withdraw(frame: Frame): boolean {
+    const index = this.#frames.indexOf(frame);
+    if (index === -1) return false;
+    this.#frames.splice(index, 1);
+    this.#settles.splice(index, 1);
+    return true;
   }
 
   /** The peer is gone: what is queued fails with `error`, later pushes too. */

@@ -3,7 +3,8 @@ import { ErrorCode, StickyError } from '../errors.js';
 
 // Bus traffic for a slot without a ready worker (a crash being respawned): it waits for the slot's
 // next worker like the slot's connections do, bounded in count (slotQueueLimit) and time
-// (slotWaitTimeout), and then fails with STICKY_ERR_IPC_NO_WORKER.
+// (slotWaitTimeout), and then fails with STICKY_ERR_IPC_NO_WORKER. A request whose caller gave up
+// meanwhile (its own timeout, an abort) leaves the queue: the next worker never sees it.
 
 interface Waiting {
   readonly deliver: (worker: Worker) => void;
@@ -21,23 +22,36 @@ export class SlotWaiters {
     this.#timeout = timeout;
   }
 
-  wait(slot: number, deliver: (worker: Worker) => void, fail: (error: StickyError) => void): void {
+  /**
+   * Queues a delivery for the slot's next ready worker. `expiresIn`: ms after which its caller no
+   * longer waits (a forwarded request's own timeout); it is then dropped without a word but
+   * `onExpire`. Returns a cancel that drops it now; undefined when it failed at once.
+   */
+  wait(
+    slot: number, deliver: (worker: Worker) => void, fail: (error: StickyError) => void, expiresIn = Infinity, onExpire?: () => void,
+  ): (() => void) | undefined {
     const list = this.#bySlot.get(slot) ?? [];
     if (list.length >= this.#limit) {
       fail(noWorker(`Slot ${slot} has no ready worker and ${list.length} messages already wait for it (\`slotQueueLimit\`).`));
-      return;
+      return undefined;
     }
+    const isExpiry = expiresIn < this.#timeout;
     const item: Waiting = {
       deliver,
       fail,
       timer: setTimeout(() => {
         this.#remove(slot, item);
-        fail(noWorker(`Slot ${slot} had no ready worker within \`slotWaitTimeout\` (${this.#timeout} ms).`));
-      }, this.#timeout),
+        if (isExpiry) onExpire?.();
+        else fail(noWorker(`Slot ${slot} had no ready worker within \`slotWaitTimeout\` (${this.#timeout} ms).`));
+      }, isExpiry ? expiresIn : this.#timeout),
     };
     item.timer.unref();
     list.push(item);
     this.#bySlot.set(slot, list);
+    return () => {
+      clearTimeout(item.timer);
+      this.#remove(slot, item);
+    };
   }
 
   /** The slot's worker is ready: everything that waited for it goes to it, in order. */

@@ -91,3 +91,34 @@ it('requests keep being answered through a rolling restart, by the new workers a
     expect(before).not.toContain(now.workerId);
   }
 });
+
+it('a request whose caller gave up while it waited for the slot\'s replacement never reaches the replacement', async () => {
+  // A slow respawn: the slot stays without a worker for a second.
+  const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, respawnDelay: 1_000 }) } });
+  const old = (cluster.ready.workers as SlotInfo[])[0] as SlotInfo;
+  const exited = pEvent(cluster.child, 'message', { filter: exitOf(old.workerId), timeout: 10_000 });
+  valueOf(await run(cluster, 'kill', { target: { slot: 0 } }));
+  await exited;
+  const slow = (tag: string): Record<string, unknown> => ({ target: { slot: 0 }, channel: 'slow', payload: { ms: 1, tag } });
+  // Given up from the primary and from another worker (forwarded by the primary), by abort and by timeout.
+  const givenUp = Promise.all([
+    run(cluster, 'requestTo', { ...slow('aborted'), abortAfter: 50 }),
+    run(cluster, 'requestTo', { ...slow('timed-out'), timeout: 100 }),
+    runInWorker(cluster, { slot: 1 }, { op: 'requestTo', ...slow('aborted-in-worker'), abortAfter: 50 }),
+    runInWorker(cluster, { slot: 1 }, { op: 'requestTo', ...slow('timed-out-in-worker'), timeout: 100 }),
+  ]);
+  const kept = run<string>(cluster, 'requestTo', slow('kept'));
+  const [aborted, timedOut, abortedInWorker, timedOutInWorker] = await givenUp;
+  // All four gave up while the slot had no worker.
+  expect(valueOf(await run<{ slots: { isReady: boolean }[] }>(cluster, 'stats')).slots[0]?.isReady).toBe(false);
+  expect(errorOf(aborted).message).toBe('aborted by the caller');
+  expect(errorOf(abortedInWorker).message).toBe('aborted by the caller');
+  expect(errorOf(timedOut).code).toBe('STICKY_ERR_IPC_TIMEOUT');
+  expect(errorOf(timedOutInWorker).code).toBe('STICKY_ERR_IPC_TIMEOUT');
+  // The one still wanted reaches the replacement, which saw nothing else (a request sent to it
+  // afterwards comes after anything released to it when it became ready).
+  expect(valueOf(await kept)).toBe('late');
+  expect(valueOf(await run<string>(cluster, 'requestTo', slow('last')))).toBe('late');
+  const seen = cluster.messages.filter((m) => m.type === 'seen' && m.workerId !== old.workerId).map((m) => (m.payload as { n: string }).n);
+  expect(seen).toEqual(['kept', 'last']);
+});

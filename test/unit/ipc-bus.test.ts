@@ -125,6 +125,24 @@ describe('outbox', () => {
     expect(outcomes.sort()).toEqual([ErrorCode.IpcInvalidPayload, undefined, undefined].sort());
   });
 
+  it('withdraws a frame still queued, without settling it; one already written stays', async () => {
+    writes.length = 0;
+    const outbox = new Outbox(channel);
+    const outcomes: (string | undefined)[] = [];
+    const first = frame(1);
+    const second = frame(2);
+    outbox.push(first, () => outcomes.push('first'));
+    await Promise.resolve();
+    outbox.push(second, () => outcomes.push('second'));
+    outbox.push(frame(3), () => outcomes.push('third'));
+    expect(outbox.withdraw(first)).toBe(false);
+    expect(outbox.withdraw(second)).toBe(true);
+    writes[0]?.done(null);
+    writes[1]?.done(null);
+    expect(writes.map((w) => w.frames.map((f) => (f as { d: number }).d))).toEqual([[1], [3]]);
+    expect(outcomes).toEqual(['first', 'third']);
+  });
+
   it('a failed write fails its frames and everything after with STICKY_ERR_IPC_CLOSED', async () => {
     writes.length = 0;
     const outbox = new Outbox(channel);
@@ -167,6 +185,26 @@ describe('request table', () => {
     await expect(onOther).rejects.toMatchObject({ code: ErrorCode.IpcTimeout });
     await expect(core.request('a', 1, { timeout: 0 }, write)).rejects.toMatchObject({ code: ErrorCode.InvalidOption });
     expect(core.stats.pending).toBe(0);
+  });
+
+  it('takes a request back (its writer\'s cancel) when the caller gives up, not when it is answered or its peer dies', async () => {
+    const core = new BusCore(1_000);
+    const cancelled: string[] = [];
+    const writer = (name: string) => (id: number): (() => void) => {
+      ids.set(name, id);
+      return () => cancelled.push(name);
+    };
+    const ids = new Map<string, number>();
+    const timedOut = core.request('a', 1, { timeout: 5 }, writer('timeout'));
+    const controller = new AbortController();
+    const aborted = core.request('a', 1, { signal: controller.signal }, writer('abort'));
+    const answered = core.request('a', 1, undefined, writer('answered'));
+    const dead = core.request('a', 2, undefined, writer('dead'));
+    controller.abort(new Error('stop'));
+    core.settle({ k: 'r', i: ids.get('answered') as number, d: 1 });
+    core.failPeer(2, () => new StickyError(ErrorCode.IpcWorkerExit, 'gone'));
+    await Promise.allSettled([timedOut, aborted, answered, dead]);
+    expect(cancelled.sort()).toEqual(['abort', 'timeout']);
   });
 
   it('answers with the responder\'s value or error, and STICKY_ERR_IPC_NO_HANDLER without one', async () => {
