@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { serialize } from 'node:v8';
 import { ErrorCode, StickyError } from '../errors.js';
+import { hasHandleInFlight } from '../internal/node-internals-primary.js';
 import { BusCore } from './bus-core.js';
 import { framesOf, isFrame, runtimeError, toWireTarget, type Frame, type WireKey, type WireSender, type WireTarget } from './bus-protocol.js';
 import { Outbox, type SendChannel } from './outbox.js';
@@ -354,9 +355,6 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
   };
 }
 
-/** Node's queue of messages behind a handle in flight (internal; null when none is in flight). */
-interface HandleQueue { _handleQueue?: unknown[] | null }
-
 /**
  * worker.send() that never throws later. While a handle (a socket handoff, a slot's listening socket)
  * is in flight, Node queues later messages unserialized and serializes them when the worker's ACK
@@ -366,9 +364,8 @@ interface HandleQueue { _handleQueue?: unknown[] | null }
  */
 function deferSafeSend(worker: Worker): SendChannel {
   const isAdvanced = cluster.settings.serialization === 'advanced';
-  const queue = worker.process as unknown as HandleQueue;
   return (message, callback) => {
-    if (queue._handleQueue !== undefined && queue._handleQueue !== null) {
+    if (hasHandleInFlight(worker.process)) {
       if (isAdvanced) serialize(message);
       else JSON.stringify(message);
     }

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { RuntimeMessageMap } from '../ipc/index.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import { settlesWithin } from '../internal/deadline.js';
+import { emitSignal, responseOf } from '../internal/node-internals-worker.js';
 
 // A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit.
 
@@ -62,10 +63,6 @@ interface HttpLikeServer extends Server {
 /** http.Server and https.Server (which is not an instance of http.Server) both track requests. */
 const isHttpServer = (server: Server): server is HttpLikeServer =>
   typeof (server as Partial<HttpLikeServer>).closeIdleConnections === 'function';
-
-interface HttpSocketInternals {
-  _httpMessage?: ServerResponse | null;
-}
 
 const trackedSockets = new Set<Socket>();
 const untrack = function (this: Socket): void {
@@ -193,8 +190,8 @@ export class WorkerShutdown {
 
   /** In-flight responses carry `Connection: close`; an idle keep-alive socket closes after the grace. */
   #closeWhenIdle(socket: Socket): void {
-    const response = (socket as unknown as HttpSocketInternals)._httpMessage;
-    if (response === undefined || response === null) return; // idle: closed after the grace; upgraded: the app's
+    const response = responseOf(socket);
+    if (response === undefined) return; // idle: closed after the grace; upgraded: the app's
     if (!response.headersSent) response.shouldKeepAlive = false;
     else response.once('finish', () => socket.end());
   }
@@ -210,7 +207,7 @@ export class WorkerShutdown {
     // (ours and the application's), awaits the async ones and exits with 130. An application SIGINT
     // listener runs too, as sticky-session-custom did.
     exitHook.hookEvent('SIGINT', 130);
-    process.emit('SIGINT', 'SIGINT');
+    emitSignal('SIGINT');
   }
 }
 

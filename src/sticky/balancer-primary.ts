@@ -15,6 +15,7 @@ import { slotOfSessionUrl } from './session-id.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 import { AcceptGuard } from './accept-guard-primary.js';
+import { acceptBareHandles } from '../internal/node-internals-primary.js';
 
 // The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
 // to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
@@ -219,9 +220,7 @@ export class Balancer {
    * An accept error, should Node report one, is counted instead of surfacing as a server 'error'.
    */
   #acceptBareHandles(): void {
-    const handle = (this.server as unknown as { _handle: { onconnection?: unknown } | null })._handle;
-    if (handle === null || typeof handle.onconnection !== 'function') return;
-    handle.onconnection = this.#onBareConnection;
+    acceptBareHandles(this.server, this.#onBareConnection);
   }
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
@@ -261,6 +260,7 @@ export class Balancer {
     };
   }
 
+  /** An accept error (EMFILE) is counted instead of surfacing as a server 'error' that would crash. */
   #onBareConnection = (status: number, handle: TcpHandle | undefined): void => {
     if (status !== 0 || handle === undefined) {
       this.#counts.acceptErrors++;

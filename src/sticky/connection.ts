@@ -1,15 +1,12 @@
 import { Socket } from 'node:net';
+import { socketHandle, takeSocketHandle, type TcpHandle } from '../internal/node-internals-primary.js';
+
+export type { TcpHandle } from '../internal/node-internals-primary.js';
 
 // What the primary holds for an accepted connection until a worker takes it: a net.Socket in the
 // modes that read bytes or give the socket to a key function, or in IP mode the bare accepted
 // TCP handle, which costs no Socket, stream state or listeners per connection (the cheapest thing
 // Node can pass over IPC: 'net.Native').
-
-/** The accepted libuv TCP handle (tcp_wrap), as Node gives it to `onconnection`. */
-export interface TcpHandle {
-  close(callback?: () => void): void;
-  getpeername(out: { address?: string }): number;
-}
 
 export type Connection = Socket | TcpHandle;
 
@@ -17,7 +14,7 @@ export const isSocket = (connection: Connection): connection is Socket => connec
 
 /** The native handle Node will send for the connection; null once Node took a socket's handle, or after destroy. */
 export function nativeHandleOf(connection: Connection): TcpHandle | null {
-  return isSocket(connection) ? (connection as unknown as { _handle: TcpHandle | null })._handle : connection;
+  return isSocket(connection) ? socketHandle(connection) : connection;
 }
 
 const ignore = (): void => {};
@@ -57,13 +54,10 @@ export function proxiedClientOf(connection: Connection): ProxiedClient | undefin
  * closes no fd and releases it from the server's connection count. Null if the client already left.
  */
 export function detachHandle(socket: Socket): TcpHandle | null {
-  const internals = socket as unknown as { _handle: (TcpHandle & { onread: unknown }) | null };
-  const handle = internals._handle;
-  if (handle === null) return null;
-  handle.onread = ignore;
   const client = proxiedClientOf(socket);
+  const handle = takeSocketHandle(socket);
+  if (handle === null) return null;
   if (client !== undefined) (handle as TcpHandle & { [PROXIED]?: ProxiedClient })[PROXIED] = client;
-  internals._handle = null;
   socket.on('error', ignore);
   socket.destroy();
   return handle;

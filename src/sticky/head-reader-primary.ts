@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { stopReads } from '../internal/node-internals-primary.js';
 
 // Reads the first bytes of a connection in the primary (header, PROXY and parsed custom modes) until
 // a parser says it has enough, then stops the socket's reads so that no later byte is consumed here:
@@ -25,19 +26,8 @@ export interface HeadReaderEvents {
   onAbort(socket: Socket): void;
 }
 
-interface StreamHandle { readStop(): number }
-
 // Errors of a socket still in the primary (ECONNRESET while reading a head) end in 'close'.
 const ignoreError = (): void => {};
-
-/**
- * Stops the libuv reads. `reading` is left true on purpose: net.Socket#_read restarts reads when it
- * sees `reading === false`, and draining the readable buffer below would call `_read`.
- */
-function stopHandleReads(socket: Socket): void {
-  const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-  handle?.readStop();
-}
 
 class PendingHead {
   chunks: Buffer[] = [];
@@ -104,7 +94,7 @@ export class HeadReader {
   drain(): { socket: Socket; buffer: Buffer }[] {
     const pending = [...this.#pending.values()];
     for (const entry of pending) {
-      stopHandleReads(entry.socket);
+      stopReads(entry.socket);
       this.#detach(entry);
     }
     return pending.map((entry) => ({ socket: entry.socket, buffer: entry.chunks[0] ?? Buffer.alloc(0) }));
@@ -116,7 +106,7 @@ export class HeadReader {
       this.#detach(pending);
       this.#events.onReject(pending.socket);
     } else if (verdict === 1) {
-      stopHandleReads(pending.socket);
+      stopReads(pending.socket);
       this.#detach(pending);
       // Anything Node buffered but did not emit yet belongs to the request too.
       let more: Buffer | null;

@@ -1,7 +1,7 @@
 import { isIP, type AddressInfo } from 'node:net';
 import { bucketTable } from './bucket-table.js';
 import { encodeProgram, generateReusePortProgram } from './reuseport-program.js';
-import { holdListeningFd, type NativeListenHandle } from './listener-handle.js';
+import { holdListeningFd, type NativeListenHandle } from '../internal/node-internals-primary.js';
 import type { ReusePortSockets } from './reuseport-native.js';
 import { nextLiveSlot } from './route.js';
 

@@ -2,24 +2,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Socket, isIPv4, type Server } from 'node:net';
 import { clientAddressFromHeader, normalizeAddress } from './address.js';
+import { joinServer } from '../internal/node-internals-worker.js';
 
 // The worker's side of a handoff: the socket joins the application's server as if that server had
 // accepted it, with the bytes the primary already read put back in front.
-
-/** The accept-time settings Node's own net.Server applies to each socket it accepts. */
-interface ServerInternals {
-  _connections: number;
-  allowHalfOpen: boolean;
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  /** Seconds, as net.Server stores it. */
-  keepAliveInitialDelay?: number;
-}
-
-interface SocketInternals {
-  server: Server | null;
-  _server: Server | null;
-}
 
 /**
  * Emits `connection` on `server` with the handed-off socket. The socket is counted in the server's
@@ -30,15 +16,9 @@ export function adoptSocket(server: Server, socket: Socket, bytes: string | unde
   // Put the primary's bytes back before anything reads: the socket buffers what the kernel still
   // holds behind them, so the order on the wire is kept.
   if (bytes !== undefined && bytes.length > 0) socket.unshift(Buffer.from(bytes, 'base64'));
-  const settings = server as unknown as ServerInternals;
   // As Node does when a listening server accepts: without this an http server's sockets would run
   // with Nagle's algorithm on (+40 ms on split responses) and end on a client's half-close.
-  socket.allowHalfOpen = settings.allowHalfOpen;
-  if (settings.noDelay === true) socket.setNoDelay(true);
-  if (settings.keepAlive === true) socket.setKeepAlive(true, (settings.keepAliveInitialDelay ?? 0) * 1000);
-  settings._connections++;
-  (socket as unknown as SocketInternals).server = server;
-  (socket as unknown as SocketInternals)._server = server;
+  joinServer(server, socket);
   server.emit('connection', socket);
 }
 

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { allowReads } from '../internal/node-internals-primary.js';
 
 // Answers the primary gives to bad clients in the modes that read bytes. Each response closes the
 // connection; the socket keeps reading (and discarding) for a moment so the kernel does not reset
@@ -21,14 +22,11 @@ const destroy = function (this: Socket): void {
   this.destroy();
 };
 
-interface ReadingHandle { reading: boolean }
-
 export function answerAndClose(socket: Socket, answer: Buffer): void {
   if (socket.destroyed) return;
   // The head reader stops the handle's reads but leaves `reading` set; clear it so that resume()
   // restarts them, the discard below sees the client's bytes and its close frees the fd.
-  const handle = (socket as unknown as { _handle: ReadingHandle | null })._handle;
-  if (handle !== null) handle.reading = false;
+  allowReads(socket);
   socket.on('error', discard);
   socket.on('data', discard);
   socket.setTimeout(LINGER_MS, destroy);

@@ -2,13 +2,12 @@ import type { Socket } from 'node:net';
 import type { Worker } from 'node:cluster';
 import { CONNECTION_WITHOUT_BYTES, encodeMessage } from '../ipc/index.js';
 import { detachHandle, isSocket, proxiedClientOf, type Connection, type TcpHandle } from './connection.js';
+import { onHandleAcknowledged } from '../internal/node-internals-primary.js';
 
 // Node sends one handle at a time per channel and keeps later ones in `_handleQueue`; on every
 // NODE_HANDLE_ACK it replays that whole queue through `_send`, which re-queues all but the first:
 // a burst of n handles costs O(n²). A link keeps its own FIFO and gives Node one handle at a time,
 // advancing on the ACK, so each handoff is O(1). See bench/RESULTS.md for the measured difference.
-
-interface InternalMessage { cmd?: unknown }
 
 /** What a link does with a connection it cannot deliver; the table re-routes it. */
 export type Undeliverable = (link: WorkerLink, connection: Connection, bytes: string | undefined) => void;
@@ -54,13 +53,14 @@ export class WorkerLink {
   readonly #acceptedSlots = new Set<number>();
   readonly #options: WorkerLinkOptions;
   readonly #undeliverable: Undeliverable;
+  readonly #stopWatchingAcks: () => void;
 
   constructor(worker: Worker, slot: number, options: WorkerLinkOptions) {
     this.worker = worker;
     this.slot = slot;
     this.#options = options;
     this.#undeliverable = options.undeliverable;
-    worker.process.on('internalMessage', this.#onInternalMessage);
+    this.#stopWatchingAcks = onHandleAcknowledged(worker.process, this.#onAcknowledged);
   }
 
   get isOpen(): boolean {
@@ -191,7 +191,7 @@ export class WorkerLink {
   close(): void {
     if (!this.#isOpen) return;
     this.#isOpen = false;
-    this.worker.process.removeListener('internalMessage', this.#onInternalMessage);
+    this.#stopWatchingAcks();
     if (this.#expiry !== undefined) clearTimeout(this.#expiry);
     this.#expiry = undefined;
     const current = this.#current;
@@ -240,15 +240,12 @@ export class WorkerLink {
     this.close();
   };
 
-  #onInternalMessage = (message: InternalMessage): void => {
-    // Node's own ACK handler ran first (it was registered when the channel was set up). Node leaves a
-    // bare handle ('net.Native') to its sender: after the ACK the worker has its own fd, ours is closed.
-    // After a NACK (the worker could not take the fd: it ran out of them) Node retransmits nothing of a
-    // bare handle; it is closed rather than sent into the same trouble.
-    if (message.cmd === 'NODE_HANDLE_ACK' || message.cmd === 'NODE_HANDLE_NACK') {
-      this.#current?.close();
-      this.#next();
-    }
+  #onAcknowledged = (): void => {
+    // Node leaves a bare handle ('net.Native') to its sender: after the ACK the worker has its own fd,
+    // ours is closed. After a NACK (the worker could not take the fd: it ran out of them) Node
+    // retransmits nothing of a bare handle; it is closed rather than sent into the same trouble.
+    this.#current?.close();
+    this.#next();
   };
 
   #next(): void {

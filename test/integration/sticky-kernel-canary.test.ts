@@ -6,7 +6,7 @@ import { isMessage, spawnCluster, type FixtureMessage } from '../helpers/cluster
 import { request } from '../helpers/client.js';
 import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 
-// If this fails after a Node upgrade, src/sticky/listener-handle.ts relies on internals that changed:
+// If this fails after a Node upgrade, src/internal/node-internals-primary.ts or -worker.ts relies on internals that changed:
 // a worker must accept on a listening handle the primary holds (and never listens on), and the
 // handle must outlive the worker, so a replacement serves what waited in the backlog.
 
