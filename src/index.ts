@@ -4,7 +4,7 @@ export { requestMasterClose, ready, attachWorker, generateSessionId } from './wo
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {
   onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
-  type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,
+  type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo,
   type ReloadReport, type SlotReloadReport,
 } from './lifecycle/index.js';
 export { ErrorCode, StickyError, isStickyError } from './errors.js';

@@ -94,6 +94,13 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       // A failed replacement is logged; the old worker keeps serving and asks again later.
       void this.#topology.recycle(payload.slot, payload.workerId).catch(() => undefined);
     });
+    this.#supervisor.on('upstreamReuse', (payload) => {
+      // At most one report per worker every 10 s: a warning, not a per-request log.
+      this.#balancer.countUpstreamReuse(payload.requests, payload.connections);
+      this.#log.warn({ workerId: payload.workerId, slot: payload.slot, requests: payload.requests, connections: payload.connections, hint: payload.hint },
+        'upstream connections carry several clients');
+      this.emit('upstreamReuse', payload);
+    });
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
       void this.#close('masterclose', payload.waitForConnections).then(exitAfterShutdown);

@@ -3,7 +3,7 @@ import { Socket, createServer, type Server, type SocketConstructorOpts } from 'n
 import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
-import { formatSessionId, adoptSocket, listenOnHandle, listenPrivately } from './sticky/index.js';
+import { formatSessionId, adoptSocket, keyRuleOf, listenOnHandle, listenPrivately, watchUpstreamReuse } from './sticky/index.js';
 import { WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 import type { Logger } from './logger.js';
@@ -114,6 +114,11 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     acceptors.get(slot)?.close();
     acceptors.delete(slot);
   };
+  // Header and custom modes: a proxy that reuses one connection for several clients is reported.
+  const rule = keyRuleOf(options.generatePrehashArray);
+  const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
+    process.send?.(encodeMessage('sticky:upstreamReuse', counts), undefined, {}, ignoreClosedChannel);
+  });
   // The bus endpoint exists from now on, so a request on a channel the app never handles is answered
   // STICKY_ERR_IPC_NO_HANDLER instead of waiting for its timeout.
   workerBus();
@@ -144,7 +149,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
     else if (decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
     else if (decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
-    else if (decoded.message.type === 'sticky:close') shutdown.close(decoded.message.payload);
+    else if (decoded.message.type === 'sticky:close') {
+      flushUpstreamReuse?.();
+      shutdown.close(decoded.message.payload);
+    }
   });
 
   waitForApp(app, log);

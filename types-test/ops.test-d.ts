@@ -28,3 +28,12 @@ primary.on('recycle', (p) => {
   expectType<number>(p.rss);
 });
 expectError(primary.on('recycle', (p) => p.nope));
+
+primary.on('upstreamReuse', (p) => {
+  expectType<number>(p.requests);
+  expectType<number>(p.connections);
+  expectType<string>(p.hint);
+  expectType<number>(p.slot);
+});
+expectError(primary.on('upstreamReuse', (p) => p.reason));
+expectType<number>(primary.stats().connections.upstreamReuseRequests);

@@ -34,6 +34,11 @@ export interface RuntimeMessageMap {
   };
   /** Worker → primary: replace me in my slot (past `maxRequests` or `maxMemory`). */
   'sticky:recycle': { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
+  /**
+   * worker → primary: since its last report, `requests` arrived on `connections` that had been routed
+   * by another key (a proxy in front reuses its upstream connections for several clients).
+   */
+  'sticky:upstreamReuse': { requests: number; connections: number };
   /** primary → worker: the watchdog's heartbeat (`workerTimeout`). */
   'sticky:ping': Record<string, never>;
   /** worker → primary: the answer to a ping, sent from the worker's event loop. */
@@ -106,6 +111,10 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     case 'sticky:unlisten': {
       const { slot } = payload;
       return isCount(slot) ? { type, payload: { slot } } : undefined;
+    }
+    case 'sticky:upstreamReuse': {
+      const { requests, connections } = payload;
+      return isCount(requests) && isCount(connections) ? { type, payload: { requests, connections } } : undefined;
     }
     case 'sticky:ready':
     case 'sticky:ping':

@@ -1,4 +1,4 @@
-export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState } from './supervisor-primary.js';
+export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo } from './supervisor-primary.js';
 export { PrimaryShutdown, EXIT_CODE_KILLED, type ShutdownResult, type ShutdownReason } from './shutdown-primary.js';
 export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals-primary.js';
 export { WorkerShutdown, onShutdown, onDrain } from './shutdown-worker.js';

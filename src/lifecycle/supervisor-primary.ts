@@ -6,10 +6,10 @@ import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/ind
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { decideRespawn, EMPTY_HISTORY, type CrashHistory, type RespawnPolicy } from './respawn-policy.js';
-import { trackWorker, type SlotState, type SupervisorEvents, type Tracked, type WorkerInfo } from './tracked-worker.js';
+import { UPSTREAM_REUSE_HINT, trackWorker, type SlotState, type SupervisorEvents, type Tracked, type WorkerInfo } from './tracked-worker.js';
 import { Watchdog } from './watchdog-primary.js';
 
-export type { SlotState, StartFailure, SupervisorEvents, Tracked, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './tracked-worker.js';
+export type { SlotState, StartFailure, SupervisorEvents, Tracked, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './tracked-worker.js';
 
 // Worker slots: fork, readiness, exits, the respawn policy's executor, and the primitives that
 // rolling restarts and scaling are built from (replacement workers, retiring, adding slots).
@@ -192,6 +192,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       // clientAddress(req) in a worker reads the client from the header by the primary's rule.
       STICKY_RUNTIME_PROXY_HEADER: this.#options.mode === 'proxyHeader' ? this.#options.proxyHeader : '',
       STICKY_RUNTIME_TRUSTED_HOPS: String(this.#options.trustedHops),
+      // The worker watches for proxies that reuse a connection for several keys (header and custom modes).
+      STICKY_RUNTIME_MODE: this.#options.mode,
       // Workers log at the primary's level unless their own options say otherwise.
       STICKY_RUNTIME_LOG_LEVEL: this.#options.logLevel,
       STICKY_RUNTIME_IPC_TIMEOUT: String(this.#options.ipcTimeout),
@@ -280,6 +282,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     else if (message.type === 'sticky:recycle') {
       if (!tracked.isReady || tracked.isRetiring || this.#isStopping) return;
       this.emit('recycle', { ...this.#info(tracked), ...message.payload });
+    } else if (message.type === 'sticky:upstreamReuse') {
+      this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
     } else if (message.type === 'sticky:masterclose') {
       this.emit('masterclose', { waitForConnections: message.payload.waitForConnections, workerId: tracked.worker.id });
     }

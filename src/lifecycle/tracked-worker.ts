@@ -42,7 +42,25 @@ export interface SupervisorEvents {
   /** A worker passed `maxRequests` or `maxMemory`; it is replaced in its slot. */
   recycle: WorkerInfo & { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
   workerTimeout: WorkerTimeoutInfo;
+  upstreamReuse: UpstreamReuseInfo;
 }
+
+/**
+ * A worker saw requests arrive on connections routed by another client's key: a proxy in front shares
+ * its upstream connections between clients. Reported at most once per worker every 10 s.
+ */
+export interface UpstreamReuseInfo extends WorkerInfo {
+  /** Requests since the worker's last report that carried a key other than their connection's. */
+  requests: number;
+  /** Connections among them. */
+  connections: number;
+  /** What to change in the proxy. */
+  hint: string;
+}
+
+/** How to make a proxy in front open one upstream connection per client connection or request. */
+export const UPSTREAM_REUSE_HINT = 'A proxy in front reuses its connections to this port for several clients, and a connection is routed by its first request only: ' +
+  'set `http-reuse never` or `option http-server-close` (HAProxy), remove `keepalive` from the upstream (nginx), or use PROXY protocol (`proxyProtocol: true`).';
 
 export interface WorkerTimeoutInfo extends WorkerInfo {
   /** Ms since the worker last answered the primary. */

@@ -54,6 +54,14 @@ export interface BalancerStats {
   invalidProxyHeader: number;
   /** Connections routed by their socket address because the key was missing, not an address, or the key function threw. */
   keyFallbacks: number;
+  /**
+   * Requests that reached a worker on a connection routed by another key (header and parsed custom
+   * modes): a proxy in front shares its upstream connections between clients. Reported by the
+   * workers, at once for the first and then at most every 10 s.
+   */
+  upstreamReuseRequests: number;
+  /** Connections that carried such requests. */
+  upstreamReuseConnections: number;
   /** Connections reading their head in the primary right now. */
   pendingHeads: number;
 }
@@ -78,6 +86,7 @@ export class Balancer {
   readonly #heads: HeadReader;
   readonly #counts = {
     accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
+    upstreamReuseRequests: 0, upstreamReuseConnections: 0,
   };
   #sweep: NodeJS.Timeout | undefined;
   readonly #log: Logger;
@@ -251,6 +260,12 @@ export class Balancer {
     if (options.mode === 'custom' || options.mode === 'customNoParsing') return slotOfKey(key, options.hashSeed, this.slots.size);
     const address = typeof key === 'string' ? parseAddressEntry(key) : undefined;
     return address === undefined ? undefined : slotOfAddress(address, options.hashSeed, this.slots.size);
+  }
+
+  /** Adds what a worker reported of requests on connections routed by another key. */
+  countUpstreamReuse(requests: number, connections: number): void {
+    this.#counts.upstreamReuseRequests += requests;
+    this.#counts.upstreamReuseConnections += connections;
   }
 
   stats(): BalancerStats {

@@ -9,3 +9,4 @@ export { normalizeAddress, parseAddressEntry, clientAddressFromHeader } from './
 export { parseRequestHead, findHeadEnd } from './http-head.js';
 export { parseProxyHeader, type ProxyHeaderResult } from './proxy-protocol.js';
 export { formatSessionId, slotOfSessionUrl } from './session-id.js';
+export { keyRuleOf, watchUpstreamReuse, type UpstreamReuseCounts } from './upstream-reuse-worker.js';

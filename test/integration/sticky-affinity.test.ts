@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { type SpawnedCluster, useSharedCluster } from '../helpers/cluster.js';
+import { type SpawnedCluster, useSharedCluster, waitFor } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
 
 // Affinity: the same routing key always reaches the same worker, over fresh connections, in every
@@ -150,6 +150,9 @@ describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
       // One connection (one client port) carried every request, and one worker answered them all.
       expect(new Set(replies.map((reply) => reply.remotePort)).size).toBe(1);
       expect(replies.map((reply) => reply.workerId)).toEqual(replies.map(() => firstWorker));
+      // The worker noticed at the first request of another client and reported at once (later ones
+      // wait for its next report).
+      await expectReuseReported(cluster());
     } finally {
       agent.destroy();
     }
@@ -167,4 +170,26 @@ describe('affinity by a custom key (generatePrehashArray)', () => {
     expect(perUser.size).toBe(CLIENTS);
     expect(distinctSorted(perUser.values())).toEqual(workerIdsOf(cluster()));
   });
+
+  it('reports a keep-alive connection whose requests carry several keys', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (const user of ['user-a', 'user-a', 'user-b', 'user-c']) {
+        expect((await request({ port: cluster().port, agent, headers: { 'x-user': user } })).status).toBe(200);
+      }
+      await expectReuseReported(cluster());
+    } finally {
+      agent.destroy();
+    }
+  });
 });
+
+/** One report: the first request with another key on one connection; counted in stats(). */
+async function expectReuseReported(current: SpawnedCluster): Promise<void> {
+  await waitFor(() => current.messages.some((message) => message.type === 'upstreamReuse'), { timeout: 5_000 });
+  expect(current.messages.filter((message) => message.type === 'upstreamReuse')).toEqual([
+    expect.objectContaining({ requests: 1, connections: 1, hint: expect.stringContaining('PROXY protocol') }),
+  ]);
+  const { stats } = (await current.ask('stats')) as unknown as { stats: { connections: { upstreamReuseRequests: number; upstreamReuseConnections: number } } };
+  expect([stats.connections.upstreamReuseRequests, stats.connections.upstreamReuseConnections]).toEqual([1, 1]);
+}

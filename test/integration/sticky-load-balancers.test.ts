@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printOutputOnFailure, spawnSharedCluster, stopProcess, type SpawnedCluster } from '../helpers/cluster.js';
+import { printOutputOnFailure, spawnSharedCluster, stopProcess, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
 import { findBinary, freePorts, nginxStreamModule, noteSkip, startBalancer, type RunningBalancer } from '../helpers/load-balancer.js';
 
@@ -92,6 +92,14 @@ async function misroutedWithin(port: number, rounds = 3): Promise<number> {
   return misrouted;
 }
 
+/** Requests the header primaries' workers reported on connections routed by another client. */
+async function upstreamReuse(pair: Pair): Promise<number> {
+  const replies = await Promise.all(pair.map((cluster) => cluster.ask('stats')));
+  return replies.reduce((sum, reply) => sum + (reply.stats as { connections: { upstreamReuseRequests: number } }).connections.upstreamReuseRequests, 0);
+}
+
+const reuseEvents = (pair: Pair): FixtureMessage[] => pair.flatMap((cluster) => cluster.messages.filter((message) => message.type === 'upstreamReuse'));
+
 function expectExact(outcome: Outcome, primaries: Pair): void {
   expect({ misrouted: outcome.misrouted, requests: outcome.replies.length }).toEqual({ misrouted: 0, requests: CLIENTS * REQUESTS });
   for (const [client, pids] of outcome.workersOf) expect({ client, workers: pids.size }).toEqual({ client, workers: 1 });
@@ -141,13 +149,23 @@ describe.skipIf(haproxy === undefined && nginx === undefined)('load balancers in
       for (const { client, reply } of outcome.replies) expect(reply.remoteAddress).toBe(client);
     });
 
-    it('mode http + option forwardfor with header mode: exact with http-reuse never and with option http-server-close', async () => {
+    it('mode http + option forwardfor with header mode: exact with http-reuse never and with option http-server-close; no reuse reported', async () => {
+      const before = await upstreamReuse(header());
       expectExact(await runClients(ports.never), header());
       expectExact(await runClients(ports.serverClose), header());
+      expect(await upstreamReuse(header())).toBe(before);
+      expect(reuseEvents(header())).toEqual([]);
     });
 
-    it('mode http + option forwardfor with the default http-reuse safe: misroutes', async () => {
+    it('mode http + option forwardfor with the default http-reuse safe: misroutes, and the workers report it (event, stats)', async () => {
+      const before = await upstreamReuse(header());
       expect(await misroutedWithin(ports.safe)).toBeGreaterThan(0);
+      await waitFor(() => reuseEvents(header()).length > 0, { timeout: 5_000 });
+      const event = reuseEvents(header())[0] as FixtureMessage;
+      expect(event).toMatchObject({ requests: expect.any(Number), connections: expect.any(Number), workerId: expect.any(Number), pid: expect.any(Number) });
+      expect((event.requests as number) >= (event.connections as number) && (event.connections as number) > 0).toBe(true);
+      expect(event.hint).toContain('`http-reuse never`');
+      expect(await upstreamReuse(header())).toBeGreaterThan(before);
     });
   });
 
@@ -197,7 +215,9 @@ describe.skipIf(haproxy === undefined && nginx === undefined)('load balancers in
     });
 
     it('http + X-Forwarded-For with header mode: exact without upstream keepalive, misroutes with it', async () => {
+      const before = await upstreamReuse(header());
       expectExact(await runClients(ports.fresh), header());
+      expect(await upstreamReuse(header())).toBe(before);
       expect(await misroutedWithin(ports.keepalive)).toBeGreaterThan(0);
     });
   });
