@@ -9,7 +9,8 @@
 //                                   every one finished or failed: { completed, errors, elapsed }
 //   { cmd: 'burst', n, ...config }  opens n connections at once and sends nothing; answers when every
 //                                   one received "ok" and closed, or failed: { completed, errors, elapsed }
-// config: { port, host, addresses: string[], concurrency, drainMs }
+// config: { port, host, addresses: string[], concurrency, drainMs, paths?: string[] } (the request
+// target of the i-th source is paths[i % paths.length]; '/' by default)
 // Only loopback (127.0.0.0/8) is accepted as a target or source address.
 import net from 'node:net';
 
@@ -25,11 +26,11 @@ function checkConfig(config) {
   }
 }
 
-function requestFor(source, keepAlive) {
+function requestFor(source, keepAlive, path = '/') {
   // Every target gets the same bytes; x-forwarded-for names the source address, so header mode
   // routes exactly like IP mode and both spread the clients the same way.
   return Buffer.from(
-    `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: ${source}\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: ${source}\r\n` +
     (keepAlive ? '\r\n' : 'Connection: close\r\n\r\n'),
     'latin1',
   );
@@ -72,9 +73,11 @@ class Counters {
   }
 }
 
+const pathOf = (config, index) => (config.paths === undefined ? '/' : config.paths[index % config.paths.length]);
+
 /** One request per fresh connection, `concurrency` in flight, sources used round-robin. */
 function startCloseLoad(config, counters) {
-  const requests = config.addresses.map((address) => requestFor(address, false));
+  const requests = config.addresses.map((address, i) => requestFor(address, false, pathOf(config, i)));
   let running = true;
   let inFlight = 0;
   let next = 0;
@@ -113,7 +116,7 @@ function startKeepAliveLoad(config, counters) {
   let onIdle;
   const open = (index) => {
     const source = config.addresses[index % config.addresses.length];
-    const request = requestFor(source, true);
+    const request = requestFor(source, true, pathOf(config, index));
     const socket = net.connect({ port: config.port, host: config.host, localAddress: source });
     socket.setNoDelay(true);
     const connection = { socket, isWaiting: true };

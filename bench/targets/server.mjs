@@ -5,6 +5,7 @@
 //   ip      sticky-runtime, routed by the client's address, kernel steering (the workers accept on their slot sockets)
 //   ip-hop  sticky-runtime, routed by the client's address, the primary hands each connection over
 //   header  sticky-runtime, routed by the x-forwarded-for request header
+//   sio     sticky-runtime, socketIoSessions: by the slot in the `sid` query parameter, else per connection
 // The primary talks to the bench over IPC: it sends { type: 'ready', port } once every worker can
 // serve, and answers { type: 'cpu' } with its own process.cpuUsage() and its workers' CPU time.
 // It stops on SIGTERM, when the bench goes away (disconnect), and after BENCH_MAX_LIFETIME_MS.
@@ -15,7 +16,7 @@ import { distUrl } from '../lib/dist-snapshot.mjs';
 
 const { listen } = await import(distUrl('index.js'));
 
-const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header'];
+const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header', 'sio'];
 const target = process.env.BENCH_TARGET ?? 'ip';
 if (!TARGETS.includes(target)) throw new Error(`BENCH_TARGET must be one of ${TARGETS.join(', ')}, got ${target}`);
 const workerCount = Number(process.env.BENCH_WORKERS ?? 2);
@@ -110,6 +111,7 @@ if (target === 'rr' || target === 'none') {
 } else {
   const options = { workers: workerCount, handleSignals: true };
   if (target === 'header') options.proxyHeader = 'x-forwarded-for';
+  if (target === 'sio') options.socketIoSessions = true;
   if (target === 'ip') options.steering = 'kernel';
   if (target === 'ip-hop') options.steering = 'primary';
   const closeMaster = listen(app, 0, host, options);
