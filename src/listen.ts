@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { invalidOption, normalizeListenOptions, type ListenOptions } from './options.js';
+import { normalizeListenOptions, parsePort, type ListenOptions } from './options.js';
 import { StickyPrimary } from './primary.js';
 import { createWorker } from './worker.js';
 import { resolveApp, type StickyApp } from './app-server.js';
@@ -9,14 +9,6 @@ export interface CloseMaster {
   (callback?: (error?: Error) => void, waitForConnections?: boolean): void;
   /** The primary's handle: events, `stats()`, `close()`. */
   readonly primary: StickyPrimary;
-}
-
-function parsePort(port: unknown): number {
-  const value = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65_535) {
-    throw invalidOption('port', 'an integer from 0 to 65535', port);
-  }
-  return value;
 }
 
 /**

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { readdirSync } from 'node:fs';
 import type { Logger } from './logger.js';
-import { invalidOption, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
+import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
@@ -218,11 +218,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a bad count, `STICKY_ERR_WORKER_START_FAILED`
    * when a new worker does not start, `STICKY_ERR_INVALID_STATE` after close.
    */
-  scale(workers: number): Promise<void> {
-    if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
-      return Promise.reject(invalidOption('workers', 'an integer from 1 to 1024', workers));
-    }
-    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.#closingError());
+  async scale(workers: number): Promise<void> {
+    checkWorkerCount(workers);
+    if (this.#state === 'closing' || this.#state === 'closed') throw this.#closingError();
     return this.#topology.scale(workers);
   }
 

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { Socket, createServer, type Server, type SocketConstructorOpts } from 'node:net';
-import { normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
+import { inheritedOptions, normalizeListenOptions, workerLifecycle, type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
 import { formatSessionId, adoptSocket, keyRuleOf, listenOnHandle, listenPrivately, watchUpstreamReuse } from './sticky/index.js';
@@ -61,11 +61,9 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     });
   }
   isAttached = true;
-  // The primary's options govern the lifecycle; it passes them through the environment.
-  const shutdownTimeout = Number(process.env.STICKY_RUNTIME_SHUTDOWN_TIMEOUT ?? options.shutdownTimeout);
-  const drainTimeout = Number(process.env.STICKY_RUNTIME_DRAIN_TIMEOUT ?? options.drainTimeout);
-  if ((process.env.STICKY_RUNTIME_READINESS ?? options.readiness) === 'listen') readiness.isRequested = true;
-  const shutdown = new WorkerShutdown(server, log, shutdownTimeout, drainTimeout);
+  const lifecycle = workerLifecycle(options);
+  if (lifecycle.readiness === 'listen') readiness.isRequested = true;
+  const shutdown = new WorkerShutdown(server, log, lifecycle.shutdownTimeout, lifecycle.drainTimeout);
   // Kernel steering: accepts on the slot's socket that the primary holds and sent over (and, while
   // another slot is failed, on that slot's socket too, to serve what waited in its queue); each
   // connection joins the application's server exactly as a handed-off one does.
@@ -160,7 +158,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     () => {
       readiness.isAttached = true;
       announceReady();
-      watchRecycling(server);
+      watchRecycling(server, lifecycle);
     },
     (error: unknown) => {
       // Without its server the worker cannot serve: the primary sees the exit and respawns.
@@ -197,10 +195,7 @@ function waitForApp(app: ResolvedApp, log: Logger): void {
  * serving until its replacement is ready and it is drained like in a rolling restart. The primary
  * passes this worker's limits (its request limit already jittered) through the environment.
  */
-function watchRecycling(server: Server): void {
-  const maxRequests = Number(process.env.STICKY_RUNTIME_MAX_REQUESTS ?? 0);
-  const maxMemory = Number(process.env.STICKY_RUNTIME_MAX_MEMORY ?? 0);
-  const interval = Number(process.env.STICKY_RUNTIME_MEMORY_CHECK_INTERVAL ?? 5_000);
+function watchRecycling(server: Server, { maxRequests, maxMemory, memoryCheckInterval: interval }: WorkerLifecycle): void {
   let requests = 0;
   let hasAskedForRequests = false;
   const ask = (reason: 'maxRequests' | 'maxMemory'): void => {
@@ -263,8 +258,8 @@ export function attachWorker(server: StickyApp, options: ListenOptions = {}): vo
  * io.engine.generateId = generateSessionId;
  */
 export function generateSessionId(): string {
-  const slot = Number(process.env.STICKY_RUNTIME_SLOT);
-  if (!cluster.isWorker || !Number.isInteger(slot) || slot < 0) {
+  const slot = inheritedOptions().slot;
+  if (!cluster.isWorker || slot === undefined) {
     throw new StickyError(ErrorCode.WrongProcess, '`generateSessionId()` works only in a worker.', {
       hint: 'Set it as `io.engine.generateId` in the worker branch, where `listen()` returned null.',
     });

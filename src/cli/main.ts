@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCode, StickyError, isStickyError } from '../errors.js';
-import { normalizeListenOptions, type ListenOptions } from '../options.js';
+import { normalizeListenOptions, parsePort, type ListenOptions } from '../options.js';
 import { StickyPrimary } from '../primary.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { ControlServer } from './control-primary.js';
@@ -85,11 +85,7 @@ async function serve(parsed: ParsedCommand): Promise<void> {
     }
     merged.env = { ...merged.env, STICKY_RUNTIME_APP: appPath };
     options = normalizeListenOptions(merged);
-    const rawPort = parsed.port ?? configPort ?? process.env.PORT ?? 3000;
-    port = typeof rawPort === 'string' && /^\d+$/.test(rawPort) ? Number(rawPort) : rawPort as number;
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new StickyError(ErrorCode.InvalidOption, `Expected \`port\` to be an integer from 0 to 65535, received ${JSON.stringify(rawPort)}.`);
-    }
+    port = parsePort(parsed.port ?? configPort ?? process.env.PORT ?? 3000);
     host = parsed.host ?? configHost;
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.usage);

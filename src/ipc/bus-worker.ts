@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { ErrorCode, StickyError } from '../errors.js';
-import { DEFAULTS } from '../options.js';
+import { DEFAULTS, inheritedOptions } from '../options.js';
 import { BusCore } from './bus-core.js';
 import { framesOf, isFrame, toWireTarget, type Frame, type WireSender, type WireTarget } from './bus-protocol.js';
 import { Outbox } from './outbox.js';
@@ -221,8 +221,7 @@ export function workerBus<S extends BusSchema = BusSchema>(): WorkerBus<S> {
     });
   }
   if (instance === undefined) {
-    const timeout = Number(process.env.STICKY_RUNTIME_IPC_TIMEOUT ?? DEFAULTS.ipcTimeout);
-    instance = new WorkerBus(Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.ipcTimeout);
+    instance = new WorkerBus(inheritedOptions().ipcTimeout ?? DEFAULTS.ipcTimeout);
   }
   return instance as WorkerBus<S>;
 }

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../logger.js';
-import type { ResolvedListenOptions } from '../options.js';
+import { encodeWorkerEnv, type ResolvedListenOptions } from '../options.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { SlotTable } from '../sticky/index.js';
@@ -182,27 +182,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   /** Forks a worker for `slot`; it becomes the slot's route only through `install()`. */
   fork(slot: number): Tracked {
-    const worker = cluster.fork({
-      ...this.#options.env,
-      STICKY_RUNTIME_SLOT: String(slot),
-      // The primary's options govern the workers' lifecycle, whatever options the worker code passes.
-      STICKY_RUNTIME_READINESS: this.#options.readiness,
-      STICKY_RUNTIME_SHUTDOWN_TIMEOUT: String(this.#options.shutdownTimeout),
-      STICKY_RUNTIME_DRAIN_TIMEOUT: String(this.#options.drainTimeout),
-      // clientAddress(req) in a worker reads the client from the header by the primary's rule.
-      STICKY_RUNTIME_PROXY_HEADER: this.#options.mode === 'proxyHeader' ? this.#options.proxyHeader : '',
-      STICKY_RUNTIME_TRUSTED_HOPS: String(this.#options.trustedHops),
-      // The worker watches for proxies that reuse a connection for several keys (header and custom modes).
-      STICKY_RUNTIME_MODE: this.#options.mode,
-      // Workers log at the primary's level unless their own options say otherwise.
-      STICKY_RUNTIME_LOG_LEVEL: this.#options.logLevel,
-      STICKY_RUNTIME_IPC_TIMEOUT: String(this.#options.ipcTimeout),
-      // This worker's own limit: the jitter keeps workers started together from recycling together.
-      STICKY_RUNTIME_MAX_REQUESTS: String(this.#options.maxRequests === 0 ? 0
-        : this.#options.maxRequests + Math.floor(Math.random() * (this.#options.maxRequestsJitter + 1))),
-      STICKY_RUNTIME_MAX_MEMORY: String(this.#options.maxMemory),
-      STICKY_RUNTIME_MEMORY_CHECK_INTERVAL: String(this.#options.memoryCheckInterval),
-    });
+    const worker = cluster.fork(encodeWorkerEnv(this.#options, slot));
     const tracked = trackWorker(worker, slot, this.#slots.link(slot, worker));
     this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Socket, isIPv4, type Server } from 'node:net';
 import { clientAddressFromHeader, normalizeAddress } from './address.js';
 import { joinServer } from '../internal/node-internals-worker.js';
+import { inheritedOptions } from '../options.js';
 
 // The worker's side of a handoff: the socket joins the application's server as if that server had
 // accepted it, with the bytes the primary already read put back in front.
@@ -72,10 +73,8 @@ let headerRule: HeaderRule | null | undefined;
 
 function headerRuleOf(): HeaderRule | null {
   if (headerRule === undefined) {
-    const name = process.env.STICKY_RUNTIME_PROXY_HEADER;
-    headerRule = name === undefined || name === ''
-      ? null
-      : { name, trustedHops: Number(process.env.STICKY_RUNTIME_TRUSTED_HOPS ?? 0), isForwarded: name === 'forwarded' };
+    const { proxyHeader: name, trustedHops } = inheritedOptions();
+    headerRule = name === '' ? null : { name, trustedHops, isForwarded: name === 'forwarded' };
   }
   return headerRule;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { clientAddressFromHeader } from './address.js';
+import { inheritedOptions } from '../options.js';
 
 // The header and parsed custom modes route a connection by its first request: the primary reads no
 // later request. A proxy that shares its keep-alive connections to this port between clients (HAProxy's
@@ -54,11 +55,9 @@ export function customKeyRule(keyOf: (request: IncomingMessage, socket: Socket) 
  * gets it on both sides). Undefined in the other modes: nothing to watch.
  */
 export function keyRuleOf(keyOf: ((request: never, socket: Socket) => unknown) | undefined): KeyRule | undefined {
-  const header = process.env.STICKY_RUNTIME_PROXY_HEADER;
-  if (header !== undefined && header !== '') {
-    return headerKeyRule(header, Number(process.env.STICKY_RUNTIME_TRUSTED_HOPS ?? 0), header === 'forwarded');
-  }
-  if (process.env.STICKY_RUNTIME_MODE === 'custom' && keyOf !== undefined) {
+  const { proxyHeader: header, trustedHops, mode } = inheritedOptions();
+  if (header !== '') return headerKeyRule(header, trustedHops, header === 'forwarded');
+  if (mode === 'custom' && keyOf !== undefined) {
     // An IncomingMessage has every field of the primary's parsed head (method, url, httpVersion, headers, rawHeaders).
     return customKeyRule(keyOf as (request: IncomingMessage, socket: Socket) => unknown);
   }

@@ -1,0 +1,220 @@
+import type { Socket } from 'node:net';
+import type { LogLevel, Logger, StickyLogger } from '../logger.js';
+
+// The option types: what users pass to `listen()` (every field optional, documented) and what
+// internal code receives after normalizeListenOptions() (every field required, validated).
+
+/** What a custom key function may return; it is hashed to pick the worker. */
+export type PrehashKey = readonly number[] | string | Uint8Array;
+
+/** The parsed request head handed to `generatePrehashArray`. */
+export interface StickyRequest {
+  method: string;
+  url: string;
+  httpVersion: string;
+  /** Header names lower-cased; repeated headers joined with `, ` (`set-cookie` too). */
+  headers: Record<string, string>;
+  /** Names and values as received, alternating. */
+  rawHeaders: string[];
+}
+
+/** The primary's operations endpoint: `/metrics`, `/healthz`, `/readyz`. */
+export interface MetricsOptions {
+  /** Port of the endpoint; `0` picks a free one (see `primary.metricsAddress()`). */
+  port: number;
+  /** Address to bind. Keep it off the public network, or firewall it. @default '127.0.0.1' */
+  host?: string;
+  /**
+   * Application metrics, appended to every `/metrics` answer: return Prometheus text (for example
+   * gathered from the workers over IPC). A failure is logged and leaves them out of that scrape.
+   */
+  collect?: () => string | Promise<string>;
+}
+
+export interface ResolvedMetricsOptions {
+  port: number;
+  host: string;
+  collect: (() => string | Promise<string>) | undefined;
+}
+
+/** Options of `listen()`. Every field is optional. */
+export interface ListenOptions {
+  /** Worker processes to keep alive, one per slot. @default os.availableParallelism() */
+  workers?: number;
+  /**
+   * Route by the client address in this request header (any case), e.g. `x-forwarded-for` or
+   * `forwarded`. The primary reads the request head of every connection, once per TCP connection.
+   */
+  proxyHeader?: string;
+  /**
+   * Which entry of a comma-separated `proxyHeader` is the client: `0` takes the first (leftmost)
+   * entry; `n > 0` takes the n-th entry from the right, i.e. the number of proxies you run that
+   * append to the header. @default 0
+   */
+  trustedHops?: number;
+  /** Route by the source address of a PROXY protocol v1/v2 header, which is consumed. @default false */
+  proxyProtocol?: boolean;
+  /**
+   * Route Socket.IO (engine.io) sessions by their id: a request whose `sid` query parameter was made
+   * by `generateSessionId()` goes to the slot in it; a request without one (the handshake, other
+   * pages) goes to a worker chosen per connection, so many clients behind one address spread over
+   * the workers. The primary reads the request head of every connection. @default false
+   */
+  socketIoSessions?: boolean;
+  /** Route by a key computed from the parsed request head. */
+  generatePrehashArray?: (req: StickyRequest, socket: Socket) => PrehashKey;
+  /** Route by a key computed from the socket alone; the primary reads no byte. */
+  generatePrehashArrayNoParsing?: (socket: Socket) => PrehashKey;
+  /** Extra environment variables for the workers. @default {} */
+  env?: Record<string, string | undefined>;
+  /** Seed of the routing hash; the same seed maps the same key to the same slot. @default 0 */
+  hashSeed?: number;
+  /**
+   * Length of the public port's accept queue; the kernel caps it at `net.core.somaxconn`. A deeper
+   * queue rides out reconnect storms without dropped handshakes. @default 2048
+   */
+  backlog?: number;
+  /**
+   * How IP-mode connections reach their worker. `'kernel'`: Linux routes each connection straight to
+   * its slot's worker (one `SO_REUSEPORT` socket per slot, held by the primary, and a BPF program
+   * mapping the client address to its slot); the primary touches no connection. `'primary'`: the
+   * primary accepts each connection and hands it over. `'auto'`: the kernel where it can (Linux with
+   * the prebuilt native part, Node >= 20.13), else the primary, logged once with the reason and shown
+   * in `stats().steering`. Header, PROXY and custom keys always use the primary. @default 'auto'
+   */
+  steering?: Steering;
+  /** Largest request head (or PROXY header) the primary reads before answering 431. @default 16384 */
+  maxHeadBytes?: number;
+  /** Ms a client has to send a complete head before the primary answers 408. @default 10000 */
+  headTimeout?: number;
+  /** Connections that may wait for their head at once; more are answered 503. @default 1024 */
+  maxPendingHeads?: number;
+  /** Connections that may wait for one slot's worker to become ready; more fail over. @default 512 */
+  slotQueueLimit?: number;
+  /** Ms a connection waits for its slot's worker before it fails over to another slot. @default 5000 */
+  slotWaitTimeout?: number;
+  /** Ms the whole shutdown may take before the remaining workers are killed. @default 30000 */
+  shutdownTimeout?: number;
+  /**
+   * Ms a graceful shutdown keeps accepting and serving before the drain starts, while readiness
+   * (`/readyz`, `stats().state`) already fails: Kubernetes needs this while endpoints update.
+   * A second signal skips what is left. Comes before `shutdownTimeout`, which starts after it.
+   * @default 0
+   */
+  shutdownDelay?: number;
+  /**
+   * Ms a worker drains (lets in-flight requests finish) during a shutdown that waits for
+   * connections; what is still open then is destroyed and the exit hooks run. Must be below
+   * `shutdownTimeout`, within which the hooks run. @default 10000, or half of `shutdownTimeout` when that is 10000 or less
+   */
+  drainTimeout?: number;
+  /**
+   * Install signal handlers in the primary: SIGTERM/SIGINT shut down gracefully (a second one stops
+   * waiting), SIGHUP starts a rolling restart, SIGTTIN/SIGTTOU add/remove a slot (not on Windows).
+   * @default true
+   */
+  handleSignals?: boolean;
+  /** Ms a new worker has to become ready before it is killed and counted as a crash. @default 30000 */
+  readyTimeout?: number;
+  /**
+   * Ms a ready worker may leave the primary's heartbeat unanswered (its event loop blocked, or its IPC
+   * channel no longer read) before it is killed and replaced in its slot, like gunicorn's `timeout`.
+   * The heartbeat runs every fifth of this (at most every 5 s). `0` disables the watchdog. @default 30000
+   */
+  workerTimeout?: number;
+  /**
+   * When a worker counts as ready: `'listen'` once `listen()` ran in it; `'manual'` once it calls
+   * `ready()` after its async start-up (open a DB pool, warm a cache). @default 'listen'
+   */
+  readiness?: 'listen' | 'manual';
+  /**
+   * Recycle a worker after it served this many requests (plus up to `maxRequestsJitter`): it is
+   * replaced in its slot the way a rolling restart replaces it, without a failed request, and its
+   * clients stay on the slot. `0` never recycles. HTTP servers only. @default 0
+   */
+  maxRequests?: number;
+  /** Random extra requests, 0 to this, added to `maxRequests` per worker so workers do not recycle together. @default 0 */
+  maxRequestsJitter?: number;
+  /**
+   * Recycle a worker whose resident memory (RSS) exceeds this many bytes, checked every
+   * `memoryCheckInterval` ms in the worker. `0` never recycles. @default 0
+   */
+  maxMemory?: number;
+  /** Ms between a worker's checks of its memory against `maxMemory`. @default 5000 */
+  memoryCheckInterval?: number;
+  /** Slots replaced at once in a rolling restart. @default 1 */
+  reloadConcurrency?: number;
+  /** Delay before the second restart in a row of a short-lived worker; doubles each time. @default 100 */
+  respawnDelay?: number;
+  /** Largest delay between restarts of one slot. @default 30000 */
+  maxRespawnDelay?: number;
+  /** A worker up this long counts as stable and resets the backoff. @default 5000 */
+  minUptime?: number;
+  /** More crashes than this within `restartWindow` mark the slot failed. @default 10 */
+  maxRestarts?: number;
+  /** Window of `maxRestarts`, in ms. @default 60000 */
+  restartWindow?: number;
+  /** Ms after which a failed slot is tried again with a fresh history. @default 60000 */
+  failedSlotRetry?: number;
+  /**
+   * Ms a bus request (`requestTo()`, `request()`) waits for its response before it rejects with
+   * `STICKY_ERR_IPC_TIMEOUT`; a call's own `timeout` overrides it. Workers get the primary's value. @default 10000
+   */
+  ipcTimeout?: number;
+  /**
+   * Where the runtime logs its milestones (start, crashes, respawns, reloads, scaling, shutdown):
+   * a pino logger, or any object with pino's method shape (`error`, `warn`, `info`, `debug` taking
+   * `(fields, message)`, and `child(bindings)` when it has one). `false` logs nothing.
+   * @default pino JSON on stderr at `logLevel` (pretty on a TTY when `pino-pretty` is installed)
+   */
+  logger?: StickyLogger | false;
+  /** Serve `/metrics`, `/healthz` and `/readyz` from the primary on their own port. @default off */
+  metrics?: MetricsOptions | false;
+  /** Level of the default logger, in the primary and the workers. Ignored when `logger` is given. @default 'info' */
+  logLevel?: LogLevel;
+}
+
+/** How IP-mode connections reach their worker; see `ListenOptions.steering`. */
+export type Steering = 'auto' | 'kernel' | 'primary';
+
+export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'socketIoSessions' | 'custom' | 'customNoParsing';
+
+export interface ResolvedListenOptions {
+  workers: number;
+  mode: RoutingMode;
+  proxyHeader: string;
+  trustedHops: number;
+  generatePrehashArray: ((req: StickyRequest, socket: Socket) => PrehashKey) | undefined;
+  generatePrehashArrayNoParsing: ((socket: Socket) => PrehashKey) | undefined;
+  env: Readonly<Record<string, string>>;
+  hashSeed: number;
+  backlog: number;
+  steering: Steering;
+  maxHeadBytes: number;
+  headTimeout: number;
+  maxPendingHeads: number;
+  slotQueueLimit: number;
+  slotWaitTimeout: number;
+  shutdownTimeout: number;
+  shutdownDelay: number;
+  drainTimeout: number;
+  handleSignals: boolean;
+  readyTimeout: number;
+  workerTimeout: number;
+  readiness: 'listen' | 'manual';
+  reloadConcurrency: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  maxMemory: number;
+  memoryCheckInterval: number;
+  respawnDelay: number;
+  maxRespawnDelay: number;
+  minUptime: number;
+  maxRestarts: number;
+  restartWindow: number;
+  failedSlotRetry: number;
+  logLevel: LogLevel;
+  ipcTimeout: number;
+  logger: Logger;
+  metrics: Readonly<ResolvedMetricsOptions> | undefined;
+}

@@ -1,0 +1,124 @@
+import { ErrorCode, StickyError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../logger.js';
+import { integerIn, invalidOption, optionalFunction } from './checks.js';
+import { DEFAULTS } from './defaults.js';
+import type { ListenOptions, ResolvedMetricsOptions, RoutingMode, Steering } from './listen-options.js';
+import { inheritedOptions } from './worker-env.js';
+
+// The options that take more than a range check: the routing mode, env, metrics, steering, the
+// log level and the drain deadline.
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** `proxyHeader` as given: an HTTP header name, or undefined. */
+export function checkProxyHeader(value: unknown): string | undefined {
+  if (value !== undefined && (typeof value !== 'string' || !HEADER_NAME.test(value))) {
+    throw invalidOption('proxyHeader', 'an HTTP header name such as "x-forwarded-for"', value);
+  }
+  return value;
+}
+
+export function resolveMode(input: ListenOptions): RoutingMode {
+  const chosen: string[] = [];
+  if (input.proxyHeader !== undefined) chosen.push('proxyHeader');
+  if (input.proxyProtocol === true) chosen.push('proxyProtocol');
+  if (input.socketIoSessions === true) chosen.push('socketIoSessions');
+  if (input.generatePrehashArray !== undefined) chosen.push('generatePrehashArray');
+  if (input.generatePrehashArrayNoParsing !== undefined) chosen.push('generatePrehashArrayNoParsing');
+  if (chosen.length > 1) {
+    throw new StickyError(
+      ErrorCode.InvalidOption,
+      `Options ${chosen.map((c) => `\`${c}\``).join(' and ')} cannot be combined: each one chooses how connections are routed.`,
+      { hint: 'Pick one routing mode.' },
+    );
+  }
+  switch (chosen[0]) {
+    case 'proxyHeader': return 'proxyHeader';
+    case 'proxyProtocol': return 'proxyProtocol';
+    case 'socketIoSessions': return 'socketIoSessions';
+    case 'generatePrehashArray': return 'custom';
+    case 'generatePrehashArrayNoParsing': return 'customNoParsing';
+    default: return 'ip';
+  }
+}
+
+export function resolveEnv(value: unknown): Readonly<Record<string, string>> {
+  if (value === undefined) return Object.freeze({});
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidOption('env', 'an object of strings', value);
+  }
+  const env: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (entry === undefined) continue;
+    if (typeof entry !== 'string' && typeof entry !== 'number' && typeof entry !== 'boolean') {
+      throw invalidOption(`env.${key}`, 'a string', entry);
+    }
+    env[key] = String(entry);
+  }
+  return Object.freeze(env);
+}
+
+export function resolveReadiness(value: unknown): 'listen' | 'manual' {
+  if (value === undefined) return DEFAULTS.readiness;
+  if (value !== 'listen' && value !== 'manual') throw invalidOption('readiness', '"listen" or "manual"', value);
+  return value;
+}
+
+const METRICS_KEYS: ReadonlySet<string> = new Set(['port', 'host', 'collect']);
+
+export function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidOption('metrics', 'an object such as { port: 9464 }, or false', value);
+  }
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!METRICS_KEYS.has(key)) {
+      throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`metrics.${key}\`.`, { hint: 'Known: `port`, `host`, `collect`.' });
+    }
+  }
+  if (raw.port === undefined) throw invalidOption('metrics.port', 'an integer from 0 to 65535', undefined, 'Name the port of the endpoint, e.g. { port: 9464 }.');
+  const host = raw.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) throw invalidOption('metrics.host', 'an address to bind, such as "127.0.0.1"', host);
+  return Object.freeze({
+    port: integerIn(raw, 'port', 0, 0, 65_535, '', 'metrics.port'),
+    host,
+    collect: optionalFunction<ResolvedMetricsOptions['collect']>(raw, 'collect', 'metrics.collect'),
+  });
+}
+
+export function resolveSteering(value: unknown, mode: RoutingMode): Steering {
+  if (value === undefined) return DEFAULTS.steering as Steering;
+  if (value !== 'auto' && value !== 'kernel' && value !== 'primary') throw invalidOption('steering', '"auto", "kernel" or "primary"', value);
+  if (value === 'kernel' && mode !== 'ip') {
+    throw invalidOption('steering', '"auto" or "primary" with `proxyHeader`, `proxyProtocol` or a custom key', value,
+      'The kernel sees only addresses, not the bytes these keys come from; such modes always use the primary.');
+  }
+  return value;
+}
+
+export function resolveLogLevel(value: unknown): LogLevel {
+  // A worker inherits the primary's level unless its own options name one.
+  const level = value ?? inheritedOptions().logLevel ?? DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly unknown[]).includes(level)) {
+    throw invalidOption('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, level);
+  }
+  return level as LogLevel;
+}
+
+/**
+ * The drain must end before the shutdown deadline: the exit hooks run after it, and a worker still
+ * draining at `shutdownTimeout` is killed before any hook ran. Without an explicit `drainTimeout`, a
+ * `shutdownTimeout` at or below the default drain gets half of it.
+ */
+export function resolveDrainTimeout(raw: Record<string, unknown>, shutdownTimeout: number): number {
+  if (raw.drainTimeout === undefined) {
+    return DEFAULTS.drainTimeout < shutdownTimeout ? DEFAULTS.drainTimeout : Math.floor(shutdownTimeout / 2);
+  }
+  const drainTimeout = integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, Number.MAX_SAFE_INTEGER, ' (ms)');
+  if (drainTimeout >= shutdownTimeout) {
+    throw invalidOption('drainTimeout', `below \`shutdownTimeout\` (${shutdownTimeout} ms)`, drainTimeout,
+      'The exit hooks run after the drain, within the shutdown deadline: lower `drainTimeout` or raise `shutdownTimeout`.');
+  }
+  return drainTimeout;
+}
