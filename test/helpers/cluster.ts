@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, onTestFailed, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
+import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** A message the fixture primary sends over IPC. */
@@ -96,10 +97,28 @@ interface StartedFixture {
   ask: SpawnedCluster['ask'];
 }
 
+/**
+ * `TEST_STEERING=primary` runs the suite on the primary hop instead of the default plane (CI runs one
+ * Node version that way, so every test passes in both data planes): it is added to the fixture's
+ * `OPTIONS` unless the test chose a `steering` itself.
+ */
+function planeOverride(env: Record<string, string> | undefined): { OPTIONS?: string } {
+  const steering = process.env.TEST_STEERING;
+  if (steering === undefined || steering === '') return {};
+  const options = JSON.parse(env?.OPTIONS ?? '{}') as Record<string, unknown>;
+  return { OPTIONS: JSON.stringify({ steering, ...options }) };
+}
+
+/** The plane a fixture that does not choose `steering` runs on: kernel where it can load, unless TEST_STEERING says otherwise. */
+export function defaultPlane(): 'kernel' | 'primary' {
+  if (process.env.TEST_STEERING === 'primary') return 'primary';
+  return process.platform === 'linux' && loadReusePortSockets().sockets !== undefined ? 'kernel' : 'primary';
+}
+
 function forkFixture(fixture: string, options: SpawnOptions): StartedFixture {
   const child = fork(new URL(`../fixtures/${fixture}`, import.meta.url), [], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...options.env, ...planeOverride(options.env) },
     detached: options.detached ?? false,
     // prlimit sets the limit and execs node in place, keeping the IPC channel's fd.
     ...(options.nofile === undefined ? {} : { execPath: 'prlimit', execArgv: [`--nofile=${options.nofile}:${options.nofile}`, process.execPath] }),

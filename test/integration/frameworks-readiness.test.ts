@@ -17,7 +17,9 @@ function get(port: number, localAddress: string): Promise<{ status: number; text
 
 describe('Fastify with the default readiness', () => {
   it('routes nothing to a worker before app.ready() resolved: requests sent during start-up wait and are served, no worker crashes', async () => {
-    const cluster = await spawnCluster('fastify-slow-start.mjs');
+    // Over the primary hop a connection waits for a ready worker at most slotWaitTimeout (5 s by
+    // default), which a loaded machine's start-up can pass; over the kernel plane it waits in the queue.
+    const cluster = await spawnCluster('fastify-slow-start.mjs', { env: { OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000 }) } });
     // The port is open, no worker is ready yet (its plugins take 1.5 s).
     expect(cluster.messages.filter((m) => m.type === 'workerReady')).toEqual([]);
     const clients = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7'];

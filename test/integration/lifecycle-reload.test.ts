@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { defaultPlane, isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 
 const notLinux = process.platform !== 'linux';
 
@@ -45,7 +44,7 @@ describe.skipIf(notLinux)('rolling restart', () => {
     const file = versionFile('ok');
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '4', VERSION_FILE: file } });
     // On Linux over the kernel plane: each replacement accepts on its slot's socket before the old worker stops.
-    expect((cluster.ready.steering as { plane: string }).plane).toBe(loadReusePortSockets().sockets === undefined ? 'primary' : 'kernel');
+    expect((cluster.ready.steering as { plane: string }).plane).toBe(defaultPlane());
     const before = await slots(cluster);
     const clients = addresses(40);
     const load = startLoad(cluster.port, clients, 8);

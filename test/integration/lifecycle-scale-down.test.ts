@@ -37,7 +37,7 @@ function get(port: number, localAddress: string): { connected: Promise<unknown>;
 }
 
 it.skipIf(!isKernelAvailable)('scale-down under kernel steering: clients queued on the removed slot\'s socket are served, not reset', async () => {
-  const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2' } });
+  const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ steering: 'kernel' }) } });
   await scaleTo(cluster, 3);
   const addresses = Array.from({ length: 150 }, (_, i) => sourceAddress(100 + i)).filter((address) => modelSlot(address, 3) === 2).slice(0, 6);
   const [first] = addresses as [string];

@@ -1,8 +1,7 @@
 import { expect, it } from 'vitest';
 import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { defaultPlane, isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 
 // A worker killed with SIGKILL under load: the primary lives, no client of another worker moves, and
 // the dead worker's clients are served by its replacement in the same slot.
@@ -18,7 +17,7 @@ it.skipIf(process.platform !== 'linux')('keeps every other client in place when 
   const { child, port } = cluster;
   const slots = cluster.ready.workers as SlotState[];
   // On Linux this runs over the kernel plane: the dead worker's clients wait in its slot socket's queue.
-  expect((cluster.ready.steering as { plane: string }).plane).toBe(loadReusePortSockets().sockets === undefined ? 'primary' : 'kernel');
+  expect((cluster.ready.steering as { plane: string }).plane).toBe(defaultPlane());
   const addresses = Array.from({ length: CLIENTS }, (_, i) => sourceAddress(200 + i));
   const before = new Map<string, WorkerReply>();
   for (const [index, reply] of (await mapLimit(addresses, 8, (localAddress) => request({ port, localAddress }))).entries()) {
