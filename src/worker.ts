@@ -78,7 +78,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   };
   // A draining worker stops taking connections: each socket's queue stays for the slot's next
   // worker (the primary holds the sockets open).
-  // When the slot itself goes away (scale-down), no other worker accepts on its socket and closing
+  // When the slot itself goes away (scale-down, shutdown), no other worker accepts on its socket and closing
   // the last copy resets what the kernel still queued there (clients routed just before the smaller
   // table, handshakes under way): the worker takes those for a moment first.
   shutdown.onDrainBegin = (payload) => {

@@ -27,7 +27,7 @@ export interface RuntimeMessageMap {
     waitForConnections: boolean;
     timeout: number;
     /**
-     * The worker's slot is removed (scale-down): no other worker will accept on its socket, so the
+     * The worker's slot is removed (scale-down, shutdown): no other worker will accept on its socket, so the
      * worker keeps accepting what the kernel still queued there for a moment before it closes it.
      */
     isSlotRemoved?: boolean;

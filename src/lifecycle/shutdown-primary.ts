@@ -70,7 +70,9 @@ export class PrimaryShutdown {
     waitForConnections = this.#waitForConnections;
     this.#supervisor.stopRespawning();
     this.#balancer.stopAccepting(waitForConnections);
-    this.#supervisor.closeAll({ waitForConnections, timeout: waitForConnections ? this.#options.drainTimeout : 0 });
+    // Every slot goes away: under kernel steering no worker takes over a slot's socket, so each
+    // worker takes what the kernel still queued there for a moment before closing its last copy.
+    this.#supervisor.closeAll({ waitForConnections, timeout: waitForConnections ? this.#options.drainTimeout : 0, isSlotRemoved: true });
     let killed: number[] = [];
     let error: StickyError | undefined;
     if (!(await this.#allExited(this.#options.shutdownTimeout))) {

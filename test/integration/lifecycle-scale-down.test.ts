@@ -54,3 +54,21 @@ it.skipIf(!isKernelAvailable)('scale-down under kernel steering: clients queued 
     expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { slot: number }).toMatchObject({ slot: 2 });
   }
 });
+
+it.skipIf(!isKernelAvailable)('shutdown under kernel steering: clients queued on a slot\'s socket when it begins are served, not reset', async () => {
+  const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ steering: 'kernel' }) } });
+  const addresses = Array.from({ length: 100 }, (_, i) => sourceAddress(100 + i)).filter((address) => modelSlot(address, 2) === 1).slice(0, 6);
+  const [first] = addresses as [string];
+  // The slot's worker stops taking connections for a while, so they wait in its socket's queue.
+  await request({ port: cluster.port, localAddress: first, path: '/pause?ms=800' });
+  const clients = addresses.map((address) => get(cluster.port, address));
+  await Promise.all(clients.map((client) => client.connected));
+  const ended = pEvent(cluster.child, 'message', { filter: isMessage('shutdownEnd'), timeout: 15_000 });
+  cluster.child.kill('SIGTERM');
+  const replies = await Promise.all(clients.map((client) => client.reply));
+  for (const reply of replies) {
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { slot: number }).toMatchObject({ slot: 1 });
+  }
+  expect(((await ended) as FixtureMessage).killed).toEqual([]);
+});
