@@ -2,13 +2,14 @@ import { expect, it } from 'vitest';
 import { spawnCluster, waitFor } from '../helpers/cluster.js';
 import { errorOf, run, runInWorker, valueOf } from '../helpers/bus.js';
 import { request, sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // The bus across channel serializations and routing modes: `{ key }` reaches the worker that serves
 // that key's connections whatever the mode, and the advanced channel carries rich payloads.
 
 interface Whoami { workerId: number; slot: number; pid: number }
 
-it.skipIf(process.platform !== 'linux')('works over a channel with advanced serialization: rich payloads, routing by key, remote errors', async () => {
+it.skipIf(!onLinux)('works over a channel with advanced serialization: rich payloads, routing by key, remote errors', async () => {
   const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2', SERIALIZATION: 'advanced' } });
   expect(valueOf(await run(cluster, 'richPayload', { target: { slot: 1 } }))).toEqual({ map: true, date: true, big: 'bigint', bytes: true });
   // With JSON the same payload cannot be sent: a BigInt does not serialize.

@@ -3,6 +3,7 @@ import { pEvent } from 'p-event';
 import { io as connect, type Socket } from 'socket.io-client';
 import { spawnCluster, waitFor } from '../helpers/cluster.js';
 import { sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // The bus next to another library's plain process.send traffic: Socket.IO's cluster adapter keeps
 // broadcasting and answering fetchSockets() across workers while the bus carries heavy traffic, and
@@ -16,7 +17,7 @@ afterEach(() => {
   for (const client of clients.splice(0)) client.disconnect();
 });
 
-it.skipIf(process.platform !== 'linux')('coexists with @socket.io/cluster-adapter broadcasting', async () => {
+it.skipIf(!onLinux)('coexists with @socket.io/cluster-adapter broadcasting', async () => {
   const cluster = await spawnCluster('sio-app.mjs', { env: { WORKERS: String(WORKERS), TICKS: String(TICKS) } });
   const hellos = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
     // engine.io-client passes `localAddress` on to ws in Node (its types do not list it).

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isMessage, useSharedCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
 import { errorOf, run, runInWorker, valueOf } from '../helpers/bus.js';
 import { request, sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // The application bus between real processes: every direction, broadcast, request/response with
 // its failures (timeout, abort, remote error, no responder), and routing by key.
@@ -124,7 +125,7 @@ describe('bus between the primary and its workers', () => {
     expect(errorOf(await run(cluster(), 'requestTo', { target: { key: 'not an address' }, channel: 'whoami', payload: {} })).code).toBe('STICKY_ERR_IPC_NO_WORKER');
   });
 
-  it.skipIf(process.platform !== 'linux')('route by key: the answering worker is the one that serves that client\'s connections', async () => {
+  it.skipIf(!onLinux)('route by key: the answering worker is the one that serves that client\'s connections', async () => {
     const { port } = cluster();
     const seenWorkers = new Set<number>();
     for (let i = 0; i < 12; i++) {

@@ -3,6 +3,7 @@ import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
 import { sourceAddress } from '../helpers/client.js';
 import http from 'node:http';
+import { onLinux } from '../helpers/platform.js';
 
 // The bus examples in examples/, run as they are: metrics aggregation, task hand-out with progress,
 // a cache purge broadcast and a session lookup routed by key.
@@ -29,7 +30,7 @@ function getJson<T>(port: number, path: string, { localAddress = '127.0.0.1', me
   });
 }
 
-it.skipIf(process.platform !== 'linux')('metrics: the primary adds up the requests every worker reports', async () => {
+it.skipIf(!onLinux)('metrics: the primary adds up the requests every worker reports', async () => {
   const cluster = await spawnCluster(example('bus-metrics.mjs'), { env: { PORT: '0', WORKERS: '3', REPORT_EVERY_MS: '50' } });
   const served = new Set<number>();
   for (let i = 0; i < 30; i++) {
@@ -70,7 +71,7 @@ it('tasks: the primary hands out every task, sees its progress in order and coll
   }
 });
 
-it.skipIf(process.platform !== 'linux')('cache purge: a purge from one worker empties the key in every worker', async () => {
+it.skipIf(!onLinux)('cache purge: a purge from one worker empties the key in every worker', async () => {
   const cluster = await spawnCluster(example('bus-cache-purge.mjs'), { env: { PORT: '0', WORKERS: '3' } });
   const { port } = cluster;
   // Clients on as many workers as there are: one source address per worker.
@@ -90,7 +91,7 @@ it.skipIf(process.platform !== 'linux')('cache purge: a purge from one worker em
   }
 });
 
-it.skipIf(process.platform !== 'linux')('session lookup: a worker reads another client\'s session from the worker that serves it', async () => {
+it.skipIf(!onLinux)('session lookup: a worker reads another client\'s session from the worker that serves it', async () => {
   const cluster = await spawnCluster(example('bus-session-lookup.mjs'), { env: { PORT: '0', WORKERS: '3' } });
   const { port } = cluster;
   const owner = sourceAddress(150);

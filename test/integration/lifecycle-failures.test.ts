@@ -3,12 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { pEvent, pEventMultiple } from 'p-event';
 import { isMessage, pause, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // Failures around the workers' lifecycle: a fork that fails, a worker whose channel closes, a hung
 // worker, a worker dying with sockets it never acknowledged, crashes during a reload, signal bursts.
 // After each: every slot has a live worker or a pending respawn, and no process or socket is lost.
-
-const notLinux = process.platform !== 'linux';
 
 interface SlotStats {
   slot: number; pid: number | undefined; workerId: number | undefined; isReady: boolean; isFailed: boolean;
@@ -54,7 +53,7 @@ function rawGet(port: number, localAddress: string, timeout: number): Promise<{ 
   });
 }
 
-describe.skipIf(notLinux)('lifecycle failures', () => {
+describe.skipIf(!onLinux)('lifecycle failures', () => {
   it('a fork that fails (EMFILE) counts as a crash: the slot gets a worker once fds are free again', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ respawnDelay: 50, maxRespawnDelay: 200 }) } });
     const victim = (cluster.ready.workers as SlotStats[])[1] as SlotStats;

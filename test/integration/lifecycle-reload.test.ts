@@ -6,8 +6,7 @@ import { pEvent } from 'p-event';
 import { defaultPlane, isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
-
-const notLinux = process.platform !== 'linux';
+import { onLinux } from '../helpers/platform.js';
 
 interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; isFailed: boolean; isRespawnPending: boolean; generation: number }
 
@@ -39,7 +38,7 @@ async function slotMap(port: number, addresses: string[]): Promise<Map<string, n
 
 const addresses = (count: number): string[] => Array.from({ length: count }, (_, i) => sourceAddress(i));
 
-describe.skipIf(notLinux)('rolling restart', () => {
+describe.skipIf(!onLinux)('rolling restart', () => {
   it('replaces every worker under load with 0 failed requests, keeping every address on its slot', async () => {
     const file = versionFile('ok');
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '4', VERSION_FILE: file } });
@@ -143,7 +142,7 @@ describe.skipIf(notLinux)('rolling restart', () => {
   }, 60_000);
 });
 
-describe.skipIf(notLinux)('respawn policy', () => {
+describe.skipIf(!onLinux)('respawn policy', () => {
   it('a crash loop is backed off, then the slot is marked failed and its clients are served elsewhere', async () => {
     const file = versionFile('ok');
     const cluster = await spawnCluster('reload-app.mjs', {
@@ -185,7 +184,7 @@ describe.skipIf(notLinux)('respawn policy', () => {
   }, 60_000);
 });
 
-describe.skipIf(notLinux)('scaling', () => {
+describe.skipIf(!onLinux)('scaling', () => {
   it('4 → 5 moves at most 30% of 200 addresses, all into the new slot; 5 → 4 brings them back', async () => {
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '4' } });
     const clients = addresses(200);

@@ -7,8 +7,7 @@ import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
-
-const linux = process.platform !== 'linux';
+import { onLinux } from '../helpers/platform.js';
 
 function markerDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sticky-shutdown-'));
@@ -55,7 +54,7 @@ async function startSlowRequests(cluster: SpawnedCluster, count: number, ms: num
   return requests;
 }
 
-describe.skipIf(linux)('shutdown', () => {
+describe.skipIf(!onLinux)('shutdown', () => {
   it('SIGTERM lets 20 in-flight 2 s requests complete and runs every hook', async () => {
     const dir = markerDir();
     const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '2', MARKER_DIR: dir } });

@@ -2,12 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // The watchdog (`workerTimeout`): a ready worker that stops answering the primary's heartbeat is
 // killed and replaced in its own slot; the connections routed to it reach the replacement, and the
 // other slots never notice.
-
-const notLinux = process.platform !== 'linux';
 
 interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; unacknowledged: number }
 
@@ -27,7 +26,7 @@ async function clientsBySlot(cluster: SpawnedCluster, perSlot: number): Promise<
 const forSlot = (type: string, slot: number) => (message: unknown): boolean =>
   isMessage(type)(message) && (message as FixtureMessage).slot === slot;
 
-describe.skipIf(notLinux)('workerTimeout', () => {
+describe.skipIf(!onLinux)('workerTimeout', () => {
   // A blocked worker under kernel steering (its clients wait in its slot's socket) and a worker that
   // only stops reading IPC, through the primary hop (under kernel steering it would still accept).
   for (const [path, what, steering] of [['/hang', 'whose event loop is blocked', 'auto'], ['/deaf', 'that stops reading its IPC channel', 'primary']] as const) {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { type SpawnedCluster, useSharedCluster, waitFor } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // Affinity: the same routing key always reaches the same worker, over fresh connections, in every
 // routing mode; and the keys spread over all workers. One cluster per mode, shared by its tests.
@@ -10,7 +11,6 @@ const WORKERS = 4;
 const CLIENTS = 50;
 const CONNECTIONS_PER_CLIENT = 10;
 const CONCURRENCY = 16;
-const isLinux = process.platform === 'linux';
 
 interface Routed {
   key: string;
@@ -49,7 +49,7 @@ function workerIdsOf(cluster: SpawnedCluster): number[] {
 
 const distinctSorted = (values: Iterable<number>): number[] => [...new Set(values)].sort((a, b) => a - b);
 
-describe.skipIf(!isLinux)('affinity by source address (ip mode)', () => {
+describe.skipIf(!onLinux)('affinity by source address (ip mode)', () => {
   const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'ip' } });
 
   it('sends every connection of a source address to the same worker, and every worker gets clients', async () => {
@@ -85,7 +85,7 @@ describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
     expect(distinctSorted(perValue.values())).toEqual(workerIdsOf(cluster()));
   });
 
-  it.skipIf(!isLinux)('routes header values that are not addresses by the socket address, and strips ports and brackets', async () => {
+  it.skipIf(!onLinux)('routes header values that are not addresses by the socket address, and strips ports and brackets', async () => {
     const current = cluster();
     const { port } = current;
     const locals = Array.from({ length: 8 }, (_, i) => sourceAddress(100 + i));

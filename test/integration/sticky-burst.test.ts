@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { spawnCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // A reconnect storm: thousands of connections at once. Every one is answered by its client's worker;
 // none is reset or dropped on the way through the primary.
@@ -8,7 +9,7 @@ import { request, sourceAddress } from '../helpers/client.js';
 const CONNECTIONS = 2_000;
 const CLIENTS = 20;
 
-it.skipIf(process.platform !== 'linux')(`answers a burst of ${CONNECTIONS} connections from ${CLIENTS} addresses, each from its client's worker`, async () => {
+it.skipIf(!onLinux)(`answers a burst of ${CONNECTIONS} connections from ${CLIENTS} addresses, each from its client's worker`, async () => {
   // The primary hop's handoff under a burst (kernel steering has no handoff).
   const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', MODE: 'ip', OPTIONS: JSON.stringify({ steering: 'primary' }) } });
   const { port } = cluster;

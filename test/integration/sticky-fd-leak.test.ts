@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
 import { mapLimit, rawExchange, request, type WorkerReply } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // Every socket the primary accepts is closed again, whatever happens to it: served, refused, aborted
 // by its client while the head is read, or caught in a worker that is killed.
@@ -21,7 +22,7 @@ async function abandon(port: number, payload: string): Promise<void> {
   await once(socket, 'close');
 }
 
-it.skipIf(process.platform !== 'linux')('returns to its baseline of open fds after normal, refused and orphaned connections', async () => {
+it.skipIf(!onLinux)('returns to its baseline of open fds after normal, refused and orphaned connections', async () => {
   const cluster = await spawnCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyHeader' } });
   const { child, port } = cluster;
   const fds = async (): Promise<number> => (await cluster.ask('fds')).count as number;

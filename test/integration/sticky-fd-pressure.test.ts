@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { pause, spawnCluster, waitFor, type SpawnedCluster } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // The primary at its fd limit (EMFILE on accept), on the primary hop (under kernel steering the
 // primary accepts nothing). It finds out within a check interval, closes its public port instead of
 // letting libuv spin on it or shed every client, counts the pause, and listens again by itself, on the
 // same port, once descriptors are free.
 
-const notLinux = process.platform !== 'linux';
 const NOFILE = 256;
 
 interface Connections { accepted: number; acceptPauses: number; acceptPaused: number }
@@ -46,7 +46,7 @@ async function expectServedAgain(cluster: SpawnedCluster, headers: Record<string
   expect(after.slots.map((slot) => slot.pid)).toEqual(pids);
 }
 
-describe.skipIf(notLinux)('fd pressure', () => {
+describe.skipIf(!onLinux)('fd pressure', () => {
   for (const mode of ['ip', 'proxyHeader'] as const) {
     it(`${mode} mode: out of descriptors, the primary stops accepting, counts it and serves again by itself`, async () => {
       const options = mode === 'ip' ? { steering: 'primary' } : {};

@@ -9,6 +9,7 @@ import { bucketTable } from '../../src/sticky/bucket-table.js';
 import { BPF, encodeProgram, generateReusePortProgram, type BpfInstruction } from '../../src/sticky/reuseport-program.js';
 import { mapLimit } from '../helpers/client.js';
 import { waitFor } from '../helpers/cluster.js';
+import { onLinux } from '../helpers/platform.js';
 
 // Kernel == model, in-process with real sockets: a reuseport group made by the native part, the
 // generated program attached, and connections from many loopback source addresses, each of which
@@ -157,7 +158,7 @@ describe.skipIf(sockets === undefined)('reuseport group with the generated progr
 
 describe('loading the native part', () => {
   it('loads on linux-x64 and linux-arm64, and says why not elsewhere', () => {
-    if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) expect(native.reason).toBeUndefined();
+    if (onLinux && (process.arch === 'x64' || process.arch === 'arm64')) expect(native.reason).toBeUndefined();
     else expect(native.reason).toMatch(/needs Linux|did not load/);
   });
 });

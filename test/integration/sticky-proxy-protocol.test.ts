@@ -2,12 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useSharedCluster } from '../helpers/cluster.js';
 import { proxiedAgent, proxyV1, proxyV2, replyOf, request, requestHead, sendInParts, sourceAddress, type WorkerReply } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // PROXY protocol v1 and v2: the primary routes by the source address in the header, consumes the
 // header, and the worker reads the connection from the first byte after it.
 
 const WORKERS = 4;
-const isLinux = process.platform === 'linux';
 
 describe('PROXY protocol routing', () => {
   const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyProtocol' } });
@@ -74,7 +74,7 @@ describe('PROXY protocol routing', () => {
     expect(workers.size).toBe(1);
   });
 
-  it.skipIf(!isLinux)('routes LOCAL and UNKNOWN headers (health checks) by the socket address', async () => {
+  it.skipIf(!onLinux)('routes LOCAL and UNKNOWN headers (health checks) by the socket address', async () => {
     for (let i = 0; i < 6; i++) {
       const local = sourceAddress(150 + i);
       const bySource = (await viaProxy(proxyV1(local))).workerId;

@@ -2,6 +2,7 @@ import { expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { defaultPlane, isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
 
 // A worker killed with SIGKILL under load: the primary lives, no client of another worker moves, and
 // the dead worker's clients are served by its replacement in the same slot.
@@ -11,7 +12,7 @@ const CLIENTS = 24;
 
 interface SlotState { slot: number; workerId: number; pid: number }
 
-it.skipIf(process.platform !== 'linux')('keeps every other client in place when a worker is killed, and gives the slot\'s clients to the replacement', async () => {
+it.skipIf(!onLinux)('keeps every other client in place when a worker is killed, and gives the slot\'s clients to the replacement', async () => {
   // A generous slot wait, so that the slot's clients wait for the replacement even on a slow machine.
   const cluster = await spawnCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'ip', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000 }) } });
   const { child, port } = cluster;

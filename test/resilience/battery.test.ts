@@ -5,6 +5,7 @@ import { pEvent } from 'p-event';
 import { isMessage, pause, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { recordLoad, type RequestRecord } from './load.js';
+import { onLinux } from '../helpers/platform.js';
 
 // The resilience battery: kill -9 loops under load, signal storms, a hung worker, a worker that stops
 // reading IPC, fd pressure under a low open-files limit, many held connections. Each scenario reports
@@ -97,7 +98,7 @@ function isSignalPending(pid: number): boolean {
   return /^(ShdPnd|SigPnd):\s*0*[1-9a-f]/m.test(status);
 }
 
-describe.skipIf(process.platform !== 'linux')(`resilience battery (${isLong ? 'long' : 'short'})`, () => {
+describe.skipIf(!onLinux)(`resilience battery (${isLong ? 'long' : 'short'})`, () => {
   afterAll(() => {
     console.info(`resilience battery (${isLong ? 'long' : 'short'}):\n${JSON.stringify(rows, null, 1)}`);
   });
