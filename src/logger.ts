@@ -85,7 +85,3 @@ export function resolveLogger(logger: StickyLogger | false | undefined, level: L
   if (logger === undefined) return defaultLogger(level);
   return typeof logger.child === 'function' ? logger as Logger : withChild(logger);
 }
-
-export function childLogger(logger: Logger, bindings: LogBindings): Logger {
-  return logger.child(bindings);
-}

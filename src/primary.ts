@@ -75,12 +75,15 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   constructor(options: Readonly<ResolvedListenOptions>) {
     super();
     this.options = options;
-    this.#log = options.logger.child({ component: 'primary' });
-    this.#balancer = new Balancer(options, this.#log);
-    this.#supervisor = new Supervisor(options, this.#balancer.slots, this.#log);
-    this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, this.#log);
-    this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, this.#log);
-    this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), this.#log);
+    // Every component logger is a child of the root: pino repeats a binding given again to a child's
+    // child ("component" twice in one line) instead of replacing it.
+    const root = options.logger;
+    this.#log = root.child({ component: 'primary' });
+    this.#balancer = new Balancer(options, root.child({ component: 'sticky' }));
+    this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
+    this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
+    this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, root);
+    this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), root);
     this.#bus = this.#createBus();
     for (const event of ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));

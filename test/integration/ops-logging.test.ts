@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, stopProcess } from '../helpers/cluster.js';
+import { spawnCluster, stopProcess, waitFor } from '../helpers/cluster.js';
 
 interface LogLine { level: number; msg: string; component?: string; workerId?: number; pid?: number }
 
@@ -42,5 +42,27 @@ describe('logging', () => {
     await stopProcess(cluster.child);
     expect(cluster.output()).toMatch(/\{ component: 'primary', port: \d+ \} primary listening/);
     expect(cluster.output()).toMatch(/component: 'lifecycle'[^\n]*\} worker ready/);
+  });
+});
+
+describe('component loggers', () => {
+  it('writes the component of every line once, whichever part of the primary or a worker logs it', async () => {
+    const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ logLevel: 'debug' }) } });
+    // SIGHUP: a rolling restart, so the reload's own lines are in the output too.
+    cluster.child.kill('SIGHUP');
+    await waitFor(() => cluster.output().includes('"msg":"reload end"'), { timeout: 15_000 });
+    await stopProcess(cluster.child);
+    // The raw lines: JSON.parse would keep only the last of two "component" keys.
+    const raw = cluster.output().split('\n').filter((line) => line.startsWith('{'));
+    expect(raw.filter((line) => line.match(/"component":/g)?.length !== 1)).toEqual([]);
+    const parsed = raw.map((line) => JSON.parse(line) as LogLine);
+    // The balancer says which data plane carries the connections once it listens.
+    expect(parsed.filter((line) => line.msg.startsWith('kernel steering')).map((line) => line.component)).toEqual(['sticky']);
+    const componentOf = new Map(parsed.map((line) => [line.msg, line.component]));
+    expect(Object.fromEntries(['primary listening', 'worker forked', 'worker ready', 'reload begin', 'reload end', 'shutdown begin',
+      'shutdown end', 'drain begin'].map((msg) => [msg, componentOf.get(msg)]))).toEqual({
+      'primary listening': 'primary', 'worker forked': 'lifecycle', 'worker ready': 'lifecycle', 'reload begin': 'lifecycle',
+      'reload end': 'lifecycle', 'shutdown begin': 'lifecycle', 'shutdown end': 'lifecycle', 'drain begin': 'worker',
+    });
   });
 });
