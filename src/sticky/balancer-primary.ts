@@ -3,23 +3,20 @@ import { lookup } from 'node:dns/promises';
 import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
-import { parseRequestHead, findHeadEnd, looksLikeHttp, isRequestLine } from './http-head.js';
-import { parseProxyHeader } from './proxy-protocol.js';
-import { clientAddressFromHeader, parseAddressEntry } from './address.js';
-import { slotOfAddress, slotOfKey } from './route.js';
-import { HeadReader, type HeadVerdict } from './head-reader-primary.js';
+import { slotOfAddress } from './route.js';
+import { HeadReader, type Refusal } from './head-reader-primary.js';
+import { createRoutingStrategy, type RoutingStrategy, type SocketStrategy } from './routing-strategy-primary.js';
 import { SlotTable } from './slot-table-primary.js';
-import { RESPONSES, answerAndClose } from './responses.js';
-import { closeConnection, isSocket, setProxiedClient, type TcpHandle } from './connection.js';
-import { slotOfSessionUrl } from './session-id.js';
+import { answerAndClose } from './responses.js';
+import { closeConnection, isSocket, type TcpHandle } from './connection.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 import { AcceptGuard } from './accept-guard-primary.js';
 import { acceptBareHandles } from '../internal/node-internals-primary.js';
 
-// The public port. Accepts with pauseOnConnect, derives the routing key by mode and hands the socket
-// to its slot. Hot path: no logging and no per-connection allocation beyond what Node makes; the
-// outcomes are counted in `stats`.
+// The public port. Accepts with pauseOnConnect, lets the mode's routing strategy (chosen once, see
+// routing-strategy-primary.ts) derive the slot and hands the socket to it. Hot path: no logging and
+// no per-connection allocation beyond what Node makes; the outcomes are counted in `stats`.
 
 /** Counters of the public port, since the primary started (except `pendingHeads` and `acceptPaused`, levels). */
 export interface BalancerStats {
@@ -75,20 +72,16 @@ export interface SteeringState {
 /** Reused for every getpeername() call: the address is read out before the next connection. */
 const PEER: { address?: string; port?: number; family?: string } = {};
 
-const READ_MORE: HeadVerdict = 0;
-const DONE: HeadVerdict = 1;
-const REJECT: HeadVerdict = 2;
-
 export class Balancer {
   readonly server: Server;
   readonly slots: SlotTable;
   readonly #options: Readonly<ResolvedListenOptions>;
-  readonly #heads: HeadReader;
+  readonly #strategy: RoutingStrategy;
+  readonly #heads: HeadReader | undefined;
   readonly #counts = {
     accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
     upstreamReuseRequests: 0, upstreamReuseConnections: 0,
   };
-  #sweep: NodeJS.Timeout | undefined;
   readonly #log: Logger;
   #steering: SteeringState;
   readonly #guard: AcceptGuard;
@@ -98,47 +91,31 @@ export class Balancer {
   constructor(options: Readonly<ResolvedListenOptions>, log: Logger) {
     this.#options = options;
     this.#log = log;
+    const strategy = createRoutingStrategy(options);
+    this.#strategy = strategy;
     this.#steering = {
       plane: 'primary',
-      reason: options.mode !== 'ip' ? 'the routing key is in bytes the kernel never sees'
+      reason: !strategy.isKeyedByPeerAddress ? 'the routing key is in bytes the kernel never sees'
         : options.steering === 'primary' ? '`steering` is "primary"' : undefined,
     };
-    const speaksHttp = options.mode === 'proxyHeader' || options.mode === 'custom' || options.mode === 'socketIoSessions';
+    const unavailable = strategy.answers.rejected;
     this.slots = new SlotTable(options.workers, {
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
-      // Header modes hold sockets and can answer 503; IP mode may hold bare handles.
+      // Modes that speak HTTP hold sockets and can answer 503; IP mode may hold bare handles.
       // (A connection taken back from a dead worker may be a bare handle in any mode: just closed.)
-      reject: speaksHttp ? (socket) => (isSocket(socket) ? answerAndClose(socket, RESPONSES.unavailable) : closeConnection(socket)) : closeConnection,
+      reject: unavailable === undefined ? closeConnection : (socket) => (isSocket(socket) ? answerAndClose(socket, unavailable) : closeConnection(socket)),
     });
-    this.#heads = new HeadReader({
-      inspect: options.mode === 'proxyProtocol' ? this.#inspectProxy : this.#inspectHttp,
-      onHead: options.mode === 'proxyProtocol' ? this.#routeProxy : this.#routeHttp,
-      onTooLarge: (socket) => {
-        this.#counts.headTooLarge++;
-        if (options.mode === 'proxyProtocol') closeConnection(socket);
-        else answerAndClose(socket, RESPONSES.headersTooLarge);
-      },
-      onReject: (socket) => {
-        if (options.mode === 'proxyProtocol') {
-          this.#counts.invalidProxyHeader++;
-          closeConnection(socket);
-        } else {
-          this.#counts.badRequest++;
-          answerAndClose(socket, RESPONSES.badRequest);
-        }
-      },
-      onAbort: closeConnection,
-    }, options.maxHeadBytes);
-    const onConnection = options.mode === 'ip' ? this.#onIpConnection
-      : options.mode === 'customNoParsing' ? this.#onCustomNoParsing
-      : this.#onReadingConnection;
-    this.server = createServer({ pauseOnConnect: true, noDelay: true }, onConnection);
+    this.#heads = strategy.reads === 'nothing' ? undefined : new HeadReader(strategy, this.slots, {
+      onHead: (socket, slot, bytes) => this.#dispatchWithFallback(slot, socket, bytes),
+      onRefuse: this.#refuse,
+    }, options);
+    this.server = createServer({ pauseOnConnect: true, noDelay: true }, strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection);
     this.#guard = new AcceptGuard({
       stop: () => {
         if (this.server.listening) this.server.close();
       },
-      listen: () => this.#listenAgain(),
+      listen: () => this.#open(this.#listenAt),
     }, log);
   }
 
@@ -153,7 +130,7 @@ export class Balancer {
    * the bind error (EADDRINUSE…) when the port is taken.
    */
   async listen(port: number, host: string | undefined): Promise<AddressInfo> {
-    if (this.#options.mode === 'ip' && this.#options.steering !== 'primary') {
+    if (this.#strategy.isKeyedByPeerAddress && this.#options.steering !== 'primary') {
       const address = await this.#listenInKernel(port, host);
       if (address !== undefined) return address;
     }
@@ -189,63 +166,45 @@ export class Balancer {
     return undefined;
   }
 
-  #listenInPrimary(port: number, host: string | undefined): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.server.once('error', onError);
-      this.server.listen({ port, host, backlog: this.#options.backlog }, () => {
-        this.server.removeListener('error', onError);
-        // After listen, a server 'error' is a failed accept or a failed listen after a pause for lack
-        // of descriptors (see accept-guard-primary.ts): counted, never fatal to the primary.
-        this.server.on('error', () => { this.#counts.acceptErrors++; });
-        if (this.#options.mode === 'ip') this.#acceptBareHandles();
-        const address = this.server.address() as AddressInfo;
-        this.#listenAt = { port: address.port, host };
-        this.#guard.start();
-        resolve(address);
-      });
-    });
+  async #listenInPrimary(port: number, host: string | undefined): Promise<AddressInfo> {
+    await this.#open({ port, host });
+    // After listen, a server 'error' is a failed accept or a failed listen after a pause for lack
+    // of descriptors (see accept-guard-primary.ts): counted, never fatal to the primary.
+    this.server.on('error', () => { this.#counts.acceptErrors++; });
+    const address = this.server.address() as AddressInfo;
+    this.#listenAt = { port: address.port, host };
+    this.#guard.start();
+    return address;
   }
 
-  /** Opens the public port again after a pause for lack of descriptors, on the port it had. */
-  #listenAgain(): Promise<void> {
-    const at = this.#listenAt;
+  /** Listens on `at`: first, and again on the port it had after a pause for lack of descriptors. */
+  #open(at: { port: number; host: string | undefined } | undefined): Promise<void> {
     if (at === undefined) return Promise.reject(new Error('the primary never listened'));
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
       this.server.once('error', onError);
       this.server.listen({ port: at.port, host: at.host, backlog: this.#options.backlog }, () => {
         this.server.removeListener('error', onError);
-        if (this.#options.mode === 'ip') this.#acceptBareHandles();
+        // A key that is the peer address needs no byte nor net.Socket: the listening handle's accept
+        // callback is taken over, so each connection stays the bare TCP handle libuv accepted (no
+        // stream state or listeners built in the primary) and travels to the worker as 'net.Native'.
+        if (this.#strategy.isKeyedByPeerAddress) acceptBareHandles(this.server, this.#onBareConnection);
         resolve();
       });
     });
-  }
-
-  /**
-   * IP mode reads nothing and needs only the peer address, so the listening handle's accept callback
-   * is taken over: each connection stays the bare TCP handle libuv accepted, with no net.Socket,
-   * stream state or listeners built in the primary, and travels to the worker as 'net.Native'.
-   * An accept error, should Node report one, is counted instead of surfacing as a server 'error'.
-   */
-  #acceptBareHandles(): void {
-    acceptBareHandles(this.server, this.#onBareConnection);
   }
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
   stopAccepting(handOffWaiting: boolean): void {
     this.#guard.stop();
     if (this.server.listening) this.server.close();
-    this.#stopSweep();
-    // A client still sending its head has a request on the way: when waiting for connections it goes,
-    // with what was read, to the worker of its socket address, which answers it while draining.
-    for (const { socket, buffer } of this.#heads.drain()) {
-      // (A partial PROXY header is no request a worker could read: closed.)
-      if (handOffWaiting && this.#options.mode !== 'proxyProtocol') {
-        this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
-      } else {
-        closeConnection(socket);
-      }
+    // A client still sending its HTTP head has a request on the way: when waiting for connections it
+    // goes, with what was read, to the worker of its socket address, which answers it while draining.
+    // (A partial PROXY header is no request a worker could read: closed.)
+    const isRequest = handOffWaiting && this.#strategy.reads === 'httpHead';
+    for (const { socket, buffer } of this.#heads?.drain() ?? []) {
+      if (isRequest) this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
+      else closeConnection(socket);
     }
     this.slots.close(handOffWaiting);
   }
@@ -256,10 +215,7 @@ export class Balancer {
    * custom modes. Undefined for a key that cannot be routed in the mode.
    */
   slotOfKey(key: string | readonly number[]): number | undefined {
-    const options = this.#options;
-    if (options.mode === 'custom' || options.mode === 'customNoParsing') return slotOfKey(key, options.hashSeed, this.slots.size);
-    const address = typeof key === 'string' ? parseAddressEntry(key) : undefined;
-    return address === undefined ? undefined : slotOfAddress(address, options.hashSeed, this.slots.size);
+    return this.#strategy.slotOfKey(key, this.slots.size);
   }
 
   /** Adds what a worker reported of requests on connections routed by another key. */
@@ -271,7 +227,7 @@ export class Balancer {
   stats(): BalancerStats {
     // (Kernel steering: the primary accepts nothing; these stay 0 and the workers count their own.)
     return {
-      ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads.size, acceptPauses: this.#guard.pauses, acceptPaused: this.#guard.isPaused ? 1 : 0,
+      ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads?.size ?? 0, acceptPauses: this.#guard.pauses, acceptPaused: this.#guard.isPaused ? 1 : 0,
     };
   }
 
@@ -290,22 +246,12 @@ export class Balancer {
     this.slots.dispatch(slotOfAddress(PEER.address, this.#options.hashSeed, this.slots.size), handle, undefined);
   };
 
-  #onIpConnection = (socket: Socket): void => {
-    this.#counts.accepted++;
-    const address = socket.remoteAddress;
-    // undefined when the peer is already gone: nothing to route.
-    if (address === undefined) {
-      closeConnection(socket);
-      return;
-    }
-    this.slots.dispatch(slotOfAddress(address, this.#options.hashSeed, this.slots.size), socket, undefined);
-  };
-
-  #onCustomNoParsing = (socket: Socket): void => {
+  /** Modes that read no byte: the strategy keys the socket itself. */
+  #onSocket = (socket: Socket): void => {
     this.#counts.accepted++;
     let slot: number | undefined;
     try {
-      slot = slotOfKey((this.#options.generatePrehashArrayNoParsing as (s: Socket) => unknown)(socket), this.#options.hashSeed, this.slots.size);
+      slot = (this.#strategy as SocketStrategy).slotOfSocket(socket, this.slots.size);
     } catch {
       // A throwing key function falls back to the socket address; counted, never logged here.
       slot = undefined;
@@ -313,75 +259,17 @@ export class Balancer {
     this.#dispatchWithFallback(slot, socket, undefined);
   };
 
-  #onReadingConnection = (socket: Socket): void => {
+  /** Modes that read a head: the head reader asks the strategy after every chunk. */
+  #onHeadConnection = (socket: Socket): void => {
     this.#counts.accepted++;
-    if (this.#heads.size >= this.#options.maxPendingHeads) {
-      this.#counts.overloaded++;
-      if (this.#options.mode === 'proxyProtocol') closeConnection(socket);
-      else answerAndClose(socket, RESPONSES.unavailable);
-      return;
-    }
-    this.#heads.start(socket, performance.now());
-    if (this.#sweep === undefined) this.#startSweep();
+    (this.#heads as HeadReader).start(socket, performance.now());
   };
 
-  #inspectHttp = (buffer: Buffer): HeadVerdict => {
-    if (!looksLikeHttp(buffer[0] as number)) return REJECT;
-    if (findHeadEnd(buffer) !== -1) return DONE;
-    // The head is not complete yet: refuse a broken request line now rather than at the deadline.
-    const lineEnd = buffer.indexOf('\r\n');
-    return lineEnd !== -1 && !isRequestLine(buffer.toString('latin1', 0, lineEnd)) ? REJECT : READ_MORE;
-  };
-
-  #inspectProxy = (buffer: Buffer): HeadVerdict => {
-    const result = parseProxyHeader(buffer, this.#options.maxHeadBytes);
-    return result.kind === 'incomplete' ? READ_MORE : result.kind === 'invalid' ? REJECT : DONE;
-  };
-
-  #routeHttp = (buffer: Buffer, socket: Socket): void => {
-    const end = findHeadEnd(buffer);
-    // The reader measures only heads still incomplete; one that completed within a single read is
-    // measured here, so the limit does not depend on how the bytes were split into packets.
-    if (end > this.#options.maxHeadBytes) {
-      this.#counts.headTooLarge++;
-      answerAndClose(socket, RESPONSES.headersTooLarge);
-      return;
-    }
-    const request = parseRequestHead(buffer.toString('latin1', 0, end - 4));
-    if (request === undefined) {
-      this.#counts.badRequest++;
-      answerAndClose(socket, RESPONSES.badRequest);
-      return;
-    }
-    let slot: number | undefined;
-    const options = this.#options;
-    // Nothing a client sends may throw here: any failure to derive a key falls back to the socket.
-    try {
-      if (options.mode === 'proxyHeader') {
-        const address = clientAddressFromHeader(request.headers[options.proxyHeader], options.trustedHops, options.proxyHeader === 'forwarded');
-        if (address !== undefined) slot = slotOfAddress(address, options.hashSeed, this.slots.size);
-      } else if (options.mode === 'socketIoSessions') {
-        // A session's requests go to the slot in its id; anything else may go anywhere, so it is
-        // spread per connection (many clients behind one NAT address reach different workers).
-        slot = slotOfSessionUrl(request.url, this.slots.size) ??
-          slotOfKey(`${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, options.hashSeed, this.slots.size);
-      } else {
-        slot = slotOfKey((options.generatePrehashArray as (r: typeof request, s: Socket) => unknown)(request, socket), options.hashSeed, this.slots.size);
-      }
-    } catch {
-      slot = undefined;
-    }
-    this.#dispatchWithFallback(slot, socket, buffer.toString('base64'));
-  };
-
-  #routeProxy = (buffer: Buffer, socket: Socket): void => {
-    const result = parseProxyHeader(buffer, this.#options.maxHeadBytes);
-    if (result.kind !== 'ok') return;
-    const rest = buffer.length > result.length ? buffer.toString('base64', result.length) : undefined;
-    // The worker's socket reports the client, not the load balancer (see receiver-worker.ts).
-    if (result.address !== undefined) setProxiedClient(socket, { address: result.address, port: result.port });
-    const slot = result.address === undefined ? undefined : slotOfAddress(result.address, this.#options.hashSeed, this.slots.size);
-    this.#dispatchWithFallback(slot, socket, rest);
+  #refuse = (socket: Socket, refusal: Refusal): void => {
+    this.#counts[refusal]++;
+    const answer = this.#strategy.answers[refusal];
+    if (answer === undefined) closeConnection(socket);
+    else answerAndClose(socket, answer);
   };
 
   /** No usable key (missing header, not an address, a key function that threw): route by the socket address. */
@@ -396,29 +284,5 @@ export class Balancer {
       slot = slotOfAddress(address, this.#options.hashSeed, this.slots.size);
     }
     this.slots.dispatch(slot, socket, bytes);
-  }
-
-  #startSweep(): void {
-    const timeout = this.#options.headTimeout;
-    const interval = Math.max(10, Math.min(1000, Math.floor(timeout / 4)));
-    this.#sweep = setInterval(() => {
-      if (this.#heads.size === 0) {
-        this.#stopSweep();
-        return;
-      }
-      const late = [...this.#heads.olderThan(performance.now() - timeout)];
-      for (const socket of late) {
-        this.#heads.release(socket);
-        this.#counts.headTimeout++;
-        if (this.#options.mode === 'proxyProtocol') closeConnection(socket);
-        else answerAndClose(socket, RESPONSES.requestTimeout);
-      }
-    }, interval);
-    this.#sweep.unref();
-  }
-
-  #stopSweep(): void {
-    if (this.#sweep !== undefined) clearInterval(this.#sweep);
-    this.#sweep = undefined;
   }
 }

@@ -1,37 +1,75 @@
 import type { Socket } from 'node:net';
 import { stopReads } from '../internal/node-internals-primary.js';
+import { closeConnection } from './connection.js';
 
 // Reads the first bytes of a connection in the primary (header, PROXY and parsed custom modes) until
-// a parser says it has enough, then stops the socket's reads so that no later byte is consumed here:
-// those stay in the kernel and the worker reads them itself.
+// its strategy says it has enough, then stops the socket's reads so that no later byte is consumed
+// here: those stay in the kernel and the worker reads them itself. Each chunk is looked at once: the
+// strategy resumes where it stopped and, when the head is complete, parses it and derives the slot
+// in the same call.
 
-export type HeadVerdict =
-  /** Keep reading. */
-  | 0
-  /** Enough: stop reading and hand everything read so far to `onHead`. */
-  | 1
-  /** Not acceptable: stop reading and pass the socket to `onReject`. */
-  | 2;
+/** What becomes of a connection reading its head. The refusals name the balancer's counters. */
+export const HeadVerdict = {
+  /** Not enough bytes yet: keep reading (up to `maxHeadBytes`). */
+  readMore: 'readMore',
+  /** Complete: the strategy set `slot` and `consumed`; reads stop and the connection is routed. */
+  route: 'route',
+  /** Malformed or not HTTP (400). */
+  badRequest: 'badRequest',
+  /** Larger than `maxHeadBytes` (431, or closed in PROXY mode). */
+  headTooLarge: 'headTooLarge',
+  /** Not complete within `headTimeout` (408, or closed in PROXY mode); given by the reader itself. */
+  headTimeout: 'headTimeout',
+  /** `maxPendingHeads` heads are already being read (503, or closed); given by the reader itself. */
+  overloaded: 'overloaded',
+  /** Not a valid PROXY protocol header (closed). */
+  invalidProxyHeader: 'invalidProxyHeader',
+} as const;
+export type HeadVerdict = (typeof HeadVerdict)[keyof typeof HeadVerdict];
+export type Refusal = Exclude<HeadVerdict, 'readMore' | 'route'>;
+
+/** One connection's head as its strategy sees it; the strategy keeps its progress here. */
+export interface HeadState {
+  readonly socket: Socket;
+  /** Bytes already searched for the end of the head, so that the next look starts there. */
+  scanned: number;
+  /** The first line was complete and acceptable: it is not checked again. */
+  isFirstLineChecked: boolean;
+  /** With `route`: the slot, or undefined to route by the socket address. */
+  slot: number | undefined;
+  /** With `route`: leading bytes the primary consumed (a PROXY header); the worker gets the rest. */
+  consumed: number;
+}
+
+/** The part of a routing strategy that reads heads. */
+export interface HeadInspector {
+  /** Decides on everything read so far (`buffer`); `slots` is the current slot count. */
+  inspect(buffer: Buffer, head: HeadState, slots: number): HeadVerdict;
+}
 
 export interface HeadReaderEvents {
-  /** Decides after every chunk. `buffer` holds everything read so far. */
-  inspect(buffer: Buffer, socket: Socket): HeadVerdict;
-  /** Called once reads are stopped; `buffer` is every byte read. */
-  onHead(buffer: Buffer, socket: Socket): void;
-  /** The inspector refused the bytes. */
-  onReject(socket: Socket): void;
-  /** Too many bytes without a verdict. */
-  onTooLarge(socket: Socket): void;
-  /** The client went away or errored before a verdict. */
-  onAbort(socket: Socket): void;
+  /** Reads are stopped; `bytes` (base64) is what the worker must see first, if anything. */
+  onHead(socket: Socket, slot: number | undefined, bytes: string | undefined): void;
+  /** The connection is refused; the reader let go of it. */
+  onRefuse(socket: Socket, refusal: Refusal): void;
+}
+
+export interface HeadLimits {
+  maxHeadBytes: number;
+  headTimeout: number;
+  maxPendingHeads: number;
 }
 
 // Errors of a socket still in the primary (ECONNRESET while reading a head) end in 'close'.
 const ignoreError = (): void => {};
 
-class PendingHead {
+class PendingHead implements HeadState {
   chunks: Buffer[] = [];
   length = 0;
+  scanned = 0;
+  isFirstLineChecked = false;
+  slot: number | undefined = undefined;
+  consumed = 0;
   readonly since: number;
   readonly socket: Socket;
   readonly #reader: HeadReader;
@@ -55,20 +93,30 @@ class PendingHead {
 }
 
 export class HeadReader {
+  readonly #inspector: HeadInspector;
+  readonly #slots: { readonly size: number };
   readonly #events: HeadReaderEvents;
-  readonly #maxBytes: number;
+  readonly #limits: HeadLimits;
   readonly #pending = new Map<Socket, PendingHead>();
+  #sweep: NodeJS.Timeout | undefined;
 
-  constructor(events: HeadReaderEvents, maxBytes: number) {
+  constructor(inspector: HeadInspector, slots: { readonly size: number }, events: HeadReaderEvents, limits: HeadLimits) {
+    this.#inspector = inspector;
+    this.#slots = slots;
     this.#events = events;
-    this.#maxBytes = maxBytes;
+    this.#limits = limits;
   }
 
   get size(): number {
     return this.#pending.size;
   }
 
+  /** Reads the head of a paused socket, or refuses it at once when too many heads are being read. */
   start(socket: Socket, now: number): void {
+    if (this.#pending.size >= this.#limits.maxPendingHeads) {
+      this.#events.onRefuse(socket, HeadVerdict.overloaded);
+      return;
+    }
     const pending = new PendingHead(socket, this, now);
     this.#pending.set(socket, pending);
     // Stays attached after the head: a socket that waits for its worker must not crash the primary.
@@ -77,21 +125,23 @@ export class HeadReader {
     socket.on('end', pending.onEnd);
     socket.on('close', pending.onEnd);
     socket.resume();
+    if (this.#sweep === undefined) this.#startSweep();
   }
 
-  /** Sockets whose head started before `deadline`. */
-  *olderThan(deadline: number): Generator<Socket> {
-    for (const pending of this.#pending.values()) if (pending.since <= deadline) yield pending.socket;
+  /** Refuses every head started `headTimeout` or longer before `now`. */
+  expire(now: number): void {
+    const deadline = now - this.#limits.headTimeout;
+    // (Deleting the entry being visited is safe in a Map iteration.)
+    for (const pending of this.#pending.values()) {
+      if (pending.since > deadline) continue;
+      this.#detach(pending);
+      this.#events.onRefuse(pending.socket, HeadVerdict.headTimeout);
+    }
   }
 
-  /** Forgets a socket (the caller answers it). */
-  release(socket: Socket): void {
-    const pending = this.#pending.get(socket);
-    if (pending !== undefined) this.#detach(pending);
-  }
-
-  /** Every socket still reading its head, its reads stopped, with the bytes read so far. */
+  /** Stops reading: every socket still reading its head, its reads stopped, with the bytes read so far. */
   drain(): { socket: Socket; buffer: Buffer }[] {
+    this.#stopSweep();
     const pending = [...this.#pending.values()];
     for (const entry of pending) {
       stopReads(entry.socket);
@@ -101,28 +151,30 @@ export class HeadReader {
   }
 
   inspect(pending: PendingHead, buffer: Buffer): void {
-    const verdict = this.#events.inspect(buffer, pending.socket);
-    if (verdict === 2) {
-      this.#detach(pending);
-      this.#events.onReject(pending.socket);
-    } else if (verdict === 1) {
+    const verdict = this.#inspector.inspect(buffer, pending, this.#slots.size);
+    if (verdict === HeadVerdict.route) {
       stopReads(pending.socket);
       this.#detach(pending);
       // Anything Node buffered but did not emit yet belongs to the request too.
       let more: Buffer | null;
       const parts = [buffer];
       while ((more = pending.socket.read() as Buffer | null) !== null) parts.push(more);
-      this.#events.onHead(parts.length === 1 ? buffer : Buffer.concat(parts), pending.socket);
-    } else if (buffer.length > this.#maxBytes) {
+      const all = parts.length === 1 ? buffer : Buffer.concat(parts);
+      const bytes = all.length > pending.consumed ? all.toString('base64', pending.consumed) : undefined;
+      this.#events.onHead(pending.socket, pending.slot, bytes);
+    } else if (verdict !== HeadVerdict.readMore) {
       this.#detach(pending);
-      this.#events.onTooLarge(pending.socket);
+      this.#events.onRefuse(pending.socket, verdict);
+    } else if (buffer.length > this.#limits.maxHeadBytes) {
+      this.#detach(pending);
+      this.#events.onRefuse(pending.socket, HeadVerdict.headTooLarge);
     }
   }
 
   abort(pending: PendingHead): void {
     if (this.#pending.get(pending.socket) !== pending) return;
     this.#detach(pending);
-    this.#events.onAbort(pending.socket);
+    closeConnection(pending.socket);
   }
 
   #detach(pending: PendingHead): void {
@@ -132,5 +184,20 @@ export class HeadReader {
     socket.removeListener('end', pending.onEnd);
     socket.removeListener('close', pending.onEnd);
     socket.pause();
+  }
+
+  #startSweep(): void {
+    const interval = Math.max(10, Math.min(1000, Math.floor(this.#limits.headTimeout / 4)));
+    this.#sweep = setInterval(() => {
+      if (this.#pending.size === 0) this.#stopSweep();
+      else this.expire(performance.now());
+    }, interval);
+    // The workers' channels keep the primary alive; this timer alone must not.
+    this.#sweep.unref();
+  }
+
+  #stopSweep(): void {
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
   }
 }

@@ -1,0 +1,104 @@
+import type { Socket } from 'node:net';
+import type { ResolvedListenOptions, RoutingMode } from '../options.js';
+import { HeadVerdict, type HeadInspector, type HeadState, type Refusal } from './head-reader-primary.js';
+import { parseProxyHeader } from './proxy-protocol.js';
+import { parseAddressEntry } from './address.js';
+import { slotOfAddress, slotOfKey } from './route.js';
+import { setProxiedClient } from './connection.js';
+import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest } from './http-head-strategy-primary.js';
+
+// Each routing mode as one strategy, chosen once when the balancer is built: what the primary reads
+// of a connection (nothing, the HTTP head, the PROXY header), how it derives the slot from that, and
+// how it refuses a connection. The balancer calls the strategy and never asks which mode it runs.
+
+/** The answer to each refusal, and when no worker can take a connection (`rejected`); undefined closes without a byte. */
+export type Answers = Readonly<Record<Refusal | 'rejected', Buffer | undefined>>;
+
+const CLOSE_ANSWERS: Answers = Object.freeze({
+  badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined, invalidProxyHeader: undefined, rejected: undefined,
+});
+
+interface StrategyBase {
+  readonly answers: Answers;
+  /** The key is the peer's address alone: a connection may stay a bare handle, and the kernel can route it. */
+  readonly isKeyedByPeerAddress: boolean;
+  /** The slot of a key named through the API (`{ key }` bus targets); undefined when the mode cannot route it. */
+  slotOfKey(key: string | readonly number[], slots: number): number | undefined;
+}
+
+/** Routes from the socket alone: the primary reads no byte. */
+export interface SocketStrategy extends StrategyBase {
+  readonly reads: 'nothing';
+  /** The slot of a connection; undefined routes it by its socket address. A key function may throw. */
+  slotOfSocket(socket: Socket, slots: number): number | undefined;
+}
+
+/** Routes from the first bytes, read by the head reader. */
+export interface HeadStrategy extends StrategyBase, HeadInspector {
+  readonly reads: 'httpHead' | 'proxyHeader';
+}
+
+export type RoutingStrategy = SocketStrategy | HeadStrategy;
+
+const STRATEGIES: Readonly<Record<RoutingMode, (options: Readonly<ResolvedListenOptions>) => RoutingStrategy>> = {
+  ip: (options) => ({
+    reads: 'nothing',
+    isKeyedByPeerAddress: true,
+    answers: CLOSE_ANSWERS,
+    slotOfKey: addressKeys(options.hashSeed),
+    slotOfSocket: (socket, slots) => {
+      // undefined when the peer is already gone: then nothing routes it.
+      const address = socket.remoteAddress;
+      return address === undefined ? undefined : slotOfAddress(address, options.hashSeed, slots);
+    },
+  }),
+  customNoParsing: (options) => ({
+    reads: 'nothing',
+    isKeyedByPeerAddress: false,
+    answers: CLOSE_ANSWERS,
+    slotOfKey: customKeys(options.hashSeed),
+    slotOfSocket: (socket, slots) => slotOfKey((options.generatePrehashArrayNoParsing as (s: Socket) => unknown)(socket), options.hashSeed, slots),
+  }),
+  proxyProtocol: (options) => createProxyProtocolStrategy(options.maxHeadBytes, options.hashSeed),
+  proxyHeader: (options) => createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfForwardedRequest(options)),
+  socketIoSessions: (options) => createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfSessionRequest(options.hashSeed)),
+  custom: (options) => createHttpHeadStrategy(options, customKeys(options.hashSeed), slotOfCustomRequest(options)),
+};
+
+/** The strategy of the options' routing mode. */
+export function createRoutingStrategy(options: Readonly<ResolvedListenOptions>): RoutingStrategy {
+  return STRATEGIES[options.mode](options);
+}
+
+/** API keys in the address modes: a client address, written any way a header may carry it. */
+function addressKeys(seed: number): StrategyBase['slotOfKey'] {
+  return (key, slots) => {
+    const address = typeof key === 'string' ? parseAddressEntry(key) : undefined;
+    return address === undefined ? undefined : slotOfAddress(address, seed, slots);
+  };
+}
+
+/** API keys in the custom modes: what the key function returns. */
+function customKeys(seed: number): StrategyBase['slotOfKey'] {
+  return (key, slots) => slotOfKey(key, seed, slots);
+}
+
+/** PROXY protocol v1/v2: the source address in the header; the header itself never reaches the worker. */
+export function createProxyProtocolStrategy(maxHeadBytes: number, seed: number): HeadStrategy {
+  return {
+    reads: 'proxyHeader',
+    isKeyedByPeerAddress: false,
+    answers: CLOSE_ANSWERS,
+    slotOfKey: addressKeys(seed),
+    inspect(buffer: Buffer, head: HeadState, slots: number): HeadVerdict {
+      const result = parseProxyHeader(buffer, maxHeadBytes);
+      if (result.kind === 'incomplete') return HeadVerdict.readMore;
+      if (result.kind === 'invalid') return HeadVerdict.invalidProxyHeader;
+      // The worker's socket reports the client, not the load balancer (see receiver-worker.ts).
+      if (result.address !== undefined) setProxiedClient(head.socket, { address: result.address, port: result.port });
+      head.slot = result.address === undefined ? undefined : slotOfAddress(result.address, seed, slots);
+      head.consumed = result.length;
+      return HeadVerdict.route;
+    },
+  };
+}
