@@ -3,14 +3,15 @@ import { WorkerLink } from './worker-link-primary.js';
 import { nextLiveSlot } from './route.js';
 import type { Connection } from './connection.js';
 import type { KernelGroup } from './kernel-group-primary.js';
+import { KernelPlane, PrimaryHopPlane, type DataPlane } from './data-plane-primary.js';
 
 // Slot → the slot's ready worker. Slots are stable: a slot keeps its index while its worker dies,
 // respawns or is replaced, so no other client moves. A slot without a ready worker queues its
 // sockets (bounded, with a deadline) and then fails them over to the next live slot.
 //
-// A slot owns its data plane. On the primary hop it is the link the table dispatches to. With kernel
-// steering it is also the slot's own listening socket in the kernel group: routing a slot to a link
-// gives that worker the socket, and no connection passes through the table at all.
+// How connections reach a routed slot is the table's data plane (see data-plane-primary.ts): the
+// primary hop, where the table hands each connection to the slot's link, or the kernel's per-slot
+// sockets, where routing a slot gives its worker the slot's socket and no connection passes here.
 
 export interface SlotTableOptions {
   slotQueueLimit: number;
@@ -34,8 +35,6 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
   /** Connections handed to this slot's workers. */
   handoffs: number;
-  /** Kernel steering: the live slot's worker that took over this failed slot's queued connections. */
-  strandedTo: WorkerLink | undefined;
 }
 
 interface Waiting {
@@ -44,15 +43,14 @@ interface Waiting {
   since: number;
 }
 
-const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined, handoffs: 0, strandedTo: undefined });
+const newSlot = (): Slot => ({ link: undefined, isFailed: false, waiting: [], timer: undefined, handoffs: 0 });
 
 export class SlotTable {
   readonly stats: SlotTableStats = { routed: 0, queued: 0, failedOver: 0, rejected: 0 };
   #slots: Slot[];
   #isClosed = false;
   readonly #options: SlotTableOptions;
-  #kernel: KernelGroup | undefined;
-  #backlog = 0;
+  #plane: DataPlane = new PrimaryHopPlane();
 
   constructor(count: number, options: SlotTableOptions) {
     this.#slots = Array.from({ length: count }, newSlot);
@@ -65,12 +63,7 @@ export class SlotTable {
 
   /** Kernel steering: from now on each slot's worker accepts on the slot's socket in `group`. */
   useKernel(group: KernelGroup, backlog: number): void {
-    this.#kernel = group;
-    this.#backlog = backlog;
-  }
-
-  get isKernel(): boolean {
-    return this.#kernel !== undefined;
+    this.#plane = new KernelPlane(group, backlog);
   }
 
   /** Creates the link through which a worker of `slot` receives sockets; routes nothing yet. */
@@ -83,8 +76,7 @@ export class SlotTable {
     const entry = this.#slots[slot];
     if (entry === undefined || !link.isOpen) return;
     entry.link = link;
-    const handle = this.#kernel?.handle(slot);
-    if (handle !== undefined) link.acceptOn(handle, this.#backlog);
+    this.#plane.attach(slot, link);
     this.#flushWaiting(entry, link);
   }
 
@@ -105,7 +97,7 @@ export class SlotTable {
     const entry = this.#slots[slot];
     if (entry === undefined) return;
     entry.isFailed = isFailed;
-    if (this.#kernel !== undefined) this.#setKernelFailed(this.#kernel, slot, entry, isFailed);
+    this.#plane.setFailed(slot, isFailed, isFailed ? this.#liveLink(slot + 1) : undefined);
     if (!isFailed) return;
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entry.timer = undefined;
@@ -117,22 +109,6 @@ export class SlotTable {
   /** Connections handed to the slot's workers since the slot was created. */
   handoffs(slot: number): number {
     return this.#slots[slot]?.handoffs ?? 0;
-  }
-
-  /**
-   * Kernel steering: a failed slot's buckets go to the next live slot, whose worker also accepts the
-   * connections already waiting in the failed slot's queue; both end when the slot heals.
-   */
-  #setKernelFailed(kernel: KernelGroup, slot: number, entry: Slot, isFailed: boolean): void {
-    kernel.setFailed(slot, isFailed);
-    entry.strandedTo?.stopAcceptingFor(slot);
-    entry.strandedTo = undefined;
-    const handle = kernel.handle(slot);
-    if (!isFailed || handle === undefined) return;
-    const live = this.#liveLink(slot + 1);
-    if (live === undefined || live.slot === slot) return;
-    live.acceptOn(handle, this.#backlog, slot);
-    entry.strandedTo = live;
   }
 
   queueDepth(slot: number): number {
@@ -177,20 +153,9 @@ export class SlotTable {
 
   /** Grows or shrinks the table; sockets waiting on removed slots are re-dispatched. */
   resize(count: number): void {
-    const kernel = this.#kernel;
-    if (kernel !== undefined) {
-      // Up: open the new slot's socket, then attach the larger table. Down: attach the smaller table
-      // first; the last socket closes once its worker, which drains what it queued, closes its copy.
-      while (kernel.size < count) kernel.grow();
-      kernel.route(count);
-      while (kernel.size > count) kernel.shrink();
-    }
+    this.#plane.resize(count);
     const removed = this.#slots.splice(count);
     while (this.#slots.length < count) this.#slots.push(newSlot());
-    removed.forEach((entry, index) => {
-      // The socket of a removed slot must close: no other worker keeps its stranded queue open.
-      entry.strandedTo?.stopAcceptingFor(count + index);
-    });
     for (const entry of removed) {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       for (const waiting of entry.waiting) this.#failOver(-1, waiting.socket, waiting.bytes);
@@ -203,8 +168,7 @@ export class SlotTable {
    */
   close(handOff: boolean): void {
     if (this.#isClosed) return;
-    // The workers keep their copies of the slot sockets until they stop accepting.
-    this.#kernel?.close();
+    this.#plane.close();
     this.#slots.forEach((entry, slot) => {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       entry.timer = undefined;
