@@ -82,7 +82,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#balancer = new Balancer(options, root.child({ component: 'sticky' }));
     this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
-    this.#topology = new Topology(options, this.#supervisor, this.#balancer.slots, root);
+    this.#topology = new Topology(options, this.#supervisor, root);
     this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), root);
     this.#bus = this.#createBus();
     for (const event of ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const) {

@@ -1,6 +1,8 @@
 import { ErrorCode, StickyError } from '../errors.js';
+import { MAX_WORKERS } from '../options/checks.js';
 
-// Rolling-restart policy, pure: which slots are replaced together, in order.
+// Rolling-restart and scaling arithmetic, pure: which slots are replaced together, in order, and
+// where a scaling step leads.
 
 /** Slots 0..count-1 in batches of `concurrency`, in slot order. */
 export function planRollout(count: number, concurrency: number): number[][] {
@@ -9,6 +11,11 @@ export function planRollout(count: number, concurrency: number): number[][] {
     batches.push(Array.from({ length: Math.min(concurrency, count - start) }, (_, i) => start + i));
   }
   return batches;
+}
+
+/** The slot count one scaling step of `delta` leads to from `from`: at least 1, at most MAX_WORKERS. */
+export function nextScaleTarget(from: number, delta: number): number {
+  return Math.min(MAX_WORKERS, Math.max(1, from + delta));
 }
 
 /** One slot's outcome in a rolling restart. */

@@ -1,31 +1,21 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../logger.js';
 import { encodeWorkerEnv, type ResolvedListenOptions } from '../options.js';
-import { ErrorCode, StickyError } from '../errors.js';
 import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
-import { decideRespawn, EMPTY_HISTORY, type CrashHistory, type RespawnPolicy } from './respawn-policy.js';
-import { UPSTREAM_REUSE_HINT, trackWorker, type SlotState, type SupervisorEvents, type Tracked, type WorkerInfo } from './tracked-worker.js';
+import { decideRespawn, type RespawnPolicy } from './respawn-policy.js';
+import { UPSTREAM_REUSE_HINT, respawnLimitError, workerTimeoutError, type SlotState, type SupervisorEvents, type WorkerInfo } from './supervisor-events.js';
+import { Tracked } from './tracked-worker.js';
+import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
 
-export type { SlotState, StartFailure, SupervisorEvents, Tracked, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './tracked-worker.js';
+export type { SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './supervisor-events.js';
+export type { StartFailure, Tracked } from './tracked-worker.js';
 
-// Worker slots: fork, readiness, exits, the respawn policy's executor, and the primitives that
-// rolling restarts and scaling are built from (replacement workers, retiring, adding slots).
-
-interface SlotRecord {
-  current: Tracked | undefined;
-  history: CrashHistory;
-  /** A pending respawn or failed-slot retry. */
-  timer: NodeJS.Timeout | undefined;
-  isFailed: boolean;
-  /** Workers installed in this slot so far, minus one (crash respawns and reload replacements). */
-  generation: number;
-  hasHadWorker: boolean;
-  /** Added by scale() and not routed yet: a crash there is a failed start, not a respawn case. */
-  isProvisional: boolean;
-}
+// Worker processes: fork, readiness, exits, the watchdog and the respawn policy's executor. Which
+// worker serves which slot is the slot owner's (`slots`); the supervisor asks it to install, fail or
+// unroute, as the topology does for rolling restarts and scaling.
 
 /**
  * A worker killed by SIGINT/SIGTERM may have been hit by a Ctrl-C or `kill` to the whole process
@@ -47,35 +37,26 @@ const ignoreSendError = (): void => {
   // A ping to a worker whose channel just closed: the disconnect and exit handlers deal with it.
 };
 
-const newRecord = (): SlotRecord => ({
-  current: undefined, history: EMPTY_HISTORY, timer: undefined, isFailed: false, generation: 0, hasHadWorker: false, isProvisional: false,
-});
-
 export class Supervisor extends TypedEmitter<SupervisorEvents> {
+  /** The slots and their owner: the only writer of slot state and of the table's routes. */
+  readonly slots: SlotOwner;
   readonly #options: Readonly<ResolvedListenOptions>;
-  readonly #slots: SlotTable;
+  readonly #table: SlotTable;
   readonly #log: Logger;
   readonly #policy: RespawnPolicy;
-  readonly #records: SlotRecord[] = [];
   readonly #tracked = new Map<Worker, Tracked>();
   readonly #watchdog: Watchdog;
-  #isStopping = false;
   restarts = 0;
   workerTimeouts = 0;
 
-  constructor(options: Readonly<ResolvedListenOptions>, slots: SlotTable, log: Logger) {
+  constructor(options: Readonly<ResolvedListenOptions>, table: SlotTable, log: Logger) {
     super();
     this.#options = options;
-    this.#slots = slots;
+    this.#table = table;
+    this.slots = new SlotOwner(table, options.workers);
     this.#log = log.child({ component: 'lifecycle' });
-    this.#policy = {
-      baseDelay: options.respawnDelay,
-      maxDelay: options.maxRespawnDelay,
-      jitter: 0.2,
-      minUptime: options.minUptime,
-      maxRestarts: options.maxRestarts,
-      restartWindow: options.restartWindow,
-    };
+    const { respawnDelay: baseDelay, maxRespawnDelay: maxDelay, minUptime, maxRestarts, restartWindow } = options;
+    this.#policy = { baseDelay, maxDelay, jitter: 0.2, minUptime, maxRestarts, restartWindow };
     this.#watchdog = new Watchdog(options.workerTimeout, {
       watched: () => this.#watched(),
       ping: (tracked) => {
@@ -86,19 +67,16 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   start(): void {
-    for (let slot = 0; slot < this.#options.workers; slot++) {
-      this.#records.push(newRecord());
-      this.#install(this.fork(slot));
-    }
+    for (let slot = 0; slot < this.slots.size; slot++) this.startWorker(slot);
     this.#watchdog.start();
   }
 
   get isStopping(): boolean {
-    return this.#isStopping;
+    return this.slots.isStopping;
   }
 
   get slotCount(): number {
-    return this.#records.length;
+    return this.slots.size;
   }
 
   /** Every worker process alive now. */
@@ -107,9 +85,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   readyCount(): number {
-    let count = 0;
-    for (const record of this.#records) if (record.current?.isReady === true) count++;
-    return count;
+    return this.slots.readyCount();
   }
 
   /** The slot of a worker of ours (alive), or undefined. */
@@ -118,32 +94,19 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   current(slot: number): Tracked | undefined {
-    return this.#records[slot]?.current;
+    return this.slots.view(slot)?.current;
   }
 
   slotStates(): SlotState[] {
-    return this.#records.map((record, slot) => ({
-      slot,
-      workerId: record.current?.worker.id,
-      pid: record.current?.worker.process.pid,
-      isReady: record.current?.isReady ?? false,
-      isFailed: record.isFailed,
-      generation: record.generation,
-      isRespawnPending: record.timer !== undefined,
-      uptime: record.current === undefined ? undefined : Math.round(performance.now() - record.current.forkedAt),
-    }));
+    return this.slots.states();
   }
 
   /** Shutdown: no respawn from now on, and no pending one. */
   stopRespawning(): void {
-    this.#isStopping = true;
+    this.slots.stop();
     // Draining workers are bounded by the shutdown deadline instead.
     this.#watchdog.stop();
-    for (const record of this.#records) {
-      if (record.timer !== undefined) clearTimeout(record.timer);
-      record.timer = undefined;
-    }
-    for (const tracked of this.#tracked.values()) if (!tracked.isReady) tracked.settle(false);
+    for (const tracked of this.#tracked.values()) tracked.abandonStart();
   }
 
   /** Asks every worker to close; one still starting is sent SIGTERM, which runs its exit hooks. */
@@ -156,13 +119,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
    * its exit hooks. The link still delivers what it already queued; a draining worker serves it.
    */
   retire(tracked: Tracked, payload: RuntimeMessageMap['sticky:close']): void {
-    tracked.isRetiring = true;
-    this.#slots.clearRoute(tracked.link);
-    // Through the link: the close request follows every socket already routed to this worker.
-    if (tracked.isReady && tracked.worker.isConnected()) tracked.link.finish(encodeMessage('sticky:close', payload));
-    // Only lifecycle kills: a worker that is not ready has no handler for our close message yet, and
-    // one whose channel is closed cannot get it; SIGTERM runs its drain and exit hooks.
-    else tracked.worker.process.kill('SIGTERM');
+    this.slots.unroute(tracked);
+    tracked.requestClose(encodeMessage('sticky:close', payload));
   }
 
   /** Kills what is left (shutdown deadline); returns the ids killed. */
@@ -180,14 +138,16 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     tracked.worker.process.kill('SIGKILL');
   }
 
-  /** Forks a worker for `slot`; it becomes the slot's route only through `install()`. */
+  /** Forks a worker for `slot`; it becomes the slot's worker only once the slot owner installs it. */
   fork(slot: number): Tracked {
     const worker = cluster.fork(encodeWorkerEnv(this.#options, slot));
-    const tracked = trackWorker(worker, slot, this.#slots.link(slot, worker));
+    const tracked = new Tracked(worker, slot, this.#table.link(slot, worker));
     this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);
-    tracked.readyTimer = setTimeout(() => this.#onReadyTimeout(tracked), this.#options.readyTimeout);
-    tracked.readyTimer.unref();
+    tracked.awaitReady(this.#options.readyTimeout, () => {
+      this.#log.error({ workerId: worker.id, readyTimeout: this.#options.readyTimeout }, 'worker not ready in time');
+      this.kill(tracked);
+    });
     worker.on('online', () => this.emit('workerOnline', this.#info(tracked)));
     worker.on('message', (message: unknown) => this.#onMessage(tracked, message));
     worker.on('disconnect', () => this.#onDisconnect(tracked));
@@ -196,52 +156,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     return tracked;
   }
 
-  /** Makes `tracked` its slot's worker; routing switches to it once it is ready (at once if it is). */
-  install(tracked: Tracked): Tracked | undefined {
-    return this.#install(tracked);
-  }
-
-  /** Adds a slot at the end (not routed until the caller grows the table); returns its new worker. */
-  addSlot(): Tracked {
-    this.#records.push({ ...newRecord(), isProvisional: true });
-    const slot = this.#records.length - 1;
-    return this.#install(this.fork(slot)) ?? (this.#records[slot]?.current as Tracked);
-  }
-
-  /** The last slot's worker started: from now on its crashes are respawned. */
-  confirmLastSlot(): void {
-    const record = this.#records.at(-1);
-    if (record !== undefined) record.isProvisional = false;
-  }
-
-  /** Forgets the last slot and returns its worker (the caller retires it). */
-  removeLastSlot(): Tracked | undefined {
-    const record = this.#records.pop();
-    if (record?.timer !== undefined) clearTimeout(record.timer);
-    return record?.current;
-  }
-
-  #install(tracked: Tracked): Tracked | undefined {
-    const record = this.#records[tracked.slot];
-    if (record === undefined) return undefined;
-    const previous = record.current;
-    // The slot has a worker again: a pending respawn or failed-slot retry must not fork another.
-    if (record.timer !== undefined) clearTimeout(record.timer);
-    record.timer = undefined;
-    if (record.hasHadWorker) record.generation++;
-    record.hasHadWorker = true;
-    record.current = tracked;
-    if (tracked.isReady) this.#route(record, tracked);
-    return previous;
-  }
-
-  #route(record: SlotRecord, tracked: Tracked): void {
-    if (this.#isStopping) return;
-    if (record.isFailed) {
-      record.isFailed = false;
-      this.#slots.setFailed(tracked.slot, false);
-    }
-    this.#slots.setRoute(tracked.slot, tracked.link);
+  /** Forks a worker for `slot` and has the slot owner install it as the slot's worker. */
+  startWorker(slot: number): Tracked {
+    const tracked = this.fork(slot);
+    this.slots.install(tracked);
+    return tracked;
   }
 
   #info(tracked: Tracked): WorkerInfo {
@@ -250,7 +169,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   #onMessage(tracked: Tracked, value: unknown): void {
     // Any message shows the worker's event loop and channel work (the watchdog's pongs among them).
-    tracked.lastSeen = performance.now();
+    tracked.markSeen();
     const decoded = decodeMessage(value);
     if (decoded.kind === 'version') {
       this.#log.warn({ workerId: tracked.worker.id, version: decoded.version }, 'protocol version mismatch');
@@ -260,7 +179,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const { message } = decoded;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
     else if (message.type === 'sticky:recycle') {
-      if (!tracked.isReady || tracked.isRetiring || this.#isStopping) return;
+      if (!tracked.isReady || tracked.isRetiring || this.isStopping) return;
       this.emit('recycle', { ...this.#info(tracked), ...message.payload });
     } else if (message.type === 'sticky:upstreamReuse') {
       this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
@@ -270,22 +189,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #onReady(tracked: Tracked): void {
-    if (tracked.isReady || tracked.isRetiring || this.#isStopping) return;
-    tracked.isReady = true;
-    tracked.lastSeen = performance.now();
-    if (tracked.readyTimer !== undefined) clearTimeout(tracked.readyTimer);
-    const record = this.#records[tracked.slot];
-    if (record?.current === tracked) this.#route(record, tracked);
+    if (this.isStopping || !tracked.markReady()) return;
+    this.slots.ready(tracked);
     this.#log.info({ workerId: tracked.worker.id, pid: tracked.worker.process.pid }, 'worker ready');
     this.emit('workerReady', this.#info(tracked));
-    tracked.settle(true);
-  }
-
-  #onReadyTimeout(tracked: Tracked): void {
-    if (tracked.isReady) return;
-    tracked.startFailure = 'readyTimeout';
-    this.#log.error({ workerId: tracked.worker.id, readyTimeout: this.#options.readyTimeout }, 'worker not ready in time');
-    this.kill(tracked);
   }
 
   #onError(tracked: Tracked, error: Error): void {
@@ -293,7 +200,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     // an 'exit': it takes the crash path, or its slot would keep a phantom worker for good.
     if (tracked.worker.process.pid === undefined) {
       this.#log.error({ err: error, workerId: tracked.worker.id, slot: tracked.slot }, 'worker fork failed');
-      tracked.startFailure = 'forkFailed';
+      tracked.failStart('forkFailed');
       // cluster removes a worker from `cluster.workers` on its exit, which never comes.
       delete cluster.workers?.[tracked.worker.id];
       this.#onExit(tracked, null, null);
@@ -309,33 +216,30 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
    * the slot gets a replacement through the respawn policy, so a worker that does it in a loop backs off.
    */
   #onDisconnect(tracked: Tracked): void {
-    this.#slots.detach(tracked.link);
+    this.slots.detach(tracked);
     if (!this.#tracked.has(tracked.worker)) return;
     const timer = setTimeout(() => {
-      if (!this.#tracked.has(tracked.worker) || this.#isStopping) return;
-      const record = this.#records[tracked.slot];
-      const isCurrent = record?.current === tracked && !tracked.isRetiring;
+      if (!this.#tracked.has(tracked.worker) || this.isStopping) return;
+      const isCurrent = this.current(tracked.slot) === tracked && !tracked.isRetiring;
       this.#log.warn({ workerId: tracked.worker.id, slot: tracked.slot, isCurrent }, 'worker closed its channel');
       this.#giveUp(tracked);
-      if (!isCurrent || record === undefined) return;
-      record.current = undefined;
-      if (!record.isProvisional) this.#scheduleRespawn(tracked.slot, record, performance.now() - tracked.forkedAt, false);
+      if (!isCurrent || !this.slots.release(tracked)) return;
+      if (this.slots.view(tracked.slot)?.isProvisional === false) this.#scheduleRespawn(tracked, false);
     }, DISCONNECT_GRACE_MS);
     timer.unref();
   }
 
   /** Retires a worker the runtime cannot talk to: SIGTERM now, SIGKILL after a grace. */
   #giveUp(tracked: Tracked): void {
-    tracked.isRetiring = true;
+    tracked.markRetiring();
     // Only lifecycle kills: a worker without a usable channel cannot be asked to close.
-    tracked.worker.process.kill('SIGTERM');
-    tracked.killTimer ??= setTimeout(() => this.kill(tracked), KILL_GRACE_MS);
+    tracked.terminate(KILL_GRACE_MS, () => this.kill(tracked));
   }
 
   *#watched(): Iterable<Tracked> {
-    for (const record of this.#records) {
-      const tracked = record.current;
-      if (tracked?.isReady === true && !tracked.isRetiring && tracked.killTimer === undefined) yield tracked;
+    for (const slot of this.slots.views()) {
+      const tracked = slot.current;
+      if (tracked?.isReady === true && !tracked.isRetiring && !tracked.isGivenUp) yield tracked;
     }
   }
 
@@ -343,76 +247,52 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const info = this.#info(tracked);
     this.workerTimeouts++;
     this.#log.error({ ...info, silentFor, workerTimeout: this.#options.workerTimeout }, 'worker timed out');
-    const error = new StickyError(
-      ErrorCode.WorkerTimeout,
-      `Worker ${info.workerId} (pid ${info.pid}, slot ${info.slot}) did not answer for ${silentFor} ms (\`workerTimeout\`: ${this.#options.workerTimeout} ms) and is being replaced.`,
-      { hint: 'Its event loop was blocked or it stopped reading its IPC channel; see its logs. Raise `workerTimeout` for workers that block on purpose.' },
-    );
+    const error = workerTimeoutError(info, silentFor, this.#options.workerTimeout);
     // New connections wait for the replacement. The ones routed to it stay with it until its exit
     // (moments away): a worker that woke up in between must not share them with the replacement.
-    this.#slots.clearRoute(tracked.link);
+    this.slots.unroute(tracked);
     this.emit('workerTimeout', { ...info, silentFor, error });
     // Only lifecycle kills: the worker is stuck. A blocked loop never runs a SIGTERM handler, so
     // SIGKILL follows after a short grace. The exit takes the crash path: a respawn in the same slot.
-    tracked.worker.process.kill('SIGTERM');
-    tracked.killTimer ??= setTimeout(() => this.kill(tracked), KILL_GRACE_MS);
+    tracked.terminate(KILL_GRACE_MS, () => this.kill(tracked));
   }
 
   #onExit(tracked: Tracked, code: number | null, signal: string | null): void {
     if (!this.#tracked.delete(tracked.worker)) return;
-    if (tracked.readyTimer !== undefined) clearTimeout(tracked.readyTimer);
-    if (tracked.killTimer !== undefined) clearTimeout(tracked.killTimer);
-    this.#slots.detach(tracked.link);
-    tracked.exitCode = code;
-    if (!tracked.isReady) {
-      tracked.startFailure ??= this.#isStopping ? 'shutdown' : 'exited';
-      tracked.settle(false);
-    }
-    tracked.markExited();
-    const record = this.#records[tracked.slot];
-    const isCurrent = record?.current === tracked;
-    const expected = tracked.isRetiring || this.#isStopping || !isCurrent;
+    this.slots.detach(tracked);
+    tracked.markExited(code, this.isStopping ? 'shutdown' : 'exited');
+    const isCurrent = this.slots.vacate(tracked);
+    const expected = tracked.isRetiring || this.isStopping || !isCurrent;
     const info = { ...this.#info(tracked), code, signal, expected };
     if (!expected) this.#log.error({ workerId: info.workerId, exitCode: code, signal }, 'worker exited unexpectedly');
-    if (isCurrent && record !== undefined) record.current = undefined;
     this.emit('workerExit', info);
-    if (expected || record === undefined || record.isProvisional) return;
+    if (expected || this.slots.view(tracked.slot)?.isProvisional !== false) return;
     const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
-    this.#scheduleRespawn(tracked.slot, record, performance.now() - tracked.forkedAt, isGroupSignal);
+    this.#scheduleRespawn(tracked, isGroupSignal);
   }
 
-  #scheduleRespawn(slot: number, record: SlotRecord, uptime: number, isGroupSignal: boolean): void {
-    const decision = decideRespawn(record.history, uptime, performance.now(), this.#policy);
-    record.history = decision.history;
+  /** Asks the slot owner to respawn the worker's slot after the policy's delay, or to mark it failed. */
+  #scheduleRespawn(tracked: Tracked, isGroupSignal: boolean): void {
+    const slot = tracked.slot;
+    const history = this.slots.view(slot)?.history;
+    if (history === undefined) return;
+    const decision = decideRespawn(history, performance.now() - tracked.forkedAt, performance.now(), this.#policy);
     const respawn = (): void => {
-      record.timer = undefined;
-      if (this.#isStopping || this.#records[slot] !== record) return;
       this.restarts++;
-      this.#install(this.fork(slot));
+      this.startWorker(slot);
     };
     if (decision.action === 'fail') {
-      record.isFailed = true;
-      this.#slots.setFailed(slot, true);
       const retryIn = this.#options.failedSlotRetry;
       const crashes = decision.history.crashes.length;
       this.#log.error({ slot, crashes, retryIn }, 'slot failed: too many crashes');
-      const error = new StickyError(
-        ErrorCode.RespawnLimit,
-        `Slot ${slot} crashed ${crashes} times within \`restartWindow\` (${this.#options.restartWindow} ms); its clients fail over to other slots.`,
-        { hint: `See the worker's error log. The slot is tried again in ${retryIn} ms (\`failedSlotRetry\`), or on the next reload.` },
-      );
+      const error = respawnLimitError(slot, crashes, this.#options.restartWindow, retryIn);
+      this.slots.fail(slot, decision.history, retryIn, respawn);
       this.emit('slotFailed', { slot, crashes, retryIn, error });
-      record.timer = setTimeout(() => {
-        record.history = EMPTY_HISTORY;
-        respawn();
-      }, retryIn);
-      record.timer.unref();
       return;
     }
     const delay = Math.max(decision.delay, isGroupSignal ? SIGNAL_GRACE_MS : 0);
     this.#log.debug({ slot, delay }, 'respawn scheduled');
     this.emit('respawnScheduled', { slot, delay, crashes: decision.history.crashes.length });
-    if (delay === 0) respawn();
-    else record.timer = setTimeout(respawn, delay);
+    this.slots.scheduleRespawn(slot, decision.history, delay, respawn);
   }
 }

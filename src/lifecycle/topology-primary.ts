@@ -1,14 +1,15 @@
 import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
-import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { settlesWithin } from '../internal/deadline.js';
 import type { Supervisor, Tracked } from './supervisor-primary.js';
-import { ReloadError, planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
+import type { SlotOwner } from './slot-owner-primary.js';
+import { ReloadError, nextScaleTarget, planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
 
 // Rolling restarts and scaling: the executors of changes to the set of workers. One change at a
-// time: a reload asked for during a reload queues one more after it; scaling waits its turn.
+// time: a reload asked for during a reload queues one more after it; scaling waits its turn. The
+// supervisor forks and retires workers; the slot owner alone installs them in slots and adds or removes slots.
 
 export interface TopologyEvents extends Record<string, unknown> {
   reloadStart: { slots: number };
@@ -27,7 +28,7 @@ const REASONS: Readonly<Record<string, string>> = {
 export class Topology extends TypedEmitter<TopologyEvents> {
   readonly #options: Readonly<ResolvedListenOptions>;
   readonly #supervisor: Supervisor;
-  readonly #slots: SlotTable;
+  readonly #slots: SlotOwner;
   readonly #log: Logger;
   readonly #concurrency: number;
   #chain: Promise<unknown> = Promise.resolve();
@@ -39,11 +40,11 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   #scaleTarget: number | undefined;
   #queuedScales = 0;
 
-  constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, slots: SlotTable, log: Logger) {
+  constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, log: Logger) {
     super();
     this.#options = options;
     this.#supervisor = supervisor;
-    this.#slots = slots;
+    this.#slots = supervisor.slots;
     this.#log = log.child({ component: 'lifecycle' });
     this.#concurrency = options.reloadConcurrency;
   }
@@ -95,11 +96,10 @@ export class Topology extends TypedEmitter<TopologyEvents> {
 
   /**
    * One step up or down (SIGTTIN/SIGTTOU) from where the queued steps lead, so a burst of signals
-   * adds up instead of several steps computing the same target. At least 1, at most 1024 slots.
+   * adds up instead of several steps computing the same target.
    */
   scaleBy(delta: number): Promise<void> {
-    const from = this.#scaleTarget ?? this.#supervisor.slotCount;
-    return this.scale(Math.min(1024, Math.max(1, from + delta)));
+    return this.scale(nextScaleTarget(this.#scaleTarget ?? this.#slots.size, delta));
   }
 
   #startReload(): Promise<ReloadReport> {
@@ -157,9 +157,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     throw new ReloadError(report, failed);
   }
 
-  /** Fork the replacement, wait until it is ready, switch the route, drain the old worker. */
+  /** Fork the replacement, wait until it is ready, install it in the slot, drain the old worker. */
   async #replace(slot: number): Promise<SlotReloadReport> {
-    const old = this.#supervisor.current(slot);
+    const old = this.#slots.view(slot)?.current;
     const startedAt = performance.now();
     const replacement = this.#supervisor.fork(slot);
     const isReady = await replacement.settled;
@@ -172,9 +172,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     }
     // Whoever held the slot meanwhile leaves it: the old worker, or the respawn of an old worker that
     // crashed while the replacement started. Exactly one process per slot remains.
-    const displaced = this.#supervisor.install(replacement);
-    const leaving = new Set([old, displaced]);
-    await Promise.all([...leaving].map((tracked) => (tracked === undefined || tracked === replacement ? undefined : this.#drain(tracked))));
+    this.#slots.install(replacement);
+    await Promise.all((this.#slots.view(slot)?.leaving ?? []).map((tracked) => this.#drain(tracked)));
     this.#lastReloadMs[slot] = Math.round(performance.now() - startedAt);
     return { slot, status: 'replaced', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id };
   }
@@ -192,25 +191,22 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   }
 
   async #scale(count: number): Promise<void> {
-    const from = this.#supervisor.slotCount;
-    while (this.#supervisor.slotCount < count) {
-      const tracked = this.#supervisor.addSlot();
+    const from = this.#slots.size;
+    while (this.#slots.size < count) {
+      const tracked = this.#supervisor.startWorker(this.#slots.add());
       // The new slot enters the routing table only once its worker is ready: until then no client moves.
       if (!(await tracked.settled)) {
-        this.#supervisor.removeLastSlot();
+        this.#slots.removeLast();
         if (tracked.exitCode === undefined) this.#supervisor.kill(tracked);
         throw new StickyError(ErrorCode.WorkerStartFailed, `The worker for new slot ${tracked.slot} did not become ready: ${REASONS[tracked.startFailure ?? 'exited'] ?? 'unknown'}.`, {
-          hint: `See the worker logs; the cluster keeps the ${this.#supervisor.slotCount} slots that started.`,
+          hint: `See the worker logs; the cluster keeps the ${this.#slots.size} slots that started.`,
         });
       }
-      this.#supervisor.confirmLastSlot();
-      this.#slots.resize(this.#supervisor.slotCount);
-      this.#slots.setRoute(tracked.slot, tracked.link);
+      this.#slots.confirmLast();
     }
-    while (this.#supervisor.slotCount > count) {
-      this.#slots.resize(this.#supervisor.slotCount - 1);
-      this.#lastReloadMs.length = Math.min(this.#lastReloadMs.length, this.#supervisor.slotCount - 1);
-      const tracked = this.#supervisor.removeLastSlot();
+    while (this.#slots.size > count) {
+      this.#lastReloadMs.length = Math.min(this.#lastReloadMs.length, this.#slots.size - 1);
+      const tracked = this.#slots.removeLast();
       if (tracked !== undefined) await this.#drain(tracked, true);
     }
     if (from !== count) {

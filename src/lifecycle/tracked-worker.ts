@@ -1,117 +1,138 @@
 import type { Worker } from 'node:cluster';
-import type { StickyError } from '../errors.js';
 import type { WorkerLink } from '../sticky/index.js';
 import { deferred } from '../internal/deadline.js';
 
-// A worker process as the supervisor tracks it, and the shapes the supervisor reports.
-
-export interface WorkerInfo {
-  slot: number;
-  workerId: number;
-  pid: number;
-}
-
-export interface WorkerExitInfo extends WorkerInfo {
-  code: number | null;
-  signal: string | null;
-  /** False for a crash: an exit the runtime did not ask for. */
-  expected: boolean;
-}
-
-export interface SlotState {
-  slot: number;
-  workerId: number | undefined;
-  pid: number | undefined;
-  isReady: boolean;
-  isFailed: boolean;
-  /** Restarts of this slot's worker so far (crashes and rolling restarts). */
-  generation: number;
-  /** A respawn (or a failed slot's retry) is scheduled. */
-  isRespawnPending: boolean;
-  /** Ms since the slot's current worker was forked; `undefined` while it has none. */
-  uptime: number | undefined;
-}
-
-export interface SupervisorEvents {
-  workerOnline: WorkerInfo;
-  workerReady: WorkerInfo;
-  workerExit: WorkerExitInfo;
-  respawnScheduled: { slot: number; delay: number; crashes: number };
-  slotFailed: { slot: number; crashes: number; retryIn: number; error: StickyError };
-  masterclose: { waitForConnections: boolean; workerId: number };
-  /** A worker passed `maxRequests` or `maxMemory`; it is replaced in its slot. */
-  recycle: WorkerInfo & { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
-  workerTimeout: WorkerTimeoutInfo;
-  upstreamReuse: UpstreamReuseInfo;
-}
-
-/**
- * A worker saw requests arrive on connections routed by another client's key: a proxy in front shares
- * its upstream connections between clients. Reported at most once per worker every 10 s.
- */
-export interface UpstreamReuseInfo extends WorkerInfo {
-  /** Requests since the worker's last report that carried a key other than their connection's. */
-  requests: number;
-  /** Connections among them. */
-  connections: number;
-  /** What to change in the proxy. */
-  hint: string;
-}
-
-/** How to make a proxy in front open one upstream connection per client connection or request. */
-export const UPSTREAM_REUSE_HINT = 'A proxy in front reuses its connections to this port for several clients, and a connection is routed by its first request only: ' +
-  'set `http-reuse never` or `option http-server-close` (HAProxy), remove `keepalive` from the upstream (nginx), or use PROXY protocol (`proxyProtocol: true`).';
-
-export interface WorkerTimeoutInfo extends WorkerInfo {
-  /** Ms since the worker last answered the primary. */
-  silentFor: number;
-  /** `STICKY_ERR_WORKER_TIMEOUT`, saying which slot and worker. */
-  error: StickyError;
-}
+// A worker process as the supervisor tracks it: its readiness, retirement and exit, and the timers
+// bound to them. Only its own methods change it; slot state (which worker serves which slot) is the
+// slot owner's, not the worker's.
 
 /** Why a new worker did not become ready. */
 export type StartFailure = 'exited' | 'forkFailed' | 'readyTimeout' | 'shutdown';
 
-export interface Tracked {
+export class Tracked {
   readonly worker: Worker;
   readonly slot: number;
   readonly link: WorkerLink;
-  readonly forkedAt: number;
-  isReady: boolean;
-  /** Set when the runtime asked this worker to go (shutdown, drain, reload, scale down). */
-  isRetiring: boolean;
-  startFailure: StartFailure | undefined;
-  exitCode: number | null | undefined;
-  readyTimer: NodeJS.Timeout | undefined;
-  /** performance.now() when the worker last answered (any message); read by the watchdog. */
-  lastSeen: number;
-  /** The watchdog or a closed channel gave up on it: killed at `killTimer`. */
-  killTimer: NodeJS.Timeout | undefined;
+  readonly forkedAt = performance.now();
+  /** True once ready; false if it exited, failed or was abandoned first. */
   readonly settled: Promise<boolean>;
-  settle: (isReady: boolean) => void;
   readonly exited: Promise<void>;
-  markExited: () => void;
-}
+  readonly #settle: (isReady: boolean) => void;
+  readonly #markExited: () => void;
+  #isReady = false;
+  #isRetiring = false;
+  #startFailure: StartFailure | undefined;
+  #exitCode: number | null | undefined;
+  #lastSeen = performance.now();
+  #readyTimer: NodeJS.Timeout | undefined;
+  #killTimer: NodeJS.Timeout | undefined;
 
-/** A freshly forked worker: not ready, with promises that settle on readiness and on exit. */
-export function trackWorker(worker: Worker, slot: number, link: WorkerLink): Tracked {
-  const settled = deferred<boolean>();
-  const exited = deferred<void>();
-  return {
-    worker,
-    slot,
-    link,
-    forkedAt: performance.now(),
-    isReady: false,
-    isRetiring: false,
-    startFailure: undefined,
-    exitCode: undefined,
-    readyTimer: undefined,
-    lastSeen: performance.now(),
-    killTimer: undefined,
-    settled: settled.promise,
-    settle: settled.resolve,
-    exited: exited.promise,
-    markExited: () => exited.resolve(),
-  };
+  constructor(worker: Worker, slot: number, link: WorkerLink) {
+    this.worker = worker;
+    this.slot = slot;
+    this.link = link;
+    const settled = deferred<boolean>();
+    const exited = deferred<void>();
+    this.settled = settled.promise;
+    this.#settle = settled.resolve;
+    this.exited = exited.promise;
+    this.#markExited = () => exited.resolve();
+  }
+
+  get isReady(): boolean {
+    return this.#isReady;
+  }
+
+  /** The runtime asked this worker to go (shutdown, drain, reload, scale down, a closed channel). */
+  get isRetiring(): boolean {
+    return this.#isRetiring;
+  }
+
+  /** The watchdog or a closed channel gave up on it: it is killed after a grace. */
+  get isGivenUp(): boolean {
+    return this.#killTimer !== undefined;
+  }
+
+  get startFailure(): StartFailure | undefined {
+    return this.#startFailure;
+  }
+
+  /** Undefined while the process runs. */
+  get exitCode(): number | null | undefined {
+    return this.#exitCode;
+  }
+
+  /** performance.now() when the worker last answered (any message); read by the watchdog. */
+  get lastSeen(): number {
+    return this.#lastSeen;
+  }
+
+  markSeen(): void {
+    this.#lastSeen = performance.now();
+  }
+
+  /** Starts the readiness deadline: `onTimeout` runs if the worker is not ready `timeout` ms from now. */
+  awaitReady(timeout: number, onTimeout: () => void): void {
+    this.#readyTimer = setTimeout(() => {
+      if (this.#isReady) return;
+      this.#startFailure ??= 'readyTimeout';
+      onTimeout();
+    }, timeout);
+    this.#readyTimer.unref();
+  }
+
+  /** The worker announced readiness; false when it cannot take the slot (already ready, or retiring). */
+  markReady(): boolean {
+    if (this.#isReady || this.#isRetiring) return false;
+    this.#isReady = true;
+    this.#lastSeen = performance.now();
+    if (this.#readyTimer !== undefined) clearTimeout(this.#readyTimer);
+    this.#settle(true);
+    return true;
+  }
+
+  markRetiring(): void {
+    this.#isRetiring = true;
+  }
+
+  /** Nobody waits for this worker to start any more (shutdown began). */
+  abandonStart(): void {
+    if (!this.#isReady) this.#settle(false);
+  }
+
+  /**
+   * Asks the worker to close: through its link, after every socket already routed to it, once it is
+   * ready and connected; else SIGTERM, which runs its drain and exit hooks.
+   */
+  requestClose(message: object): void {
+    this.#isRetiring = true;
+    if (this.#isReady && this.worker.isConnected()) this.link.finish(message);
+    // Only lifecycle kills: a worker that is not ready has no handler for our close message yet, and
+    // one whose channel is closed cannot get it.
+    else this.worker.process.kill('SIGTERM');
+  }
+
+  /** Gives up on the worker: SIGTERM now, `kill` after `grace` ms unless it exited by then (once). */
+  terminate(grace: number, kill: () => void): void {
+    // Only lifecycle kills: the callers say why they give up on the worker.
+    this.worker.process.kill('SIGTERM');
+    this.#killTimer ??= setTimeout(kill, grace);
+  }
+
+  /** The process is gone (or never started: `failure` 'forkFailed'). */
+  markExited(code: number | null, failure: StartFailure): void {
+    if (this.#readyTimer !== undefined) clearTimeout(this.#readyTimer);
+    if (this.#killTimer !== undefined) clearTimeout(this.#killTimer);
+    this.#exitCode = code;
+    if (!this.#isReady) {
+      this.#startFailure ??= failure;
+      this.#settle(false);
+    }
+    this.#markExited();
+  }
+
+  /** Records why the worker did not start before its exit is handled (a fork that failed has no exit). */
+  failStart(failure: StartFailure): void {
+    this.#startFailure ??= failure;
+  }
 }
