@@ -81,6 +81,28 @@ describe('recipe ws', () => {
   });
 });
 
+describe('recipe ws-client-id', () => {
+  it('keeps each client id on one worker across reconnects from one shared address, and spreads the ids', async () => {
+    const cluster = await runRecipe('ws-client-id');
+    const workerOf = new Map<string, number>();
+    // Twelve clients behind one address (one NAT), each reconnecting three times.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 12; i++) {
+        const id = `device-${i}`;
+        const ws = new WebSocket(`ws://127.0.0.1:${cluster.port}/live?client=${id}`, { localAddress: '127.0.0.2' });
+        const hello = (await pEvent(ws, 'message', { timeout: 10_000 })) as { data: unknown };
+        const greeting = JSON.parse(String(hello.data)) as { workerId: number; clientId: string };
+        expect(greeting.clientId).toBe(id);
+        if (round === 0) workerOf.set(id, greeting.workerId);
+        else expect(greeting.workerId).toBe(workerOf.get(id));
+        ws.close();
+        await pEvent(ws, 'close', { timeout: 10_000 });
+      }
+    }
+    expect(new Set(workerOf.values()).size).toBe(2);
+  });
+});
+
 describe('recipe socket-io', () => {
   it('runs polling then websocket sessions on their worker, and broadcasts through the cluster adapter to every worker\'s clients', async () => {
     const cluster = await runRecipe('socket-io');
