@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { isLoggerLike, resolveLogger, type StickyLogger } from './logger.js';
-import { assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction } from './options/checks.js';
+import { MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction } from './options/checks.js';
 import { DEFAULTS } from './options/defaults.js';
 import type { ListenOptions, ResolvedListenOptions } from './options/listen-options.js';
 import {
@@ -55,7 +55,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     throw invalidOption('logger', 'a pino logger, an object with its methods (error, warn, info, debug) or false', logger);
   }
   const logLevel = resolveLogLevel(raw.logLevel);
-  const shutdownTimeout = integerIn(raw, 'shutdownTimeout', DEFAULTS.shutdownTimeout, 0, unlimited, ' (ms)');
+  const shutdownTimeout = integerIn(raw, 'shutdownTimeout', DEFAULTS.shutdownTimeout, 0, MAX_TIMER_MS, ' (ms)');
   return Object.freeze({
     workers: checkWorkerCount(raw.workers ?? availableParallelism()),
     mode,
@@ -68,29 +68,29 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     backlog: integerIn(raw, 'backlog', DEFAULTS.backlog, 1, 65_535),
     steering: resolveSteering(raw.steering, mode),
     maxHeadBytes: integerIn(raw, 'maxHeadBytes', DEFAULTS.maxHeadBytes, 256, 1024 * 1024, ' (bytes)'),
-    headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, unlimited, ' (ms)'),
+    headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, MAX_TIMER_MS, ' (ms)'),
     maxPendingHeads: integerIn(raw, 'maxPendingHeads', DEFAULTS.maxPendingHeads, 1, unlimited),
     slotQueueLimit: integerIn(raw, 'slotQueueLimit', DEFAULTS.slotQueueLimit, 0, unlimited),
-    slotWaitTimeout: integerIn(raw, 'slotWaitTimeout', DEFAULTS.slotWaitTimeout, 0, unlimited, ' (ms)'),
+    slotWaitTimeout: integerIn(raw, 'slotWaitTimeout', DEFAULTS.slotWaitTimeout, 0, MAX_TIMER_MS, ' (ms)'),
     shutdownTimeout,
-    shutdownDelay: integerIn(raw, 'shutdownDelay', DEFAULTS.shutdownDelay, 0, unlimited, ' (ms)'),
+    shutdownDelay: integerIn(raw, 'shutdownDelay', DEFAULTS.shutdownDelay, 0, MAX_TIMER_MS, ' (ms)'),
     drainTimeout: resolveDrainTimeout(raw, shutdownTimeout),
     handleSignals: booleanOf(raw, 'handleSignals', DEFAULTS.handleSignals),
-    readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, unlimited, ' (ms)'),
-    workerTimeout: integerIn(raw, 'workerTimeout', DEFAULTS.workerTimeout, 0, unlimited, ' (ms)'),
+    readyTimeout: integerIn(raw, 'readyTimeout', DEFAULTS.readyTimeout, 1, MAX_TIMER_MS, ' (ms)'),
+    workerTimeout: integerIn(raw, 'workerTimeout', DEFAULTS.workerTimeout, 0, MAX_TIMER_MS, ' (ms)'),
     readiness: resolveReadiness(raw.readiness),
     reloadConcurrency: integerIn(raw, 'reloadConcurrency', DEFAULTS.reloadConcurrency, 1, 1024),
     maxRequests: integerIn(raw, 'maxRequests', DEFAULTS.maxRequests, 0, unlimited),
     maxRequestsJitter: integerIn(raw, 'maxRequestsJitter', DEFAULTS.maxRequestsJitter, 0, unlimited),
     maxMemory: integerIn(raw, 'maxMemory', DEFAULTS.maxMemory, 0, unlimited, ' (bytes)'),
-    memoryCheckInterval: integerIn(raw, 'memoryCheckInterval', DEFAULTS.memoryCheckInterval, 10, unlimited, ' (ms)'),
-    respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, unlimited, ' (ms)'),
-    maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, unlimited, ' (ms)'),
-    minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, unlimited, ' (ms)'),
+    memoryCheckInterval: integerIn(raw, 'memoryCheckInterval', DEFAULTS.memoryCheckInterval, 10, MAX_TIMER_MS, ' (ms)'),
+    respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, MAX_TIMER_MS, ' (ms)'),
+    maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, MAX_TIMER_MS, ' (ms)'),
+    minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, MAX_TIMER_MS, ' (ms)'),
     maxRestarts: integerIn(raw, 'maxRestarts', DEFAULTS.maxRestarts, 0, unlimited),
-    restartWindow: integerIn(raw, 'restartWindow', DEFAULTS.restartWindow, 1, unlimited, ' (ms)'),
-    failedSlotRetry: integerIn(raw, 'failedSlotRetry', DEFAULTS.failedSlotRetry, 0, unlimited, ' (ms)'),
-    ipcTimeout: integerIn(raw, 'ipcTimeout', DEFAULTS.ipcTimeout, 1, 2_147_483_647, ' (ms)'),
+    restartWindow: integerIn(raw, 'restartWindow', DEFAULTS.restartWindow, 1, MAX_TIMER_MS, ' (ms)'),
+    failedSlotRetry: integerIn(raw, 'failedSlotRetry', DEFAULTS.failedSlotRetry, 0, MAX_TIMER_MS, ' (ms)'),
+    ipcTimeout: integerIn(raw, 'ipcTimeout', DEFAULTS.ipcTimeout, 1, MAX_TIMER_MS, ' (ms)'),
     logLevel,
     logger: resolveLogger(logger as StickyLogger | false | undefined, logLevel),
     metrics: resolveMetrics(raw.metrics),

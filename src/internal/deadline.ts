@@ -26,13 +26,20 @@ export async function waitUntil<E extends string>(emitter: Listenable<E>, event:
   if (isDone()) return true;
   signal?.throwIfAborted();
   if (timeout <= 0) return false;
+  // p-event leaves its abort listener on the signal it is given: it gets a signal of this wait's own,
+  // which follows the caller's until the wait ends, so a long-lived caller's signal collects nothing.
+  const own = new AbortController();
+  const follow = (): void => own.abort(signal?.reason);
+  signal?.addEventListener('abort', follow, { once: true });
   try {
     // No rejection events: the emitters waited on here report failures as ordinary events.
-    await pEvent(emitter, event, { filter: isDone, timeout, signal, rejectionEvents: [] });
+    await pEvent(emitter, event, { filter: isDone, timeout, signal: own.signal, rejectionEvents: [] });
     return true;
   } catch (error) {
     if (error instanceof TimeoutError) return false;
     throw error;
+  } finally {
+    signal?.removeEventListener('abort', follow);
   }
 }
 

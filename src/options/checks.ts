@@ -32,6 +32,9 @@ export function assertKnownKeys(input: object, known: ReadonlySet<string>, renam
   }
 }
 
+/** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 export function checkInteger(value: unknown, name: string, min: number, max: number, unit = ''): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;

@@ -1,6 +1,6 @@
 import { ErrorCode, StickyError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
-import { integerIn, invalidOption, optionalFunction } from './checks.js';
+import { MAX_TIMER_MS, integerIn, invalidOption, optionalFunction } from './checks.js';
 import { DEFAULTS } from './defaults.js';
 import type { ListenOptions, ResolvedMetricsOptions, RoutingMode, Steering } from './listen-options.js';
 import { inheritedOptions } from './worker-env.js';
@@ -115,7 +115,7 @@ export function resolveDrainTimeout(raw: Record<string, unknown>, shutdownTimeou
   if (raw.drainTimeout === undefined) {
     return DEFAULTS.drainTimeout < shutdownTimeout ? DEFAULTS.drainTimeout : Math.floor(shutdownTimeout / 2);
   }
-  const drainTimeout = integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, Number.MAX_SAFE_INTEGER, ' (ms)');
+  const drainTimeout = integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, MAX_TIMER_MS, ' (ms)');
   if (drainTimeout >= shutdownTimeout) {
     throw invalidOption('drainTimeout', `below \`shutdownTimeout\` (${shutdownTimeout} ms)`, drainTimeout,
       'The exit hooks run after the drain, within the shutdown deadline: lower `drainTimeout` or raise `shutdownTimeout`.');

@@ -48,7 +48,8 @@ export interface InheritedOptions {
  * recycle together.
  */
 export function encodeWorkerEnv(options: Readonly<ResolvedListenOptions>, slot: number, random: () => number = Math.random): Record<string, string> {
-  const maxRequests = options.maxRequests === 0 ? 0 : options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1));
+  // (Capped: a huge `maxRequests` meant as "never" plus its jitter must still read back as an integer.)
+  const maxRequests = options.maxRequests === 0 ? 0 : Math.min(Number.MAX_SAFE_INTEGER, options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1)));
   return {
     ...options.env,
     [NAMES.slot]: String(slot),

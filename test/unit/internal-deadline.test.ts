@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { deferred, pause, settlesWithin, waitUntil } from '../../src/internal/deadline.js';
 
@@ -41,6 +41,22 @@ describe('waitUntil', () => {
     controller.abort(reason);
     await expect(waiting).rejects.toBe(reason);
     expect(emitter.listenerCount('tick')).toBe(0);
+  });
+
+  it('leaves no listener on the caller\'s signal, whether the wait ends in time or past its deadline', async () => {
+    const emitter = new EventEmitter();
+    const controller = new AbortController();
+    let isDone = false;
+    for (let i = 0; i < 12; i++) {
+      isDone = false;
+      const waiting = waitUntil(emitter, 'tick', () => isDone, { timeout: 10_000, signal: controller.signal });
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      isDone = true;
+      emitter.emit('tick');
+      expect(await waiting).toBe(true);
+    }
+    expect(await waitUntil(emitter, 'tick', () => false, { timeout: 5, signal: controller.signal })).toBe(false);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('treats an `error` event as an ordinary event', async () => {

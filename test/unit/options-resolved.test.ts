@@ -30,7 +30,7 @@ describe('drainTimeout and shutdownTimeout', () => {
 
   it('keeps a drain below the deadline, and checks the types first', () => {
     expect(normalize({ drainTimeout: 4_999, shutdownTimeout: 5_000 })).toMatchObject({ drainTimeout: 4_999, shutdownTimeout: 5_000 });
-    expect(thrownBy(() => normalize({ drainTimeout: -1, shutdownTimeout: 0 })).message).toBe('Expected `drainTimeout` to be an integer >= 0 (ms), received -1 (number).');
+    expect(thrownBy(() => normalize({ drainTimeout: -1, shutdownTimeout: 0 })).message).toBe('Expected `drainTimeout` to be an integer from 0 to 2147483647 (ms), received -1 (number).');
   });
 
   it('gives a short shutdownTimeout without drainTimeout half of it to drain; the default drain otherwise', () => {
@@ -75,6 +75,9 @@ describe('worker environment', () => {
       proxyHeader: 'x-forwarded-for', trustedHops: 2, mode: 'proxyHeader', maxRequests: 110, maxMemory: 2 ** 30, memoryCheckInterval: 250,
     });
     expect(decodeWorkerEnv(encodeWorkerEnv(options, 0, () => 0)).maxRequests).toBe(100);
+    // "Never" written as the largest integer, plus jitter, still reads back.
+    const never = normalize({ maxRequests: Number.MAX_SAFE_INTEGER, maxRequestsJitter: 10 });
+    expect(decodeWorkerEnv(encodeWorkerEnv(never, 0, () => 0.99)).maxRequests).toBe(Number.MAX_SAFE_INTEGER);
     expect(decodeWorkerEnv(encodeWorkerEnv(normalize({ proxyProtocol: true }), 0)).proxyHeader).toBe('');
   });
 

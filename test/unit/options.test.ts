@@ -124,6 +124,12 @@ describe('normalizeListenOptions: numeric options', () => {
   ];
   const cases = numeric.flatMap((name) => bad.map(([value, received]) => [name, value, received] as const));
 
+  it.each(['headTimeout', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'readyTimeout', 'workerTimeout',
+    'memoryCheckInterval', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'restartWindow', 'failedSlotRetry', 'ipcTimeout'])(
+    'rejects `%s` above the longest delay a Node timer keeps (2^31 - 1 ms)', (name) => {
+      expect(thrownBy({ [name]: 2 ** 31 }).message).toMatch(new RegExp(`^Expected \`${name}\` to be an integer from \\d+ to 2147483647 \\(ms\\)`));
+    });
+
   it.each(cases)('rejects `%s: %j`, saying what was expected and received', (name, value, received) => {
     const error = thrownBy({ [name]: value });
     expect(error.message).toMatch(new RegExp(`^Expected \`${name}\` to be an integer .*, received ${received.replace(/[.()]/g, '\\$&')}\\.$`));
@@ -131,7 +137,7 @@ describe('normalizeListenOptions: numeric options', () => {
 
   it('states the range and unit', () => {
     expect(thrownBy({ workers: 0 }).message).toBe('Expected `workers` to be an integer from 1 to 1024, received 0 (number).');
-    expect(thrownBy({ drainTimeout: -1 }).message).toBe('Expected `drainTimeout` to be an integer >= 0 (ms), received -1 (number).');
+    expect(thrownBy({ drainTimeout: -1 }).message).toBe('Expected `drainTimeout` to be an integer from 0 to 2147483647 (ms), received -1 (number).');
     expect(thrownBy({ maxHeadBytes: 255 }).message).toBe('Expected `maxHeadBytes` to be an integer from 256 to 1048576 (bytes), received 255 (number).');
   });
 
@@ -251,11 +257,11 @@ describe('normalizeListenOptions: logger', () => {
   it('validates the recycling options', () => {
     expect(normalizeListenOptions({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30 })).toMatchObject({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30, memoryCheckInterval: 5000 });
     expect(thrownBy({ maxMemory: -1 }).message).toBe('Expected `maxMemory` to be an integer >= 0 (bytes), received -1 (number).');
-    expect(thrownBy({ memoryCheckInterval: 1 }).message).toBe('Expected `memoryCheckInterval` to be an integer >= 10 (ms), received 1 (number).');
+    expect(thrownBy({ memoryCheckInterval: 1 }).message).toBe('Expected `memoryCheckInterval` to be an integer from 10 to 2147483647 (ms), received 1 (number).');
   });
 
   it('rejects a negative shutdownDelay', () => {
-    expect(thrownBy({ shutdownDelay: -1 }).message).toBe('Expected `shutdownDelay` to be an integer >= 0 (ms), received -1 (number).');
+    expect(thrownBy({ shutdownDelay: -1 }).message).toBe('Expected `shutdownDelay` to be an integer from 0 to 2147483647 (ms), received -1 (number).');
   });
 
   it('accepts console, which has the methods but no child()', () => {
