@@ -77,6 +77,13 @@ expectError(wbus.handle('session:get', () => ({ visits: 'many' })));
 expectError(wbus.on('task:progress', () => {}));
 expectError(wbus.broadcast('cache:purge', { key: 'k' }, { includeSelf: 'yes' }));
 
+// Listeners and responders come from one base over each side's own maps and return that side's bus.
+expectType<PrimaryBus<AppBus>>(bus.off('metrics:report', () => {}).unhandle('task:next'));
+expectType<WorkerBus<AppBus>>(wbus.once('cache:purge', () => {}).unhandle('session:get'));
+expectError(bus.unhandle('session:get'));
+expectError(wbus.unhandle('task:next'));
+expectError(wbus.off('metrics:report', () => {}));
+
 // A schema without a side has no channels there.
 const onlyPrimary = workerBus<{ primary: { messages: { up: { ok: boolean } } } }>();
 expectType<Promise<void>>(onlyPrimary.send('up', { ok: true }));

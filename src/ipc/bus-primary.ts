@@ -1,15 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
-import { serialize } from 'node:v8';
 import { ErrorCode, StickyError } from '../errors.js';
-import { hasHandleInFlight } from '../internal/node-internals-primary.js';
 import { BusCore } from './bus-core.js';
-import { framesOf, isFrame, runtimeError, toWireTarget, type Frame, type WireKey, type WireSender, type WireTarget } from './bus-protocol.js';
-import { Outbox, type SendChannel } from './outbox.js';
+import { BusEndpoint } from './bus-endpoint.js';
+import { framesOf, isFrame, toWireTarget, type Frame, type WireKey, type WireTarget } from './bus-protocol.js';
+import type { Outbox } from './outbox.js';
 import { SlotWaiters, noWorker } from './slot-waiters-primary.js';
-import { ForwardTable, type Forward } from './forwards-primary.js';
+import { Forwarder } from './forwards-primary.js';
+import { createPeer, workerExited, type Peer } from './peers-primary.js';
 import type {
-  BusSchema, BusSender, BusStats, ChannelOf, MessageListener, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions,
-  Responder, ResponseOf, WorkerMessages, WorkerRequests, WorkerTarget,
+  BusSchema, ChannelOf, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions, ResponseOf, WorkerMessages,
+  WorkerRequests, WorkerTarget,
 } from './bus-types.js';
 
 // The bus in the primary: answers workers, sends to them, and forwards worker → worker traffic,
@@ -36,27 +36,26 @@ export interface PrimaryBusOptions {
   slotQueueLimit: number;
 }
 
-interface Peer {
-  readonly worker: Worker;
-  readonly outbox: Outbox;
-  readonly sender: BusSender;
-  readonly wire: WireSender;
-}
-
 /** The application bus in the primary, typed by your `BusSchema`. Get it with `primary.bus<AppBus>()`. */
-export class PrimaryBus<S extends BusSchema = BusSchema> {
+export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<PrimaryMessages<S>, PrimaryRequests<S>> {
   readonly #core: BusCore;
   readonly #directory: BusDirectory;
   readonly #peers = new Map<number, Peer>();
-  readonly #forwards = new ForwardTable();
   readonly #waiting: SlotWaiters;
-  /** Forwarded requests waiting for their slot's next worker, by asking worker and its request id: cancels. */
-  readonly #waitingForwards = new Map<number, Map<number, () => void>>();
+  readonly #forwarder = new Forwarder({
+    peerOf: (worker) => this.#peer(worker),
+    knownPeer: (workerId) => this.#peers.get(workerId),
+    resolveTarget: (to, deliver, fail, expiresIn, onExpire) => this.#resolveTarget(to, deliver, fail, expiresIn, onExpire),
+    broadcast: (frame, except) => this.#broadcast(frame, except),
+    drop: () => { this.#core.stats.dropped++; },
+  });
   #isClosed = false;
 
   /** @internal created by the primary */
   constructor(directory: BusDirectory, options: PrimaryBusOptions) {
-    this.#core = new BusCore(options.timeout);
+    const core = new BusCore(options.timeout);
+    super(core);
+    this.#core = core;
     this.#directory = directory;
     this.#waiting = new SlotWaiters(options.slotQueueLimit, options.slotWaitTimeout);
     cluster.on('message', this.#onMessage);
@@ -115,44 +114,6 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
   }
 
-  /** Listens to a message channel that workers send to. */
-  on<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, listener: MessageListener<PrimaryMessages<S>[C]>): this {
-    this.#core.on(channel, listener as MessageListener<unknown>);
-    return this;
-  }
-
-  once<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, listener: MessageListener<PrimaryMessages<S>[C]>): this {
-    this.#core.once(channel, listener as MessageListener<unknown>);
-    return this;
-  }
-
-  off<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, listener: MessageListener<PrimaryMessages<S>[C]>): this {
-    this.#core.off(channel, listener as MessageListener<unknown>);
-    return this;
-  }
-
-  /**
-   * Answers a request channel of the primary; the responder's return value (or resolved value) is
-   * the response, what it throws reaches the worker as a `STICKY_ERR_IPC_REMOTE` error.
-   * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when the channel already has a responder.
-   */
-  handle<C extends ChannelOf<PrimaryRequests<S>>>(
-    channel: C, responder: Responder<RequestOf<PrimaryRequests<S>, C>, ResponseOf<PrimaryRequests<S>, C>>,
-  ): this {
-    this.#core.handle(channel, responder as Responder<unknown, unknown>);
-    return this;
-  }
-
-  unhandle<C extends ChannelOf<PrimaryRequests<S>>>(channel: C): this {
-    this.#core.unhandle(channel);
-    return this;
-  }
-
-  /** The primary's bus counters. */
-  stats(): BusStats {
-    return { ...this.#core.stats };
-  }
-
   /** @internal the slot has a ready worker again: what waited for it goes out. */
   slotReady(slot: number): void {
     const worker = this.#directory.readyWorkerOf(slot);
@@ -168,21 +129,14 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
     cluster.off('exit', this.#onGone);
     const closed = (): StickyError => new StickyError(ErrorCode.IpcClosed, 'The primary shut down.');
     this.#waiting.failAll(closed);
-    this.#waitingForwards.clear();
-    this.#forwards.clear();
+    this.#forwarder.clear();
     this.#core.failPeer(undefined, closed);
   }
 
   #peer(worker: Worker): Peer {
     let peer = this.#peers.get(worker.id);
     if (peer === undefined || peer.worker !== worker) {
-      const slot = this.#directory.slotOf(worker) ?? -1;
-      peer = {
-        worker,
-        outbox: new Outbox(deferSafeSend(worker), (cause) => workerExited(worker, cause)),
-        sender: Object.freeze({ kind: 'worker', workerId: worker.id, slot }),
-        wire: Object.freeze({ w: worker.id, s: slot }),
-      };
+      peer = createPeer(worker, this.#directory.slotOf(worker) ?? -1);
       this.#peers.set(worker.id, peer);
     }
     return peer;
@@ -260,85 +214,17 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
           break;
         case 'q':
           if (frame.to === undefined) this.#core.answer(frame.i, frame.c, frame.d, peer.sender, (reply) => peer.outbox.push(reply));
-          else this.#forward(peer, frame.i, frame.to, frame.c, frame.d, frame.t, frame.a === 1);
+          else this.#forwarder.forward(peer, frame.i, frame.to, frame.c, frame.d, frame.t, frame.a === 1);
           break;
         case 'x':
-          this.#waitingForwards.get(worker.id)?.get(frame.i)?.();
+          this.#forwarder.cancel(worker.id, frame.i);
           break;
         default:
-          if (frame.i < 0) this.#returnForward(frame);
+          if (frame.i < 0) this.#forwarder.answered(frame);
           else this.#core.settle(frame);
       }
     }
   };
-
-  /**
-   * A worker's request (or message with an ack) for another worker. One that waits for its slot's
-   * next worker is dropped when its asker gives up: at its timeout, or on the asker's 'x' frame.
-   */
-  #forward(origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number, isMessage: boolean): void {
-    if (isMessage && 'all' in to) {
-      const frame: Frame = { k: 'm', c: channel, d: payload, f: origin.wire };
-      void this.#broadcast(frame, to.self === 1 ? undefined : origin.worker.id).then((count) => origin.outbox.push({ k: 'r', i: originId, d: count }));
-      return;
-    }
-    let isWaiting = false;
-    const settled = (): void => {
-      if (isWaiting) this.#forgetWaiting(origin.worker.id, originId);
-    };
-    const cancel = this.#resolveTarget(to, (worker) => {
-      settled();
-      if (isMessage) this.#deliverForwardedMessage(origin, originId, worker, channel, payload);
-      else this.#deliverForwardedRequest(origin, originId, worker, channel, payload, timeout);
-    }, (error) => {
-      settled();
-      origin.outbox.push({ k: 'e', i: originId, e: runtimeError(error) });
-    }, timeout, settled);
-    if (cancel === undefined) return;
-    isWaiting = true;
-    let waiting = this.#waitingForwards.get(origin.worker.id);
-    if (waiting === undefined) this.#waitingForwards.set(origin.worker.id, waiting = new Map());
-    waiting.set(originId, () => {
-      settled();
-      cancel();
-    });
-  }
-
-  #forgetWaiting(origin: number, originId: number): void {
-    const waiting = this.#waitingForwards.get(origin);
-    waiting?.delete(originId);
-    if (waiting?.size === 0) this.#waitingForwards.delete(origin);
-  }
-
-  #deliverForwardedMessage(origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown): void {
-    this.#peer(worker).outbox.push({ k: 'm', c: channel, d: payload, f: origin.wire }, (error) => {
-      origin.outbox.push(error === undefined ? { k: 'r', i: originId, d: 1 } : { k: 'e', i: originId, e: runtimeError(error) });
-    });
-  }
-
-  #deliverForwardedRequest(origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown, timeout: number): void {
-    const id = this.#forwards.add(origin.worker.id, originId, worker.id, timeout);
-    this.#peer(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire }, (error) => {
-      if (error !== undefined) this.#failForward(this.#forwards.take(id), error);
-    });
-  }
-
-  /** A worker answered a forwarded request: back to the worker that asked, under its own id. */
-  #returnForward(frame: Frame & { k: 'r' | 'e' }): void {
-    const forward = this.#forwards.take(frame.i);
-    if (forward === undefined) {
-      this.#core.stats.dropped++;
-      return;
-    }
-    const origin = this.#peers.get(forward.origin);
-    if (origin === undefined) return;
-    origin.outbox.push(frame.k === 'r' ? { k: 'r', i: forward.originId, d: frame.d } : { k: 'e', i: forward.originId, e: frame.e });
-  }
-
-  #failForward(forward: Forward | undefined, error: StickyError): void {
-    if (forward === undefined) return;
-    this.#peers.get(forward.origin)?.outbox.push({ k: 'e', i: forward.originId, e: runtimeError(error) });
-  }
 
   #onGone = (worker: Worker): void => {
     const exited = (): StickyError => workerExited(worker, undefined);
@@ -348,33 +234,6 @@ export class PrimaryBus<S extends BusSchema = BusSchema> {
       peer.outbox.close(exited());
     }
     this.#core.failPeer(worker.id, exited);
-    for (const forward of this.#forwards.takeGone(worker.id)) this.#failForward(forward, exited());
-    // What it asked for and still waits for a slot: nobody waits for it any more.
-    const waiting = this.#waitingForwards.get(worker.id);
-    if (waiting !== undefined) for (const cancel of [...waiting.values()]) cancel();
+    this.#forwarder.workerGone(worker.id, exited);
   };
-}
-
-/**
- * worker.send() that never throws later. While a handle (a socket handoff, a slot's listening socket)
- * is in flight, Node queues later messages unserialized and serializes them when the worker's ACK
- * arrives, inside its own event handler, where a payload that cannot be serialized (a cycle, a
- * BigInt on a JSON channel) would crash the primary. So in that case the batch is serialized once
- * here first, and a failure throws now, where the outbox turns it into STICKY_ERR_IPC_INVALID_PAYLOAD.
- */
-function deferSafeSend(worker: Worker): SendChannel {
-  const isAdvanced = cluster.settings.serialization === 'advanced';
-  return (message, callback) => {
-    if (hasHandleInFlight(worker.process)) {
-      if (isAdvanced) serialize(message);
-      else JSON.stringify(message);
-    }
-    worker.send(message, callback);
-  };
-}
-
-function workerExited(worker: Worker, cause: Error | undefined): StickyError {
-  return new StickyError(ErrorCode.IpcWorkerExit, `Worker ${worker.id} exited before it answered.`, {
-    cause, hint: 'Retry: a request by `{ slot }` or `{ key }` reaches the slot\'s next worker.',
-  });
 }

@@ -2,11 +2,12 @@ import cluster from 'node:cluster';
 import { ErrorCode, StickyError } from '../errors.js';
 import { DEFAULTS, inheritedOptions } from '../options.js';
 import { BusCore } from './bus-core.js';
+import { BusEndpoint } from './bus-endpoint.js';
 import { framesOf, isFrame, toWireTarget, type Frame, type WireSender, type WireTarget } from './bus-protocol.js';
 import { Outbox } from './outbox.js';
 import type {
-  BusSchema, BusSender, BusStats, ChannelOf, MessageListener, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions,
-  Responder, ResponseOf, WorkerMessages, WorkerRequests, WorkerTarget,
+  BusSchema, BusSender, ChannelOf, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions, ResponseOf, WorkerMessages,
+  WorkerRequests, WorkerTarget,
 } from './bus-types.js';
 
 // The bus in a worker: one endpoint per process on the IPC channel to the primary. Messages to other
@@ -31,13 +32,15 @@ function senderOf(from: WireSender | undefined): BusSender {
  * The application bus in a worker, typed by your `BusSchema`. Get it with `workerBus<AppBus>()`.
  * Messages and requests to the primary use the schema's `primary` side; to workers, its `worker` side.
  */
-export class WorkerBus<S extends BusSchema = BusSchema> {
+export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<WorkerMessages<S>, WorkerRequests<S>> {
   readonly #core: BusCore;
   readonly #outbox: Outbox;
 
   /** @internal use `workerBus()` */
   constructor(timeout: number) {
-    this.#core = new BusCore(timeout);
+    const core = new BusCore(timeout);
+    super(core);
+    this.#core = core;
     const send = process.send?.bind(process);
     this.#outbox = new Outbox((message, callback) => {
       if (send === undefined) callback(new Error('no IPC channel'));
@@ -114,44 +117,6 @@ export class WorkerBus<S extends BusSchema = BusSchema> {
       this.#outbox.push(frame, settle);
       return this.#canceller(frame, id);
     }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
-  }
-
-  /** Listens to a message channel (from the primary or another worker). */
-  on<C extends ChannelOf<WorkerMessages<S>>>(channel: C, listener: MessageListener<WorkerMessages<S>[C]>): this {
-    this.#core.on(channel, listener as MessageListener<unknown>);
-    return this;
-  }
-
-  once<C extends ChannelOf<WorkerMessages<S>>>(channel: C, listener: MessageListener<WorkerMessages<S>[C]>): this {
-    this.#core.once(channel, listener as MessageListener<unknown>);
-    return this;
-  }
-
-  off<C extends ChannelOf<WorkerMessages<S>>>(channel: C, listener: MessageListener<WorkerMessages<S>[C]>): this {
-    this.#core.off(channel, listener as MessageListener<unknown>);
-    return this;
-  }
-
-  /**
-   * Answers a request channel; what `responder` returns (or resolves with) is the response, what it
-   * throws reaches the caller as a `STICKY_ERR_IPC_REMOTE` error.
-   * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when the channel already has a responder.
-   */
-  handle<C extends ChannelOf<WorkerRequests<S>>>(
-    channel: C, responder: Responder<RequestOf<WorkerRequests<S>, C>, ResponseOf<WorkerRequests<S>, C>>,
-  ): this {
-    this.#core.handle(channel, responder as Responder<unknown, unknown>);
-    return this;
-  }
-
-  unhandle<C extends ChannelOf<WorkerRequests<S>>>(channel: C): this {
-    this.#core.unhandle(channel);
-    return this;
-  }
-
-  /** This process's bus counters. */
-  stats(): BusStats {
-    return { ...this.#core.stats };
   }
 
   #forward(to: WireTarget, channel: string, payload: unknown): Promise<unknown> {
