@@ -1,9 +1,9 @@
 export { listen, type CloseMaster } from './listen.js';
 export { createPrimary, type StickyPrimary, type PrimaryEvents, type PrimaryStats, type CloseOptions } from './primary.js';
-export { requestMasterClose, ready, attachWorker, generateSessionId } from './worker.js';
+export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {
-  onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
+  ready, onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
   type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo,
   type ReloadReport, type SlotReloadReport,
 } from './lifecycle/index.js';

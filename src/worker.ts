@@ -4,7 +4,7 @@ import { inheritedOptions, normalizeListenOptions, workerLifecycle, type ListenO
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
 import { formatSessionId, adoptSocket, keyRuleOf, listenOnHandle, listenPrivately, watchUpstreamReuse } from './sticky/index.js';
-import { WorkerShutdown } from './lifecycle/index.js';
+import { workerRuntime, type WorkerRuntime } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 import type { Logger } from './logger.js';
 
@@ -16,35 +16,6 @@ interface ConnectionEnvelope {
   payload?: { bytes?: unknown; client?: unknown; clientPort?: unknown };
 }
 
-/**
- * Readiness: the server is attached, the framework finished its start-up (Fastify's `ready()`), and
- * (manual readiness) the app called `ready()`.
- */
-const readiness = { isAttached: false, isAppReady: false, isAnnounced: false, isRequested: false };
-
-function announceReady(): void {
-  if (readiness.isAnnounced || !readiness.isAttached || !readiness.isAppReady || !readiness.isRequested) return;
-  readiness.isAnnounced = true;
-  process.send?.(encodeMessage('sticky:ready', {}));
-}
-
-/**
- * With `readiness: 'manual'`, tells the primary this worker finished its async start-up and may
- * receive connections. It may be called before or after `listen()`; repeated calls do nothing.
- * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
- */
-export function ready(): void {
-  if (!cluster.isWorker) {
-    throw new StickyError(ErrorCode.WrongProcess, '`ready()` works only in a worker.', {
-      hint: 'Call it in the worker branch, where `listen()` returned null.',
-    });
-  }
-  readiness.isRequested = true;
-  announceReady();
-}
-
-let isAttached = false;
-
 const PONG = Object.freeze(encodeMessage('sticky:pong', Object.freeze({})));
 /** Ms a worker whose slot is removed keeps accepting on the slot's socket once its drain began. */
 const REMOVED_SLOT_LINGER_MS = 250;
@@ -55,15 +26,10 @@ const ignoreClosedChannel = (): void => {
 export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenOptions>): void {
   const { server } = app;
   const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
-  if (isAttached) {
-    throw new StickyError(ErrorCode.InvalidState, 'A server is already attached in this worker.', {
-      hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',
-    });
-  }
-  isAttached = true;
+  const runtime = workerRuntime();
   const lifecycle = workerLifecycle(options);
-  if (lifecycle.readiness === 'listen') readiness.isRequested = true;
-  const shutdown = new WorkerShutdown(server, log, lifecycle.shutdownTimeout, lifecycle.drainTimeout);
+  const shutdown = runtime.attach(server, log, lifecycle);
+  if (lifecycle.readiness === 'listen') runtime.readyRequested();
   // Kernel steering: accepts on the slot's socket that the primary holds and sent over (and, while
   // another slot is failed, on that slot's socket too, to serve what waited in its queue); each
   // connection joins the application's server exactly as a handed-off one does.
@@ -153,11 +119,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     }
   });
 
-  waitForApp(app, log);
+  waitForApp(app, runtime, log);
   listenPrivately(server).then(
     () => {
-      readiness.isAttached = true;
-      announceReady();
+      runtime.serverListening();
       watchRecycling(server, lifecycle);
     },
     (error: unknown) => {
@@ -172,16 +137,13 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
  * A framework that must finish its start-up before it serves (Fastify runs its plugins and routes in
  * `ready()`; a request before that crashes in its 404 handler) holds the worker's readiness until then.
  */
-function waitForApp(app: ResolvedApp, log: Logger): void {
+function waitForApp(app: ResolvedApp, runtime: WorkerRuntime, log: Logger): void {
   if (app.whenReady === undefined) {
-    readiness.isAppReady = true;
+    runtime.appReady();
     return;
   }
   Promise.resolve(app.whenReady()).then(
-    () => {
-      readiness.isAppReady = true;
-      announceReady();
-    },
+    () => runtime.appReady(),
     (error: unknown) => {
       // A framework that failed to start cannot serve: the primary sees the exit and respawns.
       log.error({ err: error, app: app.kind }, 'app failed to start');

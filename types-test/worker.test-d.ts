@@ -1,5 +1,5 @@
 import { expectError, expectType } from 'tsd';
-import { onDrain, onShutdown, requestMasterClose } from '../dist/index.js';
+import { onDrain, onShutdown, ready, requestMasterClose } from '../dist/index.js';
 
 expectType<Promise<void>>(requestMasterClose(true));
 expectType<Promise<void>>(requestMasterClose());
@@ -15,6 +15,9 @@ expectError(onShutdown((done: () => void) => done()));
 
 expectType<void>(onDrain(async () => {}));
 expectError(onDrain('close'));
+
+expectType<void>(ready());
+expectError(ready(true));
 
 // clientAddress takes a request (anything with `socket` and `headers`) or a socket.
 import { clientAddress } from '../dist/index.js';

@@ -1,7 +1,8 @@
 export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo } from './supervisor-primary.js';
 export { PrimaryShutdown, EXIT_CODE_KILLED, type ShutdownResult, type ShutdownReason } from './shutdown-primary.js';
 export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals-primary.js';
-export { WorkerShutdown, onShutdown, onDrain } from './shutdown-worker.js';
+export type { WorkerShutdown, DrainHook } from './shutdown-worker.js';
+export { WorkerRuntime, workerRuntime, ready, onShutdown, onDrain } from './runtime-worker.js';
 export { decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision } from './respawn-policy.js';
 export { transition, canTransition, type LifecycleState } from './state.js';
 export { Topology, type TopologyEvents } from './topology-primary.js';

@@ -1,51 +1,15 @@
 import { Server as NetServer, type Server, type Socket } from 'node:net';
-import cluster from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import exitHook from 'async-exit-hook';
 import type { Logger } from '../logger.js';
 import type { RuntimeMessageMap } from '../ipc/index.js';
-import { ErrorCode, StickyError } from '../errors.js';
 import { settlesWithin } from '../internal/deadline.js';
 import { emitSignal, responseOf } from '../internal/node-internals-worker.js';
 
 // A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit.
 
-type Hook = () => unknown;
-
-const drainHooks: Hook[] = [];
-let hookLog: Logger | undefined;
-
-/**
- * Registers async cleanup that runs before the worker exits, after draining: on shutdown, on
- * SIGINT/SIGTERM (Ctrl-C) and on a rolling restart. The worker waits for the returned promise.
- * Unlike `exitHook(async () => …)`, whose zero-argument hook async-exit-hook does not wait for.
- */
-export function onShutdown(hook: Hook): void {
-  assertWorker('onShutdown');
-  exitHook((done) => {
-    Promise.resolve()
-      .then(hook)
-      .catch((error: unknown) => hookLog?.error({ err: error }, 'shutdown hook failed'))
-      .finally(done);
-  });
-}
-
-/**
- * Registers a function that runs when the worker starts draining, before the exit hooks: close
- * upgraded connections (WebSockets) here; the drain waits for the returned promise.
- */
-export function onDrain(hook: Hook): void {
-  assertWorker('onDrain');
-  drainHooks.push(hook);
-}
-
-function assertWorker(name: string): void {
-  if (typeof cluster.isWorker === 'boolean' && !cluster.isWorker) {
-    throw new StickyError(ErrorCode.WrongProcess, `\`${name}()\` works only in a worker.`, {
-      hint: 'In the primary, use the `shutdownEnd` event or the `closeMaster` callback.',
-    });
-  }
-}
+/** A function the application registered with `onDrain()`; the drain waits for what it returns. */
+export type DrainHook = () => unknown;
 
 /**
  * While draining, an idle keep-alive socket stays open this long: a request the client already has in
@@ -64,26 +28,30 @@ interface HttpLikeServer extends Server {
 const isHttpServer = (server: Server): server is HttpLikeServer =>
   typeof (server as Partial<HttpLikeServer>).closeIdleConnections === 'function';
 
-const trackedSockets = new Set<Socket>();
-const untrack = function (this: Socket): void {
-  trackedSockets.delete(this);
-};
-
 type WorkerState = 'running' | 'draining' | 'closing';
 
+/** The attached server's shutdown; the worker's runtime makes the one of its process. */
 export class WorkerShutdown {
   readonly #server: Server;
   readonly #log: Logger;
+  readonly #drainHooks: readonly DrainHook[];
   #state: WorkerState = 'running';
   #waitForConnections = true;
-
   readonly #drainTimeout: number;
+  /** Handed-off sockets still open, for the drain. */
+  readonly #sockets = new Set<Socket>();
+  /** One 'close' listener for every socket (`this` is the socket): no closure per connection. */
+  readonly #untrack: (this: Socket) => void;
 
-  constructor(server: Server, log: Logger, shutdownTimeout: number, drainTimeout: number) {
+  constructor(server: Server, log: Logger, drainHooks: readonly DrainHook[], shutdownTimeout: number, drainTimeout: number) {
     this.#server = server;
     this.#log = log;
+    this.#drainHooks = drainHooks;
     this.#drainTimeout = drainTimeout;
-    hookLog = log;
+    const sockets = this.#sockets;
+    this.#untrack = function (this: Socket): void {
+      sockets.delete(this);
+    };
     // async-exit-hook cuts async hooks after 10 s by default; the primary's deadline governs instead.
     exitHook.forceExitTimeout(Math.max(10_000, shutdownTimeout));
     this.#takeOverSignals();
@@ -133,9 +101,9 @@ export class WorkerShutdown {
 
   /** Hot path: remember a handed-off socket for the drain. */
   track(socket: Socket): void {
-    trackedSockets.add(socket);
+    this.#sockets.add(socket);
     // 'close' fires once; on() spares the wrapper once() would allocate per connection.
-    socket.on('close', untrack);
+    socket.on('close', this.#untrack);
     if (this.#state !== 'running' && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
   }
 
@@ -169,10 +137,10 @@ export class WorkerShutdown {
       this.#destroyAll();
     } else if (isHttpServer(server)) {
       if (accepting === undefined) server.prependListener('request', noKeepAlive);
-      for (const socket of trackedSockets) this.#closeWhenIdle(socket);
+      for (const socket of this.#sockets) this.#closeWhenIdle(socket);
       grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
     }
-    const hooks = Promise.all(drainHooks.map((hook) => Promise.resolve().then(hook).catch((error: unknown) => {
+    const hooks = Promise.all(this.#drainHooks.map((hook) => Promise.resolve().then(hook).catch((error: unknown) => {
       this.#log.error({ err: error }, 'drain hook failed');
     })));
     await settlesWithin(Promise.all([closed, hooks]), timeout);
@@ -180,7 +148,7 @@ export class WorkerShutdown {
     // A socket destroyed a moment ago stays tracked until its 'close' event (a later turn of the
     // loop): only the ones still open outlived the drain.
     let open = 0;
-    for (const socket of trackedSockets) if (!socket.destroyed) open++;
+    for (const socket of this.#sockets) if (!socket.destroyed) open++;
     if (open > 0) {
       this.#log.warn({ open }, 'drain deadline: destroying open connections');
       this.#destroyAll();
@@ -197,7 +165,7 @@ export class WorkerShutdown {
   }
 
   #destroyAll(): void {
-    for (const socket of trackedSockets) socket.destroy();
+    for (const socket of this.#sockets) socket.destroy();
   }
 
   #exit(): void {

@@ -1,0 +1,18 @@
+import { expect, it } from 'vitest';
+import { spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { request } from '../helpers/client.js';
+
+// A worker process attaches one server: a second listen() in the same worker is refused with
+// STICKY_ERR_INVALID_STATE and a hint, and the first server keeps its connections and readiness.
+
+it('refuses a second server in a worker and keeps serving with the first', async () => {
+  const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', ATTACH_TWICE: '1', OPTIONS: JSON.stringify({ logger: false }) } });
+  const reports = (): FixtureMessage[] => cluster.messages.filter((message) => message.type === 'report' && message.event === 'attachTwice');
+  await waitFor(() => reports().length === 2);
+  expect(reports().map(({ workerId, code, hint }) => ({ workerId, code, hint })).sort((a, b) => Number(a.workerId) - Number(b.workerId))).toEqual([1, 2].map((workerId) => ({
+    workerId, code: 'STICKY_ERR_INVALID_STATE', hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',
+  })));
+  const { status, reply } = await request({ port: cluster.port });
+  expect(status).toBe(200);
+  expect([1, 2]).toContain(reply.workerId);
+});
