@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { normalizeListenOptions, parsePort, type ListenOptions } from './options.js';
-import { StickyPrimary } from './primary.js';
+import { closePrimary, startPrimary, type StickyPrimary } from './primary.js';
 import { createWorker } from './worker.js';
 import { resolveApp, type StickyApp } from './app-server.js';
 
@@ -38,7 +38,7 @@ export function listen(app: StickyApp, port: number | string, hostnameOrOptions?
   // Fastify's `app.server`, or the server itself (an Express or Koa app's new server is not
   // visible to the caller, who can use `closeMaster.primary`'s `listening` event instead).
   const { server } = resolvedApp;
-  const primary = new StickyPrimary(resolved);
+  const primary = startPrimary(resolved);
   primary.listen(publicPort, hostname).then(
     (address) => {
       // Code written for sticky-session reads the port from the app's server in 'listening'.
@@ -48,7 +48,7 @@ export function listen(app: StickyApp, port: number | string, hostnameOrOptions?
     (error: unknown) => server.emit('error', error),
   );
   const closeMaster = (callback?: (error?: Error) => void, waitForConnections = false): void => {
-    void primary.closeMaster('closeMaster', waitForConnections).then((result) => {
+    void closePrimary(primary, 'closeMaster', waitForConnections).then((result) => {
       callback?.(result.error);
     });
   };

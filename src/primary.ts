@@ -1,54 +1,32 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { readdirSync } from 'node:fs';
 import type { Logger } from './logger.js';
 import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
-import { Balancer, type BalancerStats, type SteeringState } from './sticky/index.js';
-import { PrimaryBus, type BusSchema } from './ipc/index.js';
+import { Balancer } from './sticky/index.js';
+import type { PrimaryBus, BusSchema } from './ipc/index.js';
 import {
   PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
-  type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SlotState,
-  type SupervisorEvents, type TopologyEvents,
+  type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SupervisorEvents, type TopologyEvents,
 } from './lifecycle/index.js';
-import { MetricsServer, type MetricsSource, type SlotStateName } from './ops/index.js';
+import { MetricsServer } from './ops/index.js';
+import { createPrimaryBus } from './bus-directory-primary.js';
+import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } from './stats-primary.js';
 
 // Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle).
+
+/** Only this module constructs a primary, from options validated once (createPrimary, listen, the CLI). */
+const CONSTRUCT = Symbol('StickyPrimary');
+/** Set by the class: the drop-in's `closeMaster`, a shutdown reported with its own reason. */
+let closeWithReason: (primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean) => Promise<ShutdownResult>;
 
 /** Events of a primary, by name. */
 export interface PrimaryEvents extends SupervisorEvents, TopologyEvents {
   listening: AddressInfo;
   shutdownStart: { reason: ShutdownReason; waitForConnections: boolean };
   shutdownEnd: ShutdownResult;
-}
-
-/** A snapshot of the primary's counters. */
-export interface PrimaryStats {
-  /** The lifecycle state, as `primary.state`. */
-  state: LifecycleState;
-  /** Worker processes alive now (more than the slots during a reload or a drain). */
-  workers: number;
-  /** Slots with a ready worker. */
-  readyWorkers: number;
-  /** Respawns after crashes so far, all slots together. */
-  restarts: number;
-  /** Workers killed by the watchdog (`workerTimeout`) so far. */
-  workerTimeouts: number;
-  /**
-   * Per slot: its worker, readiness, failure, restart generation, sockets waiting for it, sockets
-   * handed to its worker that it has not acknowledged yet (`unacknowledged`), connections handed to
-   * it, and how long its last rolling-restart step took (ms, fork to old worker gone).
-   */
-  slots: (SlotState & { queued: number; unacknowledged: number; handoffs: number; lastReloadDuration: number | undefined })[];
-  /**
-   * Which data plane carries IP-mode connections: `'kernel'` (workers accept on their slot's socket;
-   * the primary's connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
-   */
-  steering: SteeringState;
-  /** What happened to the connections of the public port. */
-  connections: BalancerStats;
 }
 
 export interface CloseOptions {
@@ -68,11 +46,21 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   #state: LifecycleState = 'starting';
   #removeSignals: (() => void) | undefined;
   #address: AddressInfo | undefined;
+  #isListenCalled = false;
   readonly #metrics: MetricsServer | undefined;
-  readonly #startedAt = Date.now();
+  readonly #stats: StatsSources;
+
+  static {
+    closeWithReason = (primary, reason, waitForConnections) => primary.#close(reason, waitForConnections);
+  }
 
   /** @internal use `createPrimary()` or `listen()` */
-  constructor(options: Readonly<ResolvedListenOptions>) {
+  constructor(token: typeof CONSTRUCT, options: Readonly<ResolvedListenOptions>) {
+    if (token !== CONSTRUCT) {
+      throw new StickyError(ErrorCode.InvalidState, 'A StickyPrimary cannot be constructed directly.', {
+        hint: 'Call `createPrimary(options)` or `listen(server, port, options)`: they validate the options.',
+      });
+    }
     super();
     this.options = options;
     // Every component logger is a child of the root: pino repeats a binding given again to a child's
@@ -83,8 +71,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
     this.#topology = new Topology(options, this.#supervisor, root);
-    this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, this.#metricsSource(), root);
-    this.#bus = this.#createBus();
+    this.#stats = { balancer: this.#balancer, supervisor: this.#supervisor, topology: this.#topology, state: () => this.#state };
+    this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
+    this.#bus = createPrimaryBus(this.#supervisor, this.#balancer, options);
     for (const event of ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
@@ -134,23 +123,6 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     return this.#bus as PrimaryBus<S>;
   }
 
-  #createBus(): PrimaryBus {
-    const supervisor = this.#supervisor;
-    const balancer = this.#balancer;
-    const bus = new PrimaryBus({
-      slotOf: (worker) => supervisor.slotOf(worker),
-      readyWorkerOf: (slot) => {
-        const tracked = supervisor.current(slot);
-        return tracked !== undefined && tracked.isReady && !tracked.isRetiring && tracked.worker.isConnected() ? tracked.worker : undefined;
-      },
-      slotCount: () => balancer.slots.size,
-      // The balancer's own key → slot function: the bus reaches the worker that serves the key's connections.
-      slotOfKey: (key) => balancer.slotOfKey(key),
-    }, { timeout: this.options.ipcTimeout, slotWaitTimeout: this.options.slotWaitTimeout, slotQueueLimit: this.options.slotQueueLimit });
-    supervisor.on('workerReady', ({ slot }) => bus.slotReady(slot));
-    return bus;
-  }
-
   get state(): LifecycleState {
     return this.#state;
   }
@@ -166,10 +138,24 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 
   /**
-   * Binds the public port (and the `metrics` endpoint's, first).
-   * @throws {StickyError} `STICKY_ERR_LISTEN_FAILED` when a port cannot be bound.
+   * Binds the public port (and the `metrics` endpoint's, first). Once: after a failure, another
+   * call may try again.
+   * @throws {StickyError} `STICKY_ERR_LISTEN_FAILED` when a port cannot be bound,
+   * `STICKY_ERR_INVALID_STATE` when already listening or after close.
    */
   async listen(port: number, host?: string): Promise<AddressInfo> {
+    if (this.#isClosing()) throw this.#closingError('listen');
+    if (this.#isListenCalled) {
+      throw new StickyError(ErrorCode.InvalidState, 'The primary already listens (or is binding its port).', { hint: 'Call `listen()` once.' });
+    }
+    this.#isListenCalled = true;
+    return this.#listen(port, host).catch((error: unknown) => {
+      this.#isListenCalled = false;
+      throw error;
+    });
+  }
+
+  async #listen(port: number, host: string | undefined): Promise<AddressInfo> {
     if (this.#metrics !== undefined && this.#metrics.address() === undefined) {
       const { port: metricsPort, host: metricsHost } = this.options.metrics ?? { port: 0, host: '' };
       await this.#metrics.listen().catch((error: unknown) => {
@@ -191,9 +177,10 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   /**
    * Resolves once every slot has a ready worker.
    * @throws {StickyError} `STICKY_ERR_WORKER_START_FAILED` when that takes longer than `timeout`
-   * (default: `readyTimeout`); the signal's reason when aborted.
+   * (default: `readyTimeout`); the signal's reason when aborted; `STICKY_ERR_INVALID_STATE` after close.
    */
   async whenReady({ timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#isClosing()) throw this.#closingError('whenReady');
     const supervisor = this.#supervisor;
     const isReady = await waitUntil(supervisor, 'workerReady', () => supervisor.readyCount() >= supervisor.slotCount, { timeout, signal });
     if (!isReady) {
@@ -211,7 +198,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * start: the old worker keeps serving and the rollout stops. `STICKY_ERR_INVALID_STATE` after close.
    */
   reload(): Promise<ReloadReport> {
-    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(this.#closingError());
+    if (this.#isClosing()) return Promise.reject(this.#closingError('reload'));
     return this.#topology.reload();
   }
 
@@ -223,13 +210,19 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    */
   async scale(workers: number): Promise<void> {
     checkWorkerCount(workers);
-    if (this.#state === 'closing' || this.#state === 'closed') throw this.#closingError();
+    if (this.#isClosing()) throw this.#closingError('scale');
     return this.#topology.scale(workers);
   }
 
   /** Also during `shutdownDelay`, when the workers still serve but the cluster is on its way out. */
-  #closingError(): StickyError {
-    return new StickyError(ErrorCode.InvalidState, 'The cluster is shutting down.', { hint: 'Reload and scale only run before `close()`.' });
+  #isClosing(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+
+  #closingError(method: 'listen' | 'whenReady' | 'reload' | 'scale'): StickyError {
+    return new StickyError(ErrorCode.InvalidState, `\`${method}()\` cannot run: the cluster is ${this.#state === 'closed' ? 'shut down' : 'shutting down'}.`, {
+      hint: 'Listen, reload and scale only before `close()`; create a new primary to serve again.',
+    });
   }
 
   /** Shuts the cluster down; repeated or concurrent calls share one result. */
@@ -238,53 +231,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 
   stats(): PrimaryStats {
-    const table = this.#balancer.slots;
-    const slots = this.#supervisor.slotStates().map((slot) => ({
-      ...slot,
-      queued: table.queueDepth(slot.slot),
-      handoffs: table.handoffs(slot.slot),
-      lastReloadDuration: this.#topology.lastReloadDuration(slot.slot),
-      unacknowledged: this.#supervisor.current(slot.slot)?.link.unacknowledged ?? 0,
-    }));
-    return {
-      state: this.#state,
-      workers: this.#supervisor.workers().length,
-      readyWorkers: this.#supervisor.readyCount(),
-      restarts: this.#supervisor.restarts,
-      workerTimeouts: this.#supervisor.workerTimeouts,
-      slots,
-      steering: { ...this.#balancer.steering },
-      connections: this.#balancer.stats(),
-    };
-  }
-
-  #metricsSource(): MetricsSource {
-    return {
-      metrics: () => {
-        const stats = this.stats();
-        return {
-          slots: stats.slots.map((slot) => ({
-            slot: slot.slot, state: slotStateName(slot), restarts: slot.generation, handoffs: slot.handoffs,
-            queued: slot.queued, lastReloadMs: slot.lastReloadDuration,
-          })),
-          workers: stats.workers,
-          readyWorkers: stats.readyWorkers,
-          restarts: stats.restarts,
-          connections: { ...stats.connections },
-          openFds: openFds(),
-          startTimeSeconds: this.#startedAt / 1000,
-        };
-      },
-      readiness: () => {
-        const notReadySlots = this.#supervisor.slotStates().filter((slot) => !slot.isReady).map((slot) => slot.slot);
-        return { isReady: this.#state === 'running' && notReadySlots.length === 0, state: this.#state, notReadySlots };
-      },
-    };
-  }
-
-  /** @internal the drop-in's closeMaster */
-  closeMaster(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
-    return this.#close(reason, waitForConnections);
+    return collectStats(this.#stats);
   }
 
   #close(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
@@ -310,26 +257,11 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 }
 
-function slotStateName(slot: SlotState): SlotStateName {
-  if (slot.isReady) return 'ready';
-  if (slot.isFailed) return 'failed';
-  return slot.workerId === undefined ? 'respawning' : 'starting';
-}
-
 function listenFailed(error: unknown, host: string, port: number, what: string): StickyError {
   return new StickyError(ErrorCode.ListenFailed, `Could not listen on ${host}:${port} (${what}).`, {
     cause: error,
     hint: (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'Another process uses this port; pick another one or stop it.' : 'See `cause`.',
   });
-}
-
-function openFds(): number | undefined {
-  try {
-    // Linux: one entry per open descriptor (plus the one readdir itself opens).
-    return readdirSync('/proc/self/fd').length - 1;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -351,5 +283,15 @@ export function createPrimary(options: ListenOptions = {}): StickyPrimary {
       hint: 'In a worker, call `attachWorker(server)`.',
     });
   }
-  return new StickyPrimary(normalizeListenOptions(options));
+  return startPrimary(normalizeListenOptions(options));
+}
+
+/** @internal a primary from options already validated (`listen()`, the CLI) */
+export function startPrimary(options: Readonly<ResolvedListenOptions>): StickyPrimary {
+  return new StickyPrimary(CONSTRUCT, options);
+}
+
+/** @internal the drop-in's `closeMaster`: a shutdown reported with its own reason */
+export function closePrimary(primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+  return closeWithReason(primary, reason, waitForConnections);
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCode, StickyError, isStickyError } from '../errors.js';
 import { normalizeListenOptions, parsePort, type ListenOptions } from '../options.js';
-import { StickyPrimary } from '../primary.js';
+import { startPrimary } from '../primary.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { ControlServer } from './control-primary.js';
 import { sendControl } from './control-client.js';
@@ -92,7 +92,7 @@ async function serve(parsed: ParsedCommand): Promise<void> {
   }
 
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
-  const primary = new StickyPrimary(options);
+  const primary = startPrimary(options);
   const log = options.logger.child({ component: 'primary' });
   const control = new ControlServer(controlSocketOf(parsed, config), primary, options.logger);
   primary.on('shutdownEnd', () => control.close());

@@ -1,0 +1,45 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { spawnCluster } from '../helpers/cluster.js';
+
+// The primary's handle refuses what does not fit its state, with STICKY_ERR_INVALID_STATE and a hint,
+// instead of binding a port nobody closes or forking workers for a cluster that is going away.
+
+interface Outcome { code: string; message?: string }
+type Probe = { state: string; listen: Outcome; reload: Outcome; scale: Outcome; whenReady: Outcome };
+
+const codes = ({ listen, reload, scale, whenReady }: Probe): Record<string, string> =>
+  ({ listen: listen.code, reload: reload.code, scale: scale.code, whenReady: whenReady.code });
+
+/** Resolves with whether something accepts connections on the port. */
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+describe('primary handle', () => {
+  it('cannot be constructed directly, and listens once', async () => {
+    const cluster = await spawnCluster('closed-primary.mjs');
+    const probe = await cluster.ask('probe');
+    expect(probe.construct).toEqual({ code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('Hint: Call `createPrimary(options)`') });
+    expect(probe.listen).toEqual({ code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('already listens') });
+  });
+
+  it('rejects listen(), reload(), scale() and whenReady() once close() was called, and binds no port after it', async () => {
+    const cluster = await spawnCluster('closed-primary.mjs');
+    const { closing, closed } = (await cluster.ask('close')) as unknown as { closing: Probe; closed: Probe };
+    const invalid = { listen: 'STICKY_ERR_INVALID_STATE', reload: 'STICKY_ERR_INVALID_STATE', scale: 'STICKY_ERR_INVALID_STATE', whenReady: 'STICKY_ERR_INVALID_STATE' };
+    expect(closing.state).toBe('closing');
+    expect(codes(closing)).toEqual(invalid);
+    expect(closing.reload.message).toMatch(/^`reload\(\)` cannot run: the cluster is shutting down\. Hint: /);
+    expect(closed.state).toBe('closed');
+    expect(codes(closed)).toEqual(invalid);
+    expect(closed.listen.message).toMatch(/^`listen\(\)` cannot run: the cluster is shut down\. Hint: /);
+    expect(await isListening(cluster.port)).toBe(false);
+  });
+});
