@@ -7,17 +7,12 @@
 //   curl -X POST http://127.0.0.1:3000/purge/a                      ({"purged":"a","workers":4})
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { attachWorker, createPrimary, workerBus } from '../dist/index.js';
+import { attachWorker, workerBus } from '../dist/index.js';
+import { startBusPrimary } from './lib/bus-primary.mjs';
 
 if (cluster.isPrimary) {
-  const primary = createPrimary({ workers: Number(process.env.WORKERS ?? 4) });
-  const { port } = await primary.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
-  await primary.whenReady();
   // The primary can purge too: `await primary.bus().broadcast('cache:purge', { key })`.
-  console.log(`listening on http://127.0.0.1:${port}/`);
-  process.send?.({ type: 'ready', port });
-  // Forked by a parent (the tests do): go when it goes.
-  process.on('disconnect', () => void primary.close({ waitForConnections: false }));
+  await startBusPrimary();
 } else {
   const bus = workerBus();
   const cache = new Map();

@@ -15,26 +15,20 @@
 //   const bus = workerBus<MetricsBus>();   /   const bus = primary.bus<MetricsBus>();
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { attachWorker, createPrimary, workerBus } from '../dist/index.js';
+import { attachWorker, workerBus } from '../dist/index.js';
+import { startBusPrimary } from './lib/bus-primary.mjs';
 
 const REPORT_EVERY_MS = Number(process.env.REPORT_EVERY_MS ?? 1000);
 
 if (cluster.isPrimary) {
-  const primary = createPrimary({ workers: Number(process.env.WORKERS ?? 4) });
-  const bus = primary.bus();
   const bySlot = {};
-  // `from` says which worker (and slot) sent the report.
-  bus.on('metrics:report', ({ requests }, from) => {
-    if (from.kind === 'worker') bySlot[from.slot] = (bySlot[from.slot] ?? 0) + requests;
+  await startBusPrimary((bus) => {
+    // `from` says which worker (and slot) sent the report.
+    bus.on('metrics:report', ({ requests }, from) => {
+      if (from.kind === 'worker') bySlot[from.slot] = (bySlot[from.slot] ?? 0) + requests;
+    });
+    bus.handle('metrics:totals', () => ({ total: Object.values(bySlot).reduce((a, b) => a + b, 0), bySlot }));
   });
-  bus.handle('metrics:totals', () => ({ total: Object.values(bySlot).reduce((a, b) => a + b, 0), bySlot }));
-  const { port } = await primary.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
-  await primary.whenReady();
-  console.log(`listening on http://127.0.0.1:${port}/`);
-  // A parent process that forked this example (the tests do) learns the port.
-  process.send?.({ type: 'ready', port });
-  // Forked by a parent (the tests do): go when it goes.
-  process.on('disconnect', () => void primary.close({ waitForConnections: false }));
 } else {
   const bus = workerBus();
   let unreported = 0;

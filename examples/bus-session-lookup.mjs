@@ -7,16 +7,11 @@
 //   curl --interface 127.0.0.3 'http://127.0.0.1:3000/session?of=127.0.0.2'     (read it from another worker)
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { attachWorker, createPrimary, workerBus } from '../dist/index.js';
+import { attachWorker, workerBus } from '../dist/index.js';
+import { startBusPrimary } from './lib/bus-primary.mjs';
 
 if (cluster.isPrimary) {
-  const primary = createPrimary({ workers: Number(process.env.WORKERS ?? 4) });
-  const { port } = await primary.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
-  await primary.whenReady();
-  console.log(`listening on http://127.0.0.1:${port}/`);
-  process.send?.({ type: 'ready', port });
-  // Forked by a parent (the tests do): go when it goes.
-  process.on('disconnect', () => void primary.close({ waitForConnections: false }));
+  await startBusPrimary();
 } else {
   const bus = workerBus();
   const sessions = new Map();

@@ -7,31 +7,17 @@
 // The job: count the primes below a limit, in four steps so that there is progress to report.
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { attachWorker, createPrimary, workerBus } from '../dist/index.js';
+import { attachWorker, workerBus } from '../dist/index.js';
+import { startBusPrimary } from './lib/bus-primary.mjs';
 
 const STEPS = 4;
 
 if (cluster.isPrimary) {
-  const primary = createPrimary({ workers: Number(process.env.WORKERS ?? 4) });
-  const bus = primary.bus();
   const count = Number(process.env.TASKS ?? 8);
   const queue = Array.from({ length: count }, (_, id) => ({ id, limit: 20_000 + id * 5_000 }));
   const results = new Map();
   const progress = new Map();
-
-  // Requests: the response is what the responder returns.
-  bus.handle('task:next', () => queue.shift() ?? null);
-  bus.handle('task:done', ({ id, primes }, from) => {
-    results.set(id, { primes, slot: from.slot });
-    if (results.size === count) finish();
-    return { ok: true };
-  });
-  // Messages: fire and forget.
-  bus.on('task:progress', ({ id, percent }, from) => {
-    progress.set(id, [...(progress.get(id) ?? []), percent]);
-    console.log(`task ${id}: ${percent}% (worker ${from.workerId})`);
-  });
-
+  let primary;
   function finish() {
     const done = [...results].sort(([a], [b]) => a - b).map(([id, result]) => ({ id, ...result, progress: progress.get(id) }));
     for (const task of done) console.log(`task ${task.id}: ${task.primes} primes (slot ${task.slot})`);
@@ -39,10 +25,21 @@ if (cluster.isPrimary) {
     if (process.send === undefined) void primary.close();
   }
 
-  const { port } = await primary.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
-  process.send?.({ type: 'ready', port });
-  // Forked by a parent (the tests do): go when it goes.
-  process.on('disconnect', () => void primary.close({ waitForConnections: false }));
+  await startBusPrimary((bus, started) => {
+    primary = started;
+    // Requests: the response is what the responder returns.
+    bus.handle('task:next', () => queue.shift() ?? null);
+    bus.handle('task:done', ({ id, primes }, from) => {
+      results.set(id, { primes, slot: from.slot });
+      if (results.size === count) finish();
+      return { ok: true };
+    });
+    // Messages: fire and forget.
+    bus.on('task:progress', ({ id, percent }, from) => {
+      progress.set(id, [...(progress.get(id) ?? []), percent]);
+      console.log(`task ${id}: ${percent}% (worker ${from.workerId})`);
+    });
+  }, { waitForWorkers: false });
 } else {
   const bus = workerBus();
   const isPrime = (n) => {
