@@ -6,7 +6,7 @@ import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
 import { Balancer } from './sticky/index.js';
-import type { PrimaryBus, BusSchema } from './ipc/index.js';
+import type { PrimaryBus, PrimaryBusControl, BusSchema } from './ipc/index.js';
 import {
   PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
   type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SupervisorEvents, type TopologyEvents,
@@ -42,7 +42,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   readonly #supervisor: Supervisor;
   readonly #shutdown: PrimaryShutdown;
   readonly #topology: Topology;
-  readonly #bus: PrimaryBus;
+  readonly #bus: PrimaryBusControl;
   #state: LifecycleState = 'starting';
   #removeSignals: (() => void) | undefined;
   #address: AddressInfo | undefined;
@@ -120,7 +120,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * const session = await bus.requestTo({ key: '203.0.113.7' }, 'session:get', { user: '42' });
    */
   bus<S extends BusSchema = BusSchema>(): PrimaryBus<S> {
-    return this.#bus as PrimaryBus<S>;
+    return this.#bus.bus as PrimaryBus<S>;
   }
 
   get state(): LifecycleState {

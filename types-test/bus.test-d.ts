@@ -84,6 +84,10 @@ expectError(bus.unhandle('session:get'));
 expectError(wbus.unhandle('task:next'));
 expectError(wbus.off('metrics:report', () => {}));
 
+// What only the primary does with its bus is not part of it.
+expectError(bus.close());
+expectError(bus.slotReady(0));
+
 // A schema without a side has no channels there.
 const onlyPrimary = workerBus<{ primary: { messages: { up: { ok: boolean } } } }>();
 expectType<Promise<void>>(onlyPrimary.send('up', { ok: true }));

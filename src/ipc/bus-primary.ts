@@ -36,6 +36,19 @@ export interface PrimaryBusOptions {
   slotQueueLimit: number;
 }
 
+/** What only the primary itself does with its bus; the bus's users never see it. */
+export interface PrimaryBusControl {
+  readonly bus: PrimaryBus;
+  /** The slot has a ready worker again: what waited for it goes out. */
+  slotReady(slot: number): void;
+  /** The primary shut down: listeners go, requests still waiting fail. */
+  close(): void;
+}
+
+/** The class is exported (for `instanceof`); only openPrimaryBus() constructs it. */
+const CONSTRUCT = Symbol('PrimaryBus');
+let controlOf: (bus: PrimaryBus) => PrimaryBusControl;
+
 /** The application bus in the primary, typed by your `BusSchema`. Get it with `primary.bus<AppBus>()`. */
 export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<PrimaryMessages<S>, PrimaryRequests<S>> {
   readonly #core: BusCore;
@@ -51,8 +64,13 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
   });
   #isClosed = false;
 
+  static {
+    controlOf = (bus) => ({ bus, slotReady: (slot) => bus.#slotReady(slot), close: () => bus.#close() });
+  }
+
   /** @internal created by the primary */
-  constructor(directory: BusDirectory, options: PrimaryBusOptions) {
+  constructor(token: typeof CONSTRUCT, directory: BusDirectory, options: PrimaryBusOptions) {
+    if (token !== CONSTRUCT) throw new StickyError(ErrorCode.InvalidState, 'A PrimaryBus cannot be constructed directly.', { hint: 'Use `primary.bus()`.' });
     const core = new BusCore(options.timeout);
     super(core);
     this.#core = core;
@@ -114,14 +132,12 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
     }) as Promise<ResponseOf<WorkerRequests<S>, C>>;
   }
 
-  /** @internal the slot has a ready worker again: what waited for it goes out. */
-  slotReady(slot: number): void {
+  #slotReady(slot: number): void {
     const worker = this.#directory.readyWorkerOf(slot);
     if (worker !== undefined) this.#waiting.release(slot, worker);
   }
 
-  /** @internal the primary shut down: listeners go, requests still waiting fail. */
-  close(): void {
+  #close(): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
     cluster.off('message', this.#onMessage);
@@ -236,4 +252,9 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
     this.#core.failPeer(worker.id, exited);
     this.#forwarder.workerGone(worker.id, exited);
   };
+}
+
+/** The primary's bus and its own handle on it. */
+export function openPrimaryBus(directory: BusDirectory, options: PrimaryBusOptions): PrimaryBusControl {
+  return controlOf(new PrimaryBus(CONSTRUCT, directory, options));
 }

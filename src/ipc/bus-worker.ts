@@ -28,6 +28,9 @@ function senderOf(from: WireSender | undefined): BusSender {
   return sender;
 }
 
+/** The class is exported (for `instanceof`); only workerBus() constructs it, once per process. */
+const CONSTRUCT = Symbol('WorkerBus');
+
 /**
  * The application bus in a worker, typed by your `BusSchema`. Get it with `workerBus<AppBus>()`.
  * Messages and requests to the primary use the schema's `primary` side; to workers, its `worker` side.
@@ -37,7 +40,8 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
   readonly #outbox: Outbox;
 
   /** @internal use `workerBus()` */
-  constructor(timeout: number) {
+  constructor(token: typeof CONSTRUCT, timeout: number) {
+    if (token !== CONSTRUCT) throw new StickyError(ErrorCode.InvalidState, 'A WorkerBus cannot be constructed directly.', { hint: 'Use `workerBus()`.' });
     const core = new BusCore(timeout);
     super(core);
     this.#core = core;
@@ -186,7 +190,7 @@ export function workerBus<S extends BusSchema = BusSchema>(): WorkerBus<S> {
     });
   }
   if (instance === undefined) {
-    instance = new WorkerBus(inheritedOptions().ipcTimeout ?? DEFAULTS.ipcTimeout);
+    instance = new WorkerBus(CONSTRUCT, inheritedOptions().ipcTimeout ?? DEFAULTS.ipcTimeout);
   }
   return instance as WorkerBus<S>;
 }

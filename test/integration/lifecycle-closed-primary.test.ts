@@ -23,10 +23,13 @@ function isListening(port: number): Promise<boolean> {
 }
 
 describe('primary handle', () => {
-  it('cannot be constructed directly, and listens once', async () => {
+  it('cannot be constructed directly (nor its bus), keeps its internals out of reach, and listens once', async () => {
     const cluster = await spawnCluster('closed-primary.mjs');
     const probe = await cluster.ask('probe');
     expect(probe.construct).toEqual({ code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('Hint: Call `createPrimary(options)`') });
+    expect(probe.busConstruct).toEqual({ code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('Hint: Use `primary.bus()`.') });
+    // What only the primary itself calls is out of reach: not a method of the handle or of its bus.
+    expect(probe.internals).toEqual([]);
     expect(probe.listen).toEqual({ code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('already listens') });
   });
 
