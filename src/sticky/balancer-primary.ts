@@ -69,6 +69,9 @@ export interface SteeringState {
   reason: string | undefined;
 }
 
+const closedWhileBinding = (): StickyError => new StickyError(ErrorCode.InvalidState, 'The primary was closed while it was binding its port.',
+  { hint: 'Await `listen()` before `close()`, or ignore this error when closing during start-up is intended.' });
+
 /** Reused for every getpeername() call: the address is read out before the next connection. */
 const PEER: { address?: string; port?: number; family?: string } = {};
 
@@ -87,6 +90,8 @@ export class Balancer {
   readonly #guard: AcceptGuard;
   /** Where the primary hop listens, to listen there again after a pause. */
   #listenAt: { port: number; host: string | undefined } | undefined;
+  /** stopAccepting() ran: a listen still binding closes what it bound. */
+  #isStopped = false;
 
   constructor(options: Readonly<ResolvedListenOptions>, log: Logger) {
     this.#options = options;
@@ -130,8 +135,10 @@ export class Balancer {
    * the bind error (EADDRINUSE…) when the port is taken.
    */
   async listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    if (this.#isStopped) throw closedWhileBinding();
     if (this.#strategy.isKeyedByPeerAddress && this.#options.steering !== 'primary') {
       const address = await this.#listenInKernel(port, host);
+      if (address !== undefined && this.#isStopped) throw closedWhileBinding();
       if (address !== undefined) return address;
     }
     return this.#listenInPrimary(port, host);
@@ -143,6 +150,7 @@ export class Balancer {
     if (native.sockets !== undefined) {
       // The native part takes numeric addresses; Node's listen() resolves a name to its first address too.
       const numeric = host === undefined || isIP(host) !== 0 ? host : (await lookup(host)).address;
+      if (this.#isStopped) throw closedWhileBinding();
       try {
         const group = KernelGroup.open(native.sockets, { host: numeric, port, backlog: this.#options.backlog, seed: this.#options.hashSeed, slots: this.slots.size });
         this.slots.useKernel(group, this.#options.backlog);
@@ -185,6 +193,8 @@ export class Balancer {
       this.server.once('error', onError);
       this.server.listen({ port: at.port, host: at.host, backlog: this.#options.backlog }, () => {
         this.server.removeListener('error', onError);
+        if (this.#isStopped) this.server.close(); // closed while binding: nobody else would close it
+        if (this.#isStopped) return reject(closedWhileBinding());
         // A key that is the peer address needs no byte nor net.Socket: the listening handle's accept
         // callback is taken over, so each connection stays the bare TCP handle libuv accepted (no
         // stream state or listeners built in the primary) and travels to the worker as 'net.Native'.
@@ -196,6 +206,7 @@ export class Balancer {
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
   stopAccepting(handOffWaiting: boolean): void {
+    this.#isStopped = true;
     this.#guard.stop();
     if (this.server.listening) this.server.close();
     // A client still sending its HTTP head has a request on the way: when waiting for connections it

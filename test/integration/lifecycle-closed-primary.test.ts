@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { pEvent } from 'p-event';
 import { spawnCluster } from '../helpers/cluster.js';
 
 // The primary's handle refuses what does not fit its state, with STICKY_ERR_INVALID_STATE and a hint,
@@ -31,6 +32,14 @@ describe('primary handle', () => {
     // What only the primary itself calls is out of reach: not a method of the handle or of its bus.
     expect(probe.internals).toEqual([]);
     expect(probe.listen).toEqual({ code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('already listens') });
+  });
+
+  it.each(['auto', 'primary'])('closed while listen() binds its port (steering %s): listen() rejects, close() ends, nothing stays open', async (steering) => {
+    const cluster = await spawnCluster('closed-primary.mjs', { env: { RACE: '1', STEERING: steering } });
+    const exited = pEvent(cluster.child, 'exit', { timeout: 10_000, multiArgs: true });
+    expect(cluster.ready).toMatchObject({ listen: { code: 'STICKY_ERR_INVALID_STATE', message: expect.stringContaining('closed while it was binding') }, close: { code: 'ok' }, state: 'closed' });
+    // A port left listening would keep the process alive.
+    expect(await exited).toEqual([0, null]);
   });
 
   it('rejects listen(), reload(), scale() and whenReady() once close() was called, and binds no port after it', async () => {
