@@ -164,7 +164,7 @@ const body = [
   `- Date: ${startedAt}; commit ${sourceRevision()}; machine: ${describeMachine()}`,
   `- ${rounds} round(s) per figure, medians; raw and bus alternate within each round. Two workers; one-way counts are n = ${smallN} (64 B) and ${largeN} (64 KiB) messages between the primary and worker 0; requests n = ${rttN}.`,
   `- Heavy traffic: every worker sends ${floodRate} messages/s of ${floodBytes} B to the primary and the primary ${floodRate}/s to every worker (paced every 5 ms), while a load generator opens new connections (64 in flight, ${sources.length} source addresses). IP mode over the primary hop (\`steering: '${process.env.BENCH_BUS_STEERING ?? 'primary'}'\`), so each connection is one socket handoff on the channel the bus uses; over the kernel plane no connection crosses it.`,
-  '- The machine was shared with other engineers\' builds and tests while this ran (see "other load"): treat the figures as indicative and compare bus and raw within a table, not across runs.',
+  '- "machine busy" is every process\'s CPU on the machine during the window (/proc/stat), this benchmark\'s own included: about 2 cores means the load filled the machine.',
   ...sections.flatMap(({ serialization, tput, rtt, handoff }) => [
     '',
     `### Channel serialization: ${serialization}`,
@@ -173,7 +173,7 @@ const body = [
     '',
     table(['in flight', 'raw p50, µs', 'raw p99, µs', 'raw req/s', 'bus p50, µs', 'bus p99, µs', 'bus req/s'], rtt),
     '',
-    table(['bus traffic during the window', 'messages/s into the primary', 'new connections/s', 'vs none', 'failed', 'other load, cores'], handoff),
+    table(['bus traffic during the window', 'messages/s into the primary', 'new connections/s', 'vs none', 'failed', 'machine busy, cores'], handoff),
   ]),
 ];
 const out = resultsPath(isQuick);
