@@ -115,7 +115,7 @@ export class Balancer {
       onHead: (socket, slot, bytes) => this.#dispatchWithFallback(slot, socket, bytes),
       onRefuse: this.#refuse,
     }, options);
-    this.server = createServer({ pauseOnConnect: true, noDelay: true }, strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection);
+    this.server = createServer({ pauseOnConnect: true }, strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection);
     this.#guard = new AcceptGuard({
       stop: () => {
         if (this.server.listening) this.server.close();
