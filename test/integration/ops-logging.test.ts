@@ -47,7 +47,8 @@ describe('logging', () => {
 
 describe('component loggers', () => {
   it('writes the component of every line once, whichever part of the primary or a worker logs it', async () => {
-    const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ logLevel: 'debug' }) } });
+    // The plane is chosen here (also when the suite runs with TEST_STEERING): its log line is asserted below.
+    const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ logLevel: 'debug', steering: 'auto' }) } });
     // SIGHUP: a rolling restart, so the reload's own lines are in the output too.
     cluster.child.kill('SIGHUP');
     await waitFor(() => cluster.output().includes('"msg":"reload end"'), { timeout: 15_000 });
