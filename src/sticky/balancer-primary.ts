@@ -193,8 +193,8 @@ export class Balancer {
       this.server.once('error', onError);
       this.server.listen({ port: at.port, host: at.host, backlog: this.#options.backlog }, () => {
         this.server.removeListener('error', onError);
-        if (this.#isStopped) this.server.close(); // closed while binding: nobody else would close it
-        if (this.#isStopped) return reject(closedWhileBinding());
+        // Closed while binding: nobody else would close it.
+        if (this.#isStopped) return void this.server.close(() => reject(closedWhileBinding()));
         // A key that is the peer address needs no byte nor net.Socket: the listening handle's accept
         // callback is taken over, so each connection stays the bare TCP handle libuv accepted (no
         // stream state or listeners built in the primary) and travels to the worker as 'net.Native'.

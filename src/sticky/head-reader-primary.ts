@@ -64,8 +64,8 @@ export interface HeadLimits {
 const ignoreError = (): void => {};
 
 class PendingHead implements HeadState {
-  chunks: Buffer[] = [];
-  length = 0;
+  /** Everything read so far, in one buffer. */
+  buffer: Buffer | undefined = undefined;
   scanned = 0;
   isFirstLineChecked = false;
   slot: number | undefined = undefined;
@@ -81,11 +81,8 @@ class PendingHead implements HeadState {
   }
 
   onData = (chunk: Buffer): void => {
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-    const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.length);
-    this.chunks.length = 0;
-    this.chunks.push(buffer);
+    const buffer = this.buffer === undefined ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.buffer = buffer;
     this.#reader.inspect(this, buffer);
   };
 
@@ -147,7 +144,7 @@ export class HeadReader {
       stopReads(entry.socket);
       this.#detach(entry);
     }
-    return pending.map((entry) => ({ socket: entry.socket, buffer: entry.chunks[0] ?? Buffer.alloc(0) }));
+    return pending.map((entry) => ({ socket: entry.socket, buffer: entry.buffer ?? Buffer.alloc(0) }));
   }
 
   inspect(pending: PendingHead, buffer: Buffer): void {
@@ -156,10 +153,10 @@ export class HeadReader {
       stopReads(pending.socket);
       this.#detach(pending);
       // Anything Node buffered but did not emit yet belongs to the request too.
+      // (Usually nothing: no array is built for the common case.)
+      let all = buffer;
       let more: Buffer | null;
-      const parts = [buffer];
-      while ((more = pending.socket.read() as Buffer | null) !== null) parts.push(more);
-      const all = parts.length === 1 ? buffer : Buffer.concat(parts);
+      while ((more = pending.socket.read() as Buffer | null) !== null) all = Buffer.concat([all, more]);
       const bytes = all.length > pending.consumed ? all.toString('base64', pending.consumed) : undefined;
       this.#events.onHead(pending.socket, pending.slot, bytes);
     } else if (verdict !== HeadVerdict.readMore) {

@@ -2,8 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, onTestFailed, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
-import { onLinux } from './platform.js';
+import { isKernelAvailable } from './platform.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** A message the fixture primary sends over IPC. */
@@ -113,7 +112,7 @@ function planeOverride(env: Record<string, string> | undefined): { OPTIONS?: str
 /** The plane a fixture that does not choose `steering` runs on: kernel where it can load, unless TEST_STEERING says otherwise. */
 export function defaultPlane(): 'kernel' | 'primary' {
   if (process.env.TEST_STEERING === 'primary') return 'primary';
-  return onLinux && loadReusePortSockets().sockets !== undefined ? 'kernel' : 'primary';
+  return isKernelAvailable ? 'kernel' : 'primary';
 }
 
 function forkFixture(fixture: string, options: SpawnOptions): StartedFixture {

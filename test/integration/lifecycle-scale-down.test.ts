@@ -2,18 +2,16 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { expect, it } from 'vitest';
 import { pEvent } from 'p-event';
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 import { bucketOfAddress } from '../../src/sticky/address-bucket.js';
 import { bucketTable } from '../../src/sticky/bucket-table.js';
 import { isMessage, spawnCluster, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
-import { onLinux } from '../helpers/platform.js';
+import { isKernelAvailable } from '../helpers/platform.js';
 
 // Scaling down under kernel steering removes the last slot's socket. Clients the kernel queued there
 // before the smaller table took effect must be served by that slot's worker, not reset when the
 // socket's last copy closes.
 
-const isKernelAvailable = onLinux && loadReusePortSockets().sockets !== undefined;
 const modelSlot = (address: string, slots: number): number => bucketTable(slots, 0)[bucketOfAddress(address, 0)] as number;
 
 async function scaleTo(cluster: SpawnedCluster, workers: number): Promise<void> {

@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { isMessage, spawnCluster, type FixtureMessage } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
+import { isKernelAvailable } from '../helpers/platform.js';
 
 // If this fails after a Node upgrade, src/internal/node-internals-primary.ts or -worker.ts relies on internals that changed:
 // a worker must accept on a listening handle the primary holds (and never listens on), and the
 // handle must outlive the worker, so a replacement serves what waited in the backlog.
 
-describe.skipIf(loadReusePortSockets().sockets === undefined)('Node internals of the kernel data plane', () => {
+describe.skipIf(!isKernelAvailable)('Node internals of the kernel data plane', () => {
   it('lets a cluster worker accept on the primary\'s handle, which survives the worker and serves its replacement', async () => {
     const cluster = await spawnCluster('kernel-handle-canary.mjs');
     const firstOf = async (type: string): Promise<FixtureMessage> => cluster.messages.find(isMessage(type)) ??

@@ -7,16 +7,15 @@ import { pEvent } from 'p-event';
 import { Balancer } from '../../src/sticky/balancer-primary.js';
 import { normalizeListenOptions, type ListenOptions } from '../../src/options.js';
 import { resolveLogger } from '../../src/logger.js';
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
 import { bucketOfAddress } from '../../src/sticky/address-bucket.js';
 import { bucketTable } from '../../src/sticky/bucket-table.js';
 import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, request } from '../helpers/client.js';
+import { isKernelAvailable } from '../helpers/platform.js';
 
 // Kernel steering in the product: IP mode's clients reach their slot's worker through the kernel
 // group, on the same slot the primary hop would pick (one model), and the fallback and refusals.
 
-const isKernelAvailable = loadReusePortSockets().sockets !== undefined;
 const modelSlot = (address: string, slots: number, seed = 0): number => bucketTable(slots, seed)[bucketOfAddress(address, seed)] as number;
 const clients = (count: number): string[] => Array.from({ length: count }, (_, i) => `127.${10 + (i % 50)}.${i % 256}.${2 + ((i * 13) % 250)}`);
 
