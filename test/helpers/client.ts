@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { pause } from './cluster.js';
 
@@ -215,4 +216,33 @@ export function proxiedAgent(port: number, header: Buffer | string, { localAddre
     return socket;
   };
   return agent;
+}
+
+/** Resolves whether nothing listens on `port` of 127.0.0.1 (by binding it for a moment). */
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ port, host: '127.0.0.1', exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port below the kernel's ephemeral range, for a test whose primary closes its port for a
+ * while and must find it free again (or refused) afterwards: ports of `listen(0)` in a test file
+ * running alongside, and source ports of outgoing connections, come from that range and never take it.
+ */
+export async function portBelowEphemeralRange(): Promise<number> {
+  let low = 32_768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the usual start of the range.
+  }
+  const first = Math.max(1_024, low - 12_000);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = first + Math.floor(Math.random() * (low - first));
+    if (await isPortFree(port)) return port;
+  }
+  throw new Error(`no free port found between ${first} and ${low}`);
 }

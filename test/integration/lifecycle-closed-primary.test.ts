@@ -2,6 +2,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { spawnCluster } from '../helpers/cluster.js';
+import { portBelowEphemeralRange } from '../helpers/client.js';
 
 // The primary's handle refuses what does not fit its state, with STICKY_ERR_INVALID_STATE and a hint,
 // instead of binding a port nobody closes or forking workers for a cluster that is going away.
@@ -43,7 +44,8 @@ describe('primary handle', () => {
   });
 
   it('rejects listen(), reload(), scale() and whenReady() once close() was called, and binds no port after it', async () => {
-    const cluster = await spawnCluster('closed-primary.mjs');
+    // Below the ephemeral range: once closed, nothing running alongside takes the port.
+    const cluster = await spawnCluster('closed-primary.mjs', { env: { PORT: String(await portBelowEphemeralRange()) } });
     const { closing, closed } = (await cluster.ask('close')) as unknown as { closing: Probe; closed: Probe };
     const invalid = { listen: 'STICKY_ERR_INVALID_STATE', reload: 'STICKY_ERR_INVALID_STATE', scale: 'STICKY_ERR_INVALID_STATE', whenReady: 'STICKY_ERR_INVALID_STATE' };
     expect(closing.state).toBe('closing');

@@ -3,13 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { pause, spawnCluster, waitFor, type SpawnedCluster } from '../helpers/cluster.js';
-import { request } from '../helpers/client.js';
+import { portBelowEphemeralRange, request } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
 // The primary at its fd limit (EMFILE on accept), on the primary hop (under kernel steering the
 // primary accepts nothing). It finds out within a check interval, closes its public port instead of
 // letting libuv spin on it or shed every client, counts the pause, and listens again by itself, on the
-// same port, once descriptors are free.
+// same port, once descriptors are free. The port is below the ephemeral range, so that nothing else
+// running meanwhile (a test file alongside) takes it while it is closed.
 
 const NOFILE = 256;
 
@@ -50,7 +51,7 @@ describe.skipIf(!onLinux)('fd pressure', () => {
   for (const mode of ['ip', 'proxyHeader'] as const) {
     it(`${mode} mode: out of descriptors, the primary stops accepting, counts it and serves again by itself`, async () => {
       const options = mode === 'ip' ? { steering: 'primary' } : {};
-      const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify(options) }, nofile: NOFILE });
+      const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify(options), PORT: String(await portBelowEphemeralRange()) }, nofile: NOFILE });
       const headers = mode === 'proxyHeader' ? { 'x-forwarded-for': '203.0.113.9' } : {};
       expect((await request({ port: cluster.port, headers })).status).toBe(200);
       const pids = (await stats(cluster)).slots.map((slot) => slot.pid);
@@ -73,7 +74,7 @@ describe.skipIf(!onLinux)('fd pressure', () => {
     // once libuv has spent its spare descriptor on a waiting client it cannot open it again. That is
     // the state ENFILE (the system's table full) or a thread taking the freed descriptor leads to, in
     // which libuv retries accept() on every turn of the event loop for as long as a client waits.
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ steering: 'primary' }) }, nofile: NOFILE });
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ steering: 'primary' }), PORT: String(await portBelowEphemeralRange()) }, nofile: NOFILE });
     expect((await request({ port: cluster.port })).status).toBe(200);
     const pids = (await stats(cluster)).slots.map((slot) => slot.pid);
     const pid = cluster.child.pid as number;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { isMessage, pause, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
-import { request, sourceAddress } from '../helpers/client.js';
+import { portBelowEphemeralRange, request, sourceAddress } from '../helpers/client.js';
 import { recordLoad, type RequestRecord } from './load.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -72,7 +72,8 @@ async function slotsOf(cluster: SpawnedCluster): Promise<Map<string, number>> {
 
 async function start(env: Record<string, string>, options: Record<string, unknown>, nofile?: number): Promise<{ cluster: SpawnedCluster; baseline: number }> {
   const cluster = await spawnCluster('resilience-app.mjs', {
-    env: { WORKERS: String(WORKERS), OPTIONS: JSON.stringify({ maxRestarts: 1_000, ...options }), ...env },
+    // The fd-pressure scenario closes the port for a while: below the ephemeral range nothing takes it meanwhile.
+    env: { WORKERS: String(WORKERS), OPTIONS: JSON.stringify({ maxRestarts: 1_000, ...options }), PORT: String(await portBelowEphemeralRange()), ...env },
     ...(nofile === undefined ? {} : { nofile }),
   });
   // Warm up lazily created handles before the baseline.
