@@ -1,10 +1,17 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MANIFEST_NAME, rejectPrebuild } from './prebuild-manifest.js';
 
 // The optional native part of the kernel data plane (native/reuseport.c, prebuilt per platform in
 // prebuilds/<platform>-<arch>/). Loading never throws: on another OS or architecture, or when the
-// file is missing, the caller gets the reason and keeps the primary hop. Nothing is compiled at
-// install time.
+// file is missing, damaged or not listed with its SHA-256 in prebuilds/SHA256SUMS, the caller gets
+// the reason and keeps the primary hop. The checksum is checked before the file is loaded: a
+// truncated shared object can crash the process inside dlopen (SIGBUS), where no catch helps.
+// Nothing is compiled at install time.
 
 /** Errors from the addon carry Node's usual `code` (EADDRINUSE…), `errno` and `syscall`. */
 export interface NativeSocketError extends Error {
@@ -83,16 +90,41 @@ export function loadReusePortSockets(): NativeSupport {
 
 function load(): NativeSupport {
   // From both src/sticky and dist/sticky the package root is two levels up.
-  return loadFrom(`../../prebuilds/linux-${process.arch}/reuseport.node`, process.platform, process.versions.node);
+  const prebuilds = fileURLToPath(new URL('../../prebuilds', import.meta.url));
+  return loadFrom(prebuilds, process.platform, process.arch, process.versions.node);
 }
 
-/** Loads the addon at `file` (relative to this module) for a platform and Node version; never throws. */
-export function loadFrom(file: string, platform: string, version: string): NativeSupport {
+/** Larger than any build of the addon: a bound on what is read and hashed. */
+const MAX_ADDON_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Loads `<prebuilds>/<platform>-<arch>/reuseport.node` for a Node version once its SHA-256 matches
+ * `<prebuilds>/SHA256SUMS`; never throws.
+ */
+export function loadFrom(prebuilds: string, platform: string, arch: string, version: string): NativeSupport {
   if (platform !== 'linux') return { reason: `kernel steering needs Linux (this is ${platform})` };
   if (!canWorkerListenOnHandle(version)) return { reason: `kernel steering needs Node >= 20.13 (this is ${version})` };
+  const name = `${platform}-${arch}/reuseport.node`;
+  const file = join(prebuilds, name);
   try {
+    const rejected = checkFile(prebuilds, name, file);
+    if (rejected !== undefined) return { reason: `the native part did not load from ${file}: ${rejected}` };
     return { sockets: wrap(createRequire(import.meta.url)(file) as Addon) };
   } catch (error) {
     return { reason: `the native part did not load from ${file}: ${(error as Error).message}` };
   }
+}
+
+/** Why the file must not be loaded, or undefined; throws the file system's error (ENOENT…). */
+function checkFile(prebuilds: string, name: string, file: string): string | undefined {
+  const stats = statSync(file);
+  if (!stats.isFile() || stats.size > MAX_ADDON_BYTES) return 'not a regular file of a plausible size';
+  const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+  let manifest: string;
+  try {
+    manifest = readFileSync(join(prebuilds, MANIFEST_NAME), 'utf8');
+  } catch (error) {
+    return `cannot read its checksum list: ${(error as Error).message}`;
+  }
+  return rejectPrebuild(manifest, name, sha256);
 }

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, onTestFailed, onTestFinished } from 'vi
 import { pEvent } from 'p-event';
 import { isKernelAvailable } from './platform.js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 
 /** A message the fixture primary sends over IPC. */
 export interface FixtureMessage {
@@ -34,6 +35,8 @@ export interface SpawnOptions {
   timeout?: number;
   /** Start the fixture primary (and so its workers) with this soft and hard limit of open files (Linux prlimit). */
   nofile?: number;
+  /** Run the fixture from a copy of the package at this directory (its test/fixtures/, dist/, prebuilds/). */
+  packageRoot?: string;
 }
 
 /** Forks a fixture primary (which forks real workers) and registers its cleanup. */
@@ -116,7 +119,9 @@ export function defaultPlane(): 'kernel' | 'primary' {
 }
 
 function forkFixture(fixture: string, options: SpawnOptions): StartedFixture {
-  const child = fork(new URL(`../fixtures/${fixture}`, import.meta.url), [], {
+  const fixtures = options.packageRoot === undefined ? new URL('../fixtures/', import.meta.url)
+    : pathToFileURL(`${options.packageRoot}/test/fixtures/`);
+  const child = fork(new URL(fixture, fixtures), [], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, ...options.env, ...planeOverride(options.env) },
     detached: options.detached ?? false,

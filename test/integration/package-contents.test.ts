@@ -44,6 +44,13 @@ describe('the published package', () => {
     expect(unresolved).toEqual([]);
   }, 60_000);
 
+  it('ships the prebuilt addons with their checksum list, and what rebuilds them', async () => {
+    const files = await packedFiles();
+    const native = [...files].filter((file) => file.startsWith('prebuilds/') || file.startsWith('native/')).sort();
+    expect(native).toEqual(['native/build.sh', 'native/reuseport.c', 'prebuilds/SHA256SUMS',
+      'prebuilds/linux-arm64/reuseport.node', 'prebuilds/linux-x64/reuseport.node']);
+  }, 60_000);
+
   it('keeps internals out of the declarations', async () => {
     const primary = await readFile(join(root, 'dist/primary.d.ts'), 'utf8');
     expect(primary).toContain('declare class StickyPrimary');

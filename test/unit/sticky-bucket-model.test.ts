@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BUCKETS, bucketOfAddress, bucketOfIPv4, bucketOfIPv6 } from '../../src/sticky/address-bucket.js';
 import { bucketTable } from '../../src/sticky/bucket-table.js';
@@ -167,12 +168,18 @@ describe('canWorkerListenOnHandle', () => {
 describe('loading the native part elsewhere', () => {
   it('answers with the reason instead of throwing: another OS, an old Node, a missing or foreign binary', async () => {
     const { loadFrom } = await import('../../src/sticky/reuseport-native.js');
-    const file = `../../prebuilds/linux-${process.arch}/reuseport.node`;
-    expect(loadFrom(file, 'darwin', '22.0.0')).toEqual({ reason: 'kernel steering needs Linux (this is darwin)' });
-    expect(loadFrom(file, 'linux', '20.12.0')).toEqual({ reason: 'kernel steering needs Node >= 20.13 (this is 20.12.0)' });
-    expect(loadFrom('../../prebuilds/linux-none/reuseport.node', 'linux', '22.0.0').reason).toMatch(/did not load from/);
-    // A binary for another architecture is refused by the dynamic loader, not thrown at the caller.
+    const prebuilds = fileURLToPath(new URL('../../prebuilds', import.meta.url));
+    const here = process.arch;
+    expect(loadFrom(prebuilds, 'darwin', here, '22.0.0'))
+      .toEqual({ reason: 'kernel steering needs Linux (this is darwin)' });
+    expect(loadFrom(prebuilds, 'linux', here, '20.12.0'))
+      .toEqual({ reason: 'kernel steering needs Node >= 20.13 (this is 20.12.0)' });
+    expect(loadFrom(prebuilds, 'linux', 'none', '22.0.0').reason)
+      .toMatch(/did not load from .*linux-none\/reuseport.node: ENOENT/);
+    // A binary for another architecture passes its checksum, then the dynamic loader refuses it (not thrown).
     const foreign = process.arch === 'arm64' ? 'x64' : 'arm64';
-    expect(loadFrom(`../../prebuilds/linux-${foreign}/reuseport.node`, 'linux', '22.0.0').reason).toMatch(/did not load from/);
+    const { reason } = loadFrom(prebuilds, 'linux', foreign, '22.0.0');
+    expect(reason).toMatch(/did not load from/);
+    expect(reason).not.toMatch(/SHA256SUMS/);
   });
 });
