@@ -7,7 +7,7 @@ import { encodeProgram, generateReusePortProgram } from './reuseport-program.js'
 import { holdListeningFd, type NativeListenHandle } from '../internal/node-internals-primary.js';
 import type { ReusePortSockets } from './reuseport-native.js';
 import { nextLiveSlot } from './route.js';
-import { isCompeting, normalizeListenAddress, readPortListeners } from './port-listeners.js';
+import { isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener } from './port-listeners.js';
 import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
 
 // The kernel data plane: one SO_REUSEPORT listening socket per slot, all on the public address,
@@ -75,6 +75,7 @@ export class KernelGroup {
   readonly #retiring = new Set<number>();
   readonly #checkInterval: number;
   #timer: NodeJS.Timeout | undefined;
+  #isChecking = false;
   /** The program attached last, attached again by each periodic check. */
   #program: Uint32Array | undefined;
   readonly #log: Logger;
@@ -171,9 +172,9 @@ export class KernelGroup {
   }
 
   /** Looks at the port's listeners, reports foreign ones to `watch`. */
-  inspect(): GroupInspection {
+  inspect(listeners: readonly PortListener[] = readPortListeners(this.address.port)): GroupInspection {
     const present = new Set<number>();
-    for (const listener of readPortListeners(this.address.port)) {
+    for (const listener of listeners) {
       if (isCompeting(this.#ours, listener.address)) present.add(listener.inode);
     }
     for (const inode of this.#retiring) if (!present.has(inode)) this.#retiring.delete(inode);
@@ -212,21 +213,27 @@ export class KernelGroup {
 
   close(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
     for (const member of this.#members.splice(0)) member.handle.close();
   }
 
   /** The periodic check: report the members and attach the program again (a replaced one is undone). */
   #check = (): void => {
-    try {
-      this.inspect();
+    if (this.#isChecking) return;
+    this.#isChecking = true;
+    readPortListenersAsync(this.address.port).then((listeners) => {
+      if (this.#timer === undefined) return;
+      this.inspect(listeners);
       const first = this.#members[0];
       if (first === undefined || this.#program === undefined) return;
       this.#sockets.attach(first.fd, this.#program);
       this.watch.restored();
-    } catch (error) {
+    }).catch((error: unknown) => {
       // Out of descriptors, say: the next check tries again; the routing stays as it was.
       this.#log.warn({ err: error }, 'kernel group check failed');
-    }
+    }).finally(() => {
+      this.#isChecking = false;
+    });
   };
 
   #attach(): void {

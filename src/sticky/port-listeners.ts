@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { SocketAddress } from 'node:net';
 import { endianness } from 'node:os';
 
@@ -6,7 +7,9 @@ import { endianness } from 'node:os';
 // network namespace): how the kernel plane counts its reuseport group's members, since neither the
 // group nor its program can tell who is in it. The kernel lists every listening socket before the
 // first connection, so a read stops at the first line in another state: a check costs the number
-// of listeners, not of connections. Parsing is pure and unit tested; reading is one small function.
+// of listeners, not of connections — except /proc/net/tcp6 on a host with no IPv6 connection, where
+// the kernel walks every IPv4 one to find none (~13 ms for 44,000 sockets): the periodic check reads
+// asynchronously, on libuv's thread pool, so the primary's event loop never waits for it.
 
 export interface PortListener {
   /** The bound address: IPv4 dotted (also for an IPv4-mapped IPv6 one), IPv6 in canonical form. */
@@ -89,15 +92,43 @@ export function readPortListeners(port: number): PortListener[] {
   return out;
 }
 
+/** As `readPortListeners`, reading on the thread pool. */
+export async function readPortListenersAsync(port: number): Promise<PortListener[]> {
+  const out: PortListener[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) await readListenersFromAsync(file, port, out);
+  return out;
+}
+
 const CHUNK = Buffer.allocUnsafe(64 * 1024);
+const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
+async function readListenersFromAsync(file: string, port: number, out: PortListener[]): Promise<void> {
+  // No IPv6 in this kernel: no tcp6 file, and no IPv6 listener either.
+  const handle = await open(file, 'r').catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
+  if (handle === undefined) return;
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  try {
+    let rest = '';
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      const text = rest + chunk.toString('latin1', 0, bytesRead);
+      const end = text.lastIndexOf('\n');
+      rest = text.slice(end + 1);
+      if (!collectListeners(text.slice(0, end + 1), port, out)) return;
+    }
+    collectListeners(rest, port, out);
+  } finally {
+    await handle.close();
+  }
+}
 
 function readListenersFrom(file: string, port: number, out: PortListener[]): void {
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch (error) {
-    // No IPv6 in this kernel: no tcp6 file, and no IPv6 listener either.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (isMissing(error)) return;
     throw error;
   }
   try {
