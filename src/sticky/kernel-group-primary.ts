@@ -29,6 +29,7 @@ import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-w
 // A joiner takes the index after the last member, so a slot's index is verified only while the
 // port holds exactly the live sockets: a grow is refused otherwise. A shrink closes the last of our
 // indices, which the smaller table no longer names: a joiner moving into it gets no client.
+// (Over 250 lines: the group's indices and the checks that keep them verified belong together.)
 
 export interface KernelGroupOptions {
   host: string | undefined;
