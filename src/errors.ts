@@ -43,6 +43,12 @@ export const ErrorCode = {
   IpcInvalidPayload: 'STICKY_ERR_IPC_INVALID_PAYLOAD',
   /** A ready worker did not answer the primary within `workerTimeout` and was replaced. */
   WorkerTimeout: 'STICKY_ERR_WORKER_TIMEOUT',
+  /**
+   * Kernel steering: a socket the cluster does not own listens on its port (a same-user process joined
+   * the reuseport group); reported by the `foreignListener` event, and a scale that would place a slot
+   * behind it is refused.
+   */
+  ForeignListener: 'STICKY_ERR_FOREIGN_LISTENER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -20,7 +20,7 @@ export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptio
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'socketIoSessions', 'generatePrehashArray',
-  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'groupCheckInterval', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency',
   'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
@@ -67,6 +67,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     hashSeed: integerIn(raw, 'hashSeed', DEFAULTS.hashSeed, 0, 0xffff_ffff),
     backlog: integerIn(raw, 'backlog', DEFAULTS.backlog, 1, 65_535),
     steering: resolveSteering(raw.steering, mode),
+    groupCheckInterval: integerIn(raw, 'groupCheckInterval', DEFAULTS.groupCheckInterval, 10, 60_000, ' (ms)'),
     maxHeadBytes: integerIn(raw, 'maxHeadBytes', DEFAULTS.maxHeadBytes, 256, 1024 * 1024, ' (bytes)'),
     headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, MAX_TIMER_MS, ' (ms)'),
     maxPendingHeads: integerIn(raw, 'maxPendingHeads', DEFAULTS.maxPendingHeads, 1, unlimited),

@@ -5,7 +5,7 @@ import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type Reso
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
-import { Balancer } from './sticky/index.js';
+import { Balancer, type GroupWatchEvents } from './sticky/index.js';
 import type { PrimaryBus, PrimaryBusControl, BusSchema } from './ipc/index.js';
 import {
   PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
@@ -22,8 +22,11 @@ const CONSTRUCT = Symbol('StickyPrimary');
 /** Set by the class: the drop-in's `closeMaster`, a shutdown reported with its own reason. */
 let closeWithReason: (primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean) => Promise<ShutdownResult>;
 
-/** Events of a primary, by name. */
-export interface PrimaryEvents extends SupervisorEvents, TopologyEvents {
+/**
+ * Events of a primary, by name. `foreignListener` (kernel steering): a socket of another process
+ * listens on the public port; `foreignListenerGone`: only the cluster's own sockets listen there again.
+ */
+export interface PrimaryEvents extends SupervisorEvents, TopologyEvents, GroupWatchEvents {
   listening: AddressInfo;
   shutdownStart: { reason: ShutdownReason; waitForConnections: boolean };
   shutdownEnd: ShutdownResult;
@@ -67,7 +70,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     // child ("component" twice in one line) instead of replacing it.
     const root = options.logger;
     this.#log = root.child({ component: 'primary' });
-    this.#balancer = new Balancer(options, root.child({ component: 'sticky' }));
+    this.#balancer = new Balancer(options, root.child({ component: 'sticky' }), (event, payload) => this.emit(event, payload as never));
     this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
     this.#topology = new Topology(options, this.#supervisor, root);

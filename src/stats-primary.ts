@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import type { BalancerStats, Balancer, SteeringState } from './sticky/index.js';
+import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from './sticky/index.js';
 import type { LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
 import type { MetricsSource, SlotStateName } from './ops/index.js';
 
@@ -28,6 +28,11 @@ export interface PrimaryStats {
    * the primary's connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
    */
   steering: SteeringState;
+  /**
+   * Kernel steering's checks of who listens on the public port: foreign listeners now and detected so
+   * far, checks made, program re-attachments, scales refused (all 0 on the primary hop).
+   */
+  kernel: KernelGroupStats;
   /** What happened to the connections of the public port. */
   connections: BalancerStats;
 }
@@ -57,6 +62,7 @@ export function collectStats({ balancer, supervisor, topology, state }: StatsSou
     workerTimeouts: supervisor.workerTimeouts,
     slots,
     steering: { ...balancer.steering },
+    kernel: balancer.kernelStats(),
     connections: balancer.stats(),
   };
 }
@@ -75,6 +81,7 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
         readyWorkers: stats.readyWorkers,
         restarts: stats.restarts,
         connections: { ...stats.connections },
+        kernel: { ...stats.kernel },
         openFds: openFds(),
         startTimeSeconds: startedAt / 1000,
       };

@@ -5,6 +5,7 @@ expectType<'STICKY_ERR_INVALID_OPTION'>(ErrorCode.InvalidOption);
 expectType<'STICKY_ERR_INVALID_STATE'>(ErrorCode.InvalidState);
 expectType<'STICKY_ERR_IPC_CLOSED'>(ErrorCode.IpcClosed);
 expectType<'STICKY_ERR_RESPAWN_LIMIT'>(ErrorCode.RespawnLimit);
+expectType<'STICKY_ERR_FOREIGN_LISTENER'>(ErrorCode.ForeignListener);
 expectError(ErrorCode.Nope);
 expectError(ErrorCode.InvalidOption = 'STICKY_ERR_INVALID_STATE');
 

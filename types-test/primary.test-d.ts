@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { expectError, expectType } from 'tsd';
 import {
-  createPrimary, type CloseMaster, type LifecycleState, type PrimaryStats, type ShutdownResult, type StickyPrimary,
-  type WorkerExitInfo, type WorkerInfo,
+  createPrimary, type CloseMaster, type ForeignListenerGoneInfo, type ForeignListenerInfo, type KernelGroupStats, type LifecycleState,
+  type PrimaryStats, type ShutdownResult, type StickyError, type StickyPrimary, type WorkerExitInfo, type WorkerInfo,
 } from '../dist/index.js';
 
 declare const closeMaster: CloseMaster;
@@ -24,6 +24,16 @@ primary.on('listening', (address) => expectType<AddressInfo>(address));
 primary.once('shutdownEnd', (result) => expectType<ShutdownResult>(result));
 primary.on('respawnScheduled', (p) => expectType<number>(p.delay));
 primary.on('slotFailed', (p) => expectType<number>(p.retryIn));
+primary.on('foreignListener', (p) => {
+  expectType<ForeignListenerInfo>(p);
+  expectType<number>(p.count);
+  expectType<number[]>(p.inodes);
+  expectType<StickyError>(p.error);
+});
+primary.on('foreignListenerGone', (p) => expectType<ForeignListenerGoneInfo>(p));
+expectError(primary.on('foreignListener', (p) => p.pid));
+expectType<KernelGroupStats>(primary.stats().kernel);
+expectType<number>(primary.stats().kernel.foreignListeners);
 expectError(primary.on('workerReady', (p: string) => p));
 expectError(primary.on('workerReady', (p) => p.nope));
 expectError(primary.on('workerReadyy', () => {}));

@@ -109,18 +109,26 @@ export class SlotOwner {
     for (const slot of this.#slots) slot.clearTimer();
   }
 
-  /** Adds a provisional slot at the end, outside the table until `confirmLast()`; returns its index. */
+  /**
+   * Adds a provisional slot at the end, outside the table until `confirmLast()`; returns its index.
+   * @throws {StickyError} when the table's data plane cannot place another slot now.
+   */
   add(): number {
+    const refusal = this.#table.refuseGrowth();
+    if (refusal !== undefined) throw refusal;
     this.#slots.push(new Slot(this.#slots.length, true));
     return this.#slots.length - 1;
   }
 
-  /** The last slot's worker started: the table grows to include it, and its crashes are respawned. */
+  /**
+   * The last slot's worker started: the table grows to include it, and its crashes are respawned.
+   * @throws {StickyError} when the table cannot grow after all; the slot stays provisional.
+   */
   confirmLast(): void {
     const slot = this.#slots.at(-1);
     if (slot === undefined || !slot.isProvisional) return;
-    slot.isProvisional = false;
     this.#table.resize(this.#slots.length);
+    slot.isProvisional = false;
     if (slot.current?.isReady === true) this.#route(slot, slot.current);
   }
 

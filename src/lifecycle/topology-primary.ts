@@ -202,7 +202,15 @@ export class Topology extends TypedEmitter<TopologyEvents> {
           hint: `See the worker logs; the cluster keeps the ${this.#slots.size} slots that started.`,
         });
       }
-      this.#slots.confirmLast();
+      try {
+        this.#slots.confirmLast();
+      } catch (error) {
+        // The new slot's socket could not be placed (a process joined the port meanwhile): the
+        // cluster keeps the slots it has, and the worker that got no socket leaves.
+        this.#slots.removeLast();
+        await this.#drain(tracked);
+        throw error;
+      }
     }
     while (this.#slots.size > count) {
       this.#lastReloadMs.length = Math.min(this.#lastReloadMs.length, this.#slots.size - 1);

@@ -26,6 +26,8 @@ export interface PrimaryMetrics {
   restarts: number;
   /** Cumulative connection outcomes of the balancer, by name (camelCase). */
   connections: Readonly<Record<string, number>>;
+  /** Kernel steering's group checks, by name (camelCase); `foreignListeners` is a level. */
+  kernel: Readonly<Record<string, number>>;
   /** Open file descriptors of the primary, when the platform tells (Linux). */
   openFds: number | undefined;
   /** Event-loop delay of the primary since the last scrape, in ms. */
@@ -35,6 +37,14 @@ export interface PrimaryMetrics {
 
 /** The balancer's gauges; every other connection counter is exported as a `_total` counter. */
 const CONNECTION_GAUGES = new Set(['pendingHeads', 'acceptPaused']);
+const KERNEL_GAUGES = new Set(['foreignListeners']);
+const KERNEL_HELP: Readonly<Record<string, string>> = {
+  foreignListeners: 'Sockets of another process listening on the public port now (kernel steering).',
+  intrusions: 'Foreign listening sockets detected on the public port.',
+  groupChecks: 'Checks of the listeners on the public port.',
+  programRestores: 'Times a check attached the routing program again.',
+  refusedScales: 'Scales refused because the new slot\'s socket could not be placed safely.',
+};
 
 const snake = (name: string): string => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
@@ -90,6 +100,12 @@ export function renderMetrics(metrics: PrimaryMetrics): string {
     const isGauge = CONNECTION_GAUGES.has(key);
     const name = `sticky_runtime_connections_${snake(key)}${isGauge ? '' : '_total'}`;
     out.family(name, isGauge ? 'gauge' : 'counter', `Balancer connections: ${key}.`).sample(name, value);
+  }
+
+  for (const [key, value] of Object.entries(metrics.kernel)) {
+    const isGauge = KERNEL_GAUGES.has(key);
+    const name = `sticky_runtime_kernel_${snake(key)}${isGauge ? '' : '_total'}`;
+    out.family(name, isGauge ? 'gauge' : 'counter', KERNEL_HELP[key] ?? `Kernel steering: ${key}.`).sample(name, value);
   }
 
   out.family('process_start_time_seconds', 'gauge', 'Start time of the primary since the Unix epoch, in seconds.').sample('process_start_time_seconds', metrics.startTimeSeconds);

@@ -5,6 +5,7 @@ export const DEFAULTS = Object.freeze({
   hashSeed: 0,
   backlog: 2048,
   steering: 'auto',
+  groupCheckInterval: 1_000,
   maxHeadBytes: 16_384,
   headTimeout: 10_000,
   maxPendingHeads: 1024,

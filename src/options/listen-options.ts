@@ -83,6 +83,14 @@ export interface ListenOptions {
    * in `stats().steering`. Header, PROXY and custom keys always use the primary. @default 'auto'
    */
   steering?: Steering;
+  /**
+   * Kernel steering: ms between checks that only the cluster's sockets listen on its port. Another
+   * process of the same user can join the port's `SO_REUSEPORT` group and replace its routing program;
+   * each check re-attaches the program and reports such a listener (`foreignListener` event, error log,
+   * `stats().kernel`), so this bounds how long it can take connections unnoticed. Each check reads the
+   * port's listeners from /proc (not the connections) and costs tens of microseconds. @default 1000
+   */
+  groupCheckInterval?: number;
   /** Largest request head (or PROXY header) the primary reads before answering 431. @default 16384 */
   maxHeadBytes?: number;
   /** Ms a client has to send a complete head before the primary answers 408. @default 10000 */
@@ -190,6 +198,7 @@ export interface ResolvedListenOptions {
   hashSeed: number;
   backlog: number;
   steering: Steering;
+  groupCheckInterval: number;
   maxHeadBytes: number;
   headTimeout: number;
   maxPendingHeads: number;

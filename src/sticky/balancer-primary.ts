@@ -1,7 +1,7 @@
 import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { Logger } from '../logger.js';
-import { ErrorCode, StickyError } from '../errors.js';
+import { ErrorCode, StickyError, isStickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { slotOfAddress } from './route.js';
 import { HeadReader, type Refusal } from './head-reader-primary.js';
@@ -10,6 +10,7 @@ import { SlotTable } from './slot-table-primary.js';
 import { answerAndClose } from './responses.js';
 import { closeConnection, isSocket, type TcpHandle } from './connection.js';
 import { KernelGroup } from './kernel-group-primary.js';
+import type { GroupWatchEmit, KernelGroupStats } from './group-watch-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 import { AcceptGuard } from './accept-guard-primary.js';
 import { acceptBareHandles } from '../internal/node-internals-primary.js';
@@ -92,10 +93,14 @@ export class Balancer {
   #listenAt: { port: number; host: string | undefined } | undefined;
   /** stopAccepting() ran: a listen still binding closes what it bound. */
   #isStopped = false;
+  #group: KernelGroup | undefined;
+  readonly #emit: GroupWatchEmit;
 
-  constructor(options: Readonly<ResolvedListenOptions>, log: Logger) {
+  /** `emit` receives the kernel plane's reports about foreign listeners on the port. */
+  constructor(options: Readonly<ResolvedListenOptions>, log: Logger, emit: GroupWatchEmit = () => undefined) {
     this.#options = options;
     this.#log = log;
+    this.#emit = emit;
     const strategy = createRoutingStrategy(options);
     this.#strategy = strategy;
     this.#steering = {
@@ -152,15 +157,20 @@ export class Balancer {
       const numeric = host === undefined || isIP(host) !== 0 ? host : (await lookup(host)).address;
       if (this.#isStopped) throw closedWhileBinding();
       try {
-        const group = KernelGroup.open(native.sockets, { host: numeric, port, backlog: this.#options.backlog, seed: this.#options.hashSeed, slots: this.slots.size });
+        const group = KernelGroup.open(native.sockets, {
+          host: numeric, port, backlog: this.#options.backlog, seed: this.#options.hashSeed, slots: this.slots.size,
+          checkInterval: this.#options.groupCheckInterval, log: this.#log, emit: this.#emit,
+        });
+        this.#group = group;
         this.slots.useKernel(group, this.#options.backlog);
         this.#steering = { plane: 'kernel', reason: undefined };
         this.#log.info({ steering: 'kernel', slots: this.slots.size }, 'kernel steering: workers accept on their slot sockets');
         return group.address;
       } catch (error) {
         const syscall = (error as { syscall?: unknown }).syscall;
-        // A taken port or a bad address is the caller's problem on either plane.
-        if (syscall === 'bind' || syscall === 'listen' || error instanceof TypeError) throw error;
+        // A taken port (also by a process that joined the group while it opened) or a bad address
+        // is the caller's problem on either plane.
+        if (syscall === 'bind' || syscall === 'listen' || error instanceof TypeError || isStickyError(error)) throw error;
         reason = `the kernel refused the routing program: ${(error as Error).message}`;
       }
     }
@@ -233,6 +243,12 @@ export class Balancer {
   countUpstreamReuse(requests: number, connections: number): void {
     this.#counts.upstreamReuseRequests += requests;
     this.#counts.upstreamReuseConnections += connections;
+  }
+
+  /** The kernel plane's group checks (zeros on the primary hop). */
+  kernelStats(): KernelGroupStats {
+    return this.#group === undefined ? { foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0 }
+      : { ...this.#group.watch.stats };
   }
 
   stats(): BalancerStats {

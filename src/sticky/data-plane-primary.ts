@@ -1,3 +1,4 @@
+import type { StickyError } from '../errors.js';
 import type { KernelGroup } from './kernel-group-primary.js';
 import type { WorkerLink } from './worker-link-primary.js';
 
@@ -10,7 +11,9 @@ export interface DataPlane {
   attach(slot: number, link: WorkerLink): void;
   /** The slot failed (its clients go to the next live slot, served by `live`) or healed (`live` undefined). */
   setFailed(slot: number, isFailed: boolean, live: WorkerLink | undefined): void;
-  /** The table is about to hold `count` slots. */
+  /** Why the table cannot grow by a slot now (logged and counted), or undefined. */
+  refuseGrowth(): StickyError | undefined;
+  /** The table is about to hold `count` slots; throws, leaving it as it was, when it cannot grow. */
   resize(count: number): void;
   /** Shutdown: no new connection reaches any slot through this plane. */
   close(): void;
@@ -23,6 +26,10 @@ export interface DataPlane {
 export class PrimaryHopPlane implements DataPlane {
   attach(): void {}
   setFailed(): void {}
+  refuseGrowth(): undefined {
+    return undefined;
+  }
+
   resize(): void {}
   close(): void {}
 }
@@ -55,6 +62,10 @@ export class KernelPlane implements DataPlane {
     if (!isFailed || handle === undefined || live === undefined || live.slot === slot) return;
     live.acceptOn(handle, this.#backlog, slot);
     this.#stranded.set(slot, live);
+  }
+
+  refuseGrowth(): StickyError | undefined {
+    return this.#group.refuseGrowth();
   }
 
   resize(count: number): void {

@@ -1,5 +1,6 @@
 export { Balancer, type BalancerStats, type SteeringState } from './balancer-primary.js';
 export { SlotTable, type SlotTableStats } from './slot-table-primary.js';
+export type { ForeignListenerInfo, ForeignListenerGoneInfo, GroupWatchEvents, KernelGroupStats } from './group-watch-primary.js';
 export { WorkerLink } from './worker-link-primary.js';
 export { adoptSocket, listenPrivately, clientAddress, type ClientAddressSource } from './receiver-worker.js';
 export { listenOnHandle } from '../internal/node-internals-worker.js';

@@ -1,9 +1,14 @@
+import { fstatSync } from 'node:fs';
 import { isIP, type AddressInfo } from 'node:net';
+import type { Logger } from '../logger.js';
+import { ErrorCode, StickyError } from '../errors.js';
 import { bucketTable } from './bucket-table.js';
 import { encodeProgram, generateReusePortProgram } from './reuseport-program.js';
 import { holdListeningFd, type NativeListenHandle } from '../internal/node-internals-primary.js';
 import type { ReusePortSockets } from './reuseport-native.js';
 import { nextLiveSlot } from './route.js';
+import { isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener } from './port-listeners.js';
+import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
 
 // The kernel data plane: one SO_REUSEPORT listening socket per slot, all on the public address,
 // created and held by the primary for its whole life, and a BPF program that sends each new
@@ -17,6 +22,14 @@ import { nextLiveSlot } from './route.js';
 //
 // Trust boundary: any process of the same user can join the group (SO_REUSEPORT checks only the
 // uid) and replace its program. The plain-bind probe keeps an occupied port failing with EADDRINUSE.
+// Neither the group nor a classic BPF program can say who is in it, so the group counts the port's
+// listeners (port-listeners.ts) against the inodes of its own sockets: at open, before and after
+// each grow and shrink, and every `checkInterval` ms, when it also attaches its program again (one
+// setsockopt), undoing a replaced program whether or not the process that replaced it still listens.
+// A joiner takes the index after the last member, so a slot's index is verified only while the
+// port holds exactly the live sockets: a grow is refused otherwise. A shrink closes the last of our
+// indices, which the smaller table no longer names: a joiner moving into it gets no client.
+// (Over 250 lines: the group's indices and the checks that keep them verified belong together.)
 
 export interface KernelGroupOptions {
   host: string | undefined;
@@ -24,11 +37,25 @@ export interface KernelGroupOptions {
   backlog: number;
   seed: number;
   slots: number;
+  /** Ms between periodic checks of the group's members. */
+  checkInterval: number;
+  log: Logger;
+  emit: GroupWatchEmit;
 }
 
 interface Member {
   fd: number;
   handle: NativeListenHandle;
+  /** The socket's inode, as the port's listener table names it. */
+  inode: number;
+}
+
+/** What one look at the port's listeners found. */
+export interface GroupInspection {
+  /** Inodes of competing listeners that are not the cluster's. */
+  foreign: number[];
+  /** The port holds exactly the live sockets: the next socket's index is `size`. */
+  isExact: boolean;
 }
 
 export class KernelGroup {
@@ -42,6 +69,17 @@ export class KernelGroup {
   readonly #failed = new Set<number>();
   /** Slots the attached table spreads clients over. */
   #routed = 0;
+  readonly watch: GroupWatch;
+  /** The bound address as the listener table writes it. */
+  readonly #ours: string;
+  /** Inodes of removed slots' sockets that their draining worker may still hold open. */
+  readonly #retiring = new Set<number>();
+  readonly #checkInterval: number;
+  #timer: NodeJS.Timeout | undefined;
+  #isChecking = false;
+  /** The program attached last, attached again by each periodic check. */
+  #program: Uint32Array | undefined;
+  readonly #log: Logger;
 
   /**
    * Probes the address with a plain bind (so an occupied port fails with EADDRINUSE), opens one
@@ -63,6 +101,8 @@ export class KernelGroup {
     try {
       for (let slot = 0; slot < options.slots; slot++) group.grow();
       group.route(options.slots);
+      group.#timer = setInterval(group.#check, group.#checkInterval);
+      group.#timer.unref();
     } catch (error) {
       group.close();
       throw error;
@@ -77,6 +117,10 @@ export class KernelGroup {
     this.#backlog = options.backlog;
     this.#seed = options.seed;
     this.address = { address: host, family: isIP(host) === 6 ? 'IPv6' : 'IPv4', port };
+    this.#ours = normalizeListenAddress(host) ?? host;
+    this.#checkInterval = options.checkInterval;
+    this.#log = options.log;
+    this.watch = new GroupWatch(port, options.log, options.emit);
   }
 
   get size(): number {
@@ -88,15 +132,57 @@ export class KernelGroup {
     return this.#members[slot]?.handle;
   }
 
-  /** Opens the next slot's socket; it gets no client until `route()` includes it. */
+  /**
+   * Opens the next slot's socket; it gets no client until `route()` includes it.
+   * @throws {StickyError} when its index in the group cannot be verified (see `refuseGrowth`).
+   */
   grow(): void {
+    const before = this.refuseGrowth();
+    if (before !== undefined) throw before;
     const { fd } = this.#sockets.listen(this.#host, this.address.port, this.#backlog, this.#isIPv6Only);
+    let member: Member;
     try {
-      this.#members.push({ fd, handle: holdListeningFd(fd) });
+      member = { fd, handle: holdListeningFd(fd), inode: fstatSync(fd).ino };
     } catch (error) {
       this.#sockets.close(fd);
       throw error;
     }
+    this.#members.push(member);
+    // A process that joined between the two looks holds the index this socket was meant to have.
+    const after = this.refuseGrowth();
+    if (after === undefined) return;
+    this.#members.pop();
+    member.handle.close();
+    throw after;
+  }
+
+  /**
+   * Why a new socket's index cannot be verified now (a foreign listener, or a removed slot's socket
+   * still open), logged and counted; undefined when the port holds exactly the live sockets.
+   */
+  refuseGrowth(): StickyError | undefined {
+    const { foreign, isExact } = this.inspect();
+    if (isExact) return undefined;
+    const error = foreign.length > 0 ? foreignListenerError(this.address.port, foreign.length)
+      : new StickyError(ErrorCode.InvalidState, 'A removed slot\'s socket is still open in its draining worker: a new slot\'s place in the group is unknown.', {
+        hint: 'Scale again once the removed worker has exited.',
+      });
+    // At open nothing is counted: the caller's listen() fails with this error.
+    if (this.#timer !== undefined) this.watch.refused(error);
+    return error;
+  }
+
+  /** Looks at the port's listeners, reports foreign ones to `watch`. */
+  inspect(listeners: readonly PortListener[] = readPortListeners(this.address.port)): GroupInspection {
+    const present = new Set<number>();
+    for (const listener of listeners) {
+      if (isCompeting(this.#ours, listener.address)) present.add(listener.inode);
+    }
+    for (const inode of this.#retiring) if (!present.has(inode)) this.#retiring.delete(inode);
+    const live = new Set(this.#members.map((member) => member.inode));
+    const foreign = [...present].filter((inode) => !live.has(inode) && !this.#retiring.has(inode));
+    this.watch.observe(foreign);
+    return { foreign, isExact: present.size === live.size && [...live].every((inode) => present.has(inode)) };
   }
 
   /** Spreads clients over the first `slots` sockets (attaching the table for that many slots). */
@@ -107,10 +193,15 @@ export class KernelGroup {
 
   /** Closes the last socket (scale-down, after `route()` stopped sending it clients). */
   shrink(): void {
+    this.inspect();
     const member = this.#members.pop();
-    if (member !== undefined) this.#failed.delete(this.#members.length);
+    if (member !== undefined) {
+      this.#failed.delete(this.#members.length);
+      this.#retiring.add(member.inode);
+    }
     // The worker that still holds the socket keeps accepting from it until it closes its copy.
     member?.handle.close();
+    this.inspect();
   }
 
   /** A failed slot's buckets go to the next live slot until it heals. */
@@ -122,8 +213,29 @@ export class KernelGroup {
   }
 
   close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     for (const member of this.#members.splice(0)) member.handle.close();
   }
+
+  /** The periodic check: report the members and attach the program again (a replaced one is undone). */
+  #check = (): void => {
+    if (this.#isChecking) return;
+    this.#isChecking = true;
+    readPortListenersAsync(this.address.port).then((listeners) => {
+      if (this.#timer === undefined) return;
+      this.inspect(listeners);
+      const first = this.#members[0];
+      if (first === undefined || this.#program === undefined) return;
+      this.#sockets.attach(first.fd, this.#program);
+      this.watch.restored();
+    }).catch((error: unknown) => {
+      // Out of descriptors, say: the next check tries again; the routing stays as it was.
+      this.#log.warn({ err: error }, 'kernel group check failed');
+    }).finally(() => {
+      this.#isChecking = false;
+    });
+  };
 
   #attach(): void {
     const first = this.#members[0];
@@ -139,7 +251,9 @@ export class KernelGroup {
         return next === -1 ? slot : next;
       });
     }
-    this.#sockets.attach(first.fd, encodeProgram(generateReusePortProgram(table, this.#seed, this.#members.length)));
+    const program = encodeProgram(generateReusePortProgram(table, this.#seed, this.#members.length));
+    this.#sockets.attach(first.fd, program);
+    this.#program = program;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Worker } from 'node:cluster';
+import type { StickyError } from '../errors.js';
 import { WorkerLink } from './worker-link-primary.js';
 import { nextLiveSlot } from './route.js';
 import type { Connection } from './connection.js';
@@ -151,7 +152,15 @@ export class SlotTable {
     if (entry.timer === undefined) this.#armTimer(slot, entry);
   }
 
-  /** Grows or shrinks the table; sockets waiting on removed slots are re-dispatched. */
+  /** Why the table cannot grow by a slot now (kernel steering: its socket's place is unverified), or undefined. */
+  refuseGrowth(): StickyError | undefined {
+    return this.#plane.refuseGrowth();
+  }
+
+  /**
+   * Grows or shrinks the table; sockets waiting on removed slots are re-dispatched.
+   * @throws {StickyError} when the plane cannot place a new slot (the table stays as it was).
+   */
   resize(count: number): void {
     this.#plane.resize(count);
     const removed = this.#slots.splice(count);

@@ -8,6 +8,7 @@ const base: PrimaryMetrics = {
   ],
   workers: 2, readyWorkers: 1, restarts: 1,
   connections: { accepted: 13, acceptErrors: 1, pendingHeads: 4, acceptPauses: 2, acceptPaused: 1 },
+  kernel: { foreignListeners: 1, intrusions: 2, groupChecks: 40, programRestores: 39, refusedScales: 1 },
   openFds: undefined, eventLoopDelay: { mean: 2, p99: 12.5, max: 40 }, startTimeSeconds: 1_700_000_000.5,
 };
 
@@ -21,6 +22,13 @@ describe('renderMetrics', () => {
     expect(text).toContain('sticky_runtime_slot_state{slot="1",state="starting"} 1\n');
     expect(text).toContain('sticky_runtime_slot_restarts_total{slot="0"} 2\n');
     expect(text).toContain('sticky_runtime_slot_queued_connections{slot="1"} 3\n');
+  });
+
+  it('exports the kernel group checks: foreign listeners as a gauge, the rest as counters', () => {
+    expect(text).toContain('# TYPE sticky_runtime_kernel_foreign_listeners gauge\nsticky_runtime_kernel_foreign_listeners 1\n');
+    expect(text).toContain('# TYPE sticky_runtime_kernel_intrusions_total counter\nsticky_runtime_kernel_intrusions_total 2\n');
+    expect(text).toContain('sticky_runtime_kernel_refused_scales_total 1\n');
+    expect(text).toContain('sticky_runtime_kernel_program_restores_total 39\n');
   });
 
   it('converts ms to seconds and leaves out what is unknown', () => {
