@@ -16,6 +16,7 @@ import { EXIT_CODES, HELP } from './help.js';
 
 const CONFIG_NAMES = ['sticky-runtime.config.js', 'sticky-runtime.config.mjs', 'sticky-runtime.config.cjs'];
 const DEFAULT_CONTROL_SOCKET = 'sticky-runtime.sock';
+const METRICS_TOKEN_ENV = 'STICKY_RUNTIME_METRICS_TOKEN';
 /** A reload may take long: every slot forks, gets ready and drains. */
 const CONTROL_TIMEOUT_MS = 10 * 60_000;
 
@@ -58,6 +59,46 @@ async function loadConfig(explicit: string | undefined): Promise<ConfigFile> {
   return config as ConfigFile;
 }
 
+/**
+ * The `metrics` option: the config file's, with the flags' port and host and the token from
+ * `--metrics-token-file` or $STICKY_RUNTIME_METRICS_TOKEN (so it is not on the command line, where
+ * every local user sees it).
+ */
+function metricsOf(parsed: ParsedCommand, fromConfig: ListenOptions['metrics']): ListenOptions['metrics'] {
+  const token = metricsToken(parsed);
+  const base = typeof fromConfig === 'object' ? fromConfig : undefined;
+  if (parsed.metricsPort === undefined && parsed.metricsHost === undefined && base === undefined) {
+    if (parsed.metricsTokenFile !== undefined) {
+      throw new StickyError(ErrorCode.InvalidOption, '`--metrics-token-file` is given, but no metrics endpoint.', {
+        hint: 'Add `--metrics-port <n>` (or `metrics` in the config file).',
+      });
+    }
+    return fromConfig;
+  }
+  const flagPort = parsed.metricsPort;
+  const port = flagPort === undefined ? base?.port ?? 0 : /^\d+$/.test(flagPort) ? Number(flagPort) : flagPort;
+  return {
+    ...base, port: port as number,
+    ...(parsed.metricsHost === undefined ? {} : { host: parsed.metricsHost }),
+    ...(token === undefined ? {} : { token }),
+  };
+}
+
+function metricsToken(parsed: ParsedCommand): string | undefined {
+  const fromEnv = process.env[METRICS_TOKEN_ENV];
+  // The workers (and what they spawn) inherit the primary's environment; they have no use for it.
+  delete process.env[METRICS_TOKEN_ENV];
+  const file = parsed.metricsTokenFile;
+  if (file === undefined) return fromEnv === '' ? undefined : fromEnv;
+  try {
+    return readFileSync(resolve(file), 'utf8').trim();
+  } catch (error) {
+    throw new StickyError(ErrorCode.InvalidOption, `Cannot read the metrics token file ${resolve(file)}.`, {
+      cause: error, hint: 'Check the `--metrics-token-file` path and its permissions.',
+    });
+  }
+}
+
 function controlSocketOf(parsed: ParsedCommand, config: ConfigFile): string {
   return resolve(parsed.controlSocket ?? config.controlSocket ?? DEFAULT_CONTROL_SOCKET);
 }
@@ -78,11 +119,8 @@ async function serve(parsed: ParsedCommand): Promise<void> {
     appPath = resolve(app0);
     if (!existsSync(appPath)) throw new StickyError(ErrorCode.InvalidApp, `App module ${appPath} does not exist.`, { hint: 'Check the path.' });
     const merged: ListenOptions = { ...configOptions, ...parsed.options, handleSignals: true };
-    if (parsed.metricsPort !== undefined || parsed.metricsHost !== undefined) {
-      const base = typeof configOptions.metrics === 'object' ? configOptions.metrics : { port: 0 };
-      const metricsPort = parsed.metricsPort === undefined ? base.port : /^\d+$/.test(parsed.metricsPort) ? Number(parsed.metricsPort) : parsed.metricsPort;
-      merged.metrics = { ...base, port: metricsPort as number, ...(parsed.metricsHost === undefined ? {} : { host: parsed.metricsHost }) };
-    }
+    const metrics = metricsOf(parsed, configOptions.metrics);
+    if (metrics !== undefined) merged.metrics = metrics;
     merged.env = { ...merged.env, STICKY_RUNTIME_APP: appPath };
     options = normalizeListenOptions(merged);
     port = parsePort(parsed.port ?? configPort ?? process.env.PORT ?? 3000);
