@@ -7,10 +7,11 @@ import { ErrorCode, StickyError, isStickyError } from '../errors.js';
 import { normalizeListenOptions, parsePort, type ListenOptions } from '../options.js';
 import { startPrimary } from '../primary.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
-import { ControlServer } from './control-primary.js';
+import { ControlServer, type ControlReply } from './control-primary.js';
 import { sendControl } from './control-client.js';
 import { formatProgress, formatStatus, type StatusReply } from './format.js';
 import { EXIT_CODES, HELP } from './help.js';
+import { stripControl, terminalJson } from './terminal-text.js';
 
 // `sticky-runtime serve ./app.js --workers 4 --port 3000` and the control commands.
 
@@ -32,8 +33,9 @@ class CliFailure extends Error {
 }
 
 function printError(error: unknown): void {
-  if (isStickyError(error)) write(process.stderr, `sticky-runtime: ${error.code}: ${error.message}\n`);
-  else write(process.stderr, `sticky-runtime: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  // A message may quote a path or a value it was given: no control sequence of theirs reaches the terminal.
+  if (isStickyError(error)) write(process.stderr, stripControl(`sticky-runtime: ${error.code}: ${error.message}\n`));
+  else write(process.stderr, stripControl(`sticky-runtime: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`));
 }
 
 interface ConfigFile extends ListenOptions {
@@ -178,23 +180,36 @@ async function control(parsed: ParsedCommand): Promise<void> {
   }
   let reply;
   try {
-    reply = await sendControl(controlSocketOf(parsed, config), request, (progress) => write(process.stderr, formatProgress(progress)), CONTROL_TIMEOUT_MS);
+    reply = await sendControl(controlSocketOf(parsed, config), request, (progress) => {
+      write(process.stderr, stripControl(formatProgress(progress)));
+    }, CONTROL_TIMEOUT_MS);
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.unavailable);
   }
   if (reply.type === 'error') {
-    write(process.stderr, `sticky-runtime: ${String(reply.code)}: ${String(reply.message)}\n`);
+    write(process.stderr, stripControl(`sticky-runtime: ${String(reply.code)}: ${String(reply.message)}\n`));
     process.exitCode = reply.code === ErrorCode.InvalidOption ? EXIT_CODES.usage : EXIT_CODES.failed;
     return;
   }
-  if (parsed.command === 'status') {
-    write(process.stdout, parsed.json ? `${JSON.stringify(reply)}\n` : formatStatus(reply as unknown as StatusReply));
-  } else if (parsed.command === 'scale') {
-    write(process.stdout, `scaled from ${String(reply.from)} to ${String(reply.to)} workers\n`);
-  } else {
-    const report = reply.report as { slots: unknown[] };
-    write(process.stdout, `reloaded ${report.slots.length} slots\n`);
+  let text: string;
+  try {
+    text = replyText(parsed, reply);
+  } catch (error) {
+    throw new CliFailure(new StickyError(ErrorCode.ControlUnavailable, `The answer at the control socket is not a sticky-runtime cluster's ${String(parsed.command)} reply.`, {
+      cause: error, hint: 'Check the `--control-socket` path.',
+    }), EXIT_CODES.unavailable);
   }
+  write(process.stdout, text);
+}
+
+/** The text a successful reply prints; whatever the server sent, no terminal control sequence survives. */
+function replyText(parsed: ParsedCommand, reply: ControlReply): string {
+  if (parsed.command === 'status') {
+    return parsed.json ? `${terminalJson(reply)}\n` : stripControl(formatStatus(reply as unknown as StatusReply));
+  }
+  if (parsed.command === 'scale') return stripControl(`scaled from ${String(reply.from)} to ${String(reply.to)} workers\n`);
+  const report = reply.report as { slots: unknown[] };
+  return `reloaded ${Number(report.slots.length)} slots\n`;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
