@@ -20,7 +20,7 @@ interface Answer { status: number; headers: http.IncomingHttpHeaders; body: stri
 
 function get(port: number, path: string, { headers = {}, agent = false as http.Agent | false } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers, agent, timeout: 5_000 }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers, agent, timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
@@ -53,11 +53,11 @@ async function openIdle(port: number, count: number): Promise<Idle[]> {
 interface Stats { connections: { acceptPauses: number; acceptPaused: number } }
 const stats = async (cluster: SpawnedCluster): Promise<Stats> => ((await cluster.ask('stats')) as unknown as { stats: Stats }).stats;
 
-async function spawnPrimaryHop(metrics: Record<string, unknown>): Promise<SpawnedCluster & { metricsPort: number }> {
+async function spawnPrimaryHop(metrics: Record<string, unknown>, env: Record<string, string> = {}): Promise<SpawnedCluster & { metricsPort: number }> {
   // The primary hop: the public port is the primary's own listening socket, in its descriptor table.
   const options = { steering: 'primary', metrics: { port: 0, ...metrics } };
   const port = String(await portBelowEphemeralRange());
-  const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify(options), PORT: port }, nofile: NOFILE });
+  const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify(options), PORT: port, ...env }, nofile: NOFILE });
   return { ...cluster, metricsPort: cluster.ready.metricsPort as number };
 }
 
@@ -107,6 +107,14 @@ describe.skipIf(!onLinux)('metrics endpoint limits', () => {
     await waitFor(() => closedAt !== undefined, { timeout: 20_000 });
     expect((closedAt as number) - start).toBeLessThan(15_000);
   }, 30_000);
+
+  it('a collect hook that never settles: the scrape goes out without it, before the connection\'s idle limit', async () => {
+    const cluster = await spawnPrimaryHop({}, { COLLECT: 'never' });
+    const scrape = await get(cluster.metricsPort, '/metrics');
+    expect(scrape.status).toBe(200);
+    expect(scrape.body).toContain('sticky_runtime_ready_workers 2');
+    await waitFor(() => cluster.output().includes('metrics collect hook failed'), { timeout: 5_000 });
+  });
 
   it('with metrics.token, /metrics answers 401 without the token or with a wrong one; the probes need none', async () => {
     const cluster = await spawnPrimaryHop({ token: TOKEN });
