@@ -64,8 +64,8 @@ export class MetricsServer {
     // Node closes a connection beyond the cap right after accepting it: its descriptor is freed at once.
     this.#server.maxConnections = options.maxConnections;
     this.#server.keepAliveTimeout = ENDPOINT_LIMITS.keepAlive;
-    // headersTimeout is only checked every `check` ms and not before a first byte arrives; the
-    // socket's own inactivity timer closes a silent connection on time.
+    // The request deadlines are only checked every `check` ms; the socket's own inactivity timer
+    // closes a silent connection (one that never sent a byte too) on time.
     this.#server.timeout = ENDPOINT_LIMITS.idle;
     this.#isAuthorized = options.token === undefined ? undefined : bearerChecker(options.token);
     // Samples the primary's loop every 10 ms; reset at each scrape so a scrape shows its interval.
