@@ -29,6 +29,11 @@ export const ErrorCode = {
   InvalidApp: 'STICKY_ERR_INVALID_APP',
   /** `sticky-runtime reload | scale | status`: no running cluster answers at the control socket. */
   ControlUnavailable: 'STICKY_ERR_CONTROL_UNAVAILABLE',
+  /**
+   * `sticky-runtime reload | scale | status`: the control socket path is not a socket of this user in a
+   * directory only this user (or root) can change, so whoever answers there may not be the cluster.
+   */
+  ControlUntrusted: 'STICKY_ERR_CONTROL_UNTRUSTED',
   /** A bus request got no response within its timeout. */
   IpcTimeout: 'STICKY_ERR_IPC_TIMEOUT',
   /** The worker a bus request or message was addressed to exited before it answered. */

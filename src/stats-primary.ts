@@ -89,7 +89,9 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
     readiness: () => {
       const state = sources.state();
       const notReadySlots = sources.supervisor.slotStates().filter((slot) => !slot.isReady).map((slot) => slot.slot);
-      return { isReady: state === 'running' && notReadySlots.length === 0, state, notReadySlots };
+      // Out of file descriptors, the primary hop closed its public port for a while: not ready.
+      const isAccepting = sources.balancer.stats().acceptPaused === 0;
+      return { isReady: state === 'running' && notReadySlots.length === 0 && isAccepting, state, notReadySlots, isAccepting };
     },
   };
 }

@@ -18,6 +18,10 @@ expectNotAssignable<StickyLogger>({ info() {}, warn() {}, error() {} });
 expectAssignable<ListenOptions>({ metrics: { port: 0, host: '::1', collect: async () => '' } });
 expectNotAssignable<ListenOptions>({ metrics: { host: '127.0.0.1' } });
 expectNotAssignable<ListenOptions>({ metrics: { port: 1, collect: () => 1 } });
+// A connection cap and a bearer token for /metrics.
+expectAssignable<ListenOptions>({ metrics: { port: 9464, maxConnections: 16, token: 'x'.repeat(32) } });
+expectNotAssignable<ListenOptions>({ metrics: { port: 1, token: 42 } });
+expectNotAssignable<ListenOptions>({ metrics: { port: 1, maxConnections: '64' } });
 
 // Recycling and shutdownDelay are numbers.
 expectAssignable<ListenOptions>({ maxRequests: 10_000, maxRequestsJitter: 100, maxMemory: 2 ** 29, shutdownDelay: 5_000 });

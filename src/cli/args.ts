@@ -23,6 +23,7 @@ const CLI_FLAGS = {
   'control-socket': { type: 'string' },
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
+  'metrics-token-file': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -54,6 +55,7 @@ export interface ParsedCommand {
   controlSocket: string | undefined;
   metricsPort: string | undefined;
   metricsHost: string | undefined;
+  metricsTokenFile: string | undefined;
   json: boolean;
   help: boolean;
   version: boolean;
@@ -96,6 +98,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     controlSocket: text('control-socket'),
     metricsPort: text('metrics-port'),
     metricsHost: text('metrics-host'),
+    metricsTokenFile: text('metrics-token-file'),
     json: values.json === true,
     help: values.help === true,
     version: values.version === true,

@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, rmSync, type Stats } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { ErrorCode, StickyError, isStickyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -31,16 +31,13 @@ export class ControlServer {
   }
 
   /**
-   * Listens on the socket path, owner-only. A stale socket file (no one answers) is replaced.
-   * @throws {StickyError} `STICKY_ERR_LISTEN_FAILED` when a running cluster already answers there.
+   * Listens on the socket path, owner-only. Only a stale socket of this user (nothing answers) is
+   * replaced; anything else at the path is left as it is.
+   * @throws {StickyError} `STICKY_ERR_LISTEN_FAILED` when something answers at the path, or it holds
+   * anything but a stale socket of this user.
    */
   async listen(): Promise<void> {
-    if (await isAnswering(this.#path)) {
-      throw new StickyError(ErrorCode.ListenFailed, `A cluster already runs with the control socket ${this.#path}.`, {
-        hint: 'Stop it, or give this one another `--control-socket`.',
-      });
-    }
-    rmSync(this.#path, { force: true });
+    await removeStaleSocket(this.#path);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       // The socket file is created by bind(), inside listen(): with this umask it is born 0600, with no
@@ -143,14 +140,50 @@ function errorReply(error: unknown): ControlReply {
   return { type: 'error', code: 'STICKY_ERR_INVALID_STATE', message: error instanceof Error ? error.message : String(error) };
 }
 
-/** True when something accepts connections on the socket path. */
-function isAnswering(path: string): Promise<boolean> {
+/** Removes a stale socket of this user at `path`; throws when anything else is there. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stat: Stats;
+  try {
+    stat = lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw refusal(path, `cannot be inspected (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  if (!stat.isSocket()) throw refusal(path, `is ${kindOf(stat)}, not a socket`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) throw refusal(path, `is a socket of uid ${stat.uid}, not of this user (uid ${uid})`);
+  const probe = await probeSocket(path);
+  if (probe === 'answering') {
+    throw new StickyError(ErrorCode.ListenFailed, `Something already answers at the control socket ${path} (a running cluster?).`, {
+      hint: 'Stop it, or give this one another `--control-socket`.',
+    });
+  }
+  if (probe !== 'ECONNREFUSED') throw refusal(path, `is a socket whose state is unknown (${probe})`);
+  rmSync(path);
+}
+
+function refusal(path: string, what: string): StickyError {
+  return new StickyError(ErrorCode.ListenFailed, `The control socket path ${path} ${what}; it is left as it is.`, {
+    hint: 'Give `--control-socket` a path where nothing is, or remove what is there if it is yours to remove.',
+  });
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isFile()) return 'a regular file';
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  if (stat.isFIFO()) return 'a FIFO';
+  return 'a device';
+}
+
+/** 'answering' when something accepts connections on the socket path, else the connect error's code. */
+function probeSocket(path: string): Promise<string> {
   return new Promise((resolve) => {
     const probe = createConnection(path);
     probe.once('connect', () => {
       probe.destroy();
-      resolve(true);
+      resolve('answering');
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });
 }

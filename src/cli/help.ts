@@ -9,7 +9,10 @@ export const EXIT_CODES = {
   usage: 2,
   /** `serve` could not start: the app did not load, a port could not be bound, workers not ready. */
   startFailed: 3,
-  /** No running instance answers at the control socket. */
+  /**
+   * No running instance answers at the control socket, what answers there does not speak its
+   * protocol, or the socket fails the ownership checks (`STICKY_ERR_CONTROL_UNTRUSTED`).
+   */
   unavailable: 4,
 } as const;
 
@@ -33,6 +36,7 @@ Serve flags:
   --steering auto|kernel|primary IP mode: the kernel routes to the workers (Linux), or the primary hands over
   --metrics-port <n>             serve /metrics, /healthz, /readyz on this port
   --metrics-host <addr>          address of the metrics endpoint (default 127.0.0.1)
+  --metrics-token-file <path>    /metrics asks for this bearer token (or $STICKY_RUNTIME_METRICS_TOKEN)
   --log-level <level>            fatal, error, warn, info (default), debug, trace, silent
   --shutdown-delay <ms>          keep serving this long after SIGTERM before draining
   --max-requests <n>             recycle a worker after n requests (+ --max-requests-jitter <n>)
@@ -47,12 +51,14 @@ Serve flags:
                                  exports an object of options plus app, port, host; flags win
 Control flags (all commands):
   --control-socket <path>        Unix socket of the running cluster (default ./sticky-runtime.sock),
-                                 created owner-only (0600)
+                                 created owner-only (0600); commands use it only when it is their
+                                 user's, in a directory no other user can write to
   -h, --help    -v, --version
 
 Signals to the serve process (as gunicorn): TERM/INT graceful shutdown, a second one fast;
 HUP rolling restart; TTIN/TTOU one worker more/fewer.
 
 Exit codes: 0 ok · 1 a command failed, or shutdown had to kill workers · 2 bad flags, options or
-config · 3 serve could not start · 4 no running cluster at the control socket.
+config · 3 serve could not start · 4 no running cluster at the control socket (or it is not
+trusted, or what answers is no cluster).
 `;

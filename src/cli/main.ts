@@ -7,15 +7,17 @@ import { ErrorCode, StickyError, isStickyError } from '../errors.js';
 import { normalizeListenOptions, parsePort, type ListenOptions } from '../options.js';
 import { startPrimary } from '../primary.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
-import { ControlServer } from './control-primary.js';
+import { ControlServer, type ControlReply } from './control-primary.js';
 import { sendControl } from './control-client.js';
 import { formatProgress, formatStatus, type StatusReply } from './format.js';
 import { EXIT_CODES, HELP } from './help.js';
+import { stripControl, terminalJson } from './terminal-text.js';
 
 // `sticky-runtime serve ./app.js --workers 4 --port 3000` and the control commands.
 
 const CONFIG_NAMES = ['sticky-runtime.config.js', 'sticky-runtime.config.mjs', 'sticky-runtime.config.cjs'];
 const DEFAULT_CONTROL_SOCKET = 'sticky-runtime.sock';
+const METRICS_TOKEN_ENV = 'STICKY_RUNTIME_METRICS_TOKEN';
 /** A reload may take long: every slot forks, gets ready and drains. */
 const CONTROL_TIMEOUT_MS = 10 * 60_000;
 
@@ -31,8 +33,9 @@ class CliFailure extends Error {
 }
 
 function printError(error: unknown): void {
-  if (isStickyError(error)) write(process.stderr, `sticky-runtime: ${error.code}: ${error.message}\n`);
-  else write(process.stderr, `sticky-runtime: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  // A message may quote a path or a value it was given: no control sequence of theirs reaches the terminal.
+  if (isStickyError(error)) write(process.stderr, stripControl(`sticky-runtime: ${error.code}: ${error.message}\n`));
+  else write(process.stderr, stripControl(`sticky-runtime: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`));
 }
 
 interface ConfigFile extends ListenOptions {
@@ -58,6 +61,46 @@ async function loadConfig(explicit: string | undefined): Promise<ConfigFile> {
   return config as ConfigFile;
 }
 
+/**
+ * The `metrics` option: the config file's, with the flags' port and host and the token from
+ * `--metrics-token-file` or $STICKY_RUNTIME_METRICS_TOKEN (so it is not on the command line, where
+ * every local user sees it).
+ */
+function metricsOf(parsed: ParsedCommand, fromConfig: ListenOptions['metrics']): ListenOptions['metrics'] {
+  const token = metricsToken(parsed);
+  const base = typeof fromConfig === 'object' ? fromConfig : undefined;
+  if (parsed.metricsPort === undefined && parsed.metricsHost === undefined && base === undefined) {
+    if (parsed.metricsTokenFile !== undefined) {
+      throw new StickyError(ErrorCode.InvalidOption, '`--metrics-token-file` is given, but no metrics endpoint.', {
+        hint: 'Add `--metrics-port <n>` (or `metrics` in the config file).',
+      });
+    }
+    return fromConfig;
+  }
+  const flagPort = parsed.metricsPort;
+  const port = flagPort === undefined ? base?.port ?? 0 : /^\d+$/.test(flagPort) ? Number(flagPort) : flagPort;
+  return {
+    ...base, port: port as number,
+    ...(parsed.metricsHost === undefined ? {} : { host: parsed.metricsHost }),
+    ...(token === undefined ? {} : { token }),
+  };
+}
+
+function metricsToken(parsed: ParsedCommand): string | undefined {
+  const fromEnv = process.env[METRICS_TOKEN_ENV];
+  // The workers (and what they spawn) inherit the primary's environment; they have no use for it.
+  delete process.env[METRICS_TOKEN_ENV];
+  const file = parsed.metricsTokenFile;
+  if (file === undefined) return fromEnv === '' ? undefined : fromEnv;
+  try {
+    return readFileSync(resolve(file), 'utf8').trim();
+  } catch (error) {
+    throw new StickyError(ErrorCode.InvalidOption, `Cannot read the metrics token file ${resolve(file)}.`, {
+      cause: error, hint: 'Check the `--metrics-token-file` path and its permissions.',
+    });
+  }
+}
+
 function controlSocketOf(parsed: ParsedCommand, config: ConfigFile): string {
   return resolve(parsed.controlSocket ?? config.controlSocket ?? DEFAULT_CONTROL_SOCKET);
 }
@@ -78,11 +121,8 @@ async function serve(parsed: ParsedCommand): Promise<void> {
     appPath = resolve(app0);
     if (!existsSync(appPath)) throw new StickyError(ErrorCode.InvalidApp, `App module ${appPath} does not exist.`, { hint: 'Check the path.' });
     const merged: ListenOptions = { ...configOptions, ...parsed.options, handleSignals: true };
-    if (parsed.metricsPort !== undefined || parsed.metricsHost !== undefined) {
-      const base = typeof configOptions.metrics === 'object' ? configOptions.metrics : { port: 0 };
-      const metricsPort = parsed.metricsPort === undefined ? base.port : /^\d+$/.test(parsed.metricsPort) ? Number(parsed.metricsPort) : parsed.metricsPort;
-      merged.metrics = { ...base, port: metricsPort as number, ...(parsed.metricsHost === undefined ? {} : { host: parsed.metricsHost }) };
-    }
+    const metrics = metricsOf(parsed, configOptions.metrics);
+    if (metrics !== undefined) merged.metrics = metrics;
     merged.env = { ...merged.env, STICKY_RUNTIME_APP: appPath };
     options = normalizeListenOptions(merged);
     port = parsePort(parsed.port ?? configPort ?? process.env.PORT ?? 3000);
@@ -140,23 +180,36 @@ async function control(parsed: ParsedCommand): Promise<void> {
   }
   let reply;
   try {
-    reply = await sendControl(controlSocketOf(parsed, config), request, (progress) => write(process.stderr, formatProgress(progress)), CONTROL_TIMEOUT_MS);
+    reply = await sendControl(controlSocketOf(parsed, config), request, (progress) => {
+      write(process.stderr, stripControl(formatProgress(progress)));
+    }, CONTROL_TIMEOUT_MS);
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.unavailable);
   }
   if (reply.type === 'error') {
-    write(process.stderr, `sticky-runtime: ${String(reply.code)}: ${String(reply.message)}\n`);
+    write(process.stderr, stripControl(`sticky-runtime: ${String(reply.code)}: ${String(reply.message)}\n`));
     process.exitCode = reply.code === ErrorCode.InvalidOption ? EXIT_CODES.usage : EXIT_CODES.failed;
     return;
   }
-  if (parsed.command === 'status') {
-    write(process.stdout, parsed.json ? `${JSON.stringify(reply)}\n` : formatStatus(reply as unknown as StatusReply));
-  } else if (parsed.command === 'scale') {
-    write(process.stdout, `scaled from ${String(reply.from)} to ${String(reply.to)} workers\n`);
-  } else {
-    const report = reply.report as { slots: unknown[] };
-    write(process.stdout, `reloaded ${report.slots.length} slots\n`);
+  let text: string;
+  try {
+    text = replyText(parsed, reply);
+  } catch (error) {
+    throw new CliFailure(new StickyError(ErrorCode.ControlUnavailable, `The answer at the control socket is not a sticky-runtime cluster's ${String(parsed.command)} reply.`, {
+      cause: error, hint: 'Check the `--control-socket` path.',
+    }), EXIT_CODES.unavailable);
   }
+  write(process.stdout, text);
+}
+
+/** The text a successful reply prints; whatever the server sent, no terminal control sequence survives. */
+function replyText(parsed: ParsedCommand, reply: ControlReply): string {
+  if (parsed.command === 'status') {
+    return parsed.json ? `${terminalJson(reply)}\n` : stripControl(formatStatus(reply as unknown as StatusReply));
+  }
+  if (parsed.command === 'scale') return stripControl(`scaled from ${String(reply.from)} to ${String(reply.to)} workers\n`);
+  const report = reply.report as { slots: unknown[] };
+  return `reloaded ${Number(report.slots.length)} slots\n`;
 }
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -29,12 +29,26 @@ export interface MetricsOptions {
    * gathered from the workers over IPC). A failure is logged and leaves them out of that scrape.
    */
   collect?: () => string | Promise<string>;
+  /**
+   * Connections the endpoint holds at once; one more is closed as soon as it is accepted. Each
+   * connection costs the primary a file descriptor, which the public port needs too.
+   * @default 64
+   */
+  maxConnections?: number;
+  /**
+   * Bearer token that `/metrics` asks for (`Authorization: Bearer <token>`; 401 otherwise).
+   * `/healthz` and `/readyz` stay open to probes. At least 16 visible ASCII characters.
+   * @default none: `/metrics` is open to whoever reaches the port
+   */
+  token?: string;
 }
 
 export interface ResolvedMetricsOptions {
   port: number;
   host: string;
   collect: (() => string | Promise<string>) | undefined;
+  maxConnections: number;
+  token: string | undefined;
 }
 
 /** Options of `listen()`. Every field is optional. */

@@ -64,7 +64,11 @@ export function resolveReadiness(value: unknown): 'listen' | 'manual' {
   return value;
 }
 
-const METRICS_KEYS: ReadonlySet<string> = new Set(['port', 'host', 'collect']);
+const METRICS_KEYS: ReadonlySet<string> = new Set(['port', 'host', 'collect', 'maxConnections', 'token']);
+/** Default of `metrics.maxConnections`: scrapers and probes hold a few connections each. */
+const METRICS_MAX_CONNECTIONS = 64;
+/** A bearer token as `Authorization` carries it: visible ASCII, long enough not to be guessed. */
+const METRICS_TOKEN = /^[\x21-\x7e]{16,4096}$/;
 
 export function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions> | undefined {
   if (value === undefined || value === false) return undefined;
@@ -74,7 +78,7 @@ export function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions>
   const raw = value as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
     if (!METRICS_KEYS.has(key)) {
-      throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`metrics.${key}\`.`, { hint: 'Known: `port`, `host`, `collect`.' });
+      throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`metrics.${key}\`.`, { hint: 'Known: `port`, `host`, `collect`, `maxConnections`, `token`.' });
     }
   }
   if (raw.port === undefined) throw invalidOption('metrics.port', 'an integer from 0 to 65535', undefined, 'Name the port of the endpoint, e.g. { port: 9464 }.');
@@ -84,7 +88,21 @@ export function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions>
     port: integerIn(raw, 'port', 0, 0, 65_535, '', 'metrics.port'),
     host,
     collect: optionalFunction<ResolvedMetricsOptions['collect']>(raw, 'collect', 'metrics.collect'),
+    maxConnections: integerIn(raw, 'maxConnections', METRICS_MAX_CONNECTIONS, 1, 65_535, '', 'metrics.maxConnections'),
+    token: metricsToken(raw.token),
   });
+}
+
+function metricsToken(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !METRICS_TOKEN.test(value)) {
+    // The message names the type only: the value is a secret.
+    throw new StickyError(ErrorCode.InvalidOption,
+      `Expected \`metrics.token\` to be 16 to 4096 visible ASCII characters (no spaces), received a ${typeof value}${
+        typeof value === 'string' ? ` of ${value.length} characters` : ''}.`,
+      { hint: 'Generate one, e.g. `openssl rand -hex 32`.' });
+  }
+  return value;
 }
 
 export function resolveSteering(value: unknown, mode: RoutingMode): Steering {

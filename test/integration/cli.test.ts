@@ -1,59 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
-import { stopProcess, waitFor, waitForExit } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor, waitForExit } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
+import { cliFixture as fixture, logLines, runToEnd, serveCli as serve, workDir } from '../helpers/cli.js';
 import { startLoad } from '../helpers/load.js';
-
-const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/cli/${name}`, import.meta.url));
-
-interface Run { child: ChildProcess; stdout: () => string; stderr: () => string }
-
-/** Starts the real binary in a fresh directory (its control socket lives there); stopped after the test. */
-function runCli(args: string[], cwd: string): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  onTestFinished(() => stopProcess(child));
-  onTestFailed(() => { console.error(`--- sticky-runtime ${args.join(' ')} ---\n${stdout}\n${stderr}`); });
-  return { child, stdout: () => stdout, stderr: () => stderr };
-}
-
-/** Runs a command to its end. */
-async function runToEnd(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = runCli(args, cwd);
-  const { code } = await waitForExit(run.child, 20_000);
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
-}
-
-function workDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sticky-cli-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-interface LogLine { msg: string; port?: number; [key: string]: unknown }
-
-const logLines = (text: string): LogLine[] =>
-  text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);
-
-/** Serves `app` and resolves with the public port once the CLI logged `serving`. */
-async function serve(app: string, flags: string[], cwd: string): Promise<Run & { port: number }> {
-  const run = runCli(['serve', app, '--port', '0', '--host', '127.0.0.1', ...flags], cwd);
-  let port: number | undefined;
-  await waitFor(() => {
-    port = logLines(run.stderr()).find((line) => line.msg === 'serving')?.port;
-    if (run.child.exitCode !== null) throw new Error(`serve exited with ${run.child.exitCode}`);
-    return port !== undefined;
-  }, { timeout: 20_000 });
-  return { ...run, port: port as number };
-}
 
 describe('sticky-runtime CLI', () => {
   it('--help prints the usage, the commands and the exit codes', async () => {

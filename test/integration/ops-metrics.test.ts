@@ -92,7 +92,7 @@ describe('metrics endpoint', () => {
     await failed;
     const readyz = await get(metricsPort, '/readyz');
     expect(readyz.status).toBe(503);
-    expect(JSON.parse(readyz.body)).toEqual({ ready: false, state: 'running', notReadySlots: [1] });
+    expect(JSON.parse(readyz.body)).toEqual({ ready: false, state: 'running', notReadySlots: [1], accepting: true });
     expect((await get(metricsPort, '/healthz')).status).toBe(200);
     const states = values(await scrape(cluster), 'sticky_runtime_slot_state').filter((sample) => sample.value === 1);
     expect(states.map((sample) => sample.labels)).toEqual([{ slot: '0', state: 'ready' }, { slot: '1', state: 'failed' }]);

@@ -245,13 +245,27 @@ describe('normalizeListenOptions: logger', () => {
   );
 
   it('validates metrics: port required, known keys, host and collect typed', () => {
-    expect(normalizeListenOptions({ metrics: { port: 9464 } }).metrics).toEqual({ port: 9464, host: '127.0.0.1', collect: undefined });
+    expect(normalizeListenOptions({ metrics: { port: 9464 } }).metrics).toEqual({
+      port: 9464, host: '127.0.0.1', collect: undefined, maxConnections: 64, token: undefined,
+    });
     expect(normalizeListenOptions({ metrics: false }).metrics).toBeUndefined();
     expect(thrownBy({ metrics: {} }).message).toContain('Expected `metrics.port` to be an integer from 0 to 65535, received undefined');
     expect(thrownBy({ metrics: { port: 70_000 } }).message).toBe('Expected `metrics.port` to be an integer from 0 to 65535, received 70000 (number).');
     expect(thrownBy({ metrics: { port: 1, path: '/m' } }).message).toContain('Unknown option `metrics.path`.');
     expect(thrownBy({ metrics: { port: 1, collect: 'x' } }).message).toBe('Expected `metrics.collect` to be a function, received "x" (string).');
     expect(thrownBy({ metrics: 9464 }).message).toBe('Expected `metrics` to be an object such as { port: 9464 }, or false, received 9464 (number).');
+  });
+
+  it('validates metrics.maxConnections and metrics.token, without echoing the token', () => {
+    const token = 'a'.repeat(32);
+    expect(normalizeListenOptions({ metrics: { port: 1, maxConnections: 8, token } }).metrics).toMatchObject({ maxConnections: 8, token });
+    expect(thrownBy({ metrics: { port: 1, maxConnections: 0 } }).message)
+      .toBe('Expected `metrics.maxConnections` to be an integer from 1 to 65535, received 0 (number).');
+    const short = thrownBy({ metrics: { port: 1, token: 'x'.repeat(15) } });
+    expect(short.code).toBe('STICKY_ERR_INVALID_OPTION');
+    expect(short.message).toBe('Expected `metrics.token` to be 16 to 4096 visible ASCII characters (no spaces), received a string of 15 characters. Hint: Generate one, e.g. `openssl rand -hex 32`.');
+    expect(thrownBy({ metrics: { port: 1, token: `${token} x` } }).message).not.toContain(token);
+    expect(thrownBy({ metrics: { port: 1, token: 42 } }).message).toContain('received a number.');
   });
 
   it('validates the recycling options', () => {
