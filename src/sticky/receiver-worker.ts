@@ -22,7 +22,7 @@ export function adoptSocket(server: Server, socket: Socket, bytes: string | unde
 }
 
 /** What a worker's server reports as its address: it listens on no socket of its own. */
-export const HANDOFF_ADDRESS = 'sticky-runtime:primary';
+const HANDOFF_ADDRESS = 'sticky-runtime:primary';
 
 /**
  * Makes the server a listening server without any socket of its own: every connection it serves is
