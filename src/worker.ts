@@ -3,7 +3,9 @@ import { Socket, createServer, type Server, type SocketConstructorOpts } from 'n
 import { inheritedOptions, normalizeListenOptions, workerLifecycle, type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle } from './options.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
-import { formatSessionId, adoptSocket, keyRuleOf, listenOnHandle, listenPrivately, watchUpstreamReuse } from './sticky/index.js';
+import {
+  formatSessionId, adoptSocket, keyRuleOf, listenForHandoffs, listenOnHandle, watchUpstreamReuse,
+} from './sticky/index.js';
 import { workerRuntime, type WorkerRuntime } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 import type { Logger } from './logger.js';
@@ -120,17 +122,12 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   });
 
   waitForApp(app, runtime, log);
-  listenPrivately(server).then(
-    () => {
-      runtime.serverListening();
-      watchRecycling(server, lifecycle);
-    },
-    (error: unknown) => {
-      // Without its server the worker cannot serve: the primary sees the exit and respawns.
-      log.error({ err: error }, 'worker server failed to start');
-      throw new StickyError(ErrorCode.WorkerStartFailed, 'The worker could not attach its server.', { cause: error });
-    },
-  );
+  // The server listens on no socket (nothing but the primary can reach it); a server that already
+  // listens is left as it is.
+  void listenForHandoffs(server).then(() => {
+    runtime.serverListening();
+    watchRecycling(server, lifecycle);
+  });
 }
 
 /**

@@ -31,7 +31,10 @@ expectError(closeMaster(() => {}, true, 1));
 // ListenOptions: types of values, and unknown keys (a typo must not compile).
 expectAssignable<ListenOptions>({});
 expectAssignable<ListenOptions>({ workers: 4, proxyHeader: 'x-forwarded-for', trustedHops: 1, drainTimeout: 5_000 });
+// `undefined` removes a variable the workers would inherit from the primary.
 expectAssignable<ListenOptions>({ env: { NODE_ENV: 'production', UNSET: undefined } });
+expectAssignable<ListenOptions>({ env: { ...process.env, SECRET: undefined } });
+expectNotAssignable<ListenOptions>({ env: { SECRET: null } });
 expectNotAssignable<ListenOptions>({ workers: '4' });
 expectNotAssignable<ListenOptions>({ proxyHeader: 1 });
 expectNotAssignable<ListenOptions>({ proxyProtocol: 'yes' });

@@ -16,6 +16,12 @@ interface ServerInternals {
   keepAliveInitialDelay?: number;
 }
 
+/** What net.Server keeps while it listens: the listening handle, and the name `address()` reports without one. */
+interface ListeningInternals {
+  _handle: object | null;
+  _pipeName?: string;
+}
+
 interface SocketInternals {
   server: Server | null;
   _server: Server | null;
@@ -69,6 +75,34 @@ export function listenOnHandle(server: Server, handle: object, backlog: number):
     server.once('error', onError);
     server.listen(handle, backlog, () => {
       server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Stands in for a listening handle in a server that listens on no socket: what net.Server calls on
+ * its handle (close, ref, unref), as no-ops. Without `getsockname`, `address()` reports `_pipeName`.
+ */
+const NO_SOCKET = Object.freeze({ close(): void {}, ref(): void {}, unref(): void {} });
+
+/**
+ * Makes `server` a listening server that owns no socket, for a server whose connections all come from
+ * elsewhere: it emits `listening` (on which an http/https server starts its headersTimeout/requestTimeout
+ * checker, setupConnectionsTracking in https://github.com/nodejs/node/blob/v20.x/lib/_http_server.js),
+ * `listening` is true, `address()` returns `name`, and `close(cb)` calls back without an error once its
+ * connections ended. net.Server (https://github.com/nodejs/node/blob/v20.x/lib/net.js) counts itself as
+ * listening while `_handle` is set (the `listening` getter, close, _emitCloseIfDrained, ref, unref);
+ * `address()` falls back to `_pipeName` on a handle without `getsockname`. Nothing can connect to it.
+ * `listening` is emitted on the next tick, as Node's emitListeningNT does, unless the server closed first.
+ */
+export function listenWithoutSocket(server: Server, name: string): Promise<void> {
+  const internals = server as unknown as ListeningInternals;
+  internals._handle = NO_SOCKET;
+  internals._pipeName = name;
+  return new Promise((resolve) => {
+    process.nextTick(() => {
+      if (server.listening) server.emit('listening');
       resolve();
     });
   });

@@ -10,7 +10,7 @@ import { WorkerShutdown, type DrainHook } from './shutdown-worker.js';
 // `cluster.worker`): the attached server's shutdown, its readiness, the application's hooks.
 
 /**
- * Readiness: the server is attached (listening privately), the framework finished its start-up
+ * Readiness: the server is attached (listening on no socket), the framework finished its start-up
  * (Fastify's `ready()`), and, with manual readiness, the app called `ready()`.
  */
 interface Readiness {
@@ -43,7 +43,7 @@ export class WorkerRuntime {
     return this.#shutdown;
   }
 
-  /** The attached server listens (privately: the primary hands it connections). */
+  /** The attached server listens (on no socket: the primary hands it connections). */
   serverListening(): void {
     this.#readiness.isListening = true;
     this.#announceReady();

@@ -79,7 +79,10 @@ export interface ListenOptions {
   generatePrehashArray?: (req: StickyRequest, socket: Socket) => PrehashKey;
   /** Route by a key computed from the socket alone; the primary reads no byte. */
   generatePrehashArrayNoParsing?: (socket: Socket) => PrehashKey;
-  /** Extra environment variables for the workers. @default {} */
+  /**
+   * Extra environment variables for the workers, on top of the primary's own. A variable set to
+   * `undefined` is removed: the workers do not inherit it from the primary. @default {}
+   */
   env?: Record<string, string | undefined>;
   /** Seed of the routing hash; the same seed maps the same key to the same slot. @default 0 */
   hashSeed?: number;
@@ -208,7 +211,7 @@ export interface ResolvedListenOptions {
   trustedHops: number;
   generatePrehashArray: ((req: StickyRequest, socket: Socket) => PrehashKey) | undefined;
   generatePrehashArrayNoParsing: ((socket: Socket) => PrehashKey) | undefined;
-  env: Readonly<Record<string, string>>;
+  env: Readonly<Record<string, string | undefined>>;
   hashSeed: number;
   backlog: number;
   steering: Steering;

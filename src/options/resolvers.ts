@@ -42,14 +42,18 @@ export function resolveMode(input: ListenOptions): RoutingMode {
   }
 }
 
-export function resolveEnv(value: unknown): Readonly<Record<string, string>> {
+/** The workers' extra variables; an `undefined` value is kept: it removes the variable from the workers. */
+export function resolveEnv(value: unknown): Readonly<Record<string, string | undefined>> {
   if (value === undefined) return Object.freeze({});
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalidOption('env', 'an object of strings', value);
   }
-  const env: Record<string, string> = {};
+  const env: Record<string, string | undefined> = {};
   for (const [key, entry] of Object.entries(value)) {
-    if (entry === undefined) continue;
+    if (entry === undefined) {
+      env[key] = undefined;
+      continue;
+    }
     if (typeof entry !== 'string' && typeof entry !== 'number' && typeof entry !== 'boolean') {
       throw invalidOption(`env.${key}`, 'a string', entry);
     }

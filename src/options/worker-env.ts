@@ -43,11 +43,15 @@ export interface InheritedOptions {
 }
 
 /**
- * The environment of a worker forked for `slot`: the application's `env`, then ours. `random`
+ * The environment of a worker forked for `slot`: the application's `env`, then ours. `cluster.fork`
+ * lays it over the primary's environment, and child_process leaves out a variable whose value is
+ * `undefined`: so `env: { NAME: undefined }` keeps the primary's NAME from the workers. `random`
  * draws this worker's share of `maxRequestsJitter`, so that workers started together do not
  * recycle together.
  */
-export function encodeWorkerEnv(options: Readonly<ResolvedListenOptions>, slot: number, random: () => number = Math.random): Record<string, string> {
+export function encodeWorkerEnv(
+  options: Readonly<ResolvedListenOptions>, slot: number, random: () => number = Math.random,
+): Record<string, string | undefined> {
   // (Capped: a huge `maxRequests` meant as "never" plus its jitter must still read back as an integer.)
   const maxRequests = options.maxRequests === 0 ? 0 : Math.min(Number.MAX_SAFE_INTEGER, options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1)));
   return {

@@ -2,7 +2,7 @@ export { Balancer, type BalancerStats, type SteeringState } from './balancer-pri
 export { SlotTable, type SlotTableStats } from './slot-table-primary.js';
 export type { ForeignListenerInfo, ForeignListenerGoneInfo, GroupWatchEvents, KernelGroupStats } from './group-watch-primary.js';
 export { WorkerLink } from './worker-link-primary.js';
-export { adoptSocket, listenPrivately, clientAddress, type ClientAddressSource } from './receiver-worker.js';
+export { adoptSocket, listenForHandoffs, clientAddress, type ClientAddressSource } from './receiver-worker.js';
 export { listenOnHandle } from '../internal/node-internals-worker.js';
 export { slotOfAddress, slotOfKey, nextLiveSlot } from './route.js';
 export { hashString, jumpHash } from './hash.js';

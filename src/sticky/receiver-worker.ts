@@ -1,8 +1,6 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Socket, isIPv4, type Server } from 'node:net';
 import { clientAddressFromHeader, normalizeAddress } from './address.js';
-import { joinServer } from '../internal/node-internals-worker.js';
+import { joinServer, listenWithoutSocket } from '../internal/node-internals-worker.js';
 import { inheritedOptions } from '../options.js';
 
 // The worker's side of a handoff: the socket joins the application's server as if that server had
@@ -23,32 +21,19 @@ export function adoptSocket(server: Server, socket: Socket, bytes: string | unde
   server.emit('connection', socket);
 }
 
-let privateListens = 0;
-
-function privateAddress(): string {
-  const name = `sticky-runtime-${process.pid}-${++privateListens}`;
-  if (process.platform === 'win32') return `\\\\?\\pipe\\${name}`;
-  // Linux abstract sockets leave no file behind.
-  if (process.platform === 'linux') return `\0${name}`;
-  return join(tmpdir(), `${name}.sock`);
-}
+/** What a worker's server reports as its address: it listens on no socket of its own. */
+const HANDOFF_ADDRESS = 'sticky-runtime:primary';
 
 /**
- * Makes the server a listening server without binding the public port: Node starts an HTTP
+ * Makes the server a listening server without any socket of its own: every connection it serves is
+ * one the primary handed over (or one the worker accepted on its slot's socket). Node starts an HTTP
  * server's headers/request timeout checker only on `listening`, and `server.close(cb)` reports
- * ERR_SERVER_NOT_RUNNING on a server that never listened. It listens on a private local socket
- * (abstract on Linux) that nothing routes to. Resolves at once if the server already listens.
+ * ERR_SERVER_NOT_RUNNING on a server that never listened; so the server listens, on nothing another
+ * process could connect to or take first. Resolves at once if the server already listens.
  */
-export function listenPrivately(server: Server): Promise<void> {
+export function listenForHandoffs(server: Server): Promise<void> {
   if (server.listening) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
-    server.once('error', onError);
-    server.listen({ path: privateAddress(), exclusive: true }, () => {
-      server.removeListener('error', onError);
-      resolve();
-    });
-  });
+  return listenWithoutSocket(server, HANDOFF_ADDRESS);
 }
 
 /**

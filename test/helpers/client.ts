@@ -19,6 +19,8 @@ export interface WorkerReply {
   remoteFamily?: string;
   /** `clientAddress(req)` in the worker. */
   client?: string;
+  /** The worker's variables named in the fixture's REPORT_ENV (null: not set). */
+  env?: Record<string, string | null>;
 }
 
 export interface RequestOptions {

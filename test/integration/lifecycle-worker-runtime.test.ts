@@ -16,3 +16,16 @@ it('refuses a second server in a worker and keeps serving with the first', async
   expect(status).toBe(200);
   expect([1, 2]).toContain(reply.workerId);
 });
+
+it('removes from the workers a variable the primary has when `env` sets it to undefined', async () => {
+  // The primary is started with both; its options unset SECRET only.
+  const env = { WORKERS: '2', SECRET: 'primary-only', KEPT: 'inherited', UNSET_IN_WORKERS: 'SECRET', REPORT_ENV: 'SECRET,KEPT' };
+  const cluster = await spawnCluster('app.mjs', { env });
+  const replies = new Map<number, Record<string, string | null> | undefined>();
+  // Distinct source addresses until both workers answered (IP mode spreads them over the slots).
+  for (let n = 2; replies.size < 2 && n < 250; n++) {
+    const { reply } = await request({ port: cluster.port, localAddress: `127.0.0.${n}` });
+    replies.set(reply.workerId, reply.env);
+  }
+  expect([...replies.values()]).toEqual([{ SECRET: null, KEPT: 'inherited' }, { SECRET: null, KEPT: 'inherited' }]);
+});

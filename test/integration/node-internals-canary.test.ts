@@ -1,5 +1,6 @@
 import net, { type Server, type Socket } from 'node:net';
 import http from 'node:http';
+import { readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -7,7 +8,7 @@ import { pEvent } from 'p-event';
 import {
   acceptBareHandles, allowReads, hasHandleInFlight, onHandleAcknowledged, socketHandle, stopReads, takeSocketHandle, type TcpHandle,
 } from '../../src/internal/node-internals-primary.js';
-import { emitSignal, joinServer, responseOf } from '../../src/internal/node-internals-worker.js';
+import { emitSignal, joinServer, listenWithoutSocket, responseOf } from '../../src/internal/node-internals-worker.js';
 import { stopProcess } from '../helpers/cluster.js';
 
 // If one of these fails after a Node upgrade, the accessor it names in src/internal/node-internals-*.ts
@@ -123,6 +124,37 @@ describe('Node internals of a worker', () => {
     expect(during).toBeInstanceOf(http.ServerResponse);
     // Finished, the keep-alive socket is idle again.
     expect(responseOf(socket)).toBeUndefined();
+  });
+
+  it('listenWithoutSocket: the server listens on no socket, enforces its headersTimeout, closes cleanly', async () => {
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const timeouts = { headersTimeout: 300, requestTimeout: 600, connectionsCheckingInterval: 50 };
+    const app = http.createServer(timeouts, (_req, res) => res.end('ok'));
+    let listenings = 0;
+    app.on('listening', () => listenings++);
+    const before = process.platform === 'linux' ? fds() : 0;
+    const listened = listenWithoutSocket(app, 'nowhere');
+    expect(app.listening).toBe(true);
+    await listened;
+    expect(listenings).toBe(1);
+    if (process.platform === 'linux') expect(fds()).toBe(before);
+    expect(app.address()).toBe('nowhere');
+    expect(() => app.unref().ref()).not.toThrow();
+    expect(() => app.listen(0)).toThrow(expect.objectContaining({ code: 'ERR_SERVER_ALREADY_LISTEN' }));
+    // An adopted socket whose head never completes gets the server's 408 (Node's checker started on `listening`).
+    const { client, socket } = await acceptedPair(false);
+    joinServer(app, socket);
+    app.emit('connection', socket);
+    const started = performance.now();
+    const answer = nextData(client);
+    client.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    expect(await answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    // close(cb) waits for the connection and calls back without an error.
+    const closed = new Promise<Error | undefined>((resolve) => app.close(resolve));
+    expect(app.listening).toBe(false);
+    client.destroy();
+    expect(await closed).toBeUndefined();
   });
 
   it('emitSignal runs the process\'s listeners of the signal with its name', () => {

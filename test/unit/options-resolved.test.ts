@@ -64,12 +64,14 @@ describe('worker environment', () => {
   const options = normalize({
     proxyHeader: 'X-Forwarded-For', trustedHops: 2, readiness: 'manual', shutdownTimeout: 9_000, drainTimeout: 3_000,
     ipcTimeout: 700, logLevel: 'debug', maxRequests: 100, maxRequestsJitter: 10, maxMemory: 2 ** 30, memoryCheckInterval: 250,
-    env: { APP_MODE: 'test' },
+    env: { APP_MODE: 'test', SECRET: undefined },
   });
 
   it('round-trips the options a worker takes from the primary', () => {
     const env = encodeWorkerEnv(options, 3, () => 0.99);
     expect(env.APP_MODE).toBe('test');
+    // Kept as undefined: child_process leaves the variable out of the worker's environment.
+    expect(Object.hasOwn(env, 'SECRET') && env.SECRET === undefined).toBe(true);
     expect(decodeWorkerEnv(env)).toEqual({
       slot: 3, readiness: 'manual', shutdownTimeout: 9_000, drainTimeout: 3_000, ipcTimeout: 700, logLevel: 'debug',
       proxyHeader: 'x-forwarded-for', trustedHops: 2, mode: 'proxyHeader', maxRequests: 110, maxMemory: 2 ** 30, memoryCheckInterval: 250,

@@ -212,8 +212,10 @@ describe('normalizeListenOptions: routing modes', () => {
 });
 
 describe('normalizeListenOptions: env', () => {
-  it('keeps strings and drops undefined entries', () => {
-    expect(normalizeListenOptions({ env: { A: 'x', B: undefined, C: '' } }).env).toEqual({ A: 'x', C: '' });
+  it('keeps strings, and undefined entries (they remove the variable from the workers)', () => {
+    const { env } = normalizeListenOptions({ env: { A: 'x', B: undefined, C: '' } });
+    expect(env).toStrictEqual({ A: 'x', B: undefined, C: '' });
+    expect(Object.keys(env)).toEqual(['A', 'B', 'C']);
   });
 
   it('turns numbers and booleans into strings, as process.env would', () => {
