@@ -21,8 +21,7 @@
 #endif
 
 enum { E_REFUSED, E_RESET, E_TIMEOUT, E_STATUS, E_PROTOCOL, E_CLOSED, E_OTHER, E_KINDS };
-static const char *const ERROR_NAMES[E_KINDS] = {
-  "refused", "reset", "timeout", "status", "protocol", "closed", "other"};
+static const char *const ERROR_NAMES[] = {"refused", "reset", "timeout", "status", "protocol", "closed", "other"};
 enum { H_NONE, H_XFF, H_PROXY1, H_PROXY2 };
 static const char *const HEADER_NAMES[] = {"none", "xff", "proxy1", "proxy2"};
 // Connection states: a response is read as head, then body by Content-Length, chunks, or until close.
@@ -156,11 +155,7 @@ static void open_conn(struct conn *c) {
   struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr.s_addr = source_addr(c->source)};
   int one = 1;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c->fd < 0) {
-    errors[E_OTHER]++;
-    idle[idle_len++] = c;
-    return;
-  }
+  if (c->fd < 0) { errors[E_OTHER]++; idle[idle_len++] = c; return; } // out of descriptors: retried
   active++;
   started++;
   // The port is chosen at connect(), per (source, target) pair, so 200 sources give 200 port ranges.
@@ -295,31 +290,20 @@ static void on_event(struct conn *c, uint32_t events) {
   }
 }
 
-static void expire(long long now) {
-  for (unsigned i = 0; i < cfg.concurrency; i++) {
-    if (conns[i].state != S_IDLE && conns[i].deadline < now) finish(&conns[i], E_TIMEOUT);
-  }
-}
-
 // Control on stdin (-C): "s" prints the counters so far as one JSON line, "q" or the end of stdin stops the load.
 static void on_control(void) {
   char line[64];
   ssize_t n = read(0, line, sizeof line);
   for (ssize_t i = 0; i < n; i++) {
-    if (line[i] == 's') {
-      struct counts s = snapshot();
-      printf("{\"done\":%lld,\"errors\":%lld,\"at_ms\":%lld,\"cpu_us\":%lld,", s.done, s.errors, s.at_ms, s.cpu_us);
-      print_workers(s.workers, NULL);
-      printf("}\n");
-      fflush(stdout);
-    } else if (line[i] == 'q') {
-      running = 0;
-    }
+    if (line[i] == 'q') running = 0;
+    if (line[i] != 's') continue;
+    struct counts s = snapshot();
+    printf("{\"done\":%lld,\"errors\":%lld,\"at_ms\":%lld,\"cpu_us\":%lld,", s.done, s.errors, s.at_ms, s.cpu_us);
+    print_workers(s.workers, NULL);
+    printf("}\n");
+    fflush(stdout);
   }
-  if (n <= 0) {
-    running = 0;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
-  }
+  if (n <= 0) running = 0, epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
 }
 
 static void report(const struct counts *a, const struct counts *b) {
@@ -381,10 +365,7 @@ static int parse_args(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (parse_args(argc, argv) != 0) return 2;
   struct rlimit fds;
-  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
-    fds.rlim_cur = fds.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &fds);
-  }
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0) fds.rlim_cur = fds.rlim_max, setrlimit(RLIMIT_NOFILE, &fds); // storms
   epfd = epoll_create1(EPOLL_CLOEXEC);
   conns = calloc(cfg.concurrency, sizeof *conns);
   idle = calloc(cfg.concurrency, sizeof *idle);
@@ -421,7 +402,11 @@ int main(int argc, char **argv) {
       if (c == NULL) on_control();
       else if (c->state != S_IDLE) on_event(c, events[i].events);
     }
-    if ((now = now_ms()) >= next_scan) expire(now), next_scan = now + 100;
+    if ((now = now_ms()) < next_scan) continue;
+    next_scan = now + 100;
+    for (unsigned i = 0; i < cfg.concurrency; i++) {
+      if (conns[i].state != S_IDLE && conns[i].deadline < now) finish(&conns[i], E_TIMEOUT);
+    }
   }
   if (window_open) last = snapshot();
   for (unsigned i = 0; i < cfg.concurrency; i++) if (conns[i].state != S_IDLE) finish(&conns[i], E_TIMEOUT);
