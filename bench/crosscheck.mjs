@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCLoadgen } from './lib/c-loadgen.mjs';
 import { loopbackAddresses, startLoadgen, startTarget } from './lib/processes.mjs';
-import { foreignCores, readBusy } from './lib/machine-load.mjs';
+import { foreignCores, processCpuMicros, readBusy } from './lib/machine-load.mjs';
 import { commandLine, describeMachine, formatNumber, formatRatio, median, sourceRevision, table, today } from './lib/report.mjs';
 
 const env = (name, fallback) => process.env[name] || fallback;
@@ -38,9 +38,10 @@ const log = (...parts) => console.error(`[crosscheck ${new Date().toISOString().
 const isProxy = (target) => target === 'proxy';
 
 /** Runs a program to its end; resolves with the last line of its stdout, parsed as JSON. */
-function runJson(file, args, extraEnv = {}) {
+function runJson(file, args, extraEnv = {}, onSpawn = undefined) {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
+    onSpawn?.(child);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (text) => { out += text; });
     child.on('error', reject);
@@ -65,9 +66,15 @@ const GENERATORS = {
   },
   async sload(binary, target, mode, seconds) {
     const sources = mode === 'keepalive' ? settings.concurrency : settings.sources;
+    // It does not report its CPU time: read it from /proc shortly before its window ends (10 ms ticks).
+    let share = Number.NaN;
+    const sampleAt = Math.max(0.5, seconds - 0.2);
     const result = await runJson(binary, [String(target.port), String(seconds), String(settings.concurrency), mode, String(sources)],
-      { SLOAD_HDR: isProxy(target.name) ? 'proxy' : 'xff' });
-    return { rps: result.rps, errors: result.errors, share: Number.NaN };
+      { SLOAD_HDR: isProxy(target.name) ? 'proxy' : 'xff' }, (child) => {
+        const started = performance.now();
+        setTimeout(() => { share = processCpuMicros(child.pid) / 1000 / (performance.now() - started); }, sampleAt * 1000);
+      });
+    return { rps: result.rps, errors: result.errors, share };
   },
   async node(loadgen, target, mode, seconds) {
     const sources = loopbackAddresses(2, mode === 'keepalive' ? settings.concurrency : settings.sources);
@@ -135,7 +142,8 @@ function report(runs, startedAt) {
   const lines = [
     `Generators compared in alternating rounds (${settings.rounds} rounds of ${settings.seconds} s per generator and target; ` +
       `${settings.concurrency} in flight, ${settings.sources} sources in close mode). Ratio: the median over rounds of each round's ` +
-      `target / ${base}. "gen. CPU": the generator's CPU time per wall time (the reference generator does not report it).`,
+      `target / ${base}, and each round's ratio in brackets. "gen. CPU": the generator's CPU time per wall time and per ` +
+      'request (the reference generator\'s read from /proc before its window ends).',
     '',
   ];
   for (const mode of settings.modes) {
@@ -145,10 +153,11 @@ function report(runs, startedAt) {
         const mine = of(target);
         const ratios = mine.map((run) => run.rps / of(base).find((b) => b.round === run.round).rps);
         const share = median(mine.map((r) => r.share));
+        const micros = median(mine.map((r) => (r.share / r.rps) * 1e6));
         return [
           formatNumber(median(mine.map((r) => r.rps))),
           target === base ? '1' : `${formatRatio(median(ratios))} (${ratios.map((x) => x.toFixed(2)).join(' ')})`,
-          Number.isFinite(share) ? `${formatNumber(share * 100)}%` : '–',
+          Number.isFinite(share) ? `${formatNumber(share * 100)}%, ${formatNumber(micros, 1)} µs` : '–',
         ];
       });
       const errors = runs.filter((r) => r.mode === mode && r.generator === generator).reduce((a, r) => a + r.errors, 0);
