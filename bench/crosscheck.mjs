@@ -15,7 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCLoadgen } from './lib/c-loadgen.mjs';
 import { loopbackAddresses, startLoadgen, startTarget } from './lib/processes.mjs';
 import { foreignCores, processCpuMicros, readBusy } from './lib/machine-load.mjs';
-import { commandLine, describeMachine, formatNumber, formatRatio, median, sourceRevision, table, today } from './lib/report.mjs';
+import {
+  commandLine, describeMachine, formatNumber, formatRatio, median, sourceRevision, table, today,
+} from './lib/report.mjs';
 
 const env = (name, fallback) => process.env[name] || fallback;
 const list = (name, fallback) => env(name, fallback).split(',').map((s) => s.trim()).filter(Boolean);
@@ -36,6 +38,7 @@ const SLOAD_BIN = fileURLToPath(new URL('./tmp/sload', import.meta.url));
 const OUT = env('CROSSCHECK_OUT', fileURLToPath(new URL('./tmp/CROSSCHECK.md', import.meta.url)));
 const log = (...parts) => console.error(`[crosscheck ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 const isProxy = (target) => target === 'proxy';
+const sourcesFor = (mode) => (mode === 'keepalive' ? settings.concurrency : settings.sources);
 
 /** Runs a program to its end; resolves with the last line of its stdout, parsed as JSON. */
 function runJson(file, args, extraEnv = {}, onSpawn = undefined) {
@@ -60,27 +63,26 @@ const GENERATORS = {
   async c(binary, target, mode, seconds) {
     const result = await runJson(binary, [
       '-p', String(target.port), '-t', String(seconds), '-m', mode, '-c', String(settings.concurrency),
-      '-n', String(mode === 'keepalive' ? settings.concurrency : settings.sources), '-H', isProxy(target.name) ? 'proxy1' : 'xff',
+      '-n', String(sourcesFor(mode)), '-H', isProxy(target.name) ? 'proxy1' : 'xff',
     ]);
     return { rps: result.rps, errors: result.errors, share: result.cpu_share };
   },
   async sload(binary, target, mode, seconds) {
-    const sources = mode === 'keepalive' ? settings.concurrency : settings.sources;
     // It does not report its CPU time: read it from /proc shortly before its window ends (10 ms ticks).
     let share = Number.NaN;
-    const sampleAt = Math.max(0.5, seconds - 0.2);
-    const result = await runJson(binary, [String(target.port), String(seconds), String(settings.concurrency), mode, String(sources)],
-      { SLOAD_HDR: isProxy(target.name) ? 'proxy' : 'xff' }, (child) => {
-        const started = performance.now();
-        setTimeout(() => { share = processCpuMicros(child.pid) / 1000 / (performance.now() - started); }, sampleAt * 1000);
-      });
+    const sampleMs = Math.max(0.5, seconds - 0.2) * 1000;
+    const sample = (child) => {
+      const started = performance.now();
+      setTimeout(() => { share = processCpuMicros(child.pid) / 1000 / (performance.now() - started); }, sampleMs);
+    };
+    const args = [String(target.port), String(seconds), String(settings.concurrency), mode, String(sourcesFor(mode))];
+    const result = await runJson(binary, args, { SLOAD_HDR: isProxy(target.name) ? 'proxy' : 'xff' }, sample);
     return { rps: result.rps, errors: result.errors, share };
   },
   async node(loadgen, target, mode, seconds) {
-    const sources = loopbackAddresses(2, mode === 'keepalive' ? settings.concurrency : settings.sources);
     await loadgen.call({
-      cmd: 'start', kind: mode, host: '127.0.0.1', port: target.port, addresses: sources, concurrency: settings.concurrency,
-      header: isProxy(target.name) ? 'proxy1' : 'xff',
+      cmd: 'start', kind: mode, host: '127.0.0.1', port: target.port, addresses: loopbackAddresses(2, sourcesFor(mode)),
+      concurrency: settings.concurrency, header: isProxy(target.name) ? 'proxy1' : 'xff',
     });
     const before = await loadgen.call({ cmd: 'snapshot' });
     await sleep(seconds * 1000);
@@ -88,7 +90,8 @@ const GENERATORS = {
     await loadgen.call({ cmd: 'stop', drainMs: 10_000 });
     const final = await loadgen.call({ cmd: 'snapshot' });
     const wall = after.at - before.at;
-    return { rps: ((after.completed - before.completed) * 1000) / wall, errors: final.errors, share: (after.micros - before.micros) / 1000 / wall };
+    const rps = ((after.completed - before.completed) * 1000) / wall;
+    return { rps, errors: final.errors, share: (after.micros - before.micros) / 1000 / wall };
   },
 };
 
@@ -118,7 +121,8 @@ async function measureAll(handles, targets) {
   const runs = []; // { mode, generator, target, round, rps, errors, share, busy }
   for (const mode of settings.modes) {
     for (const generator of settings.generators) {
-      for (const name of settings.targets) await GENERATORS[generator](handles[generator], targets[name], mode, 1); // warm-up
+      // Unmeasured warm-up.
+      for (const name of settings.targets) await GENERATORS[generator](handles[generator], targets[name], mode, 1);
     }
     for (let round = 0; round < settings.rounds; round++) {
       const generators = round % 2 === 0 ? settings.generators : [...settings.generators].reverse();
@@ -137,13 +141,24 @@ async function measureAll(handles, targets) {
   return runs;
 }
 
+const spread = (values) => `${quantile(values, 0.25).toFixed(2)}–${quantile(values, 0.75).toFixed(2)}`;
+
+/** The q-quantile (0…1) of values, linear between neighbours. */
+function quantile(values, q) {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const at = (sorted.length - 1) * q;
+  const low = Math.floor(at);
+  return sorted[low] + ((sorted[Math.min(low + 1, sorted.length - 1)] ?? 0) - sorted[low]) * (at - low);
+}
+
 function report(runs, startedAt) {
   const base = settings.targets[0];
   const lines = [
-    `Generators compared in alternating rounds (${settings.rounds} rounds of ${settings.seconds} s per generator and target; ` +
-      `${settings.concurrency} in flight, ${settings.sources} sources in close mode). Ratio: the median over rounds of each round's ` +
-      `target / ${base}, and each round's ratio in brackets. "gen. CPU": the generator's CPU time per wall time and per ` +
-      'request (the reference generator\'s read from /proc before its window ends).',
+    `Generators compared in alternating rounds (${settings.rounds} rounds of ${settings.seconds} s per generator and ` +
+      `target; ${settings.concurrency} in flight, ${settings.sources} sources in close mode). Ratio: the median over ` +
+      `rounds of each round's target / ${base}, in brackets the middle half (25th–75th percentile) of the rounds' ` +
+      'ratios. "gen. CPU": the generator\'s CPU time per wall time and per request (the reference generator\'s read ' +
+      'from /proc shortly before its window ends).',
     '',
   ];
   for (const mode of settings.modes) {
@@ -156,23 +171,25 @@ function report(runs, startedAt) {
         const micros = median(mine.map((r) => (r.share / r.rps) * 1e6));
         return [
           formatNumber(median(mine.map((r) => r.rps))),
-          target === base ? '1' : `${formatRatio(median(ratios))} (${ratios.map((x) => x.toFixed(2)).join(' ')})`,
+          target === base ? '1' : `${formatRatio(median(ratios))} (${spread(ratios)})`,
           Number.isFinite(share) ? `${formatNumber(share * 100)}%, ${formatNumber(micros, 1)} µs` : '–',
         ];
       });
       const errors = runs.filter((r) => r.mode === mode && r.generator === generator).reduce((a, r) => a + r.errors, 0);
       return [generator, ...cells, String(errors)];
     });
-    const header = ['generator', ...settings.targets.flatMap((t) => [`${t} ${mode === 'close' ? 'conn/s' : 'req/s'}`, `${t}/${base}`, 'gen. CPU']), 'errors'];
+    const unit = mode === 'close' ? 'conn/s' : 'req/s';
+    const columns = settings.targets.flatMap((t) => [`${t} ${unit}`, `${t}/${base}`, 'gen. CPU']);
+    const header = ['generator', ...columns, 'errors'];
     lines.push(`**${mode === 'close' ? 'New connections/s' : 'Keep-alive requests/s'}**`, '', table(header, rows), '');
   }
   const busy = runs.map((r) => r.busy);
   lines.push(
-    `The whole machine (all processes, this run's included) was busy ${formatNumber(median(busy), 2)} cores in the median window ` +
-      `(at most ${formatNumber(Math.max(...busy), 2)}).`,
+    `The whole machine (all processes, this run's included) was busy ${formatNumber(median(busy), 2)} cores in the ` +
+      `median window (at most ${formatNumber(Math.max(...busy), 2)}).`,
     '',
-    `- Command: \`${commandLine('bench/crosscheck.mjs')}\`; date ${startedAt}, commit ${sourceRevision()}; ${describeMachine()}; ` +
-      `${settings.workers} workers per target.`,
+    `- Command: \`${commandLine('bench/crosscheck.mjs')}\`; date ${startedAt}, commit ${sourceRevision()}; ` +
+      `${describeMachine()}; ${settings.workers} workers per target.`,
   );
   return lines.join('\n');
 }

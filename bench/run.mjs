@@ -442,9 +442,12 @@ function summarySection(results, startedAt, minutes) {
       'keep-alive: primary', 'workers', 'generator', 'gen. CPU', 'busiest',
     ], cpuRows),
     '',
-    limited.length === 0
+    (limited.length === 0
       ? `The generator stayed below ${GENERATOR_LIMIT * 100}% of a core in every figure (medians).`
-      : `**The generator used ≥ ${GENERATOR_LIMIT * 100}% of a core** (median) for: ${limited.join(', ')}; there it is the bottleneck and the figure understates the target.`,
+      : `**The generator used ≥ ${GENERATOR_LIMIT * 100}% of a core** (median) for: ${limited.join(', ')}; there it is the ` +
+        'bottleneck and the figure understates the target.') +
+      ' When other processes keep the cores busy, the scheduler gives the generator only its share of them, so it can',
+    'limit a figure below that mark too: its CPU time per request ("generator") is then what to compare.',
     '',
     '### Per round',
     '',

@@ -38,12 +38,14 @@ function requestFor(source, keepAlive, path = '/', header = 'xff') {
   );
 }
 
+// The v2 signature, then version 2 + PROXY, TCP over IPv4, 12 bytes of addresses and ports.
 const PROXY_V2 = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0, 12]);
 
 /** The PROXY header of a connected socket, naming its source address and port. */
 function proxyHeader(socket, version) {
   if (version === 'proxy1') {
-    return Buffer.from(`PROXY TCP4 ${socket.localAddress} ${socket.remoteAddress} ${socket.localPort} ${socket.remotePort}\r\n`);
+    const { localAddress, remoteAddress, localPort, remotePort } = socket;
+    return Buffer.from(`PROXY TCP4 ${localAddress} ${remoteAddress} ${localPort} ${remotePort}\r\n`);
   }
   const header = Buffer.alloc(28);
   PROXY_V2.copy(header);

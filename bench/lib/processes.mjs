@@ -120,13 +120,16 @@ export function chooseLoadgen() {
   const wanted = process.env.BENCH_LOADGEN || 'c';
   if (wanted !== 'c' && wanted !== 'node') throw new Error(`BENCH_LOADGEN must be c or node, got ${wanted}`);
   if (wanted === 'node') {
-    return { kind: 'node', description: 'Node (`bench/lib/loadgen.mjs`, BENCH_LOADGEN=node)', isFallback: false, start: startLoadgen };
+    return {
+      kind: 'node', isFallback: false, start: startLoadgen,
+      description: 'Node (`bench/lib/loadgen.mjs`, BENCH_LOADGEN=node)',
+    };
   }
   const built = buildCLoadgen();
   if (built.binary !== undefined) {
     return {
-      kind: 'c', description: 'C (`bench/loadgen/loadgen.c`: one thread, epoll; built with `cc -O2`)', isFallback: false,
-      start: () => startCLoadgen(built.binary),
+      kind: 'c', isFallback: false, start: () => startCLoadgen(built.binary),
+      description: 'C (`bench/loadgen/loadgen.c`: one thread, epoll; built with `cc -O2`)',
     };
   }
   return {
