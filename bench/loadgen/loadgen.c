@@ -1,6 +1,7 @@
 // Load generator of the benchmarks: HTTP/1.1 GETs from many loopback source addresses, one thread, epoll,
 // non-blocking sockets. Only 127.0.0.0/8 is accepted as target and source; every run is bounded in time.
 // Options and output: bench/README.md ("Load generator"). Build: cc -O2 -Wall -Wextra -o loadgen loadgen.c
+// One file on purpose (about 400 lines): the bench builds it with a bare compiler call, no build system.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,7 +47,8 @@ static struct {
   long long timeout_ms, max_requests;
   const char *path, *host;
   struct sockaddr_in target;
-} cfg = {0, H_XFF, 0, 0, 64, 200, 2, 2, 0, 10000, 0, "/", "127.0.0.1", {0}};
+} cfg = {.header = H_XFF, .concurrency = 64, .sources = 200, .first_source = 2, .seconds = 2, .timeout_ms = 10000,
+           .path = "/", .host = "127.0.0.1"};
 
 struct counts { long long done, errors, at_ms, cpu_us, workers[MAX_WORKERS]; };
 static long long done, started, active, errors[E_KINDS], workers[MAX_WORKERS];
