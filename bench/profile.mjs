@@ -3,13 +3,13 @@
 // few seconds, then every process's profile is summed by function (self time) and the busiest are printed,
 // the primary apart from the workers. Start-up is in the profiles too: compare targets by their load
 // functions, not by totals. Writes nothing to RESULTS.md; the .cpuprofile files stay in bench/tmp/prof/
-// for Chrome DevTools or speedscope.
+// for Chrome DevTools or speedscope. The load comes from the C generator unless BENCH_LOADGEN=node.
 //
-//   npm run build && node bench/profile.mjs <rr|none|ip|ip-hop|header|sio> [seconds] [rows]
+//   npm run build && node bench/profile.mjs <rr|none|ip|ip-hop|header|proxy|sio> [seconds] [rows]
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startLoadgen, startTarget, loopbackAddresses } from './lib/processes.mjs';
+import { chooseLoadgen, startTarget, loopbackAddresses } from './lib/processes.mjs';
 
 const [target = 'header', secondsArg = '6', rowsArg = '15'] = process.argv.slice(2);
 const dir = join(import.meta.dirname, 'tmp', 'prof', target);
@@ -18,9 +18,14 @@ await mkdir(dir, { recursive: true });
 process.env.BENCH_TARGET_NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${dir}`;
 
 const tree = await startTarget(target);
-const loadgen = startLoadgen();
+const generator = chooseLoadgen();
+console.log(`load generator: ${generator.description}`);
+const loadgen = generator.start();
 try {
-  await loadgen.call({ cmd: 'start', kind: 'close', host: '127.0.0.1', port: tree.port, addresses: loopbackAddresses(2, 200), concurrency: 64, paths: ['/'] });
+  await loadgen.call({
+    cmd: 'start', kind: 'close', host: '127.0.0.1', port: tree.port, addresses: loopbackAddresses(2, 200), concurrency: 64,
+    paths: ['/'], header: target === 'proxy' ? 'proxy1' : 'xff',
+  });
   await sleep(1000);
   const [cpu0, count0] = await Promise.all([tree.cpu(), loadgen.call({ cmd: 'snapshot' })]);
   await sleep(Number(secondsArg) * 1000);

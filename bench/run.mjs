@@ -6,7 +6,10 @@
 //   ip      sticky-runtime, IP mode over the kernel plane (steering: 'kernel': workers accept on their slot sockets)
 //   ip-hop  sticky-runtime, IP mode over the primary hop (steering: 'primary')
 //   header  sticky-runtime, header mode (x-forwarded-for)
+//   proxy   sticky-runtime, PROXY protocol mode (a v1 header starts every connection); proxy-v2: the same, v2
 //
+// The load comes from the C generator (bench/loadgen/loadgen.c, built into bench/tmp/) unless BENCH_LOADGEN=node;
+// its CPU share (CPU seconds / wall seconds) is reported per figure: near one core, it limits the figures.
 // Every target runs as its own process tree for the whole comparison (idle while another one is
 // measured). First new connections/s (Connection: close, `concurrency` in flight, source addresses
 // used round-robin), then requests/s over persistent connections: for each, an unmeasured warm-up
@@ -15,7 +18,7 @@
 // targets alike. Medians over rounds; the storms afterwards start fresh process trees per round.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startLoadgen, startTarget, loopbackAddresses } from './lib/processes.mjs';
+import { chooseLoadgen, startTarget, loopbackAddresses } from './lib/processes.mjs';
 import { useDistSnapshot } from './lib/dist-snapshot.mjs';
 import { foreignCores, readBusy, readListenOverflows, stolenCores, waitForQuiet } from './lib/machine-load.mjs';
 import {
@@ -42,7 +45,7 @@ const settings = {
   sources: envNumber('BENCH_SOURCES', 200),
   loadgens: envNumber('BENCH_LOADGENS', 1),
   workers: envNumber('BENCH_WORKERS', 2),
-  targets: envList('BENCH_TARGETS', 'rr,none,ip,ip-hop,header'),
+  targets: envList('BENCH_TARGETS', 'rr,none,ip,ip-hop,header,proxy'),
   stormRounds: envNumber('BENCH_STORM_ROUNDS', isQuick ? 2 : 5),
   stormSizes: envList('BENCH_STORM_SIZES', '500,1000,2000,4000').map(Number),
   stormTargets: envList('BENCH_STORM_TARGETS', 'ip,rr'),
@@ -61,7 +64,15 @@ const LABELS = {
   ip: 'sticky-runtime, IP mode (kernel steering)',
   'ip-hop': 'sticky-runtime, IP mode (primary hop)',
   header: 'sticky-runtime, header mode',
+  proxy: 'sticky-runtime, PROXY protocol v1',
+  'proxy-v2': 'sticky-runtime, PROXY protocol v2',
 };
+// What starts each connection or request, per target: PROXY targets get a PROXY header naming the source
+// address instead of X-Forwarded-For (a target that does not expect it would take it for a bad request).
+const HEADERS = { proxy: 'proxy1', 'proxy-v2': 'proxy2' };
+const headerOf = (name) => HEADERS[name] ?? 'xff';
+// The generator's CPU share above which it is flagged as what limits a figure (1 = one core).
+const GENERATOR_LIMIT = 0.9;
 
 const log = (...parts) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 const sum = (values) => values.reduce((a, b) => a + b, 0);
@@ -69,10 +80,11 @@ const sum = (values) => values.reduce((a, b) => a + b, 0);
 // The first `sources` loopback addresses after 127.0.0.1: 127.0.0.2 … 127.0.0.201 by default.
 const sources = loopbackAddresses(2, settings.sources);
 
-/** Splits the sources and the concurrency over the load generators. */
+/** Splits the sources (in consecutive blocks) and the concurrency over the load generators. */
 function shareOf(index, count, addresses, concurrency) {
+  const size = Math.ceil(addresses.length / count);
   return {
-    addresses: addresses.filter((_, i) => i % count === index),
+    addresses: addresses.slice(index * size, (index + 1) * size),
     concurrency: Math.floor(concurrency / count) + (index < concurrency % count ? 1 : 0),
   };
 }
@@ -91,7 +103,8 @@ async function measure(target, loadgens, kind, warmup = settings.warmup, seconds
   const addresses = isKeepAlive ? sources.slice(0, settings.keepAliveConnections) : sources;
   const concurrency = isKeepAlive ? settings.keepAliveConnections : settings.concurrency;
   await Promise.all(loadgens.map((lg, i) => lg.call({
-    cmd: 'start', kind, host: '127.0.0.1', port: target.port, ...shareOf(i, loadgens.length, addresses, concurrency),
+    cmd: 'start', kind, host: '127.0.0.1', port: target.port, header: headerOf(target.name),
+    ...shareOf(i, loadgens.length, addresses, concurrency),
   })));
   await sleep(warmup * 1000);
   const before = await snapshotAll(loadgens, target);
@@ -119,6 +132,8 @@ async function measure(target, loadgens, kind, warmup = settings.warmup, seconds
     primaryMicros: (after.cpu.primary - before.cpu.primary) / completed,
     workerMicros: (after.cpu.workers - before.cpu.workers) / completed,
     loadgenMicros: loadgenCpu / completed,
+    // The busiest generator process's CPU seconds per wall second: 1 is a full core.
+    loadgenShare: Math.max(...after.snapshots.map((s, i) => (s.micros - before.snapshots[i].micros) / 1000 / (s.at - before.snapshots[i].at))),
     // Cores' worth of CPU that processes outside the benchmark used during the window.
     foreign: foreignCores(before.busy, after.busy, ownCpu),
     steal: stolenCores(before.busy, after.busy),
@@ -169,7 +184,7 @@ async function runComparison(loadgens) {
   const targets = {};
   try {
     // One process tree per target for the whole comparison; the ones not measured are idle.
-    for (const name of settings.targets) targets[name] = await startTarget(name, { BENCH_WORKERS: String(settings.workers) });
+    for (const name of settings.targets) targets[name] = await startNamedTarget(name);
     let windowsLeft = 2 * settings.rounds * settings.targets.length;
     for (const kind of ['close', 'keepalive']) {
       const key = kind === 'close' ? 'close' : 'keepAlive';
@@ -182,7 +197,8 @@ async function runComparison(loadgens) {
           const run = await measureWindow(targets[name], loadgens, kind, windowsLeft);
           windowsLeft--;
           results[name][round][key] = run;
-          line.push(`${name} ${formatNumber(run.rate)}${run.errors > 0 ? ` (${run.errors} failed)` : ''} [${run.foreign.toFixed(2)}${run.attempts > 1 ? ', repeated' : ''}]`);
+          line.push(`${name} ${formatNumber(run.rate)}${run.errors > 0 ? ` (${run.errors} failed)` : ''} ` +
+            `[${run.foreign.toFixed(2)}${run.attempts > 1 ? ', repeated' : ''}; gen ${(run.loadgenShare * 100).toFixed(0)}%]`);
         }
         log(`${kind === 'close' ? 'new conn/s' : 'keep-alive req/s'} round ${round + 1}/${settings.rounds}: ${line.join('  ')}`);
       }
@@ -198,7 +214,7 @@ async function measureStorm(target, loadgen, n) {
   const busyBefore = readBusy();
   const overflowsBefore = readListenOverflows();
   const before = await target.cpu();
-  const storm = await loadgen.call({ cmd: 'storm', host: '127.0.0.1', addresses: sources, port: target.port, n });
+  const storm = await loadgen.call({ cmd: 'storm', host: '127.0.0.1', addresses: sources, port: target.port, n, header: headerOf(target.name) });
   const after = await target.cpu();
   const own = after.primary - before.primary + after.workers - before.workers + storm.micros;
   return {
@@ -224,9 +240,11 @@ async function runStorms(loadgen) {
       const wait = Math.min(settings.quietWait, slackSeconds(0, remaining));
       remaining--;
       if (wait >= 1) await waitForQuiet({ threshold: settings.maxForeign / 2, maxSeconds: wait });
-      const target = await startTarget(name, { BENCH_WORKERS: String(settings.workers) });
+      const target = await startNamedTarget(name);
       try {
-        for (const n of STORM_WARMUP) await loadgen.call({ cmd: 'storm', host: '127.0.0.1', addresses: sources, port: target.port, n });
+        for (const n of STORM_WARMUP) {
+          await loadgen.call({ cmd: 'storm', host: '127.0.0.1', addresses: sources, port: target.port, n, header: headerOf(name) });
+        }
         const sizes = settings.stormSizes.map((_, i) => settings.stormSizes[(i + round) % settings.stormSizes.length]);
         for (const n of sizes) {
           let best;
@@ -255,6 +273,12 @@ async function runStorms(loadgen) {
 }
 
 const medianOf = (runs, pick) => median(runs.map(pick));
+
+/** A target process tree, named for the generator's header choice. */
+async function startNamedTarget(name) {
+  const server = name === 'proxy-v2' ? 'proxy' : name;
+  return { ...(await startTarget(server, { BENCH_WORKERS: String(settings.workers) })), name };
+}
 
 /** The q-quantile (0…1) of finite values, linear between neighbours. */
 function quantile(values, q) {
@@ -310,6 +334,10 @@ function summarySection(results, startedAt, minutes) {
       String(sum(runs.map((r) => r.close.errors + r.keepAlive.errors))),
     ];
   });
+  const shareText = (share) => `${formatNumber(share * 100)}%${share >= GENERATOR_LIMIT ? ' ⚠' : ''}`;
+  const limited = settings.targets.flatMap((name) => [['new connections', 'close'], ['keep-alive', 'keepAlive']]
+    .filter(([, key]) => medianOf(results[name], (r) => r[key].loadgenShare) >= GENERATOR_LIMIT)
+    .map(([label]) => `${LABELS[name]} (${label})`));
   const cpuRows = settings.targets.map((name) => {
     const runs = results[name];
     return [
@@ -317,10 +345,12 @@ function summarySection(results, startedAt, minutes) {
       formatNumber(medianOf(runs, (r) => r.close.primaryMicros), 1),
       formatNumber(medianOf(runs, (r) => r.close.workerMicros), 1),
       formatNumber(medianOf(runs, (r) => r.close.loadgenMicros), 1),
+      shareText(medianOf(runs, (r) => r.close.loadgenShare)),
       `${formatNumber(medianOf(runs, (r) => r.close.busiestShare * 100))}%`,
       formatNumber(medianOf(runs, (r) => r.keepAlive.primaryMicros), 2),
       formatNumber(medianOf(runs, (r) => r.keepAlive.workerMicros), 1),
       formatNumber(medianOf(runs, (r) => r.keepAlive.loadgenMicros), 1),
+      shareText(medianOf(runs, (r) => r.keepAlive.loadgenShare)),
       `${formatNumber(medianOf(runs, (r) => r.keepAlive.busiestShare * 100))}%`,
     ];
   });
@@ -362,6 +392,10 @@ function summarySection(results, startedAt, minutes) {
   if (has('header') && has('rr')) {
     verdicts.push(['header mode, keep-alive requests/s vs SCHED_RR', '≥ 0.98×', verdict(ratioOf(results, 'header', 'rr', keepRate), 0.98)]);
   }
+  for (const name of ['proxy', 'proxy-v2'].filter((n) => has(n) && has('rr'))) {
+    verdicts.push([`${LABELS[name]}, new connections/s vs SCHED_RR`, '≥ 1.00×', verdict(ratioOf(results, name, 'rr', closeRate), 1.0)]);
+    verdicts.push([`${LABELS[name]}, keep-alive requests/s vs SCHED_RR`, '≥ 0.98×', verdict(ratioOf(results, name, 'rr', keepRate), 0.98)]);
+  }
 
   return [
     '## Summary: throughput against Node\'s cluster',
@@ -383,7 +417,7 @@ function summarySection(results, startedAt, minutes) {
     `- Command: \`${commandLine('bench/run.mjs')}\` (\`npm run bench\` builds first)`,
     `- Date: ${startedAt}, duration ${minutes.toFixed(1)} min; source: commit ${revision}`,
     `- Machine: ${describeMachine()}`,
-    `- ${settings.workers} workers per target; ${settings.loadgens} load generator process(es) on the same machine.`,
+    `- ${settings.workers} workers per target; ${settings.loadgens} load generator process(es) on the same machine: ${generator.description}.`,
     '- Each target is one process tree (primary + workers), started once and kept for the whole comparison; the',
     '  trees not being measured are idle. New connections first, then keep-alive; for each, an unmeasured',
     `  ${settings.firstWarmup} s warm-up per target, then ${settings.rounds} rounds. A round visits every target once, in an order rotated by one`,
@@ -392,18 +426,28 @@ function summarySection(results, startedAt, minutes) {
     `- New connections: one \`GET /\` with \`Connection: close\` per TCP connection, ${settings.concurrency} in flight, from`,
     `  ${sources[0]} … ${sources.at(-1)} in turn. Keep-alive: ${settings.keepAliveConnections} persistent connections from`,
     `  ${sources[0]} … ${sources[settings.keepAliveConnections - 1]}, one request at a time each.`,
-    '- Every request carries `X-Forwarded-For: <its source address>`, so header mode routes like IP mode; the',
+    '- Every request carries `X-Forwarded-For: <its source address>`, so header mode routes like IP mode; on the',
+    '  PROXY protocol targets a PROXY header naming the source address starts each connection instead. The',
     '  workers answer `200` with a 2-byte body and an `x-worker` header the generator uses to count the spread.',
     '',
     '### Where the CPU goes (medians, µs of CPU time per request)',
     '',
-    'Primary, workers (sum of both) and load generator. "busiest" is the share of requests the busiest worker',
-    'answered: sticky modes spread clients by a hash of their address, so a small set of addresses splits unevenly.',
+    'Primary, workers (sum of both) and load generator. "gen. CPU" is the generator\'s CPU time per wall time',
+    '(100% = one core): near one core, the generator and not the target limits the figure (marked ⚠). "busiest" is',
+    'the share of requests the busiest worker answered: sticky modes spread clients by a hash of their address,',
+    'so a small set of addresses splits unevenly.',
     '',
     table([
-      'target', 'new conn: primary', 'workers', 'generator', 'busiest',
-      'keep-alive: primary', 'workers', 'generator', 'busiest',
+      'target', 'new conn: primary', 'workers', 'generator', 'gen. CPU', 'busiest',
+      'keep-alive: primary', 'workers', 'generator', 'gen. CPU', 'busiest',
     ], cpuRows),
+    '',
+    (limited.length === 0
+      ? `The generator stayed below ${GENERATOR_LIMIT * 100}% of a core in every figure (medians).`
+      : `**The generator used ≥ ${GENERATOR_LIMIT * 100}% of a core** (median) for: ${limited.join(', ')}; there it is the ` +
+        'bottleneck and the figure understates the target.') +
+      ' When other processes keep the cores busy, the scheduler gives the generator only its share of them, so it can',
+    'limit a figure below that mark too: its CPU time per request ("generator") is then what to compare.',
     '',
     '### Per round',
     '',
@@ -496,14 +540,17 @@ function readSomaxconn() {
 
 // Read once at the start: the tree may change while the benchmark runs.
 const revision = sourceRevision();
+// Chosen (and built) before anything starts, so a missing compiler shows at once.
+const generator = chooseLoadgen();
 
 async function main() {
   const startedAt = today();
   const out = resultsPath(isQuick);
   log(`settings ${JSON.stringify(settings)}`);
   log(`machine: ${describeMachine()}; results -> ${out}`);
+  log(`load generator: ${generator.description}`);
   const removeSnapshot = useDistSnapshot();
-  const loadgens = Array.from({ length: settings.loadgens }, () => startLoadgen());
+  const loadgens = Array.from({ length: settings.loadgens }, () => generator.start());
   try {
     if (settings.rounds > 0 && settings.targets.length > 0) {
       const results = await runComparison(loadgens);

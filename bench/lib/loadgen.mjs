@@ -9,8 +9,10 @@
 //                                   every one finished or failed: { completed, errors, elapsed }
 //   { cmd: 'burst', n, ...config }  opens n connections at once and sends nothing; answers when every
 //                                   one received "ok" and closed, or failed: { completed, errors, elapsed }
-// config: { port, host, addresses: string[], concurrency, drainMs, paths?: string[] } (the request
-// target of the i-th source is paths[i % paths.length]; '/' by default)
+// config: { port, host, addresses: string[], concurrency, drainMs, paths?: string[], header? } (the request
+// target of the i-th source is paths[i % paths.length]; '/' by default). header: 'xff' (default,
+// X-Forwarded-For: <source>), 'none', or 'proxy1' / 'proxy2' (a PROXY v1 / v2 header naming the source
+// starts each connection).
 // Only loopback (127.0.0.0/8) is accepted as a target or source address.
 import net from 'node:net';
 
@@ -26,14 +28,41 @@ function checkConfig(config) {
   }
 }
 
-function requestFor(source, keepAlive, path = '/') {
-  // Every target gets the same bytes; x-forwarded-for names the source address, so header mode
-  // routes exactly like IP mode and both spread the clients the same way.
+function requestFor(source, keepAlive, path = '/', header = 'xff') {
+  // x-forwarded-for names the source address, so header mode routes exactly like IP mode and both
+  // spread the clients the same way.
   return Buffer.from(
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: ${source}\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${header === 'xff' ? `X-Forwarded-For: ${source}\r\n` : ''}` +
     (keepAlive ? '\r\n' : 'Connection: close\r\n\r\n'),
     'latin1',
   );
+}
+
+// The v2 signature, then version 2 + PROXY, TCP over IPv4, 12 bytes of addresses and ports.
+const PROXY_V2 = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0, 12]);
+
+/** The PROXY header of a connected socket, naming its source address and port. */
+function proxyHeader(socket, version) {
+  if (version === 'proxy1') {
+    const { localAddress, remoteAddress, localPort, remotePort } = socket;
+    return Buffer.from(`PROXY TCP4 ${localAddress} ${remoteAddress} ${localPort} ${remotePort}\r\n`);
+  }
+  const header = Buffer.alloc(28);
+  PROXY_V2.copy(header);
+  socket.localAddress.split('.').forEach((octet, i) => { header[16 + i] = Number(octet); });
+  socket.remoteAddress.split('.').forEach((octet, i) => { header[20 + i] = Number(octet); });
+  header.writeUInt16BE(socket.localPort, 24);
+  header.writeUInt16BE(socket.remotePort, 26);
+  return header;
+}
+
+/** Writes the first request of a connection, after its PROXY header when the config asks for one. */
+function writeFirst(socket, config, request) {
+  if (config.header !== 'proxy1' && config.header !== 'proxy2') {
+    socket.write(request);
+    return;
+  }
+  socket.once('connect', () => socket.write(Buffer.concat([proxyHeader(socket, config.header), request])));
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -77,7 +106,7 @@ const pathOf = (config, index) => (config.paths === undefined ? '/' : config.pat
 
 /** One request per fresh connection, `concurrency` in flight, sources used round-robin. */
 function startCloseLoad(config, counters) {
-  const requests = config.addresses.map((address, i) => requestFor(address, false, pathOf(config, i)));
+  const requests = config.addresses.map((address, i) => requestFor(address, false, pathOf(config, i), config.header));
   let running = true;
   let inFlight = 0;
   let next = 0;
@@ -97,7 +126,7 @@ function startCloseLoad(config, counters) {
       else if (inFlight === 0) onIdle?.();
     });
     // No half-close: the server ends the connection after its response (Connection: close).
-    socket.write(requests[index]);
+    writeFirst(socket, config, requests[index]);
   };
   for (let i = 0; i < config.concurrency; i++) launch();
   return () => {
@@ -116,7 +145,7 @@ function startKeepAliveLoad(config, counters) {
   let onIdle;
   const open = (index) => {
     const source = config.addresses[index % config.addresses.length];
-    const request = requestFor(source, true, pathOf(config, index));
+    const request = requestFor(source, true, pathOf(config, index), config.header);
     const socket = net.connect({ port: config.port, host: config.host, localAddress: source });
     socket.setNoDelay(true);
     const connection = { socket, isWaiting: true };
@@ -147,7 +176,7 @@ function startKeepAliveLoad(config, counters) {
       if (running) open(index);
       else if (connections.size === 0) onIdle?.();
     });
-    socket.write(request);
+    writeFirst(socket, config, request);
   };
   for (let i = 0; i < config.concurrency; i++) open(i);
   return () => {
@@ -166,7 +195,7 @@ function startKeepAliveLoad(config, counters) {
 function storm(config) {
   return new Promise((resolve) => {
     const counters = new Counters();
-    const requests = config.addresses.map((address) => requestFor(address, false));
+    const requests = config.addresses.map((address) => requestFor(address, false, '/', config.header));
     const sockets = new Set();
     const started = performance.now();
     const cpu = process.cpuUsage();
@@ -194,7 +223,7 @@ function storm(config) {
         counters.count(chunks.length === 0 ? undefined : readResponse(Buffer.concat(chunks)));
         if (++done === config.n) finish();
       });
-      socket.write(requests[index]);
+      writeFirst(socket, config, requests[index]);
     }
   });
 }

@@ -2,6 +2,7 @@
 // Every wait is bounded; a child that does not stop in time is killed by its pid.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { buildCLoadgen, startCLoadgen } from './c-loadgen.mjs';
 
 const TARGET_SCRIPT = new URL('../targets/server.mjs', import.meta.url);
 const LOADGEN_SCRIPT = new URL('./loadgen.mjs', import.meta.url);
@@ -98,6 +99,7 @@ export function startLoadgen() {
     waiting.clear();
   });
   return {
+    kind: 'node',
     child,
     call(message, ms = 120_000) {
       const id = ++nextId;
@@ -106,6 +108,33 @@ export function startLoadgen() {
       return withTimeout(answer, ms, `load generator '${message.cmd}'`);
     },
     stop: () => stopChild(child, 5_000),
+  };
+}
+
+/**
+ * The load generator BENCH_LOADGEN asks for: 'c' (default; bench/loadgen/loadgen.c, built when needed) or
+ * 'node' (bench/lib/loadgen.mjs). Without a C compiler the Node generator stands in and `isFallback` says so.
+ * Returns { kind, description, isFallback, start() }.
+ */
+export function chooseLoadgen() {
+  const wanted = process.env.BENCH_LOADGEN || 'c';
+  if (wanted !== 'c' && wanted !== 'node') throw new Error(`BENCH_LOADGEN must be c or node, got ${wanted}`);
+  if (wanted === 'node') {
+    return {
+      kind: 'node', isFallback: false, start: startLoadgen,
+      description: 'Node (`bench/lib/loadgen.mjs`, BENCH_LOADGEN=node)',
+    };
+  }
+  const built = buildCLoadgen();
+  if (built.binary !== undefined) {
+    return {
+      kind: 'c', isFallback: false, start: () => startCLoadgen(built.binary),
+      description: 'C (`bench/loadgen/loadgen.c`: one thread, epoll; built with `cc -O2`)',
+    };
+  }
+  return {
+    kind: 'node', isFallback: true, start: startLoadgen,
+    description: `Node (\`bench/lib/loadgen.mjs\`) as a fallback: ${built.missing}, so the C generator was not built`,
   };
 }
 

@@ -5,6 +5,7 @@
 //   ip      sticky-runtime, routed by the client's address, kernel steering (the workers accept on their slot sockets)
 //   ip-hop  sticky-runtime, routed by the client's address, the primary hands each connection over
 //   header  sticky-runtime, routed by the x-forwarded-for request header
+//   proxy   sticky-runtime, routed by the source address of a PROXY protocol header (v1 or v2)
 //   sio     sticky-runtime, socketIoSessions: by the slot in the `sid` query parameter, else per connection
 // The primary talks to the bench over IPC: it sends { type: 'ready', port } once every worker can
 // serve, and answers { type: 'cpu' } with its own process.cpuUsage() and its workers' CPU time.
@@ -16,7 +17,7 @@ import { distUrl } from '../lib/dist-snapshot.mjs';
 
 const { listen } = await import(distUrl('index.js'));
 
-const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header', 'sio'];
+const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header', 'proxy', 'sio'];
 const target = process.env.BENCH_TARGET ?? 'ip';
 if (!TARGETS.includes(target)) throw new Error(`BENCH_TARGET must be one of ${TARGETS.join(', ')}, got ${target}`);
 const workerCount = Number(process.env.BENCH_WORKERS ?? 2);
@@ -103,6 +104,20 @@ function runStickyPrimary(closeMaster, app) {
   });
 }
 
+/**
+ * listen() with `trustedProxies: ['127.0.0.0/8']` beside `proxyProtocol` where the option exists (the generator
+ * sends the PROXY header from loopback addresses); a version without it rejects the key, so try without.
+ */
+function listenTrusting(app, options) {
+  if (options.proxyProtocol !== true) return listen(app, 0, host, options);
+  try {
+    return listen(app, 0, host, { ...options, trustedProxies: ['127.0.0.0/8'] });
+  } catch (error) {
+    if (!/Unknown option `trustedProxies`/.test(String(error?.message))) throw error;
+    return listen(app, 0, host, options);
+  }
+}
+
 const app = createApp();
 if (target === 'rr' || target === 'none') {
   if (cluster.isPrimary) runNativePrimary();
@@ -114,6 +129,7 @@ if (target === 'rr' || target === 'none') {
   if (target === 'sio') options.socketIoSessions = true;
   if (target === 'ip') options.steering = 'kernel';
   if (target === 'ip-hop') options.steering = 'primary';
-  const closeMaster = listen(app, 0, host, options);
+  if (target === 'proxy') options.proxyProtocol = true;
+  const closeMaster = listenTrusting(app, options);
   if (closeMaster) runStickyPrimary(closeMaster, app);
 }
