@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import type { BalancerStats, Balancer, SteeringState } from './sticky/index.js';
-import type { LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
+import type { ChannelStats, LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
 import type { MetricsSource, SlotStateName } from './ops/index.js';
 
 // What the primary reports about itself: `stats()`, and the same figures for the metrics endpoint.
@@ -30,6 +30,11 @@ export interface PrimaryStats {
   steering: SteeringState;
   /** What happened to the connections of the public port. */
   connections: BalancerStats;
+  /**
+   * What workers sent the primary on their IPC channels that it dropped (another protocol version, an
+   * invalid runtime message) or closed (a handle nobody takes). The bus's own counters are `bus().stats()`.
+   */
+  ipc: ChannelStats;
 }
 
 /** The parts of the primary its figures come from. */
@@ -58,6 +63,7 @@ export function collectStats({ balancer, supervisor, topology, state }: StatsSou
     slots,
     steering: { ...balancer.steering },
     connections: balancer.stats(),
+    ipc: { ...supervisor.channels.stats },
   };
 }
 

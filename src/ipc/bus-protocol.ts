@@ -1,12 +1,12 @@
 import { ErrorCode, StickyError } from '../errors.js';
-import { TAG, PROTOCOL_VERSION } from './protocol.js';
+import { BUS_TYPE, TAG, PROTOCOL_VERSION } from './protocol.js';
 import type { WorkerTarget } from './bus-types.js';
 
 // The application bus on the wire. One envelope `{ __sticky: 1, v, type: 'sticky:bus', payload }`
 // carries a batch of frames, so a burst of small messages costs one IPC write. Channel names live
 // inside the frames: an application channel can never be taken for a runtime message.
 
-export const BUS_TYPE = 'sticky:bus';
+export { BUS_TYPE };
 
 /** A routing key as the balancer hashes it; byte arrays travel as arrays of numbers. */
 export type WireKey = string | readonly number[];

@@ -87,4 +87,9 @@ export interface BusStats {
   timedOut: number;
   /** Frames dropped: malformed, no listener, a response nobody waits for. */
   dropped: number;
+  /**
+   * Responses dropped because they came from a worker the request was not sent to (the primary's
+   * bus; a worker's stays 0). Each one is a worker answering another worker's request: a bug or an attack.
+   */
+  foreignResponses: number;
 }
