@@ -27,3 +27,23 @@ export class LogLimit {
     return suppressed;
   }
 }
+
+/** A LogLimit per peer, made on its first warning; `delete` a peer that is gone. */
+export class LogLimits<K> {
+  readonly #interval: number;
+  readonly #limits = new Map<K, LogLimit>();
+
+  constructor(interval: number) {
+    this.#interval = interval;
+  }
+
+  take(key: K, now: number): number | undefined {
+    let limit = this.#limits.get(key);
+    if (limit === undefined) this.#limits.set(key, limit = new LogLimit(this.#interval));
+    return limit.take(now);
+  }
+
+  delete(key: K): void {
+    this.#limits.delete(key);
+  }
+}

@@ -133,10 +133,15 @@ describe('what a worker sends the primary on its channel', () => {
     expect(after.state).toBe('running');
     expect(cluster.messages.filter((m) => m.type === 'upstreamReuse')).toEqual([]);
 
-    // A report in bounds still counts.
-    await attack(cluster, 1, 'raw', { messages: [report({ requests: 3, connections: 1 })] });
+    // Reports in bounds still count, but a worker that sends them in a loop gets no log line each.
+    await attack(cluster, 1, 'raw', { messages: [report({ requests: 3, connections: 1 })], repeat: 500 });
     after = await stats(cluster);
-    expect(after.connections).toMatchObject({ upstreamReuseRequests: 3, upstreamReuseConnections: 1 });
+    expect(after.connections).toMatchObject({ upstreamReuseRequests: 1_500, upstreamReuseConnections: 500 });
     expect(after.ipc.invalidMessages).toBe(garbage.length);
+    valueOf(await run(cluster, 'mark', { text: 'after-reports' }));
+    await waitFor(() => cluster.output().includes('after-reports'), { timeout: 5_000 });
+    const warnings = cluster.output().split('\n').filter((line) => line.includes('"upstream connections carry several clients"'));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThanOrEqual(3);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimit } from '../../src/internal/log-limit.js';
+import { LogLimit, LogLimits } from '../../src/internal/log-limit.js';
 import { isHandleForApplication } from '../../src/lifecycle/worker-channel-primary.js';
 
 describe('LogLimit', () => {
@@ -14,6 +14,17 @@ describe('LogLimit', () => {
     // After a quiet spell the next one is logged at once, with what was left out before it.
     expect(limit.take(60_000)).toBe(1);
     expect(limit.take(70_000)).toBe(0);
+  });
+});
+
+describe('LogLimits', () => {
+  it('limits each peer on its own, and starts afresh for a peer deleted', () => {
+    const limits = new LogLimits<number>(5_000);
+    expect(limits.take(1, 0)).toBe(0);
+    expect(limits.take(2, 1)).toBe(0);
+    expect(limits.take(1, 2)).toBeUndefined();
+    limits.delete(1);
+    expect(limits.take(1, 3)).toBe(0);
   });
 });
 
