@@ -1,4 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import { rebuildError, runtimeError, serializeError, type Frame, type SerializedError } from './bus-protocol.js';
 import type { BusSender, BusStats, MessageListener, RequestOptions, Responder } from './bus-types.js';
 
@@ -136,9 +137,9 @@ export class BusCore {
   request(channel: string, peer: number, options: RequestOptions | undefined, write: RequestWriter): Promise<unknown> {
     const timeout = options?.timeout ?? this.#defaultTimeout;
     const signal = options?.signal;
-    if (!Number.isInteger(timeout) || timeout < 1) {
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMER_MS) {
       return Promise.reject(new StickyError(ErrorCode.InvalidOption,
-        `Expected \`timeout\` to be a positive integer (ms), received ${String(timeout)} (${typeof timeout}).`));
+        `Expected \`timeout\` to be an integer from 1 to ${MAX_TIMER_MS} (ms), received ${String(timeout)} (${typeof timeout}).`));
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const id = this.#nextId++;

@@ -1,4 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import { BUS_TYPE, TAG, PROTOCOL_VERSION } from './protocol.js';
 import type { WorkerTarget } from './bus-types.js';
 
@@ -67,6 +68,9 @@ export function framesOf(value: unknown): readonly unknown[] | undefined {
 }
 
 const isId = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);
+/** A request's timeout: what a timer can hold (a longer one would fire at once, with a warning each). */
+const isTimeout = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS;
 
 function isTarget(value: unknown): value is WireTarget {
   if (!isRecord(value)) return false;
@@ -87,7 +91,7 @@ export function isFrame(value: unknown): value is Frame {
     case 'm':
       return typeof value.c === 'string' && (value.f === undefined || isSender(value.f));
     case 'q':
-      return isId(value.i) && typeof value.c === 'string' && typeof value.t === 'number' && value.t >= 0 &&
+      return isId(value.i) && typeof value.c === 'string' && isTimeout(value.t) &&
         (value.to === undefined || isTarget(value.to)) && (value.f === undefined || isSender(value.f));
     case 'r':
     case 'x':

@@ -69,7 +69,10 @@ export type BusSender = { readonly kind: 'primary' } | { readonly kind: 'worker'
 
 /** Options of one request. */
 export interface RequestOptions {
-  /** Ms to wait for the response before rejecting with `STICKY_ERR_IPC_TIMEOUT`. @default the `ipcTimeout` option (10000) */
+  /**
+   * Ms to wait for the response before rejecting with `STICKY_ERR_IPC_TIMEOUT`: an integer from 1 to
+   * 2147483647 (else the call rejects with `STICKY_ERR_INVALID_OPTION`). @default the `ipcTimeout` option (10000)
+   */
   timeout?: number;
   /** Aborts the wait: the promise rejects with the signal's reason; a late response is dropped. */
   signal?: AbortSignal;

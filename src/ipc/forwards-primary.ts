@@ -1,5 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { StickyError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import { runtimeError, type Frame, type WireTarget } from './bus-protocol.js';
 import type { Peer } from './peers-primary.js';
 
@@ -26,7 +27,7 @@ class ForwardTable {
   /** Registers a forwarded request; forgotten at its deadline. Returns the id to send it under. */
   add(origin: number, originId: number, target: number, timeout: number): number {
     const id = this.#nextId--;
-    const timer = setTimeout(() => this.#forwards.delete(id), timeout + SLACK_MS);
+    const timer = setTimeout(() => this.#forwards.delete(id), Math.min(timeout + SLACK_MS, MAX_TIMER_MS));
     timer.unref();
     this.#forwards.set(id, { origin, originId, target, timer });
     return id;

@@ -5,8 +5,8 @@ import { run, runInWorker, valueOf, type Settled } from '../helpers/bus.js';
 
 // A worker that turns against the primary and the other workers over its IPC channel: it forges
 // responses to requests sent to another worker (ids are sequential, so it sprays them), sends sockets
-// with messages nobody takes, floods the primary with another protocol version's messages, and
-// reports garbage upstream-reuse counts. The primary survives all of it, answers only from the
+// with messages nobody takes, floods the primary with another protocol version's messages, asks for
+// timeouts no timer holds, and reports garbage upstream-reuse counts. The primary survives all of it, answers only from the
 // worker a request went to, closes the sockets, logs a few lines and counts the rest.
 
 interface SlotInfo { slot: number; workerId: number; pid: number }
@@ -72,6 +72,17 @@ describe('forged bus responses', () => {
 });
 
 describe('what a worker sends the primary on its channel', () => {
+  it('a forwarded request with a timeout no timer can hold is dropped, without a warning per frame', async () => {
+    const cluster = await spawnCluster('hostile-worker.mjs', { env: { WORKERS: '2' } });
+    const before = await busStats(cluster);
+    const frames = Array.from({ length: 200 }, (_, n) => ({ k: 'q', i: n + 1, c: 'none', d: null, t: 1e308, to: { s: 0 } }));
+    await attack(cluster, 1, 'raw', { messages: [{ __sticky: 1, v: 1, type: 'sticky:bus', payload: frames }] });
+    valueOf(await run(cluster, 'mark', { text: 'after-timeouts' }));
+    await waitFor(() => cluster.output().includes('after-timeouts'), { timeout: 5_000 });
+    expect(cluster.output()).not.toContain('TimeoutOverflowWarning');
+    expect((await busStats(cluster)).dropped - before.dropped).toBe(200);
+  });
+
   it.runIf(process.platform === 'linux')('sockets sent with messages nobody takes are closed: the primary\'s fds come back', async () => {
     const cluster = await spawnCluster('hostile-worker.mjs', { env: { WORKERS: '2' } });
     const pid = cluster.child.pid as number;

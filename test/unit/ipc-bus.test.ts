@@ -27,6 +27,7 @@ describe('bus wire format', () => {
     for (const frame of good) expect(isFrame(JSON.parse(JSON.stringify(frame)))).toBe(true);
     const bad = [null, 1, 'm', [], { k: 'x' }, { k: 'm' }, { k: 'm', c: 1 }, { k: 'm', c: 'x', f: { w: 'a', s: 0 } },
       { k: 'q', i: 1.5, c: 'x', t: 1 }, { k: 'q', i: 1, c: 'x', t: -1 }, { k: 'q', i: 1, c: 'x', t: 1, to: { w: 'a' } },
+      { k: 'q', i: 1, c: 'x', t: 1e308 }, { k: 'q', i: 1, c: 'x', t: 2 ** 31 }, { k: 'q', i: 1, c: 'x', t: 1.5 },
       { k: 'q', i: 1, c: 'x', t: 1, to: { key: {} } }, { k: 'q', i: 1, c: 'x', t: 1, to: { all: true } }, { k: 'r' },
       { k: 'e', i: 1, e: 'boom' }, { k: 'e', i: 1, e: { message: 'm' } }, { k: 'e', i: 1, e: { name: 'E', message: 'm', code: 5 } }];
     for (const frame of bad) expect(isFrame(frame), JSON.stringify(frame)).toBe(false);
@@ -200,6 +201,8 @@ describe('request table', () => {
     await expect(onDead).rejects.toMatchObject({ code: ErrorCode.IpcWorkerExit });
     await expect(onOther).rejects.toMatchObject({ code: ErrorCode.IpcTimeout });
     await expect(core.request('a', 1, { timeout: 0 }, write)).rejects.toMatchObject({ code: ErrorCode.InvalidOption });
+    // A longer one would fire at once (Node's timers hold 2³¹−1 ms at most).
+    await expect(core.request('a', 1, { timeout: 2 ** 31 }, write)).rejects.toMatchObject({ code: ErrorCode.InvalidOption });
     expect(core.stats.pending).toBe(0);
   });
 
