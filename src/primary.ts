@@ -94,8 +94,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       this.#balancer.countUpstreamReuse(payload.requests, payload.connections);
       const suppressed = this.#reuseLogs.take(payload.workerId, performance.now());
       if (suppressed !== undefined) {
-        this.#log.warn({ workerId: payload.workerId, slot: payload.slot, requests: payload.requests, connections: payload.connections,
-          hint: payload.hint, ...(suppressed > 0 ? { suppressed } : {}) }, 'upstream connections carry several clients');
+        const { workerId, slot, requests, connections, hint } = payload;
+        this.#log.warn({ workerId, slot, requests, connections, hint, ...(suppressed > 0 ? { suppressed } : {}) },
+          'upstream connections carry several clients');
       }
       this.emit('upstreamReuse', payload);
     });

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { expectError, expectType } from 'tsd';
 import {
   createPrimary, type CloseMaster, type LifecycleState, type PrimaryStats, type ShutdownResult, type StickyPrimary,
-  type WorkerExitInfo, type WorkerInfo,
+  type WorkerExitInfo, type WorkerInfo, type ChannelStats,
 } from '../dist/index.js';
 
 declare const closeMaster: CloseMaster;
@@ -39,6 +39,8 @@ expectType<number>(stats.readyWorkers);
 expectType<number>(stats.workers);
 expectType<LifecycleState>(stats.state);
 expectType<number | undefined>(stats.slots[0]?.workerId);
+expectType<ChannelStats>(stats.ipc);
+expectType<number>(stats.ipc.closedHandles);
 expectError(stats.nope);
 expectError(primary.stats(true));
 expectType<LifecycleState>(primary.state);

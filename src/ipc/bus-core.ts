@@ -139,7 +139,8 @@ export class BusCore {
     const signal = options?.signal;
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMER_MS) {
       return Promise.reject(new StickyError(ErrorCode.InvalidOption,
-        `Expected \`timeout\` to be an integer from 1 to ${MAX_TIMER_MS} (ms), received ${String(timeout)} (${typeof timeout}).`));
+        `Expected \`timeout\` to be an integer from 1 to ${MAX_TIMER_MS} (ms), ` +
+        `received ${String(timeout)} (${typeof timeout}).`));
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const id = this.#nextId++;

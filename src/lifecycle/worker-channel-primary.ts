@@ -24,6 +24,7 @@ export interface ChannelStats {
 }
 
 type Problem = 'version' | 'invalid' | 'handle';
+const warnLimit = (): LogLimit => new LogLimit(WARN_INTERVAL_MS);
 
 interface Watched {
   /** Listeners on the worker and on its process that were there before the application could add any (Node's). */
@@ -56,12 +57,14 @@ export class WorkerChannels {
     const watched: Watched = {
       ownWorkerListeners: foreignListenerCount(worker, 'message'),
       ownProcessListeners: foreignListenerCount(worker.process, 'message'),
-      warnings: { version: new LogLimit(WARN_INTERVAL_MS), invalid: new LogLimit(WARN_INTERVAL_MS), handle: new LogLimit(WARN_INTERVAL_MS) },
+      warnings: { version: warnLimit(), invalid: warnLimit(), handle: warnLimit() },
     };
     worker.on('message', runtimeListener((value: unknown, handle: unknown) => {
       // Hot path (the watchdog's pongs, readiness, reports): one decode, no allocation on success.
       const decoded = decodeMessage(value);
-      if (handle !== undefined && handle !== null) this.#settleHandle(worker, watched, decoded.kind !== 'foreign', handle);
+      if (handle !== undefined && handle !== null) {
+        this.#settleHandle(worker, watched, decoded.kind !== 'foreign', handle);
+      }
       if (decoded.kind === 'message') {
         receive(decoded.message);
         return;
@@ -81,7 +84,8 @@ export class WorkerChannels {
     // The application's listeners on the worker, its process, or `cluster` (which sees every worker's)
     // already ran, or run next: it has the handle. Only counted for a message with a handle.
     const applicationListeners = foreignListenerCount(worker, 'message') - watched.ownWorkerListeners +
-      foreignListenerCount(worker.process, 'message') - watched.ownProcessListeners + foreignListenerCount(cluster, 'message');
+      foreignListenerCount(worker.process, 'message') - watched.ownProcessListeners +
+      foreignListenerCount(cluster, 'message');
     if (isHandleForApplication(isRuntimeMessage, applicationListeners)) return;
     this.stats.closedHandles++;
     closeHandle(handle, this.#log);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CONNECTION_WITHOUT_BYTES, MAX_REPORTED_REQUESTS, PROTOCOL_VERSION, TAG, decodeMessage, encodeMessage } from '../../src/ipc/protocol.js';
+import {
+  CONNECTION_WITHOUT_BYTES, MAX_REPORTED_REQUESTS, PROTOCOL_VERSION, TAG, decodeMessage, encodeMessage,
+} from '../../src/ipc/protocol.js';
 
 describe('encodeMessage', () => {
   it('wraps a payload in the tagged, versioned envelope', () => {
