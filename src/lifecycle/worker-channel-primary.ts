@@ -60,7 +60,7 @@ export class WorkerChannels {
       warnings: { version: warnLimit(), invalid: warnLimit(), handle: warnLimit() },
     };
     worker.on('message', runtimeListener((value: unknown, handle: unknown) => {
-      // Hot path (the watchdog's pongs, readiness, reports): one decode, no allocation on success.
+      // Hot path (pongs, readiness, reports): one decode; only a handle or a dropped message costs more.
       const decoded = decodeMessage(value);
       if (handle !== undefined && handle !== null) {
         this.#settleHandle(worker, watched, decoded.kind !== 'foreign', handle);
