@@ -1,6 +1,7 @@
 export { listen, type CloseMaster } from './listen.js';
 export { createPrimary, type StickyPrimary, type PrimaryEvents, type CloseOptions } from './primary.js';
 export type { PrimaryStats } from './stats-primary.js';
+export type { ChannelStats } from './lifecycle/index.js';
 export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {

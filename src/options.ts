@@ -15,7 +15,7 @@ export type {
   ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering, StickyRequest,
 } from './options/listen-options.js';
 export { DEFAULTS } from './options/defaults.js';
-export { checkWorkerCount, describeValue, invalidOption, parsePort } from './options/checks.js';
+export { MAX_TIMER_MS, checkWorkerCount, describeValue, invalidOption, parsePort } from './options/checks.js';
 export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './options/worker-env.js';
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([

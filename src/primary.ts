@@ -5,6 +5,7 @@ import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type Reso
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
+import { LogLimits } from './internal/log-limit.js';
 import { Balancer, type GroupWatchEvents } from './sticky/index.js';
 import type { PrimaryBus, PrimaryBusControl, BusSchema } from './ipc/index.js';
 import {
@@ -52,6 +53,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   #isListenCalled = false;
   readonly #metrics: MetricsServer | undefined;
   readonly #stats: StatsSources;
+  /** A worker reports at most every 10 s; one that sends more is logged at most every 5 s. */
+  readonly #reuseLogs = new LogLimits<number>(5_000);
 
   static {
     closeWithReason = (primary, reason, waitForConnections) => primary.#close(reason, waitForConnections);
@@ -92,10 +95,15 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor.on('upstreamReuse', (payload) => {
       // At most one report per worker every 10 s: a warning, not a per-request log.
       this.#balancer.countUpstreamReuse(payload.requests, payload.connections);
-      this.#log.warn({ workerId: payload.workerId, slot: payload.slot, requests: payload.requests, connections: payload.connections, hint: payload.hint },
-        'upstream connections carry several clients');
+      const suppressed = this.#reuseLogs.take(payload.workerId, performance.now());
+      if (suppressed !== undefined) {
+        const { workerId, slot, requests, connections, hint } = payload;
+        this.#log.warn({ workerId, slot, requests, connections, hint, ...(suppressed > 0 ? { suppressed } : {}) },
+          'upstream connections carry several clients');
+      }
       this.emit('upstreamReuse', payload);
     });
+    this.#supervisor.on('workerExit', ({ workerId }) => this.#reuseLogs.delete(workerId));
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
       void this.#close('masterclose', payload.waitForConnections).then(exitAfterShutdown);

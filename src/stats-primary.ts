@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from './sticky/index.js';
-import type { LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
+import type { ChannelStats, LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
 import type { MetricsSource, SlotStateName } from './ops/index.js';
 
 // What the primary reports about itself: `stats()`, and the same figures for the metrics endpoint.
@@ -35,6 +35,11 @@ export interface PrimaryStats {
   kernel: KernelGroupStats;
   /** What happened to the connections of the public port. */
   connections: BalancerStats;
+  /**
+   * What workers sent the primary on their IPC channels that it dropped (another protocol version, an
+   * invalid runtime message) or closed (a handle nobody takes). The bus's own counters are `bus().stats()`.
+   */
+  ipc: ChannelStats;
 }
 
 /** The parts of the primary its figures come from. */
@@ -64,6 +69,7 @@ export function collectStats({ balancer, supervisor, topology, state }: StatsSou
     steering: { ...balancer.steering },
     kernel: balancer.kernelStats(),
     connections: balancer.stats(),
+    ipc: { ...supervisor.channels.stats },
   };
 }
 

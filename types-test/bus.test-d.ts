@@ -54,6 +54,7 @@ expectError(bus.requestTo({ slot: 1 }, 'session:get', { user: 1 }));
 expectError(bus.requestTo({ slot: 1 }, 'session:get', { user: 'a' }, { timeout: '1s' }));
 expectError(bus.requestTo({ slot: 1 }, 'cache:purge', { key: 'a' }));
 expectType<BusStats>(bus.stats());
+expectType<number>(bus.stats().foreignResponses);
 
 // Worker side of the same schema.
 const wbus = workerBus<AppBus>();

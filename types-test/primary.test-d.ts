@@ -3,6 +3,7 @@ import { expectError, expectType } from 'tsd';
 import {
   createPrimary, type CloseMaster, type ForeignListenerGoneInfo, type ForeignListenerInfo, type KernelGroupStats, type LifecycleState,
   type PrimaryStats, type ShutdownResult, type StickyError, type StickyPrimary, type WorkerExitInfo, type WorkerInfo,
+  type ChannelStats,
 } from '../dist/index.js';
 
 declare const closeMaster: CloseMaster;
@@ -49,6 +50,8 @@ expectType<number>(stats.readyWorkers);
 expectType<number>(stats.workers);
 expectType<LifecycleState>(stats.state);
 expectType<number | undefined>(stats.slots[0]?.workerId);
+expectType<ChannelStats>(stats.ipc);
+expectType<number>(stats.ipc.closedHandles);
 expectError(stats.nope);
 expectError(primary.stats(true));
 expectType<LifecycleState>(primary.state);

@@ -1,4 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import { rebuildError, runtimeError, serializeError, type Frame, type SerializedError } from './bus-protocol.js';
 import type { BusSender, BusStats, MessageListener, RequestOptions, Responder } from './bus-types.js';
 
@@ -10,7 +11,10 @@ type AnyResponder = Responder<unknown, unknown>;
 
 interface Pending {
   readonly channel: string;
-  /** The worker it waits on (-1: the primary); its exit fails the request at once. */
+  /**
+   * The worker it waits on (-1: the primary; NaN until the primary wrote it to a worker): its exit
+   * fails the request at once, and only its response settles it.
+   */
   peer: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
@@ -34,7 +38,7 @@ export type RequestCancel = () => void;
 export type RequestWriter = (id: number, timeout: number, settle: (error: StickyError | undefined) => void) => RequestCancel | void;
 
 export class BusCore {
-  readonly stats: BusStats = { sent: 0, received: 0, pending: 0, timedOut: 0, dropped: 0 };
+  readonly stats: BusStats = { sent: 0, received: 0, pending: 0, timedOut: 0, dropped: 0, foreignResponses: 0 };
   readonly #listeners = new Map<string, AnyListener[]>();
   readonly #responders = new Map<string, AnyResponder>();
   readonly #pending = new Map<number, Pending>();
@@ -133,9 +137,10 @@ export class BusCore {
   request(channel: string, peer: number, options: RequestOptions | undefined, write: RequestWriter): Promise<unknown> {
     const timeout = options?.timeout ?? this.#defaultTimeout;
     const signal = options?.signal;
-    if (!Number.isInteger(timeout) || timeout < 1) {
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMER_MS) {
       return Promise.reject(new StickyError(ErrorCode.InvalidOption,
-        `Expected \`timeout\` to be a positive integer (ms), received ${String(timeout)} (${typeof timeout}).`));
+        `Expected \`timeout\` to be an integer from 1 to ${MAX_TIMER_MS} (ms), ` +
+        `received ${String(timeout)} (${typeof timeout}).`));
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const id = this.#nextId++;
@@ -168,15 +173,24 @@ export class BusCore {
     if (pending !== undefined) pending.peer = peer;
   }
 
-  /** A response or error frame arrived. */
-  settle(frame: Frame): void {
+  /**
+   * A response or error frame arrived from `peer` (-1: the primary). It settles only a request sent
+   * to that peer: ids are sequential, so another worker could guess a pending one; its answer is
+   * dropped and counted, and the request still waits for its own peer.
+   */
+  settle(frame: Frame, peer: number): void {
     if (frame.k !== 'r' && frame.k !== 'e') return;
-    const pending = this.#take(frame.i);
-    if (pending === undefined) {
+    const waiting = this.#pending.get(frame.i);
+    if (waiting === undefined) {
       // Answered after its timeout or abort: nobody waits any more.
       this.stats.dropped++;
       return;
     }
+    if (waiting.peer !== peer) {
+      this.stats.foreignResponses++;
+      return;
+    }
+    const pending = this.#take(frame.i) as Pending;
     if (frame.k === 'r') pending.resolve(frame.d);
     else pending.reject(rebuildError(pending.channel, frame.e as SerializedError, pending.site.stack));
   }

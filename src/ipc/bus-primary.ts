@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { ErrorCode, StickyError } from '../errors.js';
+import { runtimeListener } from '../internal/runtime-listeners.js';
 import { BusCore } from './bus-core.js';
 import { BusEndpoint } from './bus-endpoint.js';
 import { framesOf, isFrame, toWireTarget, type Frame, type WireKey, type WireTarget } from './bus-protocol.js';
@@ -61,6 +62,7 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
     resolveTarget: (to, deliver, fail, expiresIn, onExpire) => this.#resolveTarget(to, deliver, fail, expiresIn, onExpire),
     broadcast: (frame, except) => this.#broadcast(frame, except),
     drop: () => { this.#core.stats.dropped++; },
+    foreign: () => { this.#core.stats.foreignResponses++; },
   });
   #isClosed = false;
 
@@ -215,7 +217,8 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
     });
   }
 
-  #onMessage = (worker: Worker, message: unknown): void => {
+  // Marked as the runtime's: a handle sent with a message nobody else listens to is closed (lifecycle).
+  #onMessage = runtimeListener((worker: Worker, message: unknown): void => {
     const frames = framesOf(message);
     if (frames === undefined) return;
     const peer = this.#peer(worker);
@@ -236,11 +239,12 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
           this.#forwarder.cancel(worker.id, frame.i);
           break;
         default:
-          if (frame.i < 0) this.#forwarder.answered(frame);
-          else this.#core.settle(frame);
+          // Settles only what was sent to this worker: another worker's answer is dropped and counted.
+          if (frame.i < 0) this.#forwarder.answered(worker.id, frame);
+          else this.#core.settle(frame, worker.id);
       }
     }
-  };
+  });
 
   #onGone = (worker: Worker): void => {
     const exited = (): StickyError => workerExited(worker, undefined);

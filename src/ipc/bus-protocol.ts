@@ -1,12 +1,13 @@
 import { ErrorCode, StickyError } from '../errors.js';
-import { TAG, PROTOCOL_VERSION } from './protocol.js';
+import { MAX_TIMER_MS } from '../options.js';
+import { BUS_TYPE, TAG, PROTOCOL_VERSION } from './protocol.js';
 import type { WorkerTarget } from './bus-types.js';
 
 // The application bus on the wire. One envelope `{ __sticky: 1, v, type: 'sticky:bus', payload }`
 // carries a batch of frames, so a burst of small messages costs one IPC write. Channel names live
 // inside the frames: an application channel can never be taken for a runtime message.
 
-export const BUS_TYPE = 'sticky:bus';
+export { BUS_TYPE };
 
 /** A routing key as the balancer hashes it; byte arrays travel as arrays of numbers. */
 export type WireKey = string | readonly number[];
@@ -67,6 +68,9 @@ export function framesOf(value: unknown): readonly unknown[] | undefined {
 }
 
 const isId = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);
+/** A request's timeout: what a timer can hold (a longer one would fire at once, with a warning each). */
+const isTimeout = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS;
 
 function isTarget(value: unknown): value is WireTarget {
   if (!isRecord(value)) return false;
@@ -87,7 +91,7 @@ export function isFrame(value: unknown): value is Frame {
     case 'm':
       return typeof value.c === 'string' && (value.f === undefined || isSender(value.f));
     case 'q':
-      return isId(value.i) && typeof value.c === 'string' && typeof value.t === 'number' && value.t >= 0 &&
+      return isId(value.i) && typeof value.c === 'string' && isTimeout(value.t) &&
         (value.to === undefined || isTarget(value.to)) && (value.f === undefined || isSender(value.f));
     case 'r':
     case 'x':

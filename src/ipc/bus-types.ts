@@ -69,7 +69,10 @@ export type BusSender = { readonly kind: 'primary' } | { readonly kind: 'worker'
 
 /** Options of one request. */
 export interface RequestOptions {
-  /** Ms to wait for the response before rejecting with `STICKY_ERR_IPC_TIMEOUT`. @default the `ipcTimeout` option (10000) */
+  /**
+   * Ms to wait for the response before rejecting with `STICKY_ERR_IPC_TIMEOUT`: an integer from 1 to
+   * 2147483647 (else the call rejects with `STICKY_ERR_INVALID_OPTION`). @default the `ipcTimeout` option (10000)
+   */
   timeout?: number;
   /** Aborts the wait: the promise rejects with the signal's reason; a late response is dropped. */
   signal?: AbortSignal;
@@ -87,4 +90,9 @@ export interface BusStats {
   timedOut: number;
   /** Frames dropped: malformed, no listener, a response nobody waits for. */
   dropped: number;
+  /**
+   * Responses dropped because they came from a worker the request was not sent to (the primary's
+   * bus; a worker's stays 0). Each one is a worker answering another worker's request: a bug or an attack.
+   */
+  foreignResponses: number;
 }

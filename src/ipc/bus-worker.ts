@@ -161,7 +161,9 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
           this.#core.answer(frame.i, frame.c, frame.d, senderOf(frame.f), this.#reply);
           break;
         default:
-          this.#core.settle(frame);
+          // Everything on this channel comes from the primary, which forwards a worker's answer only
+          // from the worker it sent the request to.
+          this.#core.settle(frame, PRIMARY_PEER);
       }
     }
   };

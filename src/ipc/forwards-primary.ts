@@ -1,5 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { StickyError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import { runtimeError, type Frame, type WireTarget } from './bus-protocol.js';
 import type { Peer } from './peers-primary.js';
 
@@ -26,10 +27,15 @@ class ForwardTable {
   /** Registers a forwarded request; forgotten at its deadline. Returns the id to send it under. */
   add(origin: number, originId: number, target: number, timeout: number): number {
     const id = this.#nextId--;
-    const timer = setTimeout(() => this.#forwards.delete(id), timeout + SLACK_MS);
+    const timer = setTimeout(() => this.#forwards.delete(id), Math.min(timeout + SLACK_MS, MAX_TIMER_MS));
     timer.unref();
     this.#forwards.set(id, { origin, originId, target, timer });
     return id;
+  }
+
+  /** The forward with `id`; undefined when unknown or past its deadline. */
+  get(id: number): Forward | undefined {
+    return this.#forwards.get(id);
   }
 
   /** The forward answered by `id`, removed; undefined when unknown or past its deadline. */
@@ -70,6 +76,8 @@ export interface ForwardRoutes {
   broadcast(frame: Frame, except: number | undefined): Promise<number>;
   /** A response nobody waits for any more. */
   drop(): void;
+  /** A response from a worker the request was not forwarded to. */
+  foreign(): void;
 }
 
 /** Worker → worker messages and requests through the primary, and their way back. */
@@ -120,13 +128,21 @@ export class Forwarder {
     this.#waiting.get(origin)?.get(originId)?.();
   }
 
-  /** A worker answered a forwarded request: back to the worker that asked, under its own id. */
-  answered(frame: Frame & { k: 'r' | 'e' }): void {
-    const forward = this.#table.take(frame.i);
-    if (forward === undefined) {
+  /**
+   * Worker `from` answered a forwarded request: back to the worker that asked, under its own id. Only
+   * the worker it was forwarded to may answer; another's answer is dropped and the request still waits.
+   */
+  answered(from: number, frame: Frame & { k: 'r' | 'e' }): void {
+    const waiting = this.#table.get(frame.i);
+    if (waiting === undefined) {
       this.#routes.drop();
       return;
     }
+    if (waiting.target !== from) {
+      this.#routes.foreign();
+      return;
+    }
+    const forward = this.#table.take(frame.i) as Forward;
     const origin = this.#routes.knownPeer(forward.origin);
     if (origin === undefined) return;
     origin.outbox.push(frame.k === 'r' ? { k: 'r', i: forward.originId, d: frame.d } : { k: 'e', i: forward.originId, e: frame.e });

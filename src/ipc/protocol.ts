@@ -3,6 +3,8 @@
 
 export const TAG = '__sticky';
 export const PROTOCOL_VERSION = 1;
+/** The application bus's envelope (see bus-protocol.ts): ours, but read by the bus, not by `decodeMessage`. */
+export const BUS_TYPE = 'sticky:bus';
 
 /** Payloads of the runtime's messages, by type. */
 export interface RuntimeMessageMap {
@@ -71,6 +73,8 @@ export type DecodeResult =
   | { readonly kind: 'message'; readonly message: RuntimeMessage }
   /** Not ours: application traffic, `null`, strings, numbers, other arrays. Ignore. */
   | { readonly kind: 'foreign' }
+  /** A batch of the application bus, of this protocol version: the bus reads it. */
+  | { readonly kind: 'bus' }
   /** Ours, but from another protocol version: log at warn and drop. */
   | { readonly kind: 'version'; readonly version: unknown }
   /** Ours, with a type or payload we cannot use. Drop. */
@@ -78,11 +82,22 @@ export type DecodeResult =
 
 const FOREIGN: DecodeResult = Object.freeze({ kind: 'foreign' });
 const MALFORMED: DecodeResult = Object.freeze({ kind: 'malformed' });
+const BUS: DecodeResult = Object.freeze({ kind: 'bus' });
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+
+/**
+ * The most requests one upstream-reuse report may carry. A worker reports at most every 10 s (and once
+ * more as it exits): a billion is a hundred times what it serves meanwhile at a million requests/s. The
+ * bound keeps a worker's report from moving the primary's figures by more than a report can mean.
+ */
+export const MAX_REPORTED_REQUESTS = 1_000_000_000;
+
+const isReportedCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_REPORTED_REQUESTS;
 
 function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefined {
   if (!isRecord(payload)) return undefined;
@@ -113,8 +128,10 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       return isCount(slot) ? { type, payload: { slot } } : undefined;
     }
     case 'sticky:upstreamReuse': {
+      // Each connection counted carried at least one of the requests counted.
       const { requests, connections } = payload;
-      return isCount(requests) && isCount(connections) ? { type, payload: { requests, connections } } : undefined;
+      return isReportedCount(requests) && isReportedCount(connections) && connections <= requests
+        ? { type, payload: { requests, connections } } : undefined;
     }
     case 'sticky:ready':
     case 'sticky:ping':
@@ -129,7 +146,7 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     }
     case 'sticky:recycle': {
       const { reason, requests, rss } = payload;
-      if ((reason !== 'maxRequests' && reason !== 'maxMemory') || typeof requests !== 'number' || typeof rss !== 'number') return undefined;
+      if ((reason !== 'maxRequests' && reason !== 'maxMemory') || !isCount(requests) || !isCount(rss)) return undefined;
       return { type, payload: { reason, requests, rss } };
     }
     default:
@@ -148,6 +165,7 @@ export function decodeMessage(value: unknown): DecodeResult {
   }
   if (!isRecord(value) || value[TAG] !== 1) return FOREIGN;
   if (value.v !== PROTOCOL_VERSION) return { kind: 'version', version: value.v };
+  if (value.type === BUS_TYPE) return BUS;
   const message = decodePayload(value.type, value.payload);
   return message === undefined ? MALFORMED : { kind: 'message', message };
 }

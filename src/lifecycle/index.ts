@@ -1,4 +1,5 @@
 export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo } from './supervisor-primary.js';
+export { WorkerChannels, type ChannelStats } from './worker-channel-primary.js';
 export { PrimaryShutdown, EXIT_CODE_KILLED, type ShutdownResult, type ShutdownReason } from './shutdown-primary.js';
 export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals-primary.js';
 export type { WorkerShutdown, DrainHook } from './shutdown-worker.js';

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../logger.js';
 import { encodeWorkerEnv, type ResolvedListenOptions } from '../options.js';
-import { decodeMessage, encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
+import { encodeMessage, type RuntimeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { decideRespawn, type RespawnPolicy } from './respawn-policy.js';
@@ -9,6 +9,7 @@ import { UPSTREAM_REUSE_HINT, respawnLimitError, workerTimeoutError, type SlotSt
 import { Tracked } from './tracked-worker.js';
 import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
+import { WorkerChannels } from './worker-channel-primary.js';
 
 export type { SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './supervisor-events.js';
 export type { StartFailure, Tracked } from './tracked-worker.js';
@@ -40,6 +41,8 @@ const ignoreSendError = (): void => {
 export class Supervisor extends TypedEmitter<SupervisorEvents> {
   /** The slots and their owner: the only writer of slot state and of the table's routes. */
   readonly slots: SlotOwner;
+  /** What the workers send on their channels: decoded, and what is dropped counted. */
+  readonly channels: WorkerChannels;
   readonly #options: Readonly<ResolvedListenOptions>;
   readonly #table: SlotTable;
   readonly #log: Logger;
@@ -55,6 +58,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     this.#table = table;
     this.slots = new SlotOwner(table, options.workers);
     this.#log = log.child({ component: 'lifecycle' });
+    this.channels = new WorkerChannels(this.#log);
     const { respawnDelay: baseDelay, maxRespawnDelay: maxDelay, minUptime, maxRestarts, restartWindow } = options;
     this.#policy = { baseDelay, maxDelay, jitter: 0.2, minUptime, maxRestarts, restartWindow };
     this.#watchdog = new Watchdog(options.workerTimeout, {
@@ -142,6 +146,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   fork(slot: number): Tracked {
     const worker = cluster.fork(encodeWorkerEnv(this.#options, slot));
     const tracked = new Tracked(worker, slot, this.#table.link(slot, worker));
+    // First, before the application can add listeners of its own to the worker (see WorkerChannels.watch).
+    this.channels.watch(worker, (message) => this.#onMessage(tracked, message));
     this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);
     tracked.awaitReady(this.#options.readyTimeout, () => {
@@ -149,7 +155,6 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.kill(tracked);
     });
     worker.on('online', () => this.emit('workerOnline', this.#info(tracked)));
-    worker.on('message', (message: unknown) => this.#onMessage(tracked, message));
     worker.on('disconnect', () => this.#onDisconnect(tracked));
     worker.on('exit', (code: number | null, signal: string | null) => this.#onExit(tracked, code, signal));
     worker.on('error', (error: Error) => this.#onError(tracked, error));
@@ -167,16 +172,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     return { slot: tracked.slot, workerId: tracked.worker.id, pid: tracked.worker.process.pid ?? 0 };
   }
 
-  #onMessage(tracked: Tracked, value: unknown): void {
+  #onMessage(tracked: Tracked, message: RuntimeMessage | undefined): void {
     // Any message shows the worker's event loop and channel work (the watchdog's pongs among them).
     tracked.markSeen();
-    const decoded = decodeMessage(value);
-    if (decoded.kind === 'version') {
-      this.#log.warn({ workerId: tracked.worker.id, version: decoded.version }, 'protocol version mismatch');
-      return;
-    }
-    if (decoded.kind !== 'message') return;
-    const { message } = decoded;
+    if (message === undefined) return;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
     else if (message.type === 'sticky:recycle') {
       if (!tracked.isReady || tracked.isRetiring || this.isStopping) return;

@@ -27,6 +27,7 @@ describe('bus wire format', () => {
     for (const frame of good) expect(isFrame(JSON.parse(JSON.stringify(frame)))).toBe(true);
     const bad = [null, 1, 'm', [], { k: 'x' }, { k: 'm' }, { k: 'm', c: 1 }, { k: 'm', c: 'x', f: { w: 'a', s: 0 } },
       { k: 'q', i: 1.5, c: 'x', t: 1 }, { k: 'q', i: 1, c: 'x', t: -1 }, { k: 'q', i: 1, c: 'x', t: 1, to: { w: 'a' } },
+      { k: 'q', i: 1, c: 'x', t: 1e308 }, { k: 'q', i: 1, c: 'x', t: 2 ** 31 }, { k: 'q', i: 1, c: 'x', t: 1.5 },
       { k: 'q', i: 1, c: 'x', t: 1, to: { key: {} } }, { k: 'q', i: 1, c: 'x', t: 1, to: { all: true } }, { k: 'r' },
       { k: 'e', i: 1, e: 'boom' }, { k: 'e', i: 1, e: { message: 'm' } }, { k: 'e', i: 1, e: { name: 'E', message: 'm', code: 5 } }];
     for (const frame of bad) expect(isFrame(frame), JSON.stringify(frame)).toBe(false);
@@ -162,11 +163,27 @@ describe('request table', () => {
     const sent: number[] = [];
     const first = core.request('a', 1, undefined, (id, _timeout, settle) => { sent.push(id); settle(undefined); });
     const second = core.request('b', 1, undefined, (id, _timeout, settle) => { sent.push(id); settle(undefined); });
-    core.settle({ k: 'r', i: sent[1] as number, d: 'two' });
-    core.settle({ k: 'r', i: sent[0] as number, d: 'one' });
-    core.settle({ k: 'r', i: 999, d: 'nobody' });
+    core.settle({ k: 'r', i: sent[1] as number, d: 'two' }, 1);
+    core.settle({ k: 'r', i: sent[0] as number, d: 'one' }, 1);
+    core.settle({ k: 'r', i: 999, d: 'nobody' }, 1);
     expect(await Promise.all([first, second])).toEqual(['one', 'two']);
-    expect(core.stats).toMatchObject({ pending: 0, dropped: 1 });
+    expect(core.stats).toMatchObject({ pending: 0, dropped: 1, foreignResponses: 0 });
+  });
+
+  it('settles a request only with its own peer\'s response; another peer\'s is dropped and counted', async () => {
+    const core = new BusCore(1_000);
+    let id = 0;
+    const toTwo = core.request('a', 2, undefined, (sent) => { id = sent; });
+    let unwritten = 0;
+    // The primary's requestTo() knows its worker only once written: NaN until then.
+    const notYetWritten = core.request('b', Number.NaN, { timeout: 30 }, (sent) => { unwritten = sent; });
+    core.settle({ k: 'r', i: id, d: 'forged' }, 3);
+    core.settle({ k: 'e', i: id, e: { name: 'Error', code: undefined, message: 'forged', stack: undefined } }, -1);
+    core.settle({ k: 'r', i: unwritten, d: 'forged' }, 2);
+    expect(core.stats).toMatchObject({ pending: 2, dropped: 0, foreignResponses: 3 });
+    core.settle({ k: 'r', i: id, d: 'real' }, 2);
+    expect(await toTwo).toBe('real');
+    await expect(notYetWritten).rejects.toMatchObject({ code: ErrorCode.IpcTimeout });
   });
 
   it('times out with STICKY_ERR_IPC_TIMEOUT, aborts with the signal\'s reason, fails a dead peer\'s requests', async () => {
@@ -184,6 +201,8 @@ describe('request table', () => {
     await expect(onDead).rejects.toMatchObject({ code: ErrorCode.IpcWorkerExit });
     await expect(onOther).rejects.toMatchObject({ code: ErrorCode.IpcTimeout });
     await expect(core.request('a', 1, { timeout: 0 }, write)).rejects.toMatchObject({ code: ErrorCode.InvalidOption });
+    // A longer one would fire at once (Node's timers hold 2³¹−1 ms at most).
+    await expect(core.request('a', 1, { timeout: 2 ** 31 }, write)).rejects.toMatchObject({ code: ErrorCode.InvalidOption });
     expect(core.stats.pending).toBe(0);
   });
 
@@ -201,7 +220,7 @@ describe('request table', () => {
     const answered = core.request('a', 1, undefined, writer('answered'));
     const dead = core.request('a', 2, undefined, writer('dead'));
     controller.abort(new Error('stop'));
-    core.settle({ k: 'r', i: ids.get('answered') as number, d: 1 });
+    core.settle({ k: 'r', i: ids.get('answered') as number, d: 1 }, 1);
     core.failPeer(2, () => new StickyError(ErrorCode.IpcWorkerExit, 'gone'));
     await Promise.allSettled([timedOut, aborted, answered, dead]);
     expect(cancelled.sort()).toEqual(['abort', 'timeout']);

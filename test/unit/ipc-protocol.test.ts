@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CONNECTION_WITHOUT_BYTES, PROTOCOL_VERSION, TAG, decodeMessage, encodeMessage } from '../../src/ipc/protocol.js';
+import {
+  CONNECTION_WITHOUT_BYTES, MAX_REPORTED_REQUESTS, PROTOCOL_VERSION, TAG, decodeMessage, encodeMessage,
+} from '../../src/ipc/protocol.js';
 
 describe('encodeMessage', () => {
   it('wraps a payload in the tagged, versioned envelope', () => {
@@ -78,6 +80,11 @@ describe('decodeMessage', () => {
     });
   });
 
+  it('leaves a bus batch of this version to the bus; one of another version is a version mismatch', () => {
+    expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:bus', payload: [] })).toEqual({ kind: 'bus' });
+    expect(decodeMessage({ __sticky: 1, v: 2, type: 'sticky:bus', payload: [] })).toEqual({ kind: 'version', version: 2 });
+  });
+
   it('reports another protocol version with that version', () => {
     expect(decodeMessage({ __sticky: 1, v: 2, type: 'sticky:ready', payload: {} })).toEqual({ kind: 'version', version: 2 });
     expect(decodeMessage({ __sticky: 1, v: '1', type: 'sticky:ready', payload: {} })).toEqual({ kind: 'version', version: '1' });
@@ -136,6 +143,41 @@ describe('decodeMessage', () => {
     hostile.type = 'sticky:ready';
     hostile.payload = Object.create(null);
     expect(decodeMessage(hostile)).toEqual({ kind: 'message', message: { type: 'sticky:ready', payload: {} } });
+  });
+});
+
+describe('upstream-reuse reports', () => {
+  const report = (payload: unknown): unknown => ({ __sticky: 1, v: 1, type: 'sticky:upstreamReuse', payload });
+
+  it('accepts counts in bounds', () => {
+    expect(decodeMessage(encodeMessage('sticky:upstreamReuse', { requests: 3, connections: 1 }))).toEqual({
+      kind: 'message', message: { type: 'sticky:upstreamReuse', payload: { requests: 3, connections: 1 } },
+    });
+    expect(decodeMessage(report({ requests: MAX_REPORTED_REQUESTS, connections: MAX_REPORTED_REQUESTS })).kind).toBe('message');
+    expect(decodeMessage(report({ requests: 0, connections: 0 })).kind).toBe('message');
+  });
+
+  it.each([
+    ['a negative count', { requests: -1, connections: 0 }],
+    ['NaN as a string', { requests: 'NaN', connections: 1 }],
+    ['NaN', { requests: Number.NaN, connections: 1 }],
+    ['Infinity', { requests: Number.POSITIVE_INFINITY, connections: 1 }],
+    ['1e308', { requests: 1e308, connections: 1 }],
+    ['an unsafe integer', { requests: 2 ** 53, connections: 1 }],
+    ['a count past the bound', { requests: MAX_REPORTED_REQUESTS + 1, connections: 1 }],
+    ['a fraction', { requests: 1.5, connections: 1 }],
+    ['objects', { requests: {}, connections: [] }],
+    ['a bigint', { requests: 5n, connections: 1 }],
+    ['more connections than requests', { requests: 5, connections: 6 }],
+    ['a missing count', { requests: 5 }],
+  ])('refuses %s', (_, payload) => {
+    expect(decodeMessage(report(payload))).toEqual({ kind: 'malformed' });
+  });
+
+  it('refuses recycle requests with counts that are not counts', () => {
+    for (const payload of [{ reason: 'maxRequests', requests: -1, rss: 0 }, { reason: 'maxMemory', requests: 1, rss: Number.NaN }]) {
+      expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:recycle', payload })).toEqual({ kind: 'malformed' });
+    }
   });
 });
 
