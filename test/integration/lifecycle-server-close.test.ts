@@ -17,6 +17,13 @@ const slotsOf = async (cluster: SpawnedCluster): Promise<SlotStats[]> =>
 const isReport = (event: string) => (message: unknown): boolean =>
   isMessage('report')(message) && (message as FixtureMessage).event === event;
 
+/** The first message of the fixture primary that matches, whether it arrived already or arrives within `timeout`. */
+async function messageOf(cluster: SpawnedCluster, filter: (message: FixtureMessage) => boolean, timeout = 20_000): Promise<FixtureMessage> {
+  const arrived = cluster.messages.find(filter);
+  if (arrived !== undefined) return arrived;
+  return (await pEvent(cluster.child, 'message', { filter: (m) => filter(m as FixtureMessage), timeout })) as FixtureMessage;
+}
+
 const ADDRESSES = [0, 1, 2, 3, 4, 5, 6, 7].map(sourceAddress);
 
 describe('a worker that closes its own server', () => {
@@ -33,10 +40,6 @@ describe('a worker that closes its own server', () => {
     const closing = await request({ port: cluster.port, localAddress: client, path: '/close' });
     expect(closing.status).toBe(200);
     const { slot, pid: oldPid, workerId: oldWorkerId } = closing.reply;
-    const closed = pEvent(cluster.child, 'message', { filter: isReport('serverClosed'), timeout: 15_000 });
-    const exited = pEvent(cluster.child, 'message', {
-      filter: (m) => isMessage('workerExit')(m) && (m as FixtureMessage).workerId === oldWorkerId, timeout: 20_000,
-    });
     // The next fresh connection of the closed slot's client is answered by the successor, never by the closed worker.
     const next = await request({ port: cluster.port, localAddress: client });
     expect(next.status).toBe(200);
@@ -44,8 +47,9 @@ describe('a worker that closes its own server', () => {
     expect(next.reply.pid).not.toBe(oldPid);
 
     // The close callback fired in the old worker, without error; the old worker is retired and exits.
-    expect(await closed).toMatchObject({ workerId: oldWorkerId, pid: oldPid, slot, error: null });
-    expect(await exited).toMatchObject({ slot, expected: true });
+    expect(await messageOf(cluster, isReport('serverClosed'))).toMatchObject({ workerId: oldWorkerId, pid: oldPid, slot, error: null });
+    const exit = await messageOf(cluster, (m) => isMessage('workerExit')(m) && m.workerId === oldWorkerId);
+    expect(exit).toMatchObject({ slot, expected: true });
     await Promise.all([fresh.until(60), kept.until(60)]);
     const results = await Promise.all([fresh.stop(), kept.stop()]);
     for (const result of results) {
@@ -70,6 +74,30 @@ describe('a worker that closes its own server', () => {
     expect(cluster.output()).toContain('"msg":"worker closed its server"');
   });
 
+  it('that ends its process in the close callback (`server.close(() => process.exit(0))`) is replaced all the same', async () => {
+    const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', CLOSE_ON_REQUEST: '1', CLOSE_THEN_EXIT: '1' } });
+    const before = await slotsOf(cluster);
+    const load = startLoad(cluster.port, ADDRESSES, 4);
+    await load.until(20);
+    const closing = await request({ port: cluster.port, localAddress: sourceAddress(0), path: '/close' });
+    const { slot, pid: oldPid, workerId: oldWorkerId } = closing.reply;
+    const exit = await messageOf(cluster, (m) => isMessage('workerExit')(m) && m.workerId === oldWorkerId);
+    // Its own exit, planned: not a crash, no respawn on top of the successor.
+    expect(exit).toMatchObject({ slot, code: 0, expected: true });
+    const next = await request({ port: cluster.port, localAddress: sourceAddress(0) });
+    expect(next.reply).toMatchObject({ slot });
+    expect(next.reply.pid).not.toBe(oldPid);
+    await load.until(20);
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.failed).toBe(0);
+    const after = await slotsOf(cluster);
+    expect(after[slot]).toMatchObject({ isReady: true, pid: next.reply.pid });
+    for (const other of before) if (other.slot !== slot) expect(after[other.slot]?.pid).toBe(other.pid);
+    expect(cluster.messages.filter(isMessage('respawnScheduled'))).toEqual([]);
+    expect(cluster.messages.filter((m) => m.type === 'workerOnline')).toHaveLength(3);
+  });
+
   it('during shutdown (shutdownDelay) forks no successor; every worker exits as planned', async () => {
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', CLOSE_ON_REQUEST: '1', OPTIONS: JSON.stringify({ shutdownDelay: 1_500 }) } });
     const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
@@ -78,13 +106,13 @@ describe('a worker that closes its own server', () => {
     await started;
     const onlineBefore = cluster.messages.filter(isMessage('workerOnline')).length;
     // The workers still serve during the delay; this one closes its server.
-    const closed = pEvent(cluster.child, 'message', { filter: isReport('serverClosed'), timeout: 10_000 });
     const closing = await request({ port: cluster.port, localAddress: sourceAddress(0), path: '/close' });
     expect(closing.status).toBe(200);
-    expect(await closed).toMatchObject({ workerId: closing.reply.workerId, error: null });
+    expect(await messageOf(cluster, isReport('serverClosed'))).toMatchObject({ workerId: closing.reply.workerId, error: null });
     await shutDown;
     expect(cluster.messages.filter(isMessage('workerOnline')).length).toBe(onlineBefore);
     expect(cluster.messages.filter(isMessage('workerServerClose'))).toEqual([]);
+    expect(cluster.output()).toContain('"msg":"worker closed its server during shutdown"');
     const exits = cluster.messages.filter(isMessage('workerExit'));
     expect(exits).toHaveLength(2);
     expect(exits.every((exit) => exit.expected === true)).toBe(true);
