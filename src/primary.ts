@@ -87,7 +87,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       void this.#topology.recycle(payload.slot, payload.workerId).catch(() => undefined);
     });
     this.#supervisor.on('workerServerClose', (payload) => {
-      this.#log.info({ workerId: payload.workerId, slot: payload.slot, workerPid: payload.pid }, 'worker closed its server');
+      const { workerId, slot, pid: workerPid } = payload;
+      this.#log.info({ workerId, slot, workerPid }, 'worker closed its server');
       this.emit('workerServerClose', payload);
       // A successor that does not start is logged; the respawn policy then fills the slot.
       void this.#topology.replaceClosed(payload.slot, payload.workerId).catch(() => undefined);

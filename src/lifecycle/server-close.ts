@@ -15,7 +15,9 @@ export type AppCloseState = 'none' | 'pending' | 'done';
  *   itself; a close the application makes from then on (in `onDrain` or an exit hook), a close after
  *   the first completed or without a primary to tell is not a slot change.
  */
-export function decideAppClose(state: WorkerShutdownState, appClose: AppCloseState, isConnected: boolean): 'report' | 'queue' | 'passThrough' {
+export function decideAppClose(
+  state: WorkerShutdownState, appClose: AppCloseState, isConnected: boolean,
+): 'report' | 'queue' | 'passThrough' {
   if (appClose === 'pending') return 'queue';
   return state === 'running' && appClose === 'none' && isConnected ? 'report' : 'passThrough';
 }
@@ -47,11 +49,11 @@ export function decideServerClose(facts: ServerCloseFacts): 'ignore' | 'withdraw
 }
 
 /**
- * Whether the slot of the worker `closedWorkerId` (whose server closed) still needs its successor when
+ * Whether the slot of the worker `closedWorker` (its id) (whose server closed) still needs its successor when
  * that replacement's turn comes: while the worker is still the slot's, or when it already exited
  * (its exit was expected, so nothing else refills the slot: it is vacant). A slot that got another
  * worker meanwhile (a reload replaced it, the slot was removed and added again) needs none.
  */
-export function needsSuccessor(isVacant: boolean, currentWorkerId: number | undefined, closedWorkerId: number): boolean {
-  return currentWorkerId === undefined ? isVacant : currentWorkerId === closedWorkerId;
+export function needsSuccessor(isVacant: boolean, currentWorkerId: number | undefined, closedWorker: number): boolean {
+  return currentWorkerId === undefined ? isVacant : currentWorkerId === closedWorker;
 }

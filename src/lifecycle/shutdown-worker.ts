@@ -173,7 +173,8 @@ export class WorkerShutdown {
     this.#sockets.add(socket);
     // 'close' fires once; on() spares the wrapper once() would allocate per connection.
     socket.on('close', this.#untrack);
-    if ((this.#state !== 'running' || this.#appClose !== 'none') && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
+    const isClosing = this.#state !== 'running' || this.#appClose !== 'none';
+    if (isClosing && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
   }
 
   close(payload: RuntimeMessageMap['sticky:close']): void {

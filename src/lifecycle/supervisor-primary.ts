@@ -215,8 +215,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     }
     tracked.markServerClosed();
     this.slots.withdraw(tracked, UNROUTED);
-    if (verdict === 'withdraw') this.#log.info({ workerId: info.workerId, slot: info.slot }, 'worker closed its server during shutdown');
-    else this.emit('workerServerClose', info);
+    if (verdict === 'replace') this.emit('workerServerClose', info);
+    else this.#log.info({ workerId: info.workerId, slot: info.slot }, 'worker closed its server during shutdown');
   }
 
   /**
@@ -225,7 +225,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
    */
   respawnClosedSlot(slot: number, workerId: number): void {
     const view = this.slots.view(slot);
-    if (this.isStopping || view === undefined || !needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return;
+    if (this.isStopping || view === undefined) return;
+    if (!needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return;
     const current = view.current;
     const uptime = current === undefined ? 0 : performance.now() - current.forkedAt;
     if (current !== undefined) {
@@ -267,7 +268,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     if (!this.#tracked.has(tracked.worker)) return;
     const timer = setTimeout(() => {
       if (!this.#tracked.has(tracked.worker) || this.isStopping) return;
-      this.#log.warn({ workerId: tracked.worker.id, slot: tracked.slot, isCurrent: this.#isServing(tracked) }, 'worker closed its channel');
+      const isCurrent = this.#isServing(tracked);
+      this.#log.warn({ workerId: tracked.worker.id, slot: tracked.slot, isCurrent }, 'worker closed its channel');
       this.#leave(tracked);
     }, DISCONNECT_GRACE_MS);
     timer.unref();
@@ -287,7 +289,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const isCurrent = this.#isServing(tracked);
     this.#giveUp(tracked);
     if (!isCurrent || !this.slots.release(tracked)) return;
-    if (this.slots.view(tracked.slot)?.isProvisional === false) this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt, false);
+    if (this.slots.view(tracked.slot)?.isProvisional !== false) return;
+    this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt, false);
   }
 
   /** Retires a worker the runtime cannot talk to: SIGTERM now, SIGKILL after a grace. */

@@ -91,7 +91,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   replaceClosed(slot: number, workerId: number): Promise<SlotReloadReport | undefined> {
     return this.#serialize(async () => {
       const view = this.#slots.view(slot);
-      if (view === undefined || !needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return undefined;
+      if (view === undefined) return undefined;
+      if (!needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return undefined;
       const result = await this.#replace(slot);
       if (result.status === 'replaced') {
         this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId }, 'worker replaced after closing its server');
