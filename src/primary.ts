@@ -92,6 +92,13 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       // A failed replacement is logged; the old worker keeps serving and asks again later.
       void this.#topology.recycle(payload.slot, payload.workerId).catch(() => undefined);
     });
+    this.#supervisor.on('workerServerClose', (payload) => {
+      const { workerId, slot, pid: workerPid } = payload;
+      this.#log.info({ workerId, slot, workerPid }, 'worker closed its server');
+      this.emit('workerServerClose', payload);
+      // A successor that does not start is logged; the respawn policy then fills the slot.
+      void this.#topology.replaceClosed(payload.slot, payload.workerId).catch(() => undefined);
+    });
     this.#supervisor.on('upstreamReuse', (payload) => {
       // At most one report per worker every 10 s: a warning, not a per-request log.
       this.#balancer.countUpstreamReuse(payload.requests, payload.connections);

@@ -36,6 +36,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   // another slot is failed, on that slot's socket too, to serve what waited in its queue); each
   // connection joins the application's server exactly as a handed-off one does.
   const acceptors = new Map<number, Server>();
+  const closeAcceptors = (): void => {
+    for (const acceptor of acceptors.values()) acceptor.close();
+    acceptors.clear();
+  };
   const onAccepted = (socket: Socket): void => {
     if (!shutdown.isAccepting) {
       socket.destroy();
@@ -50,23 +54,22 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   // the last copy resets what the kernel still queued there (clients routed just before the smaller
   // table, handshakes under way): the worker takes those for a moment first.
   shutdown.onDrainBegin = (payload) => {
-    const closeAll = (): void => {
-      for (const acceptor of acceptors.values()) acceptor.close();
-      acceptors.clear();
-    };
     if (payload.isSlotRemoved !== true || acceptors.size === 0 || !payload.waitForConnections) {
-      closeAll();
+      closeAcceptors();
       return undefined;
     }
     return new Promise((resolve) => {
       setTimeout(() => {
-        closeAll();
+        closeAcceptors();
         resolve();
       }, REMOVED_SLOT_LINGER_MS);
     });
   };
+  // The application closed its server: the slot's clients wait in its socket's queue for the successor.
+  shutdown.onServerClose = closeAcceptors;
   const acceptOn = (handle: unknown, backlog: number, slot: number): void => {
-    if (acceptors.has(slot) || shutdown.isDraining || typeof handle !== 'object' || handle === null) return;
+    if (acceptors.has(slot) || shutdown.isDraining || shutdown.isServerClosed) return;
+    if (typeof handle !== 'object' || handle === null) return;
     const acceptor = createServer(onAccepted);
     acceptors.set(slot, acceptor);
     listenOnHandle(acceptor, handle, backlog).catch((error: unknown) => {
@@ -115,6 +118,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
     else if (decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
     else if (decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
+    else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();
       shutdown.close(decoded.message.payload);

@@ -41,3 +41,12 @@ primary.on('upstreamReuse', (p) => {
 });
 expectError(primary.on('upstreamReuse', (p) => p.reason));
 expectType<number>(primary.stats().connections.upstreamReuseRequests);
+
+// A worker whose application closed its server: which worker, in which slot.
+primary.on('workerServerClose', (p) => {
+  expectType<number>(p.slot);
+  expectType<number>(p.workerId);
+  expectType<number>(p.pid);
+});
+expectError(primary.on('workerServerClose', (p) => p.reason));
+expectType<Promise<{ slot: number; workerId: number; pid: number }>>(primary.next('workerServerClose'));

@@ -34,6 +34,16 @@ export interface RuntimeMessageMap {
      */
     isSlotRemoved?: boolean;
   };
+  /**
+   * worker → primary: the application closed the worker's server (`server.close()`) outside shutdown and
+   * retirement; the worker takes no new connection once told `sticky:unrouted`. Replace me in my slot.
+   */
+  'sticky:serverClose': Record<string, never>;
+  /**
+   * primary → worker: nothing more is routed to this worker (its queued connections went back to its slot);
+   * every connection sent to it before has arrived. The answer to `sticky:serverClose`.
+   */
+  'sticky:unrouted': Record<string, never>;
   /** Worker → primary: replace me in my slot (past `maxRequests` or `maxMemory`). */
   'sticky:recycle': { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
   /**
@@ -134,6 +144,8 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
         ? { type, payload: { requests, connections } } : undefined;
     }
     case 'sticky:ready':
+    case 'sticky:serverClose':
+    case 'sticky:unrouted':
     case 'sticky:ping':
     case 'sticky:pong':
       return { type, payload: {} };

@@ -65,6 +65,7 @@ export class PrimaryShutdown {
 
   async #execute(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
     this.#log.info({ reason, waitForConnections }, 'shutdown begin');
+    this.#supervisor.beginShutdown();
     if (waitForConnections && this.#options.shutdownDelay > 0) await this.#delay();
     // Escalated during the delay: go the fast way.
     waitForConnections = this.#waitForConnections;

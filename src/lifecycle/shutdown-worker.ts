@@ -2,11 +2,14 @@ import { Server as NetServer, type Server, type Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import exitHook from 'async-exit-hook';
 import type { Logger } from '../logger.js';
-import type { RuntimeMessageMap } from '../ipc/index.js';
+import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import { settlesWithin } from '../internal/deadline.js';
 import { emitSignal, responseOf } from '../internal/node-internals-worker.js';
+import { decideAppClose, type AppCloseState, type WorkerShutdownState } from './server-close.js';
 
-// A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit.
+// A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit. Also the
+// application's own `server.close()`, which shares the drain's gentle close of the server (this is
+// why the file passes 250 lines).
 
 /** A function the application registered with `onDrain()`; the drain waits for what it returns. */
 export type DrainHook = () => unknown;
@@ -28,14 +31,20 @@ interface HttpLikeServer extends Server {
 const isHttpServer = (server: Server): server is HttpLikeServer =>
   typeof (server as Partial<HttpLikeServer>).closeIdleConnections === 'function';
 
-type WorkerState = 'running' | 'draining' | 'closing';
+type ServerCloseCallback = (error?: Error) => void;
 
 /** The attached server's shutdown; the worker's runtime makes the one of its process. */
 export class WorkerShutdown {
   readonly #server: Server;
   readonly #log: Logger;
   readonly #drainHooks: readonly DrainHook[];
-  #state: WorkerState = 'running';
+  #state: WorkerShutdownState = 'running';
+  #appClose: AppCloseState = 'none';
+  /** Callbacks of the application's `server.close(cb)` calls while its close waits for the primary. */
+  readonly #appCallbacks: ServerCloseCallback[] = [];
+  /** Set once the runtime closed the server (the application's close or the drain): settles on 'close'. */
+  #closed: Promise<void> | undefined;
+  #isKeepAliveRefused = false;
   #waitForConnections = true;
   readonly #drainTimeout: number;
   /** Handed-off sockets still open, for the drain. */
@@ -55,6 +64,66 @@ export class WorkerShutdown {
     // async-exit-hook cuts async hooks after 10 s by default; the primary's deadline governs instead.
     exitHook.forceExitTimeout(Math.max(10_000, shutdownTimeout));
     this.#takeOverSignals();
+    this.#observeClose();
+  }
+
+  /**
+   * The application closing its server (`server.close(cb)`, as sticky-session's graceful close does)
+   * means this worker leaves its slot. An own property shadows the server's `close` (http's, https's
+   * or net's); the runtime's drain closes through net.Server's prototype and is not seen here.
+   */
+  #observeClose(): void {
+    const server = this.#server;
+    const original = server.close;
+    const onClose = (callback: unknown): Server => {
+      const action = decideAppClose(this.#state, this.#appClose, process.connected === true);
+      if (action === 'passThrough') return original.call(server, callback as ServerCloseCallback | undefined);
+      if (typeof callback === 'function') this.#appCallbacks.push(callback as ServerCloseCallback);
+      if (action === 'report') this.#leaveSlot();
+      return server;
+    };
+    Object.defineProperty(server, 'close', { value: onClose, configurable: true, writable: true, enumerable: false });
+  }
+
+  /**
+   * Tells the primary, which stops routing here and answers `sticky:unrouted` after the last socket it
+   * sent; only then does the server close, so a socket already on its way is served, not lost. Slot
+   * sockets (kernel steering) stop being accepted on at once: their clients wait for the successor.
+   */
+  #leaveSlot(): void {
+    this.#appClose = 'pending';
+    this.#log.info({}, 'server closed by the application: leaving the slot');
+    this.onServerClose?.();
+    this.#refuseKeepAlive();
+    const complete = (): void => this.unrouted();
+    process.once('disconnect', complete);
+    process.send?.(encodeMessage('sticky:serverClose', {}), undefined, {}, (error: Error | null) => {
+      if (error !== null) complete();
+    });
+  }
+
+  /** The primary sends nothing more (or is gone): the application's close runs now. */
+  unrouted(): void {
+    if (this.#appClose !== 'pending') return;
+    this.#appClose = 'done';
+    const server = this.#server;
+    const [first, ...later] = this.#appCallbacks.splice(0);
+    if (first !== undefined) server.once('close', first);
+    void this.#closeServer();
+    // A repeated close gets Node's own answer: ERR_SERVER_NOT_RUNNING once the server closed.
+    for (const callback of later) NetServer.prototype.close.call(server, callback);
+    if (isHttpServer(server)) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+  }
+
+  /**
+   * Called once when the application closes the server outside shutdown and retirement: the worker
+   * stops accepting on slot sockets (kernel steering).
+   */
+  onServerClose: (() => void) | undefined;
+
+  /** The application closed the server (its close may still wait for the primary). */
+  get isServerClosed(): boolean {
+    return this.#appClose !== 'none';
   }
 
   /**
@@ -104,10 +173,13 @@ export class WorkerShutdown {
     this.#sockets.add(socket);
     // 'close' fires once; on() spares the wrapper once() would allocate per connection.
     socket.on('close', this.#untrack);
-    if (this.#state !== 'running' && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
+    const isClosing = this.#state !== 'running' || this.#appClose !== 'none';
+    if (isClosing && isHttpServer(this.#server)) this.#closeWhenIdle(socket);
   }
 
   close(payload: RuntimeMessageMap['sticky:close']): void {
+    // The close request follows every socket routed here, and a signal means shutdown.
+    this.unrouted();
     if (this.#state !== 'running') {
       if (!payload.waitForConnections && this.#waitForConnections) {
         this.#waitForConnections = false;
@@ -125,18 +197,15 @@ export class WorkerShutdown {
   async #drain(timeout: number, accepting: Promise<void> | undefined): Promise<void> {
     const server = this.#server;
     if (accepting !== undefined && this.#waitForConnections) {
-      if (isHttpServer(server)) server.prependListener('request', noKeepAlive);
+      this.#refuseKeepAlive();
       await settlesWithin(accepting, timeout);
     }
-    // net's close, not http's: http.Server#close() also destroys idle keep-alive sockets at once,
-    // and a client that sends requests back to back is "idle" for an instant between a response and
-    // its next request, which would be lost in flight. Idle sockets close after a grace instead.
-    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    const closed = this.#closeServer();
     let grace: NodeJS.Timeout | undefined;
     if (!this.#waitForConnections) {
       this.#destroyAll();
     } else if (isHttpServer(server)) {
-      if (accepting === undefined) server.prependListener('request', noKeepAlive);
+      this.#refuseKeepAlive();
       for (const socket of this.#sockets) this.#closeWhenIdle(socket);
       grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
     }
@@ -154,6 +223,26 @@ export class WorkerShutdown {
       this.#destroyAll();
     }
     this.#log.info({}, 'drain end');
+  }
+
+  /**
+   * net's close, not http's: http.Server#close() also destroys idle keep-alive sockets at once, and a
+   * client that sends requests back to back is "idle" for an instant between a response and its next
+   * request, which would be lost in flight (as would a socket handed over a moment ago, whose request
+   * has not been parsed yet). Idle sockets close after a grace instead. Once, for both closes.
+   */
+  #closeServer(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => NetServer.prototype.close.call(this.#server, () => resolve()));
+    return this.#closed;
+  }
+
+  /** Responses from now on carry `Connection: close` (after the application's close, those in flight too). */
+  #refuseKeepAlive(): void {
+    const server = this.#server;
+    if (this.#isKeepAliveRefused || !isHttpServer(server)) return;
+    this.#isKeepAliveRefused = true;
+    server.prependListener('request', noKeepAlive);
+    if (this.#appClose !== 'none') for (const socket of this.#sockets) this.#closeWhenIdle(socket);
   }
 
   /** In-flight responses carry `Connection: close`; an idle keep-alive socket closes after the grace. */

@@ -173,6 +173,14 @@ export class SlotOwner {
     this.#table.clearRoute(tracked.link);
   }
 
+  /**
+   * The worker's application closed its server: never routed again; what its link still queued waits
+   * in the slot for its next worker, and `message` reaches it after the socket already on its way.
+   */
+  withdraw(tracked: Tracked, message: object): void {
+    this.#table.withdraw(tracked.link, message);
+  }
+
   /** The worker's channel is gone: unrouted, and what its link had not passed to Node is re-routed. */
   detach(tracked: Tracked): void {
     this.#table.detach(tracked.link);
@@ -236,9 +244,12 @@ export class SlotOwner {
     return slot === undefined || slot.isRemoved ? undefined : slot;
   }
 
-  /** The only path to a route: never during shutdown, never to a slot outside the table, healing a failed one. */
+  /**
+   * The only path to a route: never during shutdown, never to a slot outside the table, never to a
+   * worker that closed its server, healing a failed slot.
+   */
   #route(slot: Slot, tracked: Tracked): void {
-    if (this.#isStopping || slot.isProvisional) return;
+    if (this.#isStopping || slot.isProvisional || tracked.hasClosedServer) return;
     if (slot.isFailed) {
       slot.isFailed = false;
       this.#table.setFailed(slot.index, false);

@@ -39,6 +39,11 @@ export interface SupervisorEvents {
   /** A worker passed `maxRequests` or `maxMemory`; it is replaced in its slot. */
   recycle: WorkerInfo & { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
   workerTimeout: WorkerTimeoutInfo;
+  /**
+   * The worker's application closed its server (`server.close()`): nothing is routed to it any more;
+   * its slot gets a successor and it is retired once the successor is ready.
+   */
+  workerServerClose: WorkerInfo;
   upstreamReuse: UpstreamReuseInfo;
 }
 

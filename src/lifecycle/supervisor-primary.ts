@@ -10,13 +10,15 @@ import { Tracked } from './tracked-worker.js';
 import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
 import { WorkerChannels } from './worker-channel-primary.js';
+import { decideServerClose, needsSuccessor } from './server-close.js';
 
 export type { SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './supervisor-events.js';
 export type { StartFailure, Tracked } from './tracked-worker.js';
 
 // Worker processes: fork, readiness, exits, the watchdog and the respawn policy's executor. Which
 // worker serves which slot is the slot owner's (`slots`); the supervisor asks it to install, fail or
-// unroute, as the topology does for rolling restarts and scaling.
+// unroute, as the topology does for rolling restarts and scaling. Every way a worker process ends
+// (crash, hang, closed channel, closed server, retirement) meets here, which is why the file is long.
 
 /**
  * A worker killed by SIGINT/SIGTERM may have been hit by a Ctrl-C or `kill` to the whole process
@@ -34,6 +36,7 @@ const DISCONNECT_GRACE_MS = 500;
 const KILL_GRACE_MS = 1_000;
 
 const PING = Object.freeze(encodeMessage('sticky:ping', Object.freeze({})));
+const UNROUTED = Object.freeze(encodeMessage('sticky:unrouted', Object.freeze({})));
 const ignoreSendError = (): void => {
   // A ping to a worker whose channel just closed: the disconnect and exit handlers deal with it.
 };
@@ -51,6 +54,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   readonly #watchdog: Watchdog;
   restarts = 0;
   workerTimeouts = 0;
+  /** Shutdown began (its `shutdownDelay` included, while the workers still serve). */
+  #isShuttingDown = false;
 
   constructor(options: Readonly<ResolvedListenOptions>, table: SlotTable, log: Logger) {
     super();
@@ -103,6 +108,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   slotStates(): SlotState[] {
     return this.slots.states();
+  }
+
+  /** Shutdown began: a worker that closes its server from now on gets no successor. */
+  beginShutdown(): void {
+    this.#isShuttingDown = true;
   }
 
   /** Shutdown: no respawn from now on, and no pending one. */
@@ -178,13 +188,51 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     if (message === undefined) return;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
     else if (message.type === 'sticky:recycle') {
-      if (!tracked.isReady || tracked.isRetiring || this.isStopping) return;
+      if (!tracked.isReady || tracked.isRetiring || tracked.hasClosedServer || this.isStopping) return;
       this.emit('recycle', { ...this.#info(tracked), ...message.payload });
+    } else if (message.type === 'sticky:serverClose') {
+      this.#onServerClose(tracked);
     } else if (message.type === 'sticky:upstreamReuse') {
       this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
     } else if (message.type === 'sticky:masterclose') {
       this.emit('masterclose', { waitForConnections: message.payload.waitForConnections, workerId: tracked.worker.id });
     }
+  }
+
+  /** The worker's application closed its server (see `decideServerClose`). */
+  #onServerClose(tracked: Tracked): void {
+    const verdict = decideServerClose({
+      isShuttingDown: this.#isShuttingDown || this.isStopping, isRetiring: tracked.isRetiring,
+      isReady: tracked.isReady, hasClosedServer: tracked.hasClosedServer,
+    });
+    if (verdict === 'ignore') return;
+    const info = this.#info(tracked);
+    if (verdict === 'giveUp') {
+      this.#log.warn({ workerId: info.workerId, slot: info.slot }, 'worker closed its server before it was ready');
+      this.#leave(tracked);
+      return;
+    }
+    tracked.markServerClosed();
+    this.slots.withdraw(tracked, UNROUTED);
+    if (verdict === 'replace') this.emit('workerServerClose', info);
+    else this.#log.info({ workerId: info.workerId, slot: info.slot }, 'worker closed its server during shutdown');
+  }
+
+  /**
+   * The successor of a worker that closed its server did not start: the worker leaves its slot anyway
+   * (it takes no connection; it drains and exits) and the respawn policy fills the slot, as after a crash.
+   */
+  respawnClosedSlot(slot: number, workerId: number): void {
+    const view = this.slots.view(slot);
+    if (this.isStopping || view === undefined) return;
+    if (!needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return;
+    const current = view.current;
+    const uptime = current === undefined ? 0 : performance.now() - current.forkedAt;
+    if (current !== undefined) {
+      this.slots.release(current);
+      this.retire(current, { waitForConnections: true, timeout: this.#options.drainTimeout });
+    }
+    if (!view.isProvisional) this.#scheduleRespawn(slot, uptime, false);
   }
 
   #onReady(tracked: Tracked): void {
@@ -219,13 +267,29 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     if (!this.#tracked.has(tracked.worker)) return;
     const timer = setTimeout(() => {
       if (!this.#tracked.has(tracked.worker) || this.isStopping) return;
-      const isCurrent = this.current(tracked.slot) === tracked && !tracked.isRetiring;
+      const isCurrent = this.#isServing(tracked);
       this.#log.warn({ workerId: tracked.worker.id, slot: tracked.slot, isCurrent }, 'worker closed its channel');
-      this.#giveUp(tracked);
-      if (!isCurrent || !this.slots.release(tracked)) return;
-      if (this.slots.view(tracked.slot)?.isProvisional === false) this.#scheduleRespawn(tracked, false);
+      this.#leave(tracked);
     }, DISCONNECT_GRACE_MS);
     timer.unref();
+  }
+
+  /** Its slot's worker, not on its way out (retiring, or replaced after closing its server). */
+  #isServing(tracked: Tracked): boolean {
+    return this.current(tracked.slot) === tracked && !tracked.isRetiring && !tracked.hasClosedServer;
+  }
+
+  /**
+   * A worker the runtime cannot keep (its channel closed, it closed its server before it was ready)
+   * leaves like a planned retirement (SIGTERM: drain, exit hooks); its slot, if it served it, goes to
+   * the respawn policy, so a worker that does it in a loop backs off.
+   */
+  #leave(tracked: Tracked): void {
+    const isCurrent = this.#isServing(tracked);
+    this.#giveUp(tracked);
+    if (!isCurrent || !this.slots.release(tracked)) return;
+    if (this.slots.view(tracked.slot)?.isProvisional !== false) return;
+    this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt, false);
   }
 
   /** Retires a worker the runtime cannot talk to: SIGTERM now, SIGKILL after a grace. */
@@ -261,21 +325,25 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     this.slots.detach(tracked);
     tracked.markExited(code, this.isStopping ? 'shutdown' : 'exited');
     const isCurrent = this.slots.vacate(tracked);
-    const expected = tracked.isRetiring || this.isStopping || !isCurrent;
+    // A worker that closed its server may end itself (`server.close(() => process.exit())`): its
+    // successor is already on the way.
+    const expected = tracked.isRetiring || tracked.hasClosedServer || this.isStopping || !isCurrent;
     const info = { ...this.#info(tracked), code, signal, expected };
     if (!expected) this.#log.error({ workerId: info.workerId, exitCode: code, signal }, 'worker exited unexpectedly');
     this.emit('workerExit', info);
     if (expected || this.slots.view(tracked.slot)?.isProvisional !== false) return;
     const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
-    this.#scheduleRespawn(tracked, isGroupSignal);
+    this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt, isGroupSignal);
   }
 
-  /** Asks the slot owner to respawn the worker's slot after the policy's delay, or to mark it failed. */
-  #scheduleRespawn(tracked: Tracked, isGroupSignal: boolean): void {
-    const slot = tracked.slot;
+  /**
+   * Asks the slot owner to respawn the slot, whose worker lived `uptime` ms, after the policy's delay,
+   * or to mark it failed.
+   */
+  #scheduleRespawn(slot: number, uptime: number, isGroupSignal: boolean): void {
     const history = this.slots.view(slot)?.history;
     if (history === undefined) return;
-    const decision = decideRespawn(history, performance.now() - tracked.forkedAt, performance.now(), this.#policy);
+    const decision = decideRespawn(history, uptime, performance.now(), this.#policy);
     const respawn = (): void => {
       this.restarts++;
       this.startWorker(slot);

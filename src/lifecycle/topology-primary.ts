@@ -6,6 +6,7 @@ import { settlesWithin } from '../internal/deadline.js';
 import type { Supervisor, Tracked } from './supervisor-primary.js';
 import type { SlotOwner } from './slot-owner-primary.js';
 import { ReloadError, nextScaleTarget, planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
+import { needsSuccessor } from './server-close.js';
 
 // Rolling restarts and scaling: the executors of changes to the set of workers. One change at a
 // time: a reload asked for during a reload queues one more after it; scaling waits its turn. The
@@ -78,6 +79,27 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       const result = await this.#replace(slot);
       if (result.status === 'replaced') this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId }, 'worker recycled');
       else this.#log.error({ slot, workerId, reason: result.reason }, 'recycle failed: replacement did not start');
+      return result;
+    });
+  }
+
+  /**
+   * Gives the slot of worker `workerId`, whose application closed its server, a successor through the
+   * same path (fork, ready, install, retire the old worker), also when the old worker already exited.
+   * A successor that does not start leaves the slot to the respawn policy. Waits its turn.
+   */
+  replaceClosed(slot: number, workerId: number): Promise<SlotReloadReport | undefined> {
+    return this.#serialize(async () => {
+      const view = this.#slots.view(slot);
+      if (view === undefined) return undefined;
+      if (!needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return undefined;
+      const result = await this.#replace(slot);
+      if (result.status === 'replaced') {
+        this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId }, 'worker replaced after closing its server');
+      } else {
+        this.#log.error({ slot, workerId, reason: result.reason }, 'successor did not start: the slot respawns');
+        this.#supervisor.respawnClosedSlot(slot, workerId);
+      }
       return result;
     });
   }

@@ -21,6 +21,7 @@ export class Tracked {
   readonly #markExited: () => void;
   #isReady = false;
   #isRetiring = false;
+  #hasClosedServer = false;
   #startFailure: StartFailure | undefined;
   #exitCode: number | null | undefined;
   #lastSeen = performance.now();
@@ -46,6 +47,18 @@ export class Tracked {
   /** The runtime asked this worker to go (shutdown, drain, reload, scale down, a closed channel). */
   get isRetiring(): boolean {
     return this.#isRetiring;
+  }
+
+  /**
+   * Its application closed its server: it takes no new connection and is never routed again; its exit
+   * is expected (its slot's successor is on the way).
+   */
+  get hasClosedServer(): boolean {
+    return this.#hasClosedServer;
+  }
+
+  markServerClosed(): void {
+    this.#hasClosedServer = true;
   }
 
   /** The watchdog or a closed channel gave up on it: it is killed after a grace. */

@@ -87,6 +87,15 @@ export class SlotTable {
     if (entry?.link === link) entry.link = undefined;
   }
 
+  /**
+   * The link's worker takes no more sockets: later ones of its slot wait for the next route, and those
+   * queued in the link join them; `message` tells the worker after the socket already in flight.
+   */
+  withdraw(link: WorkerLink, message: object): void {
+    this.clearRoute(link);
+    link.recall(message);
+  }
+
   /** Stops routing to the link's worker and re-routes every socket it had not yet passed to Node. */
   detach(link: WorkerLink): void {
     this.clearRoute(link);

@@ -153,6 +153,23 @@ export class WorkerLink {
     if (!isWaiting && this.#current === undefined && this.queueDepth === 0) this.#sendFinal();
   }
 
+  /**
+   * The worker takes no more sockets (its application closed its server): those queued here go back
+   * to the table for the slot's next worker, and `message` follows the one already in flight, so the
+   * worker knows when every socket sent to it has arrived. A later `finish()` sends its message after.
+   */
+  recall(message: object): void {
+    if (!this.#isOpen || this.#finalMessage !== undefined) return;
+    this.#finalMessage = message;
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    while (this.queueDepth > 0) {
+      const [socket, bytes] = this.#shift();
+      this.#undeliverable(this, socket, bytes);
+    }
+    if (this.#current === undefined) this.#sendFinal();
+  }
+
   #sendFinal(): void {
     const message = this.#finalMessage;
     if (message === undefined || !this.worker.isConnected()) return;

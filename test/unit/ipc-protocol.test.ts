@@ -30,6 +30,8 @@ describe('encodeMessage', () => {
       encodeMessage('sticky:close', { waitForConnections: true, timeout: 0 }),
       encodeMessage('sticky:ping', {}),
       encodeMessage('sticky:pong', {}),
+      encodeMessage('sticky:serverClose', {}),
+      encodeMessage('sticky:unrouted', {}),
     ];
     for (const envelope of messages) {
       expect(decodeMessage(JSON.parse(JSON.stringify(envelope)))).toEqual({
@@ -63,6 +65,15 @@ describe('decodeMessage', () => {
     ['application traffic', { cmd: 'NODE_CLUSTER', act: 'online' }],
   ])('treats %s as foreign', (_, value) => {
     expect(decodeMessage(value)).toEqual({ kind: 'foreign' });
+  });
+
+  it('drops a serverClose or unrouted message whose payload is not an object; ignores extra fields', () => {
+    for (const type of ['sticky:serverClose', 'sticky:unrouted']) {
+      expect(decodeMessage({ __sticky: 1, v: 1, type, payload: null })).toEqual({ kind: 'malformed' });
+      expect(decodeMessage({ __sticky: 1, v: 1, type, payload: [] })).toEqual({ kind: 'malformed' });
+      expect(decodeMessage({ __sticky: 1, v: 1, type })).toEqual({ kind: 'malformed' });
+      expect(decodeMessage({ __sticky: 1, v: 1, type, payload: { slot: 3 } })).toEqual({ kind: 'message', message: { type, payload: {} } });
+    }
   });
 
   it('accepts the legacy array form of masterclose', () => {

@@ -56,6 +56,23 @@ describe('SlotOwner', () => {
     expect(owner.readyCount()).toBe(1);
   });
 
+  it('never routes again to a worker that closed its server; its successor gets the slot\'s waiting clients', () => {
+    const { table, owner, start, fork } = cluster(1);
+    const closing = start(0);
+    closing.tracked.markServerClosed();
+    owner.withdraw(closing.tracked, { type: 'sticky:unrouted' });
+    expect(closing.worker.controlTypes()).toEqual(['sticky:unrouted']);
+    table.dispatch(0, fakeHandle('waits'), undefined);
+    // A late readiness report does not route it again.
+    owner.ready(closing.tracked);
+    expect(closing.worker.handleNames()).toEqual([]);
+    const successor = fork(0);
+    successor.tracked.markReady();
+    owner.install(successor.tracked);
+    expect(successor.worker.handleNames()).toEqual(['waits']);
+    expect(owner.view(0)?.leaving).toEqual([closing.tracked]);
+  });
+
   it('replaces a slot\'s worker: new connections reach the new one, the old one is leaving until it exits', () => {
     const { table, owner, start } = cluster(1);
     const old = start(0);

@@ -110,6 +110,35 @@ describe('WorkerLink', () => {
     expect(worker.controlTypes()).toEqual(['sticky:close']);
   });
 
+  it('on recall returns the queued connections at once and tells the worker after the one in flight', () => {
+    const worker = new FakeWorker(1);
+    const { link, returned } = linkTo(worker);
+    for (const name of ['a', 'b', 'c']) link.send(fakeHandle(name), undefined);
+    link.recall({ type: 'sticky:unrouted' });
+    expect(returned).toEqual(['b', 'c']);
+    expect(link.unacknowledged).toBe(1);
+    link.send(fakeHandle('late'), undefined);
+    expect(returned).toEqual(['b', 'c', 'late']);
+    expect(worker.controlTypes()).toEqual([]);
+    worker.ack();
+    expect(worker.handleNames()).toEqual(['a']);
+    expect(worker.controlTypes()).toEqual(['sticky:unrouted']);
+    // A second recall does nothing; the close request of the worker's retirement follows.
+    link.recall({ type: 'sticky:unrouted' });
+    link.finish({ type: 'sticky:close' });
+    expect(worker.controlTypes()).toEqual(['sticky:unrouted', 'sticky:close']);
+  });
+
+  it('sends only the close request when it comes before the recall\'s message went out', () => {
+    const worker = new FakeWorker(1);
+    const { link } = linkTo(worker);
+    link.send(fakeHandle('a'), undefined);
+    link.recall({ type: 'sticky:unrouted' });
+    link.finish({ type: 'sticky:close' });
+    worker.ack();
+    expect(worker.controlTypes()).toEqual(['sticky:close']);
+  });
+
   it('hands connections back after slotWaitTimeout only while the worker makes no progress', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const worker = new FakeWorker(1);
@@ -124,6 +153,30 @@ describe('WorkerLink', () => {
     expect(link.isStalled(performance.now())).toBe(true);
     expect(expired).toEqual(['c']);
     expect(link.unacknowledged).toBe(1);
+  });
+});
+
+describe('SlotTable.withdraw', () => {
+  it('keeps the withdrawn worker\'s queued connections and later ones in its slot for the next worker, in order', () => {
+    const table = new SlotTable(2, { slotQueueLimit: 10, slotWaitTimeout: 1_000, reject: () => undefined });
+    const closing = new FakeWorker(1);
+    const other = new FakeWorker(2);
+    const link = table.link(0, closing.asWorker());
+    table.setRoute(0, link);
+    table.setRoute(1, table.link(1, other.asWorker()));
+    for (const name of ['a', 'b', 'c']) table.dispatch(0, fakeHandle(name), undefined);
+    table.withdraw(link, { type: 'sticky:unrouted' });
+    table.dispatch(0, fakeHandle('d'), undefined);
+    expect(table.queueDepth(0)).toBe(3);
+    closing.ack();
+    expect(closing.handleNames()).toEqual(['a']);
+    expect(closing.controlTypes()).toEqual(['sticky:unrouted']);
+    const successor = new FakeWorker(3);
+    table.setRoute(0, table.link(0, successor.asWorker()));
+    for (let i = 0; i < 3; i++) successor.ack();
+    expect(successor.handleNames()).toEqual(['b', 'c', 'd']);
+    expect(other.handleNames()).toEqual([]);
+    expect(table.stats).toMatchObject({ failedOver: 0, rejected: 0 });
   });
 });
 
