@@ -62,7 +62,7 @@ export function parseAddressEntry(entry: string): string | undefined {
 }
 
 /** The `for=` parameter of one RFC 7239 `Forwarded` element, if any. */
-function forwardedFor(element: string): string {
+export function forwardedFor(element: string): string {
   for (const pair of element.split(';')) {
     const eq = pair.indexOf('=');
     if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === 'for') return pair.slice(eq + 1);
