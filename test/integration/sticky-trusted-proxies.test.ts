@@ -25,14 +25,18 @@ const connections = async (cluster: SpawnedCluster): Promise<ConnectionStats> =>
 async function attack(port: number, payload: Buffer | string, localAddress: string): Promise<{ bytes: number; closed: boolean }> {
   const socket = net.connect({ host: '127.0.0.1', port, localAddress });
   let bytes = 0;
+  let isTimedOut = false;
   socket.on('data', (chunk: Buffer) => { bytes += chunk.length; });
   // The primary closes without reading what was sent: the kernel may answer it with a reset.
   socket.on('error', () => {});
-  socket.setTimeout(5_000, () => socket.destroy());
+  socket.setTimeout(5_000, () => {
+    isTimedOut = true;
+    socket.destroy();
+  });
   await once(socket, 'connect');
   if (payload.length > 0) socket.write(payload);
   await once(socket, 'close');
-  return { bytes, closed: !socket.timedOut };
+  return { bytes, closed: !isTimedOut };
 }
 
 function scrape(port: number): Promise<string> {
