@@ -11,7 +11,7 @@ expectType<CloseMaster | null>(listen(server, '3000'));
 expectType<CloseMaster | null>(listen(server, 3000, 'localhost'));
 expectType<CloseMaster | null>(listen(server, 3000, { workers: 4 }));
 expectType<CloseMaster | null>(listen(server, 3000, 'localhost', { proxyHeader: 'x-forwarded-for' }));
-expectType<CloseMaster | null>(listen(server, 3000, undefined, { proxyProtocol: true }));
+expectType<CloseMaster | null>(listen(server, 3000, undefined, { proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] }));
 expectError(listen(server));
 expectError(listen());
 expectError(listen(server, true));
@@ -35,6 +35,8 @@ expectAssignable<ListenOptions>({ env: { NODE_ENV: 'production', UNSET: undefine
 expectNotAssignable<ListenOptions>({ workers: '4' });
 expectNotAssignable<ListenOptions>({ proxyHeader: 1 });
 expectNotAssignable<ListenOptions>({ proxyProtocol: 'yes' });
+expectAssignable<ListenOptions>({ proxyHeader: 'x-forwarded-for', trustedProxies: ['10.0.0.0/8', '::1'] as const });
+expectNotAssignable<ListenOptions>({ proxyProtocol: true, trustedProxies: '10.0.0.0/8' });
 expectNotAssignable<ListenOptions>({ env: { PORT: 8080 } });
 expectError(listen(server, 3000, { drainTimout: 5_000 }));
 expectError(listen(server, 3000, { num: 4 }));
