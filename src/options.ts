@@ -20,8 +20,8 @@ export { checkWorkerCount, describeValue, invalidOption, parsePort } from './opt
 export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './options/worker-env.js';
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
-  'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions', 'generatePrehashArray',
-  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions',
+  'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency',
   'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',

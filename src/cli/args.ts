@@ -89,7 +89,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   for (const name of LIST_OPTIONS) {
     const value = values[kebab(name)];
     // Empty items (`a,,b`, a trailing comma) are dropped; an empty list is the option's own error.
-    if (typeof value === 'string') options[name] = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    if (typeof value === 'string') {
+      options[name] = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    }
   }
   const text = (name: string): string | undefined => (typeof values[name] === 'string' ? values[name] as string : undefined);
   const [command, ...positionals] = parsed.positionals;

@@ -105,7 +105,10 @@ function parseAddress(text: string, end: number): Family {
 const maskOf = (bits: number): number => (bits <= 0 ? 0 : bits >= 32 ? -1 : -1 << (32 - bits));
 
 /** A range parsed from text, or why the text is not one. */
-type ParsedRange = { family: 4; network: number; mask: number } | { family: 6; network: number[]; mask: number[] } | string;
+type ParsedRange =
+  | { family: 4; network: number; mask: number }
+  | { family: 6; network: number[]; mask: number[] }
+  | string;
 
 function parseRange(text: string): ParsedRange {
   const slash = text.indexOf('/');
@@ -169,7 +172,7 @@ export class AddressRanges {
     this.#v6 = Int32Array.from(v6);
   }
 
-  /** Whether `address` (as a socket or a header gives it) is in one of the ranges; false for anything that is not an address. */
+  /** Whether `address` (as a socket or a header gives it) is in one of the ranges; false for a non-address. */
   has(address: string): boolean {
     const family = parseAddress(address, address.length);
     if (family === 4) {

@@ -53,9 +53,11 @@ export function resolveTrustedProxies(raw: Record<string, unknown>, mode: Routin
   const value = raw.trustedProxies;
   if (value === undefined) {
     if (mode === 'proxyProtocol') {
-      throw new StickyError(ErrorCode.InvalidOption, '`proxyProtocol` needs `trustedProxies`: the addresses of the load balancers that send PROXY headers.', {
-        hint: `A PROXY header names the client, so any peer that reaches the port could claim any address. Name your load balancers, e.g. \`${TRUSTED_EXAMPLE}\`.`,
-      });
+      throw new StickyError(ErrorCode.InvalidOption,
+        '`proxyProtocol` needs `trustedProxies`: the addresses of the load balancers that send PROXY headers.', {
+          hint: 'A PROXY header names the client, so any peer that reaches the port could claim any address. '
+            + `Name your load balancers, e.g. \`${TRUSTED_EXAMPLE}\`.`,
+        });
     }
     return undefined;
   }
@@ -64,16 +66,20 @@ export function resolveTrustedProxies(raw: Record<string, unknown>, mode: Routin
   }
   if (raw.trustedHops !== undefined) {
     throw new StickyError(ErrorCode.InvalidOption, 'Options `trustedHops` and `trustedProxies` cannot be combined.', {
-      hint: '`trustedProxies` names your proxies and walks the header from the right while they are trusted; `trustedHops` is the count form without a list. Keep `trustedProxies`.',
+      hint: '`trustedProxies` names your proxies and walks the header from the right while they are trusted; '
+        + '`trustedHops` is the count form without a list. Keep `trustedProxies`.',
     });
   }
   const expected = 'a non-empty array of addresses and CIDR ranges';
-  if (!Array.isArray(value) || value.length === 0) throw invalidOption('trustedProxies', expected, value, `For example \`${TRUSTED_EXAMPLE}\`.`);
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalidOption('trustedProxies', expected, value, `For example \`${TRUSTED_EXAMPLE}\`.`);
+  }
   value.forEach((entry: unknown, index) => {
     const reason = typeof entry === 'string' ? rangeError(entry.trim()) : 'it is not a string';
     if (reason !== undefined) {
-      throw invalidOption(`trustedProxies[${index}]`, 'an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8"', entry,
-        `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`);
+      const what = 'an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8"';
+      const why = `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`;
+      throw invalidOption(`trustedProxies[${index}]`, what, entry, why);
     }
   });
   return new AddressRanges((value as string[]).map((entry) => entry.trim()));

@@ -5,7 +5,9 @@ import { ErrorCode, StickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { slotOfAddress } from './route.js';
 import { HeadReader, HeadVerdict, type Refusal } from './head-reader-primary.js';
-import { createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy } from './routing-strategy-primary.js';
+import {
+  createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy,
+} from './routing-strategy-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { answerAndClose } from './responses.js';
 import { closeConnection, isSocket, type TcpHandle } from './connection.js';
@@ -74,9 +76,9 @@ export interface SteeringState {
 const closedWhileBinding = (): StickyError => new StickyError(ErrorCode.InvalidState, 'The primary was closed while it was binding its port.',
   { hint: 'Await `listen()` before `close()`, or ignore this error when closing during start-up is intended.' });
 
-const UNTRUSTED_HEADER_HINT = 'a client that reaches the port directly, or writes the header itself, chooses its worker and '
-  + 'clientAddress(req): set `trustedProxies` to your proxies\' addresses, e.g. trustedProxies: [\'10.0.0.0/8\', \'127.0.0.1\'] '
-  + '(--trusted-proxies 10.0.0.0/8,127.0.0.1)';
+const UNTRUSTED_HEADER_HINT = 'a client that reaches the port directly, or writes the header itself, chooses its '
+  + 'worker and clientAddress(req): set `trustedProxies` to your proxies\' addresses, e.g. '
+  + 'trustedProxies: [\'10.0.0.0/8\', \'127.0.0.1\'] (--trusted-proxies 10.0.0.0/8,127.0.0.1)';
 
 /** Reused for every getpeername() call: the address is read out before the next connection. */
 const PEER: { address?: string; port?: number; family?: string } = {};

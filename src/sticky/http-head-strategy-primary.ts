@@ -75,7 +75,9 @@ function isFirstLineAcceptable(buffer: Buffer, from: number, head: HeadState): b
 }
 
 /** proxyHeader: the client address in the configured header, by the one forwarding rule (trust.ts). */
-export function slotOfForwardedRequest(options: Pick<ResolvedListenOptions, 'proxyHeader' | 'trustedHops' | 'trustedProxies' | 'hashSeed'>): RequestSlot {
+export function slotOfForwardedRequest(
+  options: Pick<ResolvedListenOptions, 'proxyHeader' | 'trustedHops' | 'trustedProxies' | 'hashSeed'>,
+): RequestSlot {
   const { hashSeed } = options;
   const rule = forwardingRule(options.proxyHeader, options.trustedHops, options.trustedProxies);
   return (request, socket, slots) => {

@@ -16,8 +16,8 @@ import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, sl
 export type Answers = Readonly<Record<Refusal | 'rejected', Buffer | undefined>>;
 
 const CLOSE_ANSWERS: Answers = Object.freeze({
-  badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined, invalidProxyHeader: undefined,
-  untrustedProxyPeer: undefined, rejected: undefined,
+  badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined,
+  invalidProxyHeader: undefined, untrustedProxyPeer: undefined, rejected: undefined,
 });
 
 interface StrategyBase {
@@ -91,7 +91,9 @@ function customKeys(seed: number): StrategyBase['slotOfKey'] {
  * PROXY protocol v1/v2: the source address in the header; the header itself never reaches the worker.
  * Only a trusted peer may send one: any other is closed before a byte is read.
  */
-export function createProxyProtocolStrategy(options: Pick<ResolvedListenOptions, 'maxHeadBytes' | 'hashSeed' | 'trustedProxies'>): HeadStrategy {
+export function createProxyProtocolStrategy(
+  options: Pick<ResolvedListenOptions, 'maxHeadBytes' | 'hashSeed' | 'trustedProxies'>,
+): HeadStrategy {
   const { maxHeadBytes, hashSeed: seed, trustedProxies } = options;
   return {
     reads: 'proxyHeader',

@@ -19,7 +19,8 @@ export interface ForwardingRule {
   readonly trustedProxies: AddressRanges | undefined;
 }
 
-export function forwardingRule(header: string, trustedHops: number, trustedProxies: AddressRanges | undefined): ForwardingRule {
+export function forwardingRule(header: string, trustedHops: number,
+  trustedProxies: AddressRanges | undefined): ForwardingRule {
   return Object.freeze({ header, isForwarded: header === 'forwarded', trustedHops, trustedProxies });
 }
 
@@ -35,7 +36,8 @@ export function isTrustedPeer(trustedProxies: AddressRanges | undefined, peer: s
  * there is no usable address (no header, an entry that is not an address before an untrusted one is
  * found, or no peer): the caller uses the socket's address.
  */
-export function forwardedClient(rule: ForwardingRule, peer: string | undefined, value: string | undefined): string | undefined {
+export function forwardedClient(rule: ForwardingRule, peer: string | undefined,
+  value: string | undefined): string | undefined {
   const trusted = rule.trustedProxies;
   if (trusted === undefined) return clientAddressFromHeader(value, rule.trustedHops, rule.isForwarded);
   if (peer === undefined) return undefined;
