@@ -1,9 +1,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { spawnCluster, useSharedCluster, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
-import { proxyV1, proxyV2, replyOf, request, requestHead, sendInParts } from '../helpers/client.js';
+import { proxyV1, proxyV2, replyOf, request, requestHead, sendInParts, sendUntilClosed } from '../helpers/client.js';
 
 // `trustedProxies`: a forwarded client address (PROXY header, X-Forwarded-For) counts only when the
 // socket's peer is trusted. The test plays both sides from loopback: 127.0.0.1 is the load balancer
@@ -20,24 +19,6 @@ const WORKERS = '4';
 interface ConnectionStats { accepted: number; routed: number; untrustedProxyPeer: number }
 const connections = async (cluster: SpawnedCluster): Promise<ConnectionStats> =>
   ((await cluster.ask('stats')).stats as { connections: ConnectionStats }).connections;
-
-/** Connects from `localAddress`, writes `payload`, and collects what arrives until the server closes (by FIN or reset). */
-async function attack(port: number, payload: Buffer | string, localAddress: string): Promise<{ bytes: number; closed: boolean }> {
-  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
-  let bytes = 0;
-  let isTimedOut = false;
-  socket.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-  // The primary closes without reading what was sent: the kernel may answer it with a reset.
-  socket.on('error', () => {});
-  socket.setTimeout(5_000, () => {
-    isTimedOut = true;
-    socket.destroy();
-  });
-  await once(socket, 'connect');
-  if (payload.length > 0) socket.write(payload);
-  await once(socket, 'close');
-  return { bytes, closed: !isTimedOut };
-}
 
 function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -56,10 +37,10 @@ describe('PROXY protocol from an untrusted peer', () => {
 
   it('closes a direct client that sends a v1 or v2 header, without a byte and before any worker sees it; counted in stats and /metrics', async () => {
     const before = await connections(cluster());
-    const v1 = await attack(cluster().port, `${proxyV1('6.6.6.6', { sourcePort: 4242 })}${get}`, ATTACKER);
-    const v2 = await attack(cluster().port, Buffer.concat([proxyV2('6.6.6.6'), Buffer.from(get)]), ATTACKER);
+    const v1 = await sendUntilClosed(cluster().port, `${proxyV1('6.6.6.6', { sourcePort: 4242 })}${get}`, ATTACKER);
+    const v2 = await sendUntilClosed(cluster().port, Buffer.concat([proxyV2('6.6.6.6'), Buffer.from(get)]), ATTACKER);
     // And one that connects and sends nothing: closed at once, it holds no head slot until headTimeout.
-    const silent = await attack(cluster().port, '', ATTACKER);
+    const silent = await sendUntilClosed(cluster().port, '', ATTACKER);
     expect([v1, v2, silent]).toEqual([{ bytes: 0, closed: true }, { bytes: 0, closed: true }, { bytes: 0, closed: true }]);
     const after = await connections(cluster());
     expect({ accepted: after.accepted - before.accepted, untrusted: after.untrustedProxyPeer - before.untrustedProxyPeer, routed: after.routed - before.routed })
