@@ -71,7 +71,8 @@ export function forwardedFor(element: string): string {
 }
 
 /**
- * The client address in a forwarding header value. `trustedHops = 0` takes the first (leftmost)
+ * The count form of the forwarding rule (without `trustedProxies`; trust.ts decides which form applies):
+ * the client address in a forwarding header value. `trustedHops = 0` takes the first (leftmost)
  * entry; `n > 0` takes the n-th entry from the right (the one your n-th proxy appended), or the
  * leftmost when the list is shorter.
  */
