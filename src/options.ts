@@ -5,6 +5,7 @@ import { DEFAULTS } from './options/defaults.js';
 import type { ListenOptions, ResolvedListenOptions } from './options/listen-options.js';
 import {
   checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMode, resolveReadiness, resolveSteering,
+  resolveTrustedProxies,
 } from './options/resolvers.js';
 
 // Options are resolved once on each side: normalizeListenOptions() in the primary and in each
@@ -19,8 +20,9 @@ export { MAX_TIMER_MS, checkWorkerCount, describeValue, invalidOption, parsePort
 export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './options/worker-env.js';
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
-  'workers', 'proxyHeader', 'trustedHops', 'proxyProtocol', 'socketIoSessions', 'generatePrehashArray',
-  'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'groupCheckInterval', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions',
+  'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'groupCheckInterval',
+  'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency',
   'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
@@ -49,6 +51,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
   if (raw.trustedHops !== undefined && mode !== 'proxyHeader') {
     throw invalidOption('trustedHops', 'used together with `proxyHeader`', raw.trustedHops);
   }
+  const trustedProxies = resolveTrustedProxies(raw, mode);
   const unlimited = Number.MAX_SAFE_INTEGER;
   const logger = raw.logger;
   if (logger !== undefined && logger !== false && !isLoggerLike(logger)) {
@@ -61,6 +64,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     mode,
     proxyHeader: proxyHeader?.toLowerCase() ?? '',
     trustedHops: integerIn(raw, 'trustedHops', DEFAULTS.trustedHops, 0, 64),
+    trustedProxies,
     generatePrehashArray: optionalFunction<ResolvedListenOptions['generatePrehashArray']>(raw, 'generatePrehashArray'),
     generatePrehashArrayNoParsing: optionalFunction<ResolvedListenOptions['generatePrehashArrayNoParsing']>(raw, 'generatePrehashArrayNoParsing'),
     env: resolveEnv(raw.env),

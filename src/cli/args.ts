@@ -14,6 +14,8 @@ const INTEGER_OPTIONS = [
 ] as const;
 const STRING_OPTIONS = ['proxyHeader', 'readiness', 'logLevel', 'steering'] as const;
 const BOOLEAN_OPTIONS = ['proxyProtocol'] as const;
+/** Options that take a list, given as one comma-separated flag: `--trusted-proxies 10.0.0.0/8,::1`. */
+const LIST_OPTIONS = ['trustedProxies'] as const;
 
 /** Flags of the CLI itself. */
 const CLI_FLAGS = {
@@ -35,7 +37,7 @@ type FlagSpec = { type: 'string' | 'boolean'; short?: string };
 
 function flagSpecs(): Record<string, FlagSpec> {
   const specs: Record<string, FlagSpec> = { ...CLI_FLAGS };
-  for (const name of [...INTEGER_OPTIONS, ...STRING_OPTIONS]) specs[kebab(name)] = { type: 'string' };
+  for (const name of [...INTEGER_OPTIONS, ...STRING_OPTIONS, ...LIST_OPTIONS]) specs[kebab(name)] = { type: 'string' };
   for (const name of BOOLEAN_OPTIONS) specs[kebab(name)] = { type: 'boolean' };
   specs.workers = { type: 'string', short: 'w' };
   return specs;
@@ -86,6 +88,13 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     if (typeof value === 'string') options[name] = value;
   }
   for (const name of BOOLEAN_OPTIONS) if (values[kebab(name)] === true) options[name] = true;
+  for (const name of LIST_OPTIONS) {
+    const value = values[kebab(name)];
+    // Empty items (`a,,b`, a trailing comma) are dropped; an empty list is the option's own error.
+    if (typeof value === 'string') {
+      options[name] = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    }
+  }
   const text = (name: string): string | undefined => (typeof values[name] === 'string' ? values[name] as string : undefined);
   const [command, ...positionals] = parsed.positionals;
   return {

@@ -31,7 +31,9 @@ Serve flags:
   -H, --host <addr>              address to bind (default: all)
   -w, --workers <n>              worker processes (default: available CPUs)
   --proxy-header <name>          route by the client address in this header, e.g. x-forwarded-for
-  --trusted-hops <n>             which entry of --proxy-header is the client (from the right)
+  --trusted-proxies <a,b,…>      addresses/CIDRs of your load balancers: only they may forward a client
+                                 address (required with --proxy-protocol), e.g. 10.0.0.0/8,::1
+  --trusted-hops <n>             count form: which entry of --proxy-header is the client (from the right)
   --proxy-protocol               route by a PROXY protocol v1/v2 header
   --steering auto|kernel|primary IP mode: the kernel routes to the workers (Linux), or the primary hands over
   --metrics-port <n>             serve /metrics, /healthz, /readyz on this port

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { LogLevel, Logger, StickyLogger } from '../logger.js';
+import type { AddressRanges } from '../internal/address-ranges.js';
 
 // The option types: what users pass to `listen()` (every field optional, documented) and what
 // internal code receives after normalizeListenOptions() (every field required, validated).
@@ -61,12 +62,28 @@ export interface ListenOptions {
    */
   proxyHeader?: string;
   /**
-   * Which entry of a comma-separated `proxyHeader` is the client: `0` takes the first (leftmost)
-   * entry; `n > 0` takes the n-th entry from the right, i.e. the number of proxies you run that
-   * append to the header. @default 0
+   * The count form of `trustedProxies` (Express's numeric `trust proxy`), trusting the header from
+   * any peer: `0` takes the first (leftmost) entry, which the client can write; `n > 0` takes the n-th
+   * entry from the right, i.e. the number of proxies you run that append to the header. A client that
+   * reaches the port directly chooses its address either way: prefer `trustedProxies`. Not together
+   * with `trustedProxies`. @default 0
    */
   trustedHops?: number;
-  /** Route by the source address of a PROXY protocol v1/v2 header, which is consumed. @default false */
+  /**
+   * The peers (your load balancers and proxies) whose forwarded client address counts: addresses and
+   * CIDR ranges, IPv4 and IPv6, e.g. `['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8']`. With
+   * `proxyProtocol`, a connection from any other peer is closed (counted in
+   * `stats().connections.untrustedProxyPeer`); required there. With `proxyHeader`, another peer is
+   * routed and reported by its own address (the header is ignored), and the header's entries are walked
+   * from the right while they are trusted: the client is the rightmost untrusted entry (the leftmost
+   * when all are trusted), as nginx's `set_real_ip_from` with `real_ip_recursive on`.
+   * @default undefined (header mode trusts the header from any peer, with a warning at start-up)
+   */
+  trustedProxies?: readonly string[];
+  /**
+   * Route by the source address of a PROXY protocol v1/v2 header, which is consumed. Needs
+   * `trustedProxies`: only those peers may name a client. @default false
+   */
   proxyProtocol?: boolean;
   /**
    * Route Socket.IO (engine.io) sessions by their id: a request whose `sid` query parameter was made
@@ -209,6 +226,8 @@ export interface ResolvedListenOptions {
   mode: RoutingMode;
   proxyHeader: string;
   trustedHops: number;
+  /** The peers whose PROXY header or forwarding header counts; undefined: every peer (the count form). */
+  trustedProxies: AddressRanges | undefined;
   generatePrehashArray: ((req: StickyRequest, socket: Socket) => PrehashKey) | undefined;
   generatePrehashArrayNoParsing: ((socket: Socket) => PrehashKey) | undefined;
   env: Readonly<Record<string, string | undefined>>;

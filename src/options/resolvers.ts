@@ -4,6 +4,7 @@ import { MAX_TIMER_MS, integerIn, invalidOption, optionalFunction } from './chec
 import { DEFAULTS } from './defaults.js';
 import type { ListenOptions, ResolvedMetricsOptions, RoutingMode, Steering } from './listen-options.js';
 import { inheritedOptions } from './worker-env.js';
+import { AddressRanges, rangeError } from '../internal/address-ranges.js';
 
 // The options that take more than a range check: the routing mode, env, metrics, steering, the
 // log level and the drain deadline.
@@ -40,6 +41,48 @@ export function resolveMode(input: ListenOptions): RoutingMode {
     case 'generatePrehashArrayNoParsing': return 'customNoParsing';
     default: return 'ip';
   }
+}
+
+const TRUSTED_EXAMPLE = "trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1']";
+
+/**
+ * `trustedProxies`, compiled once; and the combinations it allows: only with `proxyHeader` or
+ * `proxyProtocol`, never with `trustedHops`, and required with `proxyProtocol`.
+ */
+export function resolveTrustedProxies(raw: Record<string, unknown>, mode: RoutingMode): AddressRanges | undefined {
+  const value = raw.trustedProxies;
+  if (value === undefined) {
+    if (mode === 'proxyProtocol') {
+      throw new StickyError(ErrorCode.InvalidOption,
+        '`proxyProtocol` needs `trustedProxies`: the addresses of the load balancers that send PROXY headers.', {
+          hint: 'A PROXY header names the client, so any peer that reaches the port could claim any address. '
+            + `Name your load balancers, e.g. \`${TRUSTED_EXAMPLE}\`.`,
+        });
+    }
+    return undefined;
+  }
+  if (mode !== 'proxyHeader' && mode !== 'proxyProtocol') {
+    throw invalidOption('trustedProxies', 'used together with `proxyHeader` or `proxyProtocol`', value);
+  }
+  if (raw.trustedHops !== undefined) {
+    throw new StickyError(ErrorCode.InvalidOption, 'Options `trustedHops` and `trustedProxies` cannot be combined.', {
+      hint: '`trustedProxies` names your proxies and walks the header from the right while they are trusted; '
+        + '`trustedHops` is the count form without a list. Keep `trustedProxies`.',
+    });
+  }
+  const expected = 'a non-empty array of addresses and CIDR ranges';
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalidOption('trustedProxies', expected, value, `For example \`${TRUSTED_EXAMPLE}\`.`);
+  }
+  value.forEach((entry: unknown, index) => {
+    const reason = typeof entry === 'string' ? rangeError(entry.trim()) : 'it is not a string';
+    if (reason !== undefined) {
+      const what = 'an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8"';
+      const why = `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`;
+      throw invalidOption(`trustedProxies[${index}]`, what, entry, why);
+    }
+  });
+  return new AddressRanges((value as string[]).map((entry) => entry.trim()));
 }
 
 /** The workers' extra variables; an `undefined` value is kept: it removes the variable from the workers. */

@@ -1,6 +1,7 @@
 import type { StickyError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { invalidOption } from './checks.js';
+import { AddressRanges } from '../internal/address-ranges.js';
 import { DEFAULTS } from './defaults.js';
 import type { ResolvedListenOptions, RoutingMode } from './listen-options.js';
 
@@ -15,6 +16,7 @@ const NAMES = {
   drainTimeout: 'STICKY_RUNTIME_DRAIN_TIMEOUT',
   proxyHeader: 'STICKY_RUNTIME_PROXY_HEADER',
   trustedHops: 'STICKY_RUNTIME_TRUSTED_HOPS',
+  trustedProxies: 'STICKY_RUNTIME_TRUSTED_PROXIES',
   mode: 'STICKY_RUNTIME_MODE',
   logLevel: 'STICKY_RUNTIME_LOG_LEVEL',
   ipcTimeout: 'STICKY_RUNTIME_IPC_TIMEOUT',
@@ -34,6 +36,8 @@ export interface InheritedOptions {
   /** The header that carries the client address in header mode; `''` in other modes. */
   proxyHeader: string;
   trustedHops: number;
+  /** The peers whose forwarding header counts; undefined: every peer (the count form). */
+  trustedProxies: AddressRanges | undefined;
   /** The primary's routing mode: the worker watches for proxies that reuse a connection for several keys. */
   mode: RoutingMode | undefined;
   /** This worker's own request limit, jitter included; `0` never recycles. */
@@ -63,6 +67,8 @@ export function encodeWorkerEnv(
     // clientAddress(req) in a worker reads the client from the header by the primary's rule.
     [NAMES.proxyHeader]: options.mode === 'proxyHeader' ? options.proxyHeader : '',
     [NAMES.trustedHops]: String(options.trustedHops),
+    // (Entries hold no comma: each was checked to be an address or range.)
+    [NAMES.trustedProxies]: options.trustedProxies?.entries.join(',') ?? '',
     [NAMES.mode]: options.mode,
     // Workers log at the primary's level unless their own options say otherwise.
     [NAMES.logLevel]: options.logLevel,
@@ -88,6 +94,15 @@ export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>
     if (!(allowed as readonly string[]).includes(text)) throw invalidInherited(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, text);
     return text as T;
   };
+  const ranges = (name: string): AddressRanges | undefined => {
+    const text = env[name];
+    if (text === undefined || text === '') return undefined;
+    try {
+      return new AddressRanges(text.split(','));
+    } catch {
+      throw invalidInherited(name, 'a comma-separated list of addresses and CIDR ranges', text);
+    }
+  };
   return {
     slot: integer(NAMES.slot, 0),
     readiness: oneOf(NAMES.readiness, ['listen', 'manual'] as const),
@@ -97,6 +112,7 @@ export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>
     logLevel: oneOf(NAMES.logLevel, LOG_LEVELS),
     proxyHeader: env[NAMES.proxyHeader] ?? '',
     trustedHops: integer(NAMES.trustedHops, 0) ?? 0,
+    trustedProxies: ranges(NAMES.trustedProxies),
     mode: oneOf(NAMES.mode, ROUTING_MODES),
     maxRequests: integer(NAMES.maxRequests, 0) ?? 0,
     maxMemory: integer(NAMES.maxMemory, 0) ?? 0,

@@ -62,7 +62,7 @@ export function parseAddressEntry(entry: string): string | undefined {
 }
 
 /** The `for=` parameter of one RFC 7239 `Forwarded` element, if any. */
-function forwardedFor(element: string): string {
+export function forwardedFor(element: string): string {
   for (const pair of element.split(';')) {
     const eq = pair.indexOf('=');
     if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === 'for') return pair.slice(eq + 1);
@@ -71,7 +71,8 @@ function forwardedFor(element: string): string {
 }
 
 /**
- * The client address in a forwarding header value. `trustedHops = 0` takes the first (leftmost)
+ * The count form of the forwarding rule (without `trustedProxies`; trust.ts decides which form applies):
+ * the client address in a forwarding header value. `trustedHops = 0` takes the first (leftmost)
  * entry; `n > 0` takes the n-th entry from the right (the one your n-th proxy appended), or the
  * leftmost when the list is shorter.
  */

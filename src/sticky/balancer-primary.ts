@@ -4,8 +4,10 @@ import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError, isStickyError } from '../errors.js';
 import type { ResolvedListenOptions } from '../options.js';
 import { slotOfAddress } from './route.js';
-import { HeadReader, type Refusal } from './head-reader-primary.js';
-import { createRoutingStrategy, type RoutingStrategy, type SocketStrategy } from './routing-strategy-primary.js';
+import { HeadReader, HeadVerdict, type Refusal } from './head-reader-primary.js';
+import {
+  createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy,
+} from './routing-strategy-primary.js';
 import { SlotTable } from './slot-table-primary.js';
 import { answerAndClose } from './responses.js';
 import { closeConnection, isSocket, type TcpHandle } from './connection.js';
@@ -50,6 +52,8 @@ export interface BalancerStats {
   overloaded: number;
   /** Connections closed for an invalid PROXY protocol header. */
   invalidProxyHeader: number;
+  /** PROXY mode: connections closed because their peer is not in `trustedProxies` (none of their bytes read). */
+  untrustedProxyPeer: number;
   /** Connections routed by their socket address because the key was missing, not an address, or the key function threw. */
   keyFallbacks: number;
   /**
@@ -73,6 +77,10 @@ export interface SteeringState {
 const closedWhileBinding = (): StickyError => new StickyError(ErrorCode.InvalidState, 'The primary was closed while it was binding its port.',
   { hint: 'Await `listen()` before `close()`, or ignore this error when closing during start-up is intended.' });
 
+const UNTRUSTED_HEADER_HINT = 'a client that reaches the port directly, or writes the header itself, chooses its '
+  + 'worker and clientAddress(req): set `trustedProxies` to your proxies\' addresses, e.g. '
+  + 'trustedProxies: [\'10.0.0.0/8\', \'127.0.0.1\'] (--trusted-proxies 10.0.0.0/8,127.0.0.1)';
+
 /** Reused for every getpeername() call: the address is read out before the next connection. */
 const PEER: { address?: string; port?: number; family?: string } = {};
 
@@ -83,7 +91,8 @@ export class Balancer {
   readonly #strategy: RoutingStrategy;
   readonly #heads: HeadReader | undefined;
   readonly #counts = {
-    accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0, keyFallbacks: 0,
+    accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0,
+    untrustedProxyPeer: 0, keyFallbacks: 0,
     upstreamReuseRequests: 0, upstreamReuseConnections: 0,
   };
   readonly #log: Logger;
@@ -108,6 +117,11 @@ export class Balancer {
       reason: !strategy.isKeyedByPeerAddress ? 'the routing key is in bytes the kernel never sees'
         : options.steering === 'primary' ? '`steering` is "primary"' : undefined,
     };
+    if (options.mode === 'proxyHeader' && options.trustedProxies === undefined) {
+      // Once per primary: the count form believes the header from any peer, as sticky-session-custom did.
+      log.warn({ proxyHeader: options.proxyHeader, trustedHops: options.trustedHops, hint: UNTRUSTED_HEADER_HINT },
+        'proxy header trusted from any peer');
+    }
     const unavailable = strategy.answers.rejected;
     this.slots = new SlotTable(options.workers, {
       slotQueueLimit: options.slotQueueLimit,
@@ -289,6 +303,9 @@ export class Balancer {
   /** Modes that read a head: the head reader asks the strategy after every chunk. */
   #onHeadConnection = (socket: Socket): void => {
     this.#counts.accepted++;
+    const admits = (this.#strategy as HeadStrategy).admitsPeer;
+    // Counted, never logged: a scan of the port must not flood the log.
+    if (admits !== undefined && !admits(socket)) return this.#refuse(socket, HeadVerdict.untrustedProxyPeer);
     (this.#heads as HeadReader).start(socket, performance.now());
   };
 

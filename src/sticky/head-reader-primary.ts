@@ -24,6 +24,8 @@ export const HeadVerdict = {
   overloaded: 'overloaded',
   /** Not a valid PROXY protocol header (closed). */
   invalidProxyHeader: 'invalidProxyHeader',
+  /** PROXY mode: the peer is not in `trustedProxies` (closed before a byte is read); given by the balancer. */
+  untrustedProxyPeer: 'untrustedProxyPeer',
 } as const;
 export type HeadVerdict = (typeof HeadVerdict)[keyof typeof HeadVerdict];
 export type Refusal = Exclude<HeadVerdict, 'readMore' | 'route'>;

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { ResolvedListenOptions, StickyRequest } from '../options.js';
 import { HeadVerdict, type HeadState } from './head-reader-primary.js';
 import { findHeadEnd, isRequestLine, looksLikeHttp, parseRequestHead } from './http-head.js';
-import { clientAddressFromHeader } from './address.js';
+import { forwardedClient, forwardingRule } from './trust.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { slotOfSessionUrl } from './session-id.js';
 import { RESPONSES } from './responses.js';
@@ -18,6 +18,7 @@ const HTTP_ANSWERS: Answers = Object.freeze({
   headTimeout: RESPONSES.requestTimeout,
   overloaded: RESPONSES.unavailable,
   invalidProxyHeader: undefined,
+  untrustedProxyPeer: undefined,
   rejected: RESPONSES.unavailable,
 });
 
@@ -33,6 +34,7 @@ export function createHttpHeadStrategy(
   return {
     reads: 'httpHead',
     isKeyedByPeerAddress: false,
+    admitsPeer: undefined,
     answers: HTTP_ANSWERS,
     slotOfKey: slotOfApiKey,
     inspect(buffer: Buffer, head: HeadState, slots: number): HeadVerdict {
@@ -72,12 +74,14 @@ function isFirstLineAcceptable(buffer: Buffer, from: number, head: HeadState): b
   return true;
 }
 
-/** proxyHeader: the client address in the configured header, by the trusted-hop rule. */
-export function slotOfForwardedRequest(options: Pick<ResolvedListenOptions, 'proxyHeader' | 'trustedHops' | 'hashSeed'>): RequestSlot {
-  const { proxyHeader, trustedHops, hashSeed } = options;
-  const isForwarded = proxyHeader === 'forwarded';
-  return (request, _socket, slots) => {
-    const address = clientAddressFromHeader(request.headers[proxyHeader], trustedHops, isForwarded);
+/** proxyHeader: the client address in the configured header, by the one forwarding rule (trust.ts). */
+export function slotOfForwardedRequest(
+  options: Pick<ResolvedListenOptions, 'proxyHeader' | 'trustedHops' | 'trustedProxies' | 'hashSeed'>,
+): RequestSlot {
+  const { hashSeed } = options;
+  const rule = forwardingRule(options.proxyHeader, options.trustedHops, options.trustedProxies);
+  return (request, socket, slots) => {
+    const address = forwardedClient(rule, socket.remoteAddress, request.headers[rule.header]);
     return address === undefined ? undefined : slotOfAddress(address, hashSeed, slots);
   };
 }

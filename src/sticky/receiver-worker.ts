@@ -1,5 +1,6 @@
 import { Socket, isIPv4, type Server } from 'node:net';
-import { clientAddressFromHeader, normalizeAddress } from './address.js';
+import { normalizeAddress } from './address.js';
+import { forwardedClient, forwardingRule, headerValue, type ForwardingRule } from './trust.js';
 import { joinServer, listenWithoutSocket } from '../internal/node-internals-worker.js';
 import { inheritedOptions } from '../options.js';
 
@@ -53,13 +54,12 @@ function reportClient(socket: Socket, address: string, port: number | undefined)
 const PROXY_PEER = Symbol('sticky.proxyPeer');
 
 /** Header mode: the primary passes its header rule to the workers in the environment. */
-interface HeaderRule { name: string; trustedHops: number; isForwarded: boolean }
-let headerRule: HeaderRule | null | undefined;
+let headerRule: ForwardingRule | null | undefined;
 
-function headerRuleOf(): HeaderRule | null {
+function headerRuleOf(): ForwardingRule | null {
   if (headerRule === undefined) {
-    const { proxyHeader: name, trustedHops } = inheritedOptions();
-    headerRule = name === '' ? null : { name, trustedHops, isForwarded: name === 'forwarded' };
+    const { proxyHeader: name, trustedHops, trustedProxies } = inheritedOptions();
+    headerRule = name === '' ? null : forwardingRule(name, trustedHops, trustedProxies);
   }
   return headerRule;
 }
@@ -73,9 +73,10 @@ export type ClientAddressSource =
  * The address of the client behind a request or connection, in a worker:
  * - `proxyProtocol` mode: the source of the connection's PROXY header (also what
  *   `socket.remoteAddress` reports there);
- * - `proxyHeader` mode: the address in this request's header, picked by the same `trustedHops` rule
- *   the primary routes by (pass the request: a connection a proxy keeps alive may carry several
- *   clients' requests); the socket's address when the header has none;
+ * - `proxyHeader` mode: the address in this request's header, picked by the same rule the primary
+ *   routes by (pass the request: a connection a proxy keeps alive may carry several clients'
+ *   requests): with `trustedProxies`, only from a trusted peer, the rightmost untrusted entry; the
+ *   socket's address when the peer is not trusted or the header has none;
  * - otherwise the socket's address.
  * IPv4-mapped IPv6 addresses are returned as IPv4. Undefined only for a socket already closed.
  * @example
@@ -86,8 +87,8 @@ export function clientAddress(source: ClientAddressSource): string | undefined {
   const rule = headerRuleOf();
   const headers = source instanceof Socket ? undefined : source.headers;
   if (rule !== null && headers !== undefined) {
-    const value = headers[rule.name];
-    const address = clientAddressFromHeader(Array.isArray(value) ? value.join(', ') : value, rule.trustedHops, rule.isForwarded);
+    // In header mode the socket is the peer's own (PROXY mode overrides remoteAddress, but has no header rule).
+    const address = forwardedClient(rule, socket.remoteAddress, headerValue(headers[rule.header]));
     if (address !== undefined) return address;
   }
   const address = socket.remoteAddress;

@@ -5,6 +5,7 @@ import { parseProxyHeader } from './proxy-protocol.js';
 import { parseAddressEntry } from './address.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { setProxiedClient } from './connection.js';
+import { isTrustedPeer } from './trust.js';
 import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest } from './http-head-strategy-primary.js';
 
 // Each routing mode as one strategy, chosen once when the balancer is built: what the primary reads
@@ -15,7 +16,8 @@ import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, sl
 export type Answers = Readonly<Record<Refusal | 'rejected', Buffer | undefined>>;
 
 const CLOSE_ANSWERS: Answers = Object.freeze({
-  badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined, invalidProxyHeader: undefined, rejected: undefined,
+  badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined,
+  invalidProxyHeader: undefined, untrustedProxyPeer: undefined, rejected: undefined,
 });
 
 interface StrategyBase {
@@ -36,6 +38,8 @@ export interface SocketStrategy extends StrategyBase {
 /** Routes from the first bytes, read by the head reader. */
 export interface HeadStrategy extends StrategyBase, HeadInspector {
   readonly reads: 'httpHead' | 'proxyHeader';
+  /** Whether the mode reads a head from this peer at all; undefined: from every peer. Refused: `untrustedProxyPeer`. */
+  readonly admitsPeer: ((socket: Socket) => boolean) | undefined;
 }
 
 export type RoutingStrategy = SocketStrategy | HeadStrategy;
@@ -59,7 +63,7 @@ const STRATEGIES: Readonly<Record<RoutingMode, (options: Readonly<ResolvedListen
     slotOfKey: customKeys(options.hashSeed),
     slotOfSocket: (socket, slots) => slotOfKey((options.generatePrehashArrayNoParsing as (s: Socket) => unknown)(socket), options.hashSeed, slots),
   }),
-  proxyProtocol: (options) => createProxyProtocolStrategy(options.maxHeadBytes, options.hashSeed),
+  proxyProtocol: (options) => createProxyProtocolStrategy(options),
   proxyHeader: (options) => createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfForwardedRequest(options)),
   socketIoSessions: (options) => createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfSessionRequest(options.hashSeed)),
   custom: (options) => createHttpHeadStrategy(options, customKeys(options.hashSeed), slotOfCustomRequest(options)),
@@ -83,13 +87,20 @@ function customKeys(seed: number): StrategyBase['slotOfKey'] {
   return (key, slots) => slotOfKey(key, seed, slots);
 }
 
-/** PROXY protocol v1/v2: the source address in the header; the header itself never reaches the worker. */
-export function createProxyProtocolStrategy(maxHeadBytes: number, seed: number): HeadStrategy {
+/**
+ * PROXY protocol v1/v2: the source address in the header; the header itself never reaches the worker.
+ * Only a trusted peer may send one: any other is closed before a byte is read.
+ */
+export function createProxyProtocolStrategy(
+  options: Pick<ResolvedListenOptions, 'maxHeadBytes' | 'hashSeed' | 'trustedProxies'>,
+): HeadStrategy {
+  const { maxHeadBytes, hashSeed: seed, trustedProxies } = options;
   return {
     reads: 'proxyHeader',
     isKeyedByPeerAddress: false,
     answers: CLOSE_ANSWERS,
     slotOfKey: addressKeys(seed),
+    admitsPeer: (socket) => isTrustedPeer(trustedProxies, socket.remoteAddress),
     inspect(buffer: Buffer, head: HeadState, slots: number): HeadVerdict {
       const result = parseProxyHeader(buffer, maxHeadBytes);
       if (result.kind === 'incomplete') return HeadVerdict.readMore;

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'node:net';
-import { clientAddressFromHeader } from './address.js';
+import { forwardedClient, forwardingRule, headerValue, type ForwardingRule } from './trust.js';
 import { inheritedOptions } from '../options.js';
 
 // The header and parsed custom modes route a connection by its first request: the primary reads no
@@ -17,20 +17,17 @@ export const UPSTREAM_REUSE_REPORT_INTERVAL = 10_000;
 export interface KeyRule {
   /** What the request carries: cheap to read and to compare with `===` (a raw header value, a key). */
   read(request: IncomingMessage): unknown;
-  /** Whether two read values that are not `===` name different keys. */
-  differ(first: unknown, later: unknown): boolean;
+  /** Whether two read values that are not `===` name different keys, for requests on `socket`. */
+  differ(first: unknown, later: unknown, socket: Socket): boolean;
 }
 
-/** Header mode: raw values are compared first; only different ones are parsed to client addresses. */
-export function headerKeyRule(name: string, trustedHops: number, isForwarded: boolean): KeyRule {
-  const addressOf = (value: unknown): string | undefined =>
-    clientAddressFromHeader(typeof value === 'string' ? value : undefined, trustedHops, isForwarded);
+/** Header mode: raw values are compared first; only different ones go through the forwarding rule. */
+export function headerKeyRule(rule: ForwardingRule): KeyRule {
+  const addressOf = (value: unknown, socket: Socket): string | undefined =>
+    forwardedClient(rule, socket.remoteAddress, typeof value === 'string' ? value : undefined);
   return {
-    read: (request) => {
-      const value = request.headers[name];
-      return Array.isArray(value) ? value.join(', ') : value;
-    },
-    differ: (first, later) => addressOf(first) !== addressOf(later),
+    read: (request) => headerValue(request.headers[rule.header]),
+    differ: (first, later, socket) => addressOf(first, socket) !== addressOf(later, socket),
   };
 }
 
@@ -55,8 +52,8 @@ export function customKeyRule(keyOf: (request: IncomingMessage, socket: Socket) 
  * gets it on both sides). Undefined in the other modes: nothing to watch.
  */
 export function keyRuleOf(keyOf: ((request: never, socket: Socket) => unknown) | undefined): KeyRule | undefined {
-  const { proxyHeader: header, trustedHops, mode } = inheritedOptions();
-  if (header !== '') return headerKeyRule(header, trustedHops, header === 'forwarded');
+  const { proxyHeader: header, trustedHops, trustedProxies, mode } = inheritedOptions();
+  if (header !== '') return headerKeyRule(forwardingRule(header, trustedHops, trustedProxies));
   if (mode === 'custom' && keyOf !== undefined) {
     // An IncomingMessage has every field of the primary's parsed head (method, url, httpVersion, headers, rawHeaders).
     return customKeyRule(keyOf as (request: IncomingMessage, socket: Socket) => unknown);
@@ -124,7 +121,7 @@ export function watchUpstreamReuse(server: Server, rule: KeyRule, report: (count
       socket[ROUTED_BY] = { key, isMixed: false };
       return;
     }
-    if (key === routedBy.key || !rule.differ(routedBy.key, key)) return;
+    if (key === routedBy.key || !rule.differ(routedBy.key, key, socket)) return;
     pending.requests++;
     if (!routedBy.isMixed) {
       routedBy.isMixed = true;

@@ -140,6 +140,27 @@ export async function sendInParts(port: number, parts: readonly (Buffer | string
   return parseRawResponse(Buffer.concat(chunks), reset);
 }
 
+/** Connects from `localAddress`, writes `payload`, and collects what arrives until the server closes (by FIN or reset). */
+export async function sendUntilClosed(port: number, payload: Buffer | string, localAddress: string): Promise<{ bytes: number; closed: boolean }> {
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  let bytes = 0;
+  let isTimedOut = false;
+  socket.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+  // A server that closes without reading what was sent makes the kernel answer with a reset, also
+  // before 'connect' is seen: an error is an outcome here, so no events.once (which rejects on one).
+  socket.on('error', () => {});
+  socket.setTimeout(5_000, () => {
+    isTimedOut = true;
+    socket.destroy();
+  });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.once('connect', () => {
+    if (payload.length > 0) socket.write(payload);
+  });
+  await closed;
+  return { bytes, closed: !isTimedOut };
+}
+
 /** A request head (ending in the blank line) that asks the server to close after replying. */
 export function requestHead(method: string, path: string, headers: Record<string, string | number> = {}): string {
   const lines = [`${method} ${path} HTTP/1.1`, 'Host: localhost', 'Connection: close'];

@@ -2,7 +2,7 @@ import { statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor, waitForExit } from '../helpers/cluster.js';
-import { request, sourceAddress } from '../helpers/client.js';
+import { proxyV1, request, requestHead, sendInParts, sendUntilClosed, sourceAddress } from '../helpers/client.js';
 import { cliFixture as fixture, logLines, runToEnd, serveCli as serve, workDir } from '../helpers/cli.js';
 import { startLoad } from '../helpers/load.js';
 
@@ -25,6 +25,16 @@ describe('sticky-runtime CLI', () => {
     const { code, stderr } = await runToEnd(['serve', fixture('express-app.cjs'), '--workers', 'four'], workDir());
     expect(code).toBe(2);
     expect(stderr).toBe('sticky-runtime: STICKY_ERR_INVALID_OPTION: Expected `workers` to be an integer from 1 to 1024, received "four" (string).\n');
+  });
+
+  it('--proxy-protocol without --trusted-proxies exits with 2; with it, only the listed peer may send a PROXY header', async () => {
+    const refused = await runToEnd(['serve', fixture('express-app.cjs'), '--workers', '1', '--proxy-protocol'], workDir());
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('sticky-runtime: STICKY_ERR_INVALID_OPTION: `proxyProtocol` needs `trustedProxies`');
+    const served = await serve(fixture('express-app.cjs'), ['--workers', '1', '--proxy-protocol', '--trusted-proxies', '127.0.0.1,::1'], workDir());
+    const get = `${proxyV1('198.51.100.7')}${requestHead('GET', '/')}`;
+    expect((await sendInParts(served.port, [get], { localAddress: '127.0.0.1' })).status).toBe(200);
+    expect(await sendUntilClosed(served.port, get, '127.0.0.66')).toEqual({ bytes: 0, closed: true });
   });
 
   it('an app that exports no server exits with 3 and says what to export', async () => {

@@ -138,7 +138,9 @@ describe('bad HTTP input at the primary (proxyHeader mode)', () => {
 });
 
 describe('bad PROXY headers at the primary (proxyProtocol mode)', () => {
-  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyProtocol', OPTIONS } });
+  const cluster = useSharedCluster('app.mjs', {
+    env: { WORKERS: '2', MODE: 'proxyProtocol', OPTIONS: JSON.stringify({ ...JSON.parse(OPTIONS) as object, trustedProxies: ['127.0.0.1'] }) },
+  });
 
   const current = cluster;
   const get = requestHead('GET', '/');

@@ -23,7 +23,8 @@ const MODES: ModeCase[] = [
 ];
 
 describe.each(MODES)('request bodies in $mode mode', ({ mode, prefix, headers }) => {
-  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: mode } });
+  const trusted = mode === 'proxyProtocol' ? { OPTIONS: JSON.stringify({ trustedProxies: ['127.0.0.1'] }) } : {};
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: mode, ...trusted } });
 
   async function post(size: number, split: 'body later' | 'one write'): Promise<void> {
     const body = randomBytes(size);

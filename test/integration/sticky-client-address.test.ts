@@ -8,7 +8,7 @@ import { proxyV1, proxyV2, replyOf, request, requestHead, sendInParts, type Work
 // rule, and the socket stays the proxy's.
 
 describe('the client address in PROXY protocol mode', () => {
-  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyProtocol' } });
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: '2', MODE: 'proxyProtocol', OPTIONS: JSON.stringify({ trustedProxies: ['127.0.0.0/24'] }) } });
 
   async function viaProxy(header: Buffer | string, localAddress = '127.0.0.1'): Promise<WorkerReply> {
     const response = await sendInParts(cluster().port, [Buffer.concat([Buffer.from(header), Buffer.from(requestHead('GET', '/'))])], { localAddress });

@@ -26,7 +26,9 @@ async function httpsGet(port: number, path: string, prefix?: string): Promise<{ 
 // TLS terminates in the workers: the primary reads no TLS byte in IP mode, and in PROXY mode only the
 // PROXY header; whatever the primary read after it (the start of the TLS handshake) reaches the worker.
 describe.each(['ip', 'proxyProtocol'])('https workers (%s mode)', (mode) => {
-  const cluster = useSharedCluster('https-app.mjs', { env: { WORKERS: '2', MODE: mode } });
+  // The PROXY header comes from the test itself, on 127.0.0.1: the one trusted peer.
+  const options = mode === 'proxyProtocol' ? { OPTIONS: JSON.stringify({ trustedProxies: ['127.0.0.1'] }) } : {};
+  const cluster = useSharedCluster('https-app.mjs', { env: { WORKERS: '2', MODE: mode, ...options } });
 
   it('completes the TLS handshake and answers, the same client always on the same worker', async () => {
     const prefix = mode === 'proxyProtocol' ? 'PROXY TCP4 203.0.113.9 192.0.2.1 4711 443\r\n' : undefined;

@@ -59,7 +59,8 @@ describe('choosing the data plane (in-process balancer)', () => {
   });
 
   it('refuses `steering: "kernel"` with a key the kernel cannot see', () => {
-    expect(() => normalizeListenOptions({ steering: 'kernel', proxyProtocol: true })).toThrow(expect.objectContaining({ code: 'STICKY_ERR_INVALID_OPTION' }) as Error);
+    expect(() => normalizeListenOptions({ steering: 'kernel', proxyProtocol: true, trustedProxies: ['127.0.0.1'] }))
+      .toThrow(expect.objectContaining({ code: 'STICKY_ERR_INVALID_OPTION', message: expect.stringContaining('`steering`') as string }) as Error);
     expect(() => normalizeListenOptions({ steering: 'fast' as never })).toThrow(/`steering`/);
   });
 });

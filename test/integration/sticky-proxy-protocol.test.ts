@@ -10,7 +10,8 @@ import { onLinux } from '../helpers/platform.js';
 const WORKERS = 4;
 
 describe('PROXY protocol routing', () => {
-  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyProtocol' } });
+  // The test is the load balancer, from 127.0.0.1 and (health checks) other loopback addresses.
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyProtocol', OPTIONS: JSON.stringify({ trustedProxies: ['127.0.0.0/8'] }) } });
 
   /** One request on a fresh connection that starts with `header`; the reply must be a 200. */
   async function viaProxy(header: Buffer | string, { localAddress = '127.0.0.1', path = '/' } = {}): Promise<WorkerReply> {

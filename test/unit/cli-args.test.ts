@@ -9,6 +9,11 @@ describe('parseCommandLine', () => {
     expect(parsed.options).toEqual({ workers: 4, proxyHeader: 'x-forwarded-for', slotWaitTimeout: 500, shutdownDelay: 5000 });
   });
 
+  it('splits --trusted-proxies into the list trustedProxies takes', () => {
+    expect(parseCommandLine(['serve', 'a.js', '--proxy-protocol', '--trusted-proxies', '10.0.0.0/8, ::1,,fd00::/8,']).options)
+      .toEqual({ proxyProtocol: true, trustedProxies: ['10.0.0.0/8', '::1', 'fd00::/8'] });
+  });
+
   it('leaves a value that is no number as it came, for validation to name', () => {
     expect(parseCommandLine(['serve', 'a.js', '--workers', 'four']).options).toEqual({ workers: 'four' });
   });

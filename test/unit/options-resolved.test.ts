@@ -74,13 +74,23 @@ describe('worker environment', () => {
     expect(Object.hasOwn(env, 'SECRET') && env.SECRET === undefined).toBe(true);
     expect(decodeWorkerEnv(env)).toEqual({
       slot: 3, readiness: 'manual', shutdownTimeout: 9_000, drainTimeout: 3_000, ipcTimeout: 700, logLevel: 'debug',
-      proxyHeader: 'x-forwarded-for', trustedHops: 2, mode: 'proxyHeader', maxRequests: 110, maxMemory: 2 ** 30, memoryCheckInterval: 250,
+      proxyHeader: 'x-forwarded-for', trustedHops: 2, trustedProxies: undefined, mode: 'proxyHeader', maxRequests: 110, maxMemory: 2 ** 30, memoryCheckInterval: 250,
     });
     expect(decodeWorkerEnv(encodeWorkerEnv(options, 0, () => 0)).maxRequests).toBe(100);
     // "Never" written as the largest integer, plus jitter, still reads back.
     const never = normalize({ maxRequests: Number.MAX_SAFE_INTEGER, maxRequestsJitter: 10 });
     expect(decodeWorkerEnv(encodeWorkerEnv(never, 0, () => 0.99)).maxRequests).toBe(Number.MAX_SAFE_INTEGER);
-    expect(decodeWorkerEnv(encodeWorkerEnv(normalize({ proxyProtocol: true }), 0)).proxyHeader).toBe('');
+    expect(decodeWorkerEnv(encodeWorkerEnv(normalize({ proxyProtocol: true, trustedProxies: ['127.0.0.1'] }), 0)).proxyHeader).toBe('');
+  });
+
+  it('passes trustedProxies to the workers, compiled again from the same list', () => {
+    const trusting = normalize({ proxyHeader: 'x-forwarded-for', trustedProxies: ['10.0.0.0/8', ' ::1 ', 'fd00::/8'] });
+    const env = encodeWorkerEnv(trusting, 0);
+    expect(env.STICKY_RUNTIME_TRUSTED_PROXIES).toBe('10.0.0.0/8,::1,fd00::/8');
+    const inherited = decodeWorkerEnv(env).trustedProxies;
+    expect(inherited?.entries).toEqual(['10.0.0.0/8', '::1', 'fd00::/8']);
+    expect(['10.1.1.1', '::1', 'fd00::7', '127.0.0.1'].map((peer) => inherited?.has(peer))).toEqual([true, true, true, false]);
+    expect(encodeWorkerEnv(normalize({ proxyHeader: 'x-forwarded-for' }), 0).STICKY_RUNTIME_TRUSTED_PROXIES).toBe('');
   });
 
   it('lets the primary govern the lifecycle, and a process it did not fork use its own options', () => {
@@ -98,6 +108,7 @@ describe('worker environment', () => {
     ['STICKY_RUNTIME_IPC_TIMEOUT', '0', 'an integer >= 1'],
     ['STICKY_RUNTIME_READINESS', 'later', 'one of "listen", "manual"'],
     ['STICKY_RUNTIME_LOG_LEVEL', 'loud', 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"'],
+    ['STICKY_RUNTIME_TRUSTED_PROXIES', '10.0.0.0/8,localhost', 'a comma-separated list of addresses and CIDR ranges'],
   ])('rejects %s=%s, which the primary never writes', (name, value, expected) => {
     const error = thrownBy(() => decodeWorkerEnv({ [name]: value }));
     expect(statement(error)).toBe(`Expected \`${name}\` to be ${expected}, received ${JSON.stringify(value)} (string).`);

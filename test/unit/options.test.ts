@@ -161,7 +161,7 @@ describe('normalizeListenOptions: routing modes', () => {
   it('derives the mode from the option that chooses it', () => {
     const key = (): string => 'k';
     expect(normalizeListenOptions({ proxyHeader: 'X-Forwarded-For' })).toMatchObject({ mode: 'proxyHeader', proxyHeader: 'x-forwarded-for' });
-    expect(normalizeListenOptions({ proxyProtocol: true }).mode).toBe('proxyProtocol');
+    expect(normalizeListenOptions({ proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] }).mode).toBe('proxyProtocol');
     expect(normalizeListenOptions({ proxyProtocol: false }).mode).toBe('ip');
     expect(normalizeListenOptions({ socketIoSessions: true }).mode).toBe('socketIoSessions');
     expect(normalizeListenOptions({ socketIoSessions: false }).mode).toBe('ip');
@@ -179,6 +179,37 @@ describe('normalizeListenOptions: routing modes', () => {
     const error = thrownBy(input);
     expect(error.message).toContain(`Options ${names} cannot be combined`);
     expect(error).toMatchObject({ hint: 'Pick one routing mode.' });
+  });
+
+  it('requires trustedProxies with proxyProtocol, naming it with an example', () => {
+    const error = thrownBy({ proxyProtocol: true });
+    expect(error.message).toMatch(/^`proxyProtocol` needs `trustedProxies`: the addresses of the load balancers that send PROXY headers\. Hint: /);
+    expect(error).toMatchObject({ hint: expect.stringContaining("trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1']") as string });
+  });
+
+  it('compiles trustedProxies with proxyHeader or proxyProtocol, and refuses it elsewhere and next to trustedHops', () => {
+    const resolved = normalizeListenOptions({ proxyHeader: 'x-forwarded-for', trustedProxies: ['10.0.0.0/8', '::1'] });
+    expect(resolved.trustedProxies?.entries).toEqual(['10.0.0.0/8', '::1']);
+    expect(resolved.trustedProxies?.has('10.2.3.4')).toBe(true);
+    expect(normalizeListenOptions({ proxyHeader: 'x-forwarded-for' }).trustedProxies).toBeUndefined();
+    expect(thrownBy({ trustedProxies: ['10.0.0.0/8'] }).message)
+      .toBe('Expected `trustedProxies` to be used together with `proxyHeader` or `proxyProtocol`, received an array.');
+    expect(thrownBy({ socketIoSessions: true, trustedProxies: ['10.0.0.0/8'] }).message).toContain('`trustedProxies`');
+    const both = thrownBy({ proxyHeader: 'x-forwarded-for', trustedHops: 1, trustedProxies: ['10.0.0.0/8'] });
+    expect(both.message).toMatch(/^Options `trustedHops` and `trustedProxies` cannot be combined\./);
+    expect(both).toMatchObject({ hint: expect.stringContaining('Keep `trustedProxies`') as string });
+  });
+
+  it.each([
+    [[], 'Expected `trustedProxies` to be a non-empty array of addresses and CIDR ranges, received an array.'],
+    ['10.0.0.0/8', 'Expected `trustedProxies` to be a non-empty array of addresses and CIDR ranges, received "10.0.0.0/8" (string).'],
+    [['10.0.0.0/33'], 'Expected `trustedProxies[0]` to be an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8", received "10.0.0.0/33" (string).'],
+    [['::1', 'localhost'], 'Expected `trustedProxies[1]` to be an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8", received "localhost" (string).'],
+    [['::1', 7], 'Expected `trustedProxies[1]` to be an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8", received 7 (number).'],
+  ])('rejects trustedProxies %j with the entry and why', (trustedProxies, message) => {
+    const error = thrownBy({ proxyProtocol: true, trustedProxies });
+    expect(error.message.startsWith(message)).toBe(true);
+    expect((error as Error & { hint?: string }).hint).toMatch(/^(For example|The prefix length|Host names are not resolved|It is not a string)/);
   });
 
   it('allows proxyProtocol: false next to another mode', () => {

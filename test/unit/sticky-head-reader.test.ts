@@ -138,7 +138,7 @@ describe('HeadReader', () => {
   });
 
   it('refuses a bad PROXY header, and routes a good one handing over only what follows it', async () => {
-    const { events, refused, client } = await startReader({ proxyProtocol: true });
+    const { events, refused, client } = await startReader({ proxyProtocol: true, trustedProxies: ['127.0.0.1'] });
     const bad = await client();
     await bad.send('PROXY TCP4 198.51.100.23 127.0.0.1 99999 80\r\n');
     expect(refused).toEqual([{ socket: bad.socket, refusal: HeadVerdict.invalidProxyHeader }]);

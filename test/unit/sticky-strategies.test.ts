@@ -134,7 +134,7 @@ describe('HTTP head strategies', () => {
 });
 
 describe('the PROXY protocol strategy', () => {
-  const proxy = headStrategyOf({ proxyProtocol: true });
+  const proxy = headStrategyOf({ proxyProtocol: true, trustedProxies: ['127.0.0.1'] });
 
   it('reads a v1 header byte by byte, routes by its source and consumes exactly the header', () => {
     const header = proxyV1('198.51.100.23', { sourcePort: 41_000 });
@@ -170,8 +170,16 @@ describe('the PROXY protocol strategy', () => {
     wrongVersion[12] = 0x31;
     // The fixed part (16 bytes) is read whole before the version is looked at.
     expect(feed(proxy, wrongVersion)).toMatchObject({ verdict: HeadVerdict.invalidProxyHeader, at: 16 });
-    const small = headStrategyOf({ proxyProtocol: true, maxHeadBytes: 256 });
+    const small = headStrategyOf({ proxyProtocol: true, trustedProxies: ['127.0.0.1'], maxHeadBytes: 256 });
     expect(feed(small, proxyV2('203.0.113.7', { tlvs: Buffer.alloc(300) })).verdict).toBe(HeadVerdict.invalidProxyHeader);
+  });
+
+  it('admits only peers in trustedProxies; the header modes admit every peer', () => {
+    const peer = (address?: string): Socket => Object.defineProperty(new Socket(), 'remoteAddress', { value: address });
+    const trusting = headStrategyOf({ proxyProtocol: true, trustedProxies: ['127.0.0.1', 'fd00::/8'] });
+    expect(['127.0.0.1', '::ffff:127.0.0.1', 'fd00::5', '127.0.0.66', '::1', undefined].map((a) => trusting.admitsPeer?.(peer(a))))
+      .toEqual([true, true, true, false, false, false]);
+    expect(headStrategyOf({ proxyHeader: 'x-forwarded-for', trustedProxies: ['127.0.0.1'] }).admitsPeer).toBeUndefined();
   });
 });
 
@@ -197,7 +205,7 @@ describe('every mode', () => {
   const modes: [string, ListenOptions, RoutingStrategy['reads'], 'http' | 'close'][] = [
     ['ip', {}, 'nothing', 'close'],
     ['customNoParsing', { generatePrehashArrayNoParsing: () => 'k' }, 'nothing', 'close'],
-    ['proxyProtocol', { proxyProtocol: true }, 'proxyHeader', 'close'],
+    ['proxyProtocol', { proxyProtocol: true, trustedProxies: ['127.0.0.1'] }, 'proxyHeader', 'close'],
     ['proxyHeader', { proxyHeader: 'x-real-ip' }, 'httpHead', 'http'],
     ['socketIoSessions', { socketIoSessions: true }, 'httpHead', 'http'],
     ['custom', { generatePrehashArray: () => 'k' }, 'httpHead', 'http'],
@@ -209,11 +217,14 @@ describe('every mode', () => {
     expect(strategy.isKeyedByPeerAddress).toBe(_mode === 'ip');
     const text = Object.fromEntries(Object.entries(strategy.answers).map(([reason, answer]) => [reason, answer?.toString('latin1').split('\r\n')[0]]));
     expect(text).toEqual(answers === 'close'
-      ? { badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined, invalidProxyHeader: undefined, rejected: undefined }
+      ? {
+        badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined, invalidProxyHeader: undefined,
+        untrustedProxyPeer: undefined, rejected: undefined,
+      }
       : {
         badRequest: 'HTTP/1.1 400 Bad Request', headTooLarge: 'HTTP/1.1 431 Request Header Fields Too Large',
         headTimeout: 'HTTP/1.1 408 Request Timeout', overloaded: 'HTTP/1.1 503 Service Unavailable', invalidProxyHeader: undefined,
-        rejected: 'HTTP/1.1 503 Service Unavailable',
+        untrustedProxyPeer: undefined, rejected: 'HTTP/1.1 503 Service Unavailable',
       });
   });
 
