@@ -6,7 +6,7 @@
 // wall-clock ns/op, and the garbage collections seen while measuring (0: nothing allocated per call).
 import { PerformanceObserver } from 'node:perf_hooks';
 import { AddressRanges } from '../dist/internal/address-ranges.js';
-import { forwardedClient, forwardingRule, isTrustedPeer } from '../dist/sticky/trust.js';
+import { forwardedClient, forwardingRule, isTrustedPeer } from '../dist/sticky/routing/trust.js';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 3 : 9;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Server } from 'node:net';
-import { invalidOption } from './options.js';
+import { invalidOption } from './options/index.js';
 
 // What `listen()` and `attachWorker()` accept besides a plain server: the apps of the common
 // frameworks, recognised by shape (no dependency on any of them), each turned into the server the

@@ -1,4 +1,4 @@
-import type { ResolvedListenOptions } from './options.js';
+import type { ResolvedListenOptions } from './options/index.js';
 import type { Balancer } from './sticky/index.js';
 import { openPrimaryBus, type PrimaryBusControl } from './ipc/index.js';
 import type { Supervisor } from './lifecycle/index.js';

@@ -10,7 +10,7 @@ export {
   type ReloadReport, type SlotReloadReport,
 } from './lifecycle/index.js';
 export { ErrorCode, StickyError, isStickyError } from './errors.js';
-export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode, Steering } from './options.js';
+export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode, Steering } from './options/index.js';
 export type { BalancerStats, SteeringState, ForeignListenerInfo, ForeignListenerGoneInfo, KernelGroupStats } from './sticky/index.js';
 export { clientAddress, type ClientAddressSource } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { normalizeListenOptions, parsePort, type ListenOptions } from './options.js';
+import { normalizeListenOptions, parsePort, type ListenOptions } from './options/index.js';
 import { closePrimary, startPrimary, type StickyPrimary } from './primary.js';
 import { createWorker } from './worker.js';
 import { resolveApp, type StickyApp } from './app-server.js';

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
-import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options.js';
+import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options/index.js';
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';

@@ -1,26 +1,18 @@
 import cluster from 'node:cluster';
-import { Socket, createServer, type Server, type SocketConstructorOpts } from 'node:net';
-import { inheritedOptions, normalizeListenOptions, workerLifecycle, type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle } from './options.js';
-import { ErrorCode, StickyError } from './errors.js';
-import { TAG, decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
+import type { Server } from 'node:net';
 import {
-  formatSessionId, adoptSocket, keyRuleOf, listenForHandoffs, listenOnHandle, watchUpstreamReuse,
-} from './sticky/index.js';
-import { workerRuntime, type WorkerRuntime } from './lifecycle/index.js';
+  inheritedOptions, normalizeListenOptions, workerLifecycle, type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle,
+} from './options/index.js';
+import { ErrorCode, StickyError } from './errors.js';
+import { decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
+import { HopWorker, KernelWorker, formatSessionId, keyRuleOf, listenForHandoffs, watchUpstreamReuse } from './sticky/index.js';
+import { workerRuntime, type WorkerRuntime, type WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
-import type { Logger } from './logger.js';
 
-// Composition root in a worker: receives handed-off sockets, announces readiness, obeys close.
-
-interface ConnectionEnvelope {
-  [TAG]?: unknown;
-  type?: unknown;
-  payload?: { bytes?: unknown; client?: unknown; clientPort?: unknown };
-}
+// Composition root in a worker: the data planes' worker halves (the primary chose the plane; each half
+// answers only its own messages), readiness, and the primary's control messages.
 
 const PONG = Object.freeze(encodeMessage('sticky:pong', Object.freeze({})));
-/** Ms a worker whose slot is removed keeps accepting on the slot's socket once its drain began. */
-const REMOVED_SLOT_LINGER_MS = 250;
 const ignoreClosedChannel = (): void => {
   // The primary closed the channel (it is shutting down or gave up on this worker): nobody to answer.
 };
@@ -30,59 +22,9 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
   const runtime = workerRuntime();
   const lifecycle = workerLifecycle(options);
-  const shutdown = runtime.attach(server, log, lifecycle);
+  const { shutdown, planes: [hop, kernel] } = runtime.attach(server, log, lifecycle,
+    (gate) => [new HopWorker(server, gate), new KernelWorker(server, gate)] as const);
   if (lifecycle.readiness === 'listen') runtime.readyRequested();
-  // Kernel steering: accepts on the slot's socket that the primary holds and sent over (and, while
-  // another slot is failed, on that slot's socket too, to serve what waited in its queue); each
-  // connection joins the application's server exactly as a handed-off one does.
-  const acceptors = new Map<number, Server>();
-  const closeAcceptors = (): void => {
-    for (const acceptor of acceptors.values()) acceptor.close();
-    acceptors.clear();
-  };
-  const onAccepted = (socket: Socket): void => {
-    if (!shutdown.isAccepting) {
-      socket.destroy();
-      return;
-    }
-    adoptSocket(server, socket, undefined);
-    shutdown.track(socket);
-  };
-  // A draining worker stops taking connections: each socket's queue stays for the slot's next
-  // worker (the primary holds the sockets open).
-  // When the slot itself goes away (scale-down, shutdown), no other worker accepts on its socket and closing
-  // the last copy resets what the kernel still queued there (clients routed just before the smaller
-  // table, handshakes under way): the worker takes those for a moment first.
-  shutdown.onDrainBegin = (payload) => {
-    if (payload.isSlotRemoved !== true || acceptors.size === 0 || !payload.waitForConnections) {
-      closeAcceptors();
-      return undefined;
-    }
-    return new Promise((resolve) => {
-      setTimeout(() => {
-        closeAcceptors();
-        resolve();
-      }, REMOVED_SLOT_LINGER_MS);
-    });
-  };
-  // The application closed its server: the slot's clients wait in its socket's queue for the successor.
-  shutdown.onServerClose = closeAcceptors;
-  const acceptOn = (handle: unknown, backlog: number, slot: number): void => {
-    if (acceptors.has(slot) || shutdown.isDraining || shutdown.isServerClosed) return;
-    if (typeof handle !== 'object' || handle === null) return;
-    const acceptor = createServer(onAccepted);
-    acceptors.set(slot, acceptor);
-    listenOnHandle(acceptor, handle, backlog).catch((error: unknown) => {
-      // Its clients keep waiting in the slot's queue; exiting makes the primary start a replacement.
-      log.error({ err: error, slot }, 'worker could not accept on a slot socket');
-      process.exitCode = 1;
-      process.disconnect?.();
-    });
-  };
-  const stopAcceptingFor = (slot: number): void => {
-    acceptors.get(slot)?.close();
-    acceptors.delete(slot);
-  };
   // Header and custom modes: a proxy that reuses one connection for several clients is reported.
   const rule = keyRuleOf(options.generatePrehashArray);
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
@@ -91,41 +33,20 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   // The bus endpoint exists from now on, so a request on a channel the app never handles is answered
   // STICKY_ERR_IPC_NO_HANDLER instead of waiting for its timeout.
   workerBus();
-
   process.on('message', (message: unknown, handle: unknown) => {
-    // Hot path: a handed-off connection. Checked without the full decoder.
-    const envelope = message as ConnectionEnvelope | null;
-    if (handle !== undefined && typeof envelope === 'object' && envelope !== null && envelope[TAG] === 1 &&
-        envelope.type === 'sticky:connection') {
-      // IP mode sends the bare TCP handle ('net.Native'); wrap it the way Node wraps a sent socket.
-      const socket = handle instanceof Socket ? handle : new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
-      if (!shutdown.isAccepting) {
-        socket.destroy();
-        return;
-      }
-      const payload = envelope.payload;
-      const bytes = payload?.bytes;
-      const client = payload?.client;
-      const clientPort = payload?.clientPort;
-      adoptSocket(server, socket, typeof bytes === 'string' ? bytes : undefined,
-        typeof client === 'string' ? client : undefined, typeof clientPort === 'number' ? clientPort : undefined);
-      shutdown.track(socket);
-      return;
-    }
+    // Hot path first: a handed-off connection, checked without the full decoder.
+    if (hop.receive(message, handle)) return;
     const decoded = decodeMessage(message);
     if (decoded.kind === 'version') log.warn({ version: decoded.version }, 'protocol version mismatch');
-    else if (decoded.kind !== 'message') return;
+    else if (decoded.kind !== 'message' || kernel.receive(decoded.message, handle)) return;
     else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
-    else if (decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
-    else if (decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
     else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();
       shutdown.close(decoded.message.payload);
     }
   });
-
-  waitForApp(app, runtime, log);
+  waitForApp(app, runtime, shutdown);
   // The server listens on no socket (nothing but the primary can reach it); a server that already
   // listens is left as it is.
   void listenForHandoffs(server).then(() => {
@@ -138,18 +59,15 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
  * A framework that must finish its start-up before it serves (Fastify runs its plugins and routes in
  * `ready()`; a request before that crashes in its 404 handler) holds the worker's readiness until then.
  */
-function waitForApp(app: ResolvedApp, runtime: WorkerRuntime, log: Logger): void {
+function waitForApp(app: ResolvedApp, runtime: WorkerRuntime, shutdown: WorkerShutdown): void {
   if (app.whenReady === undefined) {
     runtime.appReady();
     return;
   }
   Promise.resolve(app.whenReady()).then(
     () => runtime.appReady(),
-    (error: unknown) => {
-      // A framework that failed to start cannot serve: the primary sees the exit and respawns.
-      log.error({ err: error, app: app.kind }, 'app failed to start');
-      throw new StickyError(ErrorCode.WorkerStartFailed, `The ${app.kind} app failed to start.`, { cause: error });
-    },
+    // A framework that failed to start cannot serve: the primary sees the worker leave and respawns.
+    (error: unknown) => shutdown.fail(error, 'app failed to start', { app: app.kind }),
   );
 }
 

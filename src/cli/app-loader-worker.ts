@@ -2,7 +2,7 @@ import http from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { detectApp, type StickyApp } from '../app-server.js';
 import { ErrorCode, StickyError } from '../errors.js';
-import { describeValue } from '../options.js';
+import { describeValue } from '../options/index.js';
 
 // Turns what an app module exports into what a worker attaches: a server or a Fastify, Express or
 // Koa app (as `attachWorker()` takes them), a bare request listener, or an (async) factory of these.

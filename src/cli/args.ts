@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ErrorCode, StickyError } from '../errors.js';
-import type { ListenOptions } from '../options.js';
+import type { ListenOptions } from '../options/index.js';
 
 // Command-line flags → the library's options, one to one: `--slot-wait-timeout 500` is
 // `slotWaitTimeout: 500`. Pure: no file, process or network access.

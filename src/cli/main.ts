@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCode, StickyError, isStickyError } from '../errors.js';
-import { normalizeListenOptions, parsePort, type ListenOptions } from '../options.js';
+import { normalizeListenOptions, parsePort, type ListenOptions } from '../options/index.js';
 import { startPrimary } from '../primary.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { ControlServer, type ControlReply } from './control-primary.js';

@@ -1,5 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
-import { MAX_TIMER_MS } from '../options.js';
+import { MAX_TIMER_MS } from '../options/index.js';
 import { rebuildError, runtimeError, serializeError, type Frame, type SerializedError } from './bus-protocol.js';
 import type { BusSender, BusStats, MessageListener, RequestOptions, Responder } from './bus-types.js';
 

@@ -1,5 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
-import { MAX_TIMER_MS } from '../options.js';
+import { MAX_TIMER_MS } from '../options/index.js';
 import { BUS_TYPE, TAG, PROTOCOL_VERSION } from './protocol.js';
 import type { WorkerTarget } from './bus-types.js';
 

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { ErrorCode, StickyError } from '../errors.js';
-import { DEFAULTS, inheritedOptions } from '../options.js';
+import { DEFAULTS, inheritedOptions } from '../options/index.js';
 import { BusCore } from './bus-core.js';
 import { BusEndpoint } from './bus-endpoint.js';
 import { framesOf, isFrame, toWireTarget, type Frame, type WireSender, type WireTarget } from './bus-protocol.js';

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { StickyError } from '../errors.js';
-import { MAX_TIMER_MS } from '../options.js';
+import { MAX_TIMER_MS } from '../options/index.js';
 import { runtimeError, type Frame, type WireTarget } from './bus-protocol.js';
 import type { Peer } from './peers-primary.js';
 

@@ -4,6 +4,7 @@ import exitHook from 'async-exit-hook';
 import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
 import { encodeMessage } from '../ipc/index.js';
+import type { ConnectionGate, WorkerPlane } from '../sticky/index.js';
 import { WorkerShutdown, type DrainHook } from './shutdown-worker.js';
 
 // One worker process's state, held by one object made once per process (as Node's cluster keeps
@@ -32,15 +33,18 @@ export class WorkerRuntime {
    * Attaches this worker's one server: its shutdown (drain, exit hooks, signals) starts now.
    * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when a server is already attached.
    */
-  attach(server: Server, log: Logger, timeouts: { shutdownTimeout: number; drainTimeout: number }): WorkerShutdown {
+  attach<P extends readonly WorkerPlane[]>(server: Server, log: Logger, timeouts: { shutdownTimeout: number; drainTimeout: number },
+    planesOf: (gate: ConnectionGate) => P): { shutdown: WorkerShutdown; planes: P } {
     if (this.#shutdown !== undefined) {
       throw new StickyError(ErrorCode.InvalidState, 'A server is already attached in this worker.', {
         hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',
       });
     }
     this.#log = log;
-    this.#shutdown = new WorkerShutdown(server, log, this.#drainHooks, timeouts.shutdownTimeout, timeouts.drainTimeout);
-    return this.#shutdown;
+    // The planes' worker halves take part in the drain; the shutdown is their gate.
+    let planes: P | undefined;
+    this.#shutdown = new WorkerShutdown(server, log, this.#drainHooks, timeouts, (gate) => (planes = planesOf(gate)));
+    return { shutdown: this.#shutdown, planes: planes as P };
   }
 
   /** The attached server listens (on no socket: the primary hands it connections). */

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import { pause, waitUntil } from '../internal/deadline.js';
 import { ErrorCode, StickyError } from '../errors.js';
-import type { ResolvedListenOptions } from '../options.js';
+import type { ResolvedListenOptions } from '../options/index.js';
 import type { Balancer } from '../sticky/index.js';
 import type { Supervisor } from './supervisor-primary.js';
 

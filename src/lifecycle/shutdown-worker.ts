@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import exitHook from 'async-exit-hook';
 import type { Logger } from '../logger.js';
 import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
+import type { ConnectionGate, WorkerPlane } from '../sticky/index.js';
 import { settlesWithin } from '../internal/deadline.js';
 import { emitSignal, responseOf } from '../internal/node-internals-worker.js';
 import { decideAppClose, type AppCloseState, type WorkerShutdownState } from './server-close.js';
@@ -33,11 +34,15 @@ const isHttpServer = (server: Server): server is HttpLikeServer =>
 
 type ServerCloseCallback = (error?: Error) => void;
 
-/** The attached server's shutdown; the worker's runtime makes the one of its process. */
-export class WorkerShutdown {
+/**
+ * The attached server's shutdown; the worker's runtime makes the one of its process. It is the gate
+ * of the data planes' worker halves (what they may still accept) and they take part in its drain.
+ */
+export class WorkerShutdown implements ConnectionGate {
   readonly #server: Server;
   readonly #log: Logger;
   readonly #drainHooks: readonly DrainHook[];
+  readonly #planes: readonly WorkerPlane[];
   #state: WorkerShutdownState = 'running';
   #appClose: AppCloseState = 'none';
   /** Callbacks of the application's `server.close(cb)` calls while its close waits for the primary. */
@@ -52,10 +57,14 @@ export class WorkerShutdown {
   /** One 'close' listener for every socket (`this` is the socket): no closure per connection. */
   readonly #untrack: (this: Socket) => void;
 
-  constructor(server: Server, log: Logger, drainHooks: readonly DrainHook[], shutdownTimeout: number, drainTimeout: number) {
+  /** `planesOf` makes the data planes' worker halves, which take part in the drain. */
+  constructor(server: Server, log: Logger, drainHooks: readonly DrainHook[], timeouts: { shutdownTimeout: number; drainTimeout: number },
+    planesOf: (gate: ConnectionGate) => readonly WorkerPlane[]) {
+    const { shutdownTimeout, drainTimeout } = timeouts;
     this.#server = server;
     this.#log = log;
     this.#drainHooks = drainHooks;
+    this.#planes = planesOf(this);
     this.#drainTimeout = drainTimeout;
     const sockets = this.#sockets;
     this.#untrack = function (this: Socket): void {
@@ -93,7 +102,7 @@ export class WorkerShutdown {
   #leaveSlot(): void {
     this.#appClose = 'pending';
     this.#log.info({}, 'server closed by the application: leaving the slot');
-    this.onServerClose?.();
+    for (const plane of this.#planes) plane.serverClosed();
     this.#refuseKeepAlive();
     const complete = (): void => this.unrouted();
     process.once('disconnect', complete);
@@ -114,12 +123,6 @@ export class WorkerShutdown {
     for (const callback of later) NetServer.prototype.close.call(server, callback);
     if (isHttpServer(server)) setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
   }
-
-  /**
-   * Called once when the application closes the server outside shutdown and retirement: the worker
-   * stops accepting on slot sockets (kernel steering).
-   */
-  onServerClose: (() => void) | undefined;
 
   /** The application closed the server (its close may still wait for the primary). */
   get isServerClosed(): boolean {
@@ -152,15 +155,23 @@ export class WorkerShutdown {
     this.close({ waitForConnections: true, timeout: this.#drainTimeout });
   };
 
-  /**
-   * Called once when the drain begins, whatever started it (close message or signal). A promise
-   * returned holds the drain back until it settles (bounded by the drain's timeout): the worker
-   * still takes connections meanwhile, and answers them with `Connection: close`.
-   */
-  onDrainBegin: ((payload: RuntimeMessageMap['sticky:close']) => Promise<void> | undefined) | undefined;
-
   get isDraining(): boolean {
     return this.#state !== 'running';
+  }
+
+  /** Draining, or the application closed its server: no new slot socket is taken. */
+  get isLeaving(): boolean {
+    return this.isDraining || this.isServerClosed;
+  }
+
+  /**
+   * The worker cannot serve its slot: logged, and it leaves with exit code 1. Closing the channel makes
+   * the primary replace it (and end it, should something of the application keep it running).
+   */
+  fail(error: unknown, message: string, fields: Record<string, unknown> = {}): void {
+    this.#log.error({ err: error, ...fields }, message);
+    process.exitCode = 1;
+    if (process.connected) process.disconnect?.();
   }
 
   /** False once the worker must not take new sockets (shutdown without waiting). */
@@ -189,7 +200,9 @@ export class WorkerShutdown {
     }
     this.#state = 'draining';
     this.#waitForConnections = payload.waitForConnections;
-    const accepting = this.onDrainBegin?.(payload);
+    // A plane that still takes connections for a moment holds the drain back (Connection: close meanwhile).
+    const held = this.#planes.map((plane) => plane.drainBegin(payload)).filter((hold) => hold !== undefined);
+    const accepting = held.length === 0 ? undefined : Promise.all(held).then(() => undefined);
     this.#log.info({ waitForConnections: payload.waitForConnections }, 'drain begin');
     void this.#drain(payload.timeout, accepting).then(() => this.#exit());
   }

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../logger.js';
-import { encodeWorkerEnv, type ResolvedListenOptions } from '../options.js';
+import { encodeWorkerEnv, type ResolvedListenOptions } from '../options/index.js';
 import { encodeMessage, type RuntimeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';

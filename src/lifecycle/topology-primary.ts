@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
-import type { ResolvedListenOptions } from '../options.js';
+import type { ResolvedListenOptions } from '../options/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { settlesWithin } from '../internal/deadline.js';
 import type { Supervisor, Tracked } from './supervisor-primary.js';

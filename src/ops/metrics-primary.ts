@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { settlesWithin } from '../internal/deadline.js';
 import type { Logger } from '../logger.js';
-import type { ResolvedMetricsOptions } from '../options.js';
+import type { ResolvedMetricsOptions } from '../options/index.js';
 import { bearerChecker } from './bearer.js';
 import { renderMetrics, type PrimaryMetrics } from './prometheus.js';
 

@@ -1,25 +1,18 @@
-import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
-import { lookup } from 'node:dns/promises';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
-import { ErrorCode, StickyError, isStickyError } from '../errors.js';
-import type { ResolvedListenOptions } from '../options.js';
-import { slotOfAddress } from './route.js';
-import { HeadReader, HeadVerdict, type Refusal } from './head-reader-primary.js';
-import {
-  createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy,
-} from './routing-strategy-primary.js';
+import { ErrorCode, StickyError } from '../errors.js';
+import type { ResolvedListenOptions } from '../options/index.js';
+import { createRoutingStrategy, type RoutingStrategy } from './routing/index.js';
 import { SlotTable } from './slot-table-primary.js';
-import { answerAndClose } from './responses.js';
-import { closeConnection, isSocket, type TcpHandle } from './connection.js';
-import { KernelGroup } from './kernel-group-primary.js';
-import type { GroupWatchEmit, KernelGroupStats } from './group-watch-primary.js';
-import { loadReusePortSockets } from './reuseport-native.js';
-import { AcceptGuard } from './accept-guard-primary.js';
-import { acceptBareHandles } from '../internal/node-internals-primary.js';
+import {
+  openDataPlane, steeringBeforeListen,
+  type GroupWatchEmit, type HopCounts, type KernelGroupStats, type OpenedPlane, type SteeringState,
+} from './planes/index.js';
 
-// The public port. Accepts with pauseOnConnect, lets the mode's routing strategy (chosen once, see
-// routing-strategy-primary.ts) derive the slot and hands the socket to it. Hot path: no logging and
-// no per-connection allocation beyond what Node makes; the outcomes are counted in `stats`.
+// The primary's data path as the rest of the primary sees it: the mode's routing strategy (chosen once,
+// see routing/routing-strategy-primary.ts), the slot table, the counters, and the data plane it opens
+// when the primary listens (planes/open-plane-primary.ts chooses it, once). Everything that touches a
+// connection is the plane's.
 
 /** Counters of the public port, since the primary started (except `pendingHeads` and `acceptPaused`, levels). */
 export interface BalancerStats {
@@ -68,12 +61,6 @@ export interface BalancerStats {
   pendingHeads: number;
 }
 
-/** Which data plane carries connections to the workers, and why not the kernel when it is not. */
-export interface SteeringState {
-  plane: 'kernel' | 'primary';
-  reason: string | undefined;
-}
-
 const closedWhileBinding = (): StickyError => new StickyError(ErrorCode.InvalidState, 'The primary was closed while it was binding its port.',
   { hint: 'Await `listen()` before `close()`, or ignore this error when closing during start-up is intended.' });
 
@@ -81,66 +68,37 @@ const UNTRUSTED_HEADER_HINT = 'a client that reaches the port directly, or write
   + 'worker and clientAddress(req): set `trustedProxies` to your proxies\' addresses, e.g. '
   + 'trustedProxies: [\'10.0.0.0/8\', \'127.0.0.1\'] (--trusted-proxies 10.0.0.0/8,127.0.0.1)';
 
-/** Reused for every getpeername() call: the address is read out before the next connection. */
-const PEER: { address?: string; port?: number; family?: string } = {};
+const NO_KERNEL_STATS: KernelGroupStats = { foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0 };
 
 export class Balancer {
-  readonly server: Server;
   readonly slots: SlotTable;
   readonly #options: Readonly<ResolvedListenOptions>;
   readonly #strategy: RoutingStrategy;
-  readonly #heads: HeadReader | undefined;
-  readonly #counts = {
+  readonly #counts: HopCounts & { upstreamReuseRequests: number; upstreamReuseConnections: number } = {
     accepted: 0, acceptErrors: 0, badRequest: 0, headTimeout: 0, headTooLarge: 0, overloaded: 0, invalidProxyHeader: 0,
     untrustedProxyPeer: 0, keyFallbacks: 0,
     upstreamReuseRequests: 0, upstreamReuseConnections: 0,
   };
   readonly #log: Logger;
+  readonly #emit: GroupWatchEmit;
   #steering: SteeringState;
-  readonly #guard: AcceptGuard;
-  /** Where the primary hop listens, to listen there again after a pause. */
-  #listenAt: { port: number; host: string | undefined } | undefined;
+  #opened: OpenedPlane | undefined;
   /** stopAccepting() ran: a listen still binding closes what it bound. */
   #isStopped = false;
-  #group: KernelGroup | undefined;
-  readonly #emit: GroupWatchEmit;
 
   /** `emit` receives the kernel plane's reports about foreign listeners on the port. */
   constructor(options: Readonly<ResolvedListenOptions>, log: Logger, emit: GroupWatchEmit = () => undefined) {
     this.#options = options;
     this.#log = log;
     this.#emit = emit;
-    const strategy = createRoutingStrategy(options);
-    this.#strategy = strategy;
-    this.#steering = {
-      plane: 'primary',
-      reason: !strategy.isKeyedByPeerAddress ? 'the routing key is in bytes the kernel never sees'
-        : options.steering === 'primary' ? '`steering` is "primary"' : undefined,
-    };
+    this.#strategy = createRoutingStrategy(options);
+    this.#steering = steeringBeforeListen(this.#strategy, options);
     if (options.mode === 'proxyHeader' && options.trustedProxies === undefined) {
       // Once per primary: the count form believes the header from any peer, as sticky-session-custom did.
       log.warn({ proxyHeader: options.proxyHeader, trustedHops: options.trustedHops, hint: UNTRUSTED_HEADER_HINT },
         'proxy header trusted from any peer');
     }
-    const unavailable = strategy.answers.rejected;
-    this.slots = new SlotTable(options.workers, {
-      slotQueueLimit: options.slotQueueLimit,
-      slotWaitTimeout: options.slotWaitTimeout,
-      // Modes that speak HTTP hold sockets and can answer 503; IP mode may hold bare handles.
-      // (A connection taken back from a dead worker may be a bare handle in any mode: just closed.)
-      reject: unavailable === undefined ? closeConnection : (socket) => (isSocket(socket) ? answerAndClose(socket, unavailable) : closeConnection(socket)),
-    });
-    this.#heads = strategy.reads === 'nothing' ? undefined : new HeadReader(strategy, this.slots, {
-      onHead: (socket, slot, bytes) => this.#dispatchWithFallback(slot, socket, bytes),
-      onRefuse: this.#refuse,
-    }, options);
-    this.server = createServer({ pauseOnConnect: true }, strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection);
-    this.#guard = new AcceptGuard({
-      stop: () => {
-        if (this.server.listening) this.server.close();
-      },
-      listen: () => this.#open(this.#listenAt),
-    }, log);
+    this.slots = new SlotTable(options.workers);
   }
 
   get steering(): SteeringState {
@@ -148,99 +106,24 @@ export class Balancer {
   }
 
   /**
-   * Opens the public port: the kernel group of per-slot sockets when IP mode may use the kernel and
-   * can, else the primary's own server.
+   * Opens the public port on the data plane chosen now (see planes/open-plane-primary.ts).
    * @throws {StickyError} `STICKY_ERR_STEERING_UNAVAILABLE` when `steering: 'kernel'` cannot be had;
    * the bind error (EADDRINUSE…) when the port is taken.
    */
   async listen(port: number, host: string | undefined): Promise<AddressInfo> {
     if (this.#isStopped) throw closedWhileBinding();
-    if (this.#strategy.isKeyedByPeerAddress && this.#options.steering !== 'primary') {
-      const address = await this.#listenInKernel(port, host);
-      if (address !== undefined && this.#isStopped) throw closedWhileBinding();
-      if (address !== undefined) return address;
-    }
-    return this.#listenInPrimary(port, host);
-  }
-
-  async #listenInKernel(port: number, host: string | undefined): Promise<AddressInfo | undefined> {
-    const native = loadReusePortSockets();
-    let reason = native.reason;
-    if (native.sockets !== undefined) {
-      // The native part takes numeric addresses; Node's listen() resolves a name to its first address too.
-      const numeric = host === undefined || isIP(host) !== 0 ? host : (await lookup(host)).address;
-      if (this.#isStopped) throw closedWhileBinding();
-      try {
-        const group = KernelGroup.open(native.sockets, {
-          host: numeric, port, backlog: this.#options.backlog, seed: this.#options.hashSeed, slots: this.slots.size,
-          checkInterval: this.#options.groupCheckInterval, log: this.#log, emit: this.#emit,
-        });
-        this.#group = group;
-        this.slots.useKernel(group, this.#options.backlog);
-        this.#steering = { plane: 'kernel', reason: undefined };
-        this.#log.info({ steering: 'kernel', slots: this.slots.size }, 'kernel steering: workers accept on their slot sockets');
-        return group.address;
-      } catch (error) {
-        const syscall = (error as { syscall?: unknown }).syscall;
-        // A taken port (also by a process that joined the group while it opened) or a bad address
-        // is the caller's problem on either plane.
-        if (syscall === 'bind' || syscall === 'listen' || error instanceof TypeError || isStickyError(error)) throw error;
-        reason = `the kernel refused the routing program: ${(error as Error).message}`;
-      }
-    }
-    if (this.#options.steering === 'kernel') {
-      throw new StickyError(ErrorCode.SteeringUnavailable, `Kernel steering is unavailable: ${reason ?? 'unknown reason'}.`, {
-        hint: 'Use `steering: "auto"` to fall back to the primary hop, or run on Linux x64/arm64 with Node >= 20.13.',
-      });
-    }
-    this.#steering = { plane: 'primary', reason };
-    this.#log.info({ steering: 'primary', reason }, 'kernel steering unavailable: the primary hands connections over');
-    return undefined;
-  }
-
-  async #listenInPrimary(port: number, host: string | undefined): Promise<AddressInfo> {
-    await this.#open({ port, host });
-    // After listen, a server 'error' is a failed accept or a failed listen after a pause for lack
-    // of descriptors (see accept-guard-primary.ts): counted, never fatal to the primary.
-    this.server.on('error', () => { this.#counts.acceptErrors++; });
-    const address = this.server.address() as AddressInfo;
-    this.#listenAt = { port: address.port, host };
-    this.#guard.start();
-    return address;
-  }
-
-  /** Listens on `at`: first, and again on the port it had after a pause for lack of descriptors. */
-  #open(at: { port: number; host: string | undefined } | undefined): Promise<void> {
-    if (at === undefined) return Promise.reject(new Error('the primary never listened'));
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.server.once('error', onError);
-      this.server.listen({ port: at.port, host: at.host, backlog: this.#options.backlog }, () => {
-        this.server.removeListener('error', onError);
-        // Closed while binding: nobody else would close it.
-        if (this.#isStopped) return void this.server.close(() => reject(closedWhileBinding()));
-        // A key that is the peer address needs no byte nor net.Socket: the listening handle's accept
-        // callback is taken over, so each connection stays the bare TCP handle libuv accepted (no
-        // stream state or listeners built in the primary) and travels to the worker as 'net.Native'.
-        if (this.#strategy.isKeyedByPeerAddress) acceptBareHandles(this.server, this.#onBareConnection);
-        resolve();
-      });
-    });
+    const opened = await openDataPlane({
+      options: this.#options, log: this.#log, strategy: this.#strategy, table: this.slots, counts: this.#counts,
+      emit: this.#emit, isStopped: () => this.#isStopped, closedWhileBinding,
+    }, port, host);
+    this.#opened = opened;
+    this.#steering = opened.steering;
+    return opened.address;
   }
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
   stopAccepting(handOffWaiting: boolean): void {
     this.#isStopped = true;
-    this.#guard.stop();
-    if (this.server.listening) this.server.close();
-    // A client still sending its HTTP head has a request on the way: when waiting for connections it
-    // goes, with what was read, to the worker of its socket address, which answers it while draining.
-    // (A partial PROXY header is no request a worker could read: closed.)
-    const isRequest = handOffWaiting && this.#strategy.reads === 'httpHead';
-    for (const { socket, buffer } of this.#heads?.drain() ?? []) {
-      if (isRequest) this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
-      else closeConnection(socket);
-    }
     this.slots.close(handOffWaiting);
   }
 
@@ -261,72 +144,19 @@ export class Balancer {
 
   /** The kernel plane's group checks (zeros on the primary hop). */
   kernelStats(): KernelGroupStats {
-    return this.#group === undefined ? { foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0 }
-      : { ...this.#group.watch.stats };
+    const plane = this.#opened?.plane;
+    return plane?.kind === 'kernel' ? plane.stats : { ...NO_KERNEL_STATS };
   }
 
   stats(): BalancerStats {
     // (Kernel steering: the primary accepts nothing; these stay 0 and the workers count their own.)
+    const plane = this.#opened?.plane;
+    const hop = plane?.kind === 'primary' ? plane : undefined;
     return {
-      ...this.#counts, ...this.slots.stats, pendingHeads: this.#heads?.size ?? 0, acceptPauses: this.#guard.pauses, acceptPaused: this.#guard.isPaused ? 1 : 0,
+      ...this.#counts,
+      routed: hop?.stats.routed ?? 0, queued: hop?.stats.queued ?? 0,
+      failedOver: hop?.stats.failedOver ?? 0, rejected: hop?.stats.rejected ?? 0,
+      pendingHeads: hop?.pendingHeads ?? 0, acceptPauses: hop?.acceptPauses ?? 0, acceptPaused: hop?.isAcceptPaused === true ? 1 : 0,
     };
-  }
-
-  /** An accept error (EMFILE) is counted instead of surfacing as a server 'error' that would crash. */
-  #onBareConnection = (status: number, handle: TcpHandle | undefined): void => {
-    if (status !== 0 || handle === undefined) {
-      this.#counts.acceptErrors++;
-      return;
-    }
-    this.#counts.accepted++;
-    if (handle.getpeername(PEER) !== 0 || PEER.address === undefined) {
-      // The peer is already gone: nothing to route.
-      handle.close();
-      return;
-    }
-    this.slots.dispatch(slotOfAddress(PEER.address, this.#options.hashSeed, this.slots.size), handle, undefined);
-  };
-
-  /** Modes that read no byte: the strategy keys the socket itself. */
-  #onSocket = (socket: Socket): void => {
-    this.#counts.accepted++;
-    let slot: number | undefined;
-    try {
-      slot = (this.#strategy as SocketStrategy).slotOfSocket(socket, this.slots.size);
-    } catch {
-      // A throwing key function falls back to the socket address; counted, never logged here.
-      slot = undefined;
-    }
-    this.#dispatchWithFallback(slot, socket, undefined);
-  };
-
-  /** Modes that read a head: the head reader asks the strategy after every chunk. */
-  #onHeadConnection = (socket: Socket): void => {
-    this.#counts.accepted++;
-    const admits = (this.#strategy as HeadStrategy).admitsPeer;
-    // Counted, never logged: a scan of the port must not flood the log.
-    if (admits !== undefined && !admits(socket)) return this.#refuse(socket, HeadVerdict.untrustedProxyPeer);
-    (this.#heads as HeadReader).start(socket, performance.now());
-  };
-
-  #refuse = (socket: Socket, refusal: Refusal): void => {
-    this.#counts[refusal]++;
-    const answer = this.#strategy.answers[refusal];
-    if (answer === undefined) closeConnection(socket);
-    else answerAndClose(socket, answer);
-  };
-
-  /** No usable key (missing header, not an address, a key function that threw): route by the socket address. */
-  #dispatchWithFallback(slot: number | undefined, socket: Socket, bytes: string | undefined): void {
-    if (slot === undefined) {
-      this.#counts.keyFallbacks++;
-      const address = socket.remoteAddress;
-      if (address === undefined) {
-        closeConnection(socket);
-        return;
-      }
-      slot = slotOfAddress(address, this.#options.hashSeed, this.slots.size);
-    }
-    this.slots.dispatch(slot, socket, bytes);
   }
 }

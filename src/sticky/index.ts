@@ -1,13 +1,14 @@
-export { Balancer, type BalancerStats, type SteeringState } from './balancer-primary.js';
-export { SlotTable, type SlotTableStats } from './slot-table-primary.js';
-export type { ForeignListenerInfo, ForeignListenerGoneInfo, GroupWatchEvents, KernelGroupStats } from './group-watch-primary.js';
+export { Balancer, type BalancerStats } from './balancer-primary.js';
+export { SlotTable } from './slot-table-primary.js';
 export { WorkerLink } from './worker-link-primary.js';
+export type { ConnectionGate, DrainRequest, WorkerPlane } from './data-plane.js';
+export {
+  HopWorker, KernelWorker,
+  type ForeignListenerInfo, type ForeignListenerGoneInfo, type GroupWatchEvents, type KernelGroupStats, type SteeringState,
+} from './planes/index.js';
 export { adoptSocket, listenForHandoffs, clientAddress, type ClientAddressSource } from './receiver-worker.js';
-export { listenOnHandle } from '../internal/node-internals-worker.js';
-export { slotOfAddress, slotOfKey, nextLiveSlot } from './route.js';
-export { hashString, jumpHash } from './hash.js';
-export { normalizeAddress, parseAddressEntry, clientAddressFromHeader } from './address.js';
-export { parseRequestHead, findHeadEnd } from './http-head.js';
-export { parseProxyHeader, type ProxyHeaderResult } from './proxy-protocol.js';
-export { formatSessionId, slotOfSessionUrl } from './session-id.js';
-export { keyRuleOf, watchUpstreamReuse, type UpstreamReuseCounts } from './upstream-reuse-worker.js';
+export {
+  slotOfAddress, slotOfKey, nextLiveSlot, hashString, jumpHash, normalizeAddress, parseAddressEntry, clientAddressFromHeader,
+  parseRequestHead, findHeadEnd, parseProxyHeader, formatSessionId, slotOfSessionUrl, keyRuleOf, watchUpstreamReuse,
+  type ProxyHeaderResult, type UpstreamReuseCounts,
+} from './routing/index.js';

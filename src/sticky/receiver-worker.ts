@@ -1,8 +1,7 @@
 import { Socket, isIPv4, type Server } from 'node:net';
-import { normalizeAddress } from './address.js';
-import { forwardedClient, forwardingRule, headerValue, type ForwardingRule } from './trust.js';
+import { forwardedClient, forwardingRule, headerValue, normalizeAddress, type ForwardingRule } from './routing/index.js';
 import { joinServer, listenWithoutSocket } from '../internal/node-internals-worker.js';
-import { inheritedOptions } from '../options.js';
+import { inheritedOptions } from '../options/index.js';
 
 // The worker's side of a handoff: the socket joins the application's server as if that server had
 // accepted it, with the bytes the primary already read put back in front.

@@ -1,4 +1,4 @@
-import { BPF, type BpfInstruction } from '../../src/sticky/reuseport-program.js';
+import { BPF, type BpfInstruction } from '../../src/sticky/planes/reuseport-program.js';
 
 // A classic BPF interpreter with the semantics of the kernel's reuseport hook, for what the
 // generated programs use: loads from the network header (SKF_NET_OFF) and of the protocol

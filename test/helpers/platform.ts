@@ -1,4 +1,4 @@
-import { loadReusePortSockets } from '../../src/sticky/reuseport-native.js';
+import { loadReusePortSockets } from '../../src/sticky/planes/reuseport-native.js';
 
 /**
  * Tests that need Linux: every address of 127/8 is loopback (other systems answer only 127.0.0.1),

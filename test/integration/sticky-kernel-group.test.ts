@@ -1,12 +1,12 @@
 import net, { type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadReusePortSockets, type NativeSocketError } from '../../src/sticky/reuseport-native.js';
+import { loadReusePortSockets, type NativeSocketError } from '../../src/sticky/planes/reuseport-native.js';
 import { holdListeningFd } from '../../src/internal/node-internals-primary.js';
 import { listenOnHandle } from '../../src/internal/node-internals-worker.js';
-import { bucketOfAddress } from '../../src/sticky/address-bucket.js';
-import { bucketTable } from '../../src/sticky/bucket-table.js';
-import { BPF, encodeProgram, generateReusePortProgram, type BpfInstruction } from '../../src/sticky/reuseport-program.js';
+import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
+import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
+import { BPF, encodeProgram, generateReusePortProgram, type BpfInstruction } from '../../src/sticky/planes/reuseport-program.js';
 import { mapLimit } from '../helpers/client.js';
 import { waitFor } from '../helpers/cluster.js';
 import { onLinux } from '../helpers/platform.js';

@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
-import { bucketOfAddress } from '../../src/sticky/address-bucket.js';
-import { bucketTable } from '../../src/sticky/bucket-table.js';
+import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
+import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
 import type { KernelGroupStats } from '../../src/sticky/index.js';
 import { isMessage, spawnCluster, stopProcess, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, request } from '../helpers/client.js';

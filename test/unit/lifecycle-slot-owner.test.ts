@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SlotOwner } from '../../src/lifecycle/slot-owner-primary.js';
 import { Tracked } from '../../src/lifecycle/tracked-worker.js';
 import { EMPTY_HISTORY, type CrashHistory } from '../../src/lifecycle/respawn-policy.js';
-import { SlotTable } from '../../src/sticky/slot-table-primary.js';
+import { hopTable } from '../helpers/hop-table.js';
 import type { Connection } from '../../src/sticky/connection.js';
 import { FakeWorker, fakeHandle, type FakeHandle } from '../helpers/fake-worker.js';
 
@@ -11,7 +11,7 @@ import { FakeWorker, fakeHandle, type FakeHandle } from '../helpers/fake-worker.
 
 function cluster(count: number) {
   const rejected: string[] = [];
-  const table = new SlotTable(count, {
+  const { table, hop } = hopTable(count, {
     slotQueueLimit: 8,
     slotWaitTimeout: 10_000,
     reject: (connection: Connection) => rejected.push((connection as FakeHandle).name),
@@ -30,7 +30,7 @@ function cluster(count: number) {
     owner.ready(started.tracked);
     return started;
   };
-  return { table, owner, fork, start, rejected };
+  return { table, hop, owner, fork, start, rejected };
 }
 
 const CRASHED: CrashHistory = { crashes: [1, 2, 3], streak: 3 };
@@ -41,11 +41,11 @@ afterEach(() => {
 
 describe('SlotOwner', () => {
   it('routes a slot to its worker once the worker is ready; until then its connections wait', () => {
-    const { table, owner, fork } = cluster(2);
+    const { table, hop, owner, fork } = cluster(2);
     const { tracked, worker } = fork(0);
     owner.install(tracked);
     expect(owner.view(0)?.phase).toBe('starting');
-    table.dispatch(0, fakeHandle('early'), undefined);
+    hop.dispatch(0, fakeHandle('early'), undefined);
     expect(worker.handleNames()).toEqual([]);
     expect(table.queueDepth(0)).toBe(1);
     tracked.markReady();
@@ -57,12 +57,12 @@ describe('SlotOwner', () => {
   });
 
   it('never routes again to a worker that closed its server; its successor gets the slot\'s waiting clients', () => {
-    const { table, owner, start, fork } = cluster(1);
+    const { hop, owner, start, fork } = cluster(1);
     const closing = start(0);
     closing.tracked.markServerClosed();
     owner.withdraw(closing.tracked, { type: 'sticky:unrouted' });
     expect(closing.worker.controlTypes()).toEqual(['sticky:unrouted']);
-    table.dispatch(0, fakeHandle('waits'), undefined);
+    hop.dispatch(0, fakeHandle('waits'), undefined);
     // A late readiness report does not route it again.
     owner.ready(closing.tracked);
     expect(closing.worker.handleNames()).toEqual([]);
@@ -74,11 +74,11 @@ describe('SlotOwner', () => {
   });
 
   it('replaces a slot\'s worker: new connections reach the new one, the old one is leaving until it exits', () => {
-    const { table, owner, start } = cluster(1);
+    const { hop, owner, start } = cluster(1);
     const old = start(0);
-    table.dispatch(0, fakeHandle('a'), undefined);
+    hop.dispatch(0, fakeHandle('a'), undefined);
     const next = start(0);
-    table.dispatch(0, fakeHandle('b'), undefined);
+    hop.dispatch(0, fakeHandle('b'), undefined);
     expect(old.worker.handleNames()).toEqual(['a']);
     expect(next.worker.handleNames()).toEqual(['b']);
     expect(owner.view(0)?.current).toBe(next.tracked);
@@ -91,11 +91,11 @@ describe('SlotOwner', () => {
 
   it('a worker that exits vacates its slot, whose connections then wait for the respawn', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { table, owner, start } = cluster(1);
+    const { hop, owner, start } = cluster(1);
     const first = start(0);
     owner.detach(first.tracked);
     expect(owner.vacate(first.tracked)).toBe(true);
-    table.dispatch(0, fakeHandle('waiting'), undefined);
+    hop.dispatch(0, fakeHandle('waiting'), undefined);
     const respawn = vi.fn(() => start(0));
     owner.scheduleRespawn(0, CRASHED, 500, respawn);
     expect(owner.view(0)?.phase).toBe('respawnPending');
@@ -111,7 +111,7 @@ describe('SlotOwner', () => {
 
   it('a failed slot fails its connections over at once and heals when a worker is installed', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { table, owner, start } = cluster(2);
+    const { hop, owner, start } = cluster(2);
     const crashed = start(0);
     const other = start(1);
     owner.detach(crashed.tracked);
@@ -120,12 +120,12 @@ describe('SlotOwner', () => {
     owner.fail(0, CRASHED, 1_000, respawn);
     expect(owner.view(0)?.phase).toBe('failed');
     expect(owner.states()[0]?.isFailed).toBe(true);
-    table.dispatch(0, fakeHandle('moved'), undefined);
+    hop.dispatch(0, fakeHandle('moved'), undefined);
     expect(other.worker.handleNames()).toEqual(['moved']);
-    expect(table.stats.failedOver).toBe(1);
+    expect(hop.stats.failedOver).toBe(1);
     const healed = start(0);
     expect(owner.view(0)?.phase).toBe('ready');
-    table.dispatch(0, fakeHandle('home'), undefined);
+    hop.dispatch(0, fakeHandle('home'), undefined);
     expect(healed.worker.handleNames()).toEqual(['home']);
     // Installing the worker cancelled the retry.
     vi.advanceTimersByTime(1_000);
@@ -145,7 +145,7 @@ describe('SlotOwner', () => {
   });
 
   it('adds a slot outside the table until it is confirmed, then routes it', () => {
-    const { table, owner, start, rejected } = cluster(2);
+    const { table, hop, owner, start, rejected } = cluster(2);
     start(0);
     start(1);
     const slot = owner.add();
@@ -153,18 +153,18 @@ describe('SlotOwner', () => {
     const added = start(slot);
     expect(owner.view(slot)?.isProvisional).toBe(true);
     expect(table.size).toBe(2);
-    table.dispatch(slot, fakeHandle('too-early'), undefined);
+    hop.dispatch(slot, fakeHandle('too-early'), undefined);
     expect(rejected).toEqual(['too-early']);
     owner.confirmLast();
     expect(table.size).toBe(3);
     expect(owner.view(slot)?.isProvisional).toBe(false);
-    table.dispatch(slot, fakeHandle('routed'), undefined);
+    hop.dispatch(slot, fakeHandle('routed'), undefined);
     expect(added.worker.handleNames()).toEqual(['routed']);
   });
 
   it('removes the last slot: the table shrinks, its worker is returned and nothing reaches the slot again', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { table, owner, start, rejected } = cluster(2);
+    const { table, hop, owner, start, rejected } = cluster(2);
     start(0);
     const last = start(1);
     const view = owner.view(1);
@@ -172,7 +172,7 @@ describe('SlotOwner', () => {
     expect(owner.size).toBe(1);
     expect(table.size).toBe(1);
     expect(view?.phase).toBe('removed');
-    table.dispatch(1, fakeHandle('gone'), undefined);
+    hop.dispatch(1, fakeHandle('gone'), undefined);
     expect(rejected).toEqual(['gone']);
     const respawn = vi.fn();
     owner.scheduleRespawn(1, CRASHED, 0, respawn);
@@ -194,7 +194,7 @@ describe('SlotOwner', () => {
 
   it('routes nothing once stopped: not a ready worker, not a confirmed slot, no respawn', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { table, owner, fork, start } = cluster(2);
+    const { hop, owner, fork, start } = cluster(2);
     start(0);
     const gone = start(1);
     owner.vacate(gone.tracked);
@@ -209,10 +209,10 @@ describe('SlotOwner', () => {
     owner.install(late.tracked);
     late.tracked.markReady();
     owner.ready(late.tracked);
-    table.dispatch(1, fakeHandle('late'), undefined);
+    hop.dispatch(1, fakeHandle('late'), undefined);
     expect(late.worker.handleNames()).toEqual([]);
     owner.confirmLast();
-    table.dispatch(slot, fakeHandle('new-slot'), undefined);
+    hop.dispatch(slot, fakeHandle('new-slot'), undefined);
     expect(added.worker.handleNames()).toEqual([]);
   });
 });

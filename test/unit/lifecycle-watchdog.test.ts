@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { heartbeatInterval } from '../../src/lifecycle/watchdog-primary.js';
-import { normalizeListenOptions } from '../../src/options.js';
+import { normalizeListenOptions } from '../../src/options/index.js';
 
 describe('heartbeatInterval', () => {
   it('pings five times per timeout, within 20 ms … 5 s', () => {

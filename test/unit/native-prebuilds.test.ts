@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { MANIFEST_NAME, parseManifest, rejectPrebuild } from '../../src/sticky/prebuild-manifest.js';
-import { loadFrom } from '../../src/sticky/reuseport-native.js';
+import { MANIFEST_NAME, parseManifest, rejectPrebuild } from '../../src/sticky/planes/prebuild-manifest.js';
+import { loadFrom } from '../../src/sticky/planes/reuseport-native.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
 // The checksum list of the prebuilt addons: its format, that it matches the committed files, and the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWorkerCount, encodeWorkerEnv, normalizeListenOptions, parsePort, workerLifecycle, type ListenOptions } from '../../src/options.js';
+import { checkWorkerCount, encodeWorkerEnv, normalizeListenOptions, parsePort, workerLifecycle, type ListenOptions } from '../../src/options/index.js';
 import { decodeWorkerEnv } from '../../src/options/worker-env.js';
 import { isStickyError } from '../../src/errors.js';
 

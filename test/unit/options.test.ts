@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, normalizeListenOptions, type ListenOptions } from '../../src/options.js';
+import { DEFAULTS, normalizeListenOptions, type ListenOptions } from '../../src/options/index.js';
 import { isStickyError } from '../../src/errors.js';
 
 /** Calls normalizeListenOptions with input the types would refuse, and returns what it threw. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACCEPT_BACKOFF, nextAcceptPause } from '../../src/sticky/accept-backoff.js';
+import { ACCEPT_BACKOFF, nextAcceptPause } from '../../src/sticky/planes/accept-backoff.js';
 
 describe('nextAcceptPause', () => {
   it('starts an episode with the first pause and doubles while the shortage lasts, up to the cap', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressFromHeader, normalizeAddress, parseAddressEntry } from '../../src/sticky/address.js';
+import { clientAddressFromHeader, normalizeAddress, parseAddressEntry } from '../../src/sticky/routing/address.js';
 
 describe('normalizeAddress', () => {
   it('unwraps IPv4-mapped IPv6, in any case', () => {

@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BUCKETS, bucketOfAddress, bucketOfIPv4, bucketOfIPv6 } from '../../src/sticky/address-bucket.js';
-import { bucketTable } from '../../src/sticky/bucket-table.js';
-import { generateReusePortProgram, encodeProgram, BPF } from '../../src/sticky/reuseport-program.js';
+import { BUCKETS, bucketOfAddress, bucketOfIPv4, bucketOfIPv6 } from '../../src/sticky/routing/address-bucket.js';
+import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
+import { generateReusePortProgram, encodeProgram, BPF } from '../../src/sticky/planes/reuseport-program.js';
 import { checkProgram, ipv4Packet, ipv6Packet, runProgram } from '../helpers/cbpf.js';
 
 /** A deterministic stream of 32-bit values (xorshift). */
@@ -159,7 +159,7 @@ describe('generateReusePortProgram', () => {
 
 describe('canWorkerListenOnHandle', () => {
   it('is true from Node 20.13, where a cluster worker listens on a received handle itself', async () => {
-    const { canWorkerListenOnHandle } = await import('../../src/sticky/reuseport-native.js');
+    const { canWorkerListenOnHandle } = await import('../../src/sticky/planes/reuseport-native.js');
     expect(['20.12.2', '18.20.0', '20.0.0'].map((v) => canWorkerListenOnHandle(v))).toEqual([false, false, false]);
     expect(['20.13.0', '20.20.2', '22.1.0', '24.0.0'].map((v) => canWorkerListenOnHandle(v))).toEqual([true, true, true, true]);
   });
@@ -167,7 +167,7 @@ describe('canWorkerListenOnHandle', () => {
 
 describe('loading the native part elsewhere', () => {
   it('answers with the reason instead of throwing: another OS, an old Node, a missing or foreign binary', async () => {
-    const { loadFrom } = await import('../../src/sticky/reuseport-native.js');
+    const { loadFrom } = await import('../../src/sticky/planes/reuseport-native.js');
     const prebuilds = fileURLToPath(new URL('../../prebuilds', import.meta.url));
     const here = process.arch;
     expect(loadFrom(prebuilds, 'darwin', here, '22.0.0'))

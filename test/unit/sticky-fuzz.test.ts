@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressFromHeader, parseAddressEntry } from '../../src/sticky/address.js';
-import { findHeadEnd, isRequestLine, looksLikeHttp, parseRequestHead } from '../../src/sticky/http-head.js';
-import { parseProxyHeader } from '../../src/sticky/proxy-protocol.js';
+import { clientAddressFromHeader, parseAddressEntry } from '../../src/sticky/routing/address.js';
+import { findHeadEnd, isRequestLine, looksLikeHttp, parseRequestHead } from '../../src/sticky/routing/http-head.js';
+import { parseProxyHeader } from '../../src/sticky/routing/proxy-protocol.js';
 
 // Nothing a client sends may throw in the primary: every parser the primary runs on client bytes is
 // fed seeded random input, and mutations of valid input, and must return a verdict.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashString, jumpHash } from '../../src/sticky/hash.js';
+import { hashString, jumpHash } from '../../src/sticky/routing/hash.js';
 
 const keys = Array.from({ length: 10_000 }, (_, i) => hashString(`client-${i}`, 0));
 

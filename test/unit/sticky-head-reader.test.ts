@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { pEvent } from 'p-event';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { normalizeListenOptions, type ListenOptions } from '../../src/options.js';
-import { HeadReader, HeadVerdict, type HeadInspector, type HeadLimits, type Refusal } from '../../src/sticky/head-reader-primary.js';
-import { createRoutingStrategy } from '../../src/sticky/routing-strategy-primary.js';
+import { normalizeListenOptions, type ListenOptions } from '../../src/options/index.js';
+import { HeadReader, HeadVerdict, type HeadInspector, type HeadLimits, type Refusal } from '../../src/sticky/routing/head-reader-primary.js';
+import { createRoutingStrategy } from '../../src/sticky/routing/routing-strategy-primary.js';
 import { proxyV1, requestHead } from '../helpers/client.js';
 
 // The head reader over real loopback sockets in this process: it asks the strategy once per chunk,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findHeadEnd, isRequestLine, looksLikeHttp, parseRequestHead } from '../../src/sticky/http-head.js';
+import { findHeadEnd, isRequestLine, looksLikeHttp, parseRequestHead } from '../../src/sticky/routing/http-head.js';
 
 describe('findHeadEnd', () => {
   const head = 'GET / HTTP/1.1\r\nHost: a\r\n\r\n';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { fstatSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { collectListeners, decodeProcAddress, isCompeting, normalizeListenAddress, readPortListeners, type PortListener } from '../../src/sticky/port-listeners.js';
+import { collectListeners, decodeProcAddress, isCompeting, normalizeListenAddress, readPortListeners, type PortListener } from '../../src/sticky/planes/port-listeners.js';
 import { onLinux } from '../helpers/platform.js';
 
 // Lines as Linux writes them (x86-64, little-endian words).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseProxyHeader } from '../../src/sticky/proxy-protocol.js';
+import { parseProxyHeader } from '../../src/sticky/routing/proxy-protocol.js';
 
 const MAX = 16_384;
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];

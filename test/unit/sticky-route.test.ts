@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { nextLiveSlot, slotOfAddress, slotOfKey } from '../../src/sticky/route.js';
-import { hashString, jumpHash } from '../../src/sticky/hash.js';
-import { bucketOfAddress } from '../../src/sticky/address-bucket.js';
-import { bucketTable } from '../../src/sticky/bucket-table.js';
+import { nextLiveSlot, slotOfAddress, slotOfKey } from '../../src/sticky/routing/route.js';
+import { hashString, jumpHash } from '../../src/sticky/routing/hash.js';
+import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
+import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
 
 describe('slotOfAddress', () => {
   it('routes an IPv4-mapped IPv6 address like the plain IPv4 address', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSessionId, slotOfSessionUrl } from '../../src/sticky/session-id.js';
+import { formatSessionId, slotOfSessionUrl } from '../../src/sticky/routing/session-id.js';
 
 describe('session ids that carry their slot', () => {
   it('round-trip through the sid query parameter, wherever it stands', () => {

@@ -1,9 +1,9 @@
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { normalizeListenOptions, type ListenOptions, type StickyRequest } from '../../src/options.js';
-import { createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy } from '../../src/sticky/routing-strategy-primary.js';
-import { HeadVerdict, type HeadState } from '../../src/sticky/head-reader-primary.js';
-import { slotOfAddress, slotOfKey } from '../../src/sticky/route.js';
+import { normalizeListenOptions, type ListenOptions, type StickyRequest } from '../../src/options/index.js';
+import { createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy } from '../../src/sticky/routing/routing-strategy-primary.js';
+import { HeadVerdict, type HeadState } from '../../src/sticky/routing/head-reader-primary.js';
+import { slotOfAddress, slotOfKey } from '../../src/sticky/routing/route.js';
 import { proxiedClientOf } from '../../src/sticky/connection.js';
 import { proxyV1, proxyV2, requestHead } from '../helpers/client.js';
 

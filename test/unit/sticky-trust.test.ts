@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AddressRanges, rangeError } from '../../src/internal/address-ranges.js';
-import { forwardedClient, forwardingRule, isTrustedPeer } from '../../src/sticky/trust.js';
+import { forwardedClient, forwardingRule, isTrustedPeer } from '../../src/sticky/routing/trust.js';
 
 // The one trust rule: which peers may forward a client address (the compiled address ranges), and
 // which entry of a forwarding header is the client (walked from the right while trusted).

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Socket } from 'node:net';
-import { headerKeyRule, isSameKey } from '../../src/sticky/upstream-reuse-worker.js';
-import { forwardingRule } from '../../src/sticky/trust.js';
+import { headerKeyRule, isSameKey } from '../../src/sticky/routing/upstream-reuse-worker.js';
+import { forwardingRule } from '../../src/sticky/routing/trust.js';
 import { AddressRanges } from '../../src/internal/address-ranges.js';
 
 /** A socket whose peer reads as `address` (the rule reads nothing else of it). */

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WorkerLink } from '../../src/sticky/worker-link-primary.js';
-import { SlotTable } from '../../src/sticky/slot-table-primary.js';
+import { HandoffLink } from '../../src/sticky/planes/handoff-link-primary.js';
+import { hopTable } from '../helpers/hop-table.js';
 import type { Connection } from '../../src/sticky/connection.js';
 import { FakeWorker, fakeHandle, type FakeHandle } from '../helpers/fake-worker.js';
 
@@ -12,11 +13,23 @@ const nameOf = (connection: Connection): string => (connection as FakeHandle).na
 function linkTo(worker: FakeWorker, slotWaitTimeout = 1_000) {
   const returned: string[] = [];
   const expired: string[] = [];
-  const link = new WorkerLink(worker.asWorker(), 0, {
+  const workerLink = new WorkerLink(worker.asWorker(), 0);
+  const handoff = new HandoffLink(workerLink, {
     slotWaitTimeout,
     undeliverable: (_link, connection) => returned.push(nameOf(connection)),
     expired: (_link, connection) => expired.push(nameOf(connection)),
   });
+  // The link as the hop uses it: sends through its handoff queue, closes and finishes as a WorkerLink.
+  const link = {
+    send: (connection: Connection, bytes: string | undefined) => handoff.send(connection, bytes),
+    isStalled: (now: number) => handoff.isStalled(now),
+    get queueDepth() { return handoff.queueDepth; },
+    get unacknowledged() { return workerLink.unacknowledged; },
+    get isOpen() { return workerLink.isOpen; },
+    close: () => workerLink.close(),
+    finish: (message: object) => workerLink.finish(message),
+    recall: (message: object) => workerLink.recall(message),
+  };
   return { link, returned, expired };
 }
 
@@ -158,15 +171,15 @@ describe('WorkerLink', () => {
 
 describe('SlotTable.withdraw', () => {
   it('keeps the withdrawn worker\'s queued connections and later ones in its slot for the next worker, in order', () => {
-    const table = new SlotTable(2, { slotQueueLimit: 10, slotWaitTimeout: 1_000, reject: () => undefined });
+    const { table, hop } = hopTable(2, { slotQueueLimit: 10, slotWaitTimeout: 1_000, reject: () => undefined });
     const closing = new FakeWorker(1);
     const other = new FakeWorker(2);
     const link = table.link(0, closing.asWorker());
     table.setRoute(0, link);
     table.setRoute(1, table.link(1, other.asWorker()));
-    for (const name of ['a', 'b', 'c']) table.dispatch(0, fakeHandle(name), undefined);
+    for (const name of ['a', 'b', 'c']) hop.dispatch(0, fakeHandle(name), undefined);
     table.withdraw(link, { type: 'sticky:unrouted' });
-    table.dispatch(0, fakeHandle('d'), undefined);
+    hop.dispatch(0, fakeHandle('d'), undefined);
     expect(table.queueDepth(0)).toBe(3);
     closing.ack();
     expect(closing.handleNames()).toEqual(['a']);
@@ -176,7 +189,7 @@ describe('SlotTable.withdraw', () => {
     for (let i = 0; i < 3; i++) successor.ack();
     expect(successor.handleNames()).toEqual(['b', 'c', 'd']);
     expect(other.handleNames()).toEqual([]);
-    expect(table.stats).toMatchObject({ failedOver: 0, rejected: 0 });
+    expect(hop.stats).toMatchObject({ failedOver: 0, rejected: 0 });
   });
 });
 
@@ -184,30 +197,30 @@ describe('SlotTable with a stalled link', () => {
   it('lets a stalled worker hold at most slotQueueLimit connections; the rest fail over at once', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const rejected: string[] = [];
-    const table = new SlotTable(2, { slotQueueLimit: 2, slotWaitTimeout: 100, reject: (connection) => rejected.push(nameOf(connection)) });
+    const { table, hop } = hopTable(2, { slotQueueLimit: 2, slotWaitTimeout: 100, reject: (connection) => rejected.push(nameOf(connection)) });
     const stuck = new FakeWorker(1);
     const live = new FakeWorker(2);
     table.setRoute(0, table.link(0, stuck.asWorker()));
     table.setRoute(1, table.link(1, live.asWorker()));
-    table.dispatch(0, fakeHandle('a'), undefined);
+    hop.dispatch(0, fakeHandle('a'), undefined);
     vi.advanceTimersByTime(101);
-    for (const name of ['b', 'c', 'd', 'e']) table.dispatch(0, fakeHandle(name), undefined);
+    for (const name of ['b', 'c', 'd', 'e']) hop.dispatch(0, fakeHandle(name), undefined);
     expect(stuck.handleNames()).toEqual(['a']);
     expect(live.handleNames()).toEqual(['d']);
-    expect(table.stats).toMatchObject({ routed: 3, failedOver: 2, rejected: 0 });
+    expect(hop.stats).toMatchObject({ routed: 3, failedOver: 2, rejected: 0 });
     expect(rejected).toEqual([]);
   });
 
   it('keeps a burst on a worker that acknowledges, however long its queue', () => {
-    const table = new SlotTable(2, { slotQueueLimit: 2, slotWaitTimeout: 100, reject: () => undefined });
+    const { table, hop } = hopTable(2, { slotQueueLimit: 2, slotWaitTimeout: 100, reject: () => undefined });
     const busy = new FakeWorker(1);
     const other = new FakeWorker(2);
     const link = table.link(0, busy.asWorker());
     table.setRoute(0, link);
     table.setRoute(1, table.link(1, other.asWorker()));
-    for (let i = 0; i < 10; i++) table.dispatch(0, fakeHandle(`h${i}`), undefined);
+    for (let i = 0; i < 10; i++) hop.dispatch(0, fakeHandle(`h${i}`), undefined);
     expect(link.unacknowledged).toBe(10);
     expect(other.handleNames()).toEqual([]);
-    expect(table.stats.failedOver).toBe(0);
+    expect(hop.stats.failedOver).toBe(0);
   });
 });

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
-import type { ResolvedListenOptions, RoutingMode } from '../options.js';
+import type { ResolvedListenOptions, RoutingMode } from '../../options/index.js';
 import { HeadVerdict, type HeadInspector, type HeadState, type Refusal } from './head-reader-primary.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import { parseAddressEntry } from './address.js';
 import { slotOfAddress, slotOfKey } from './route.js';
-import { setProxiedClient } from './connection.js';
+import { setProxiedClient } from '../connection.js';
 import { isTrustedPeer } from './trust.js';
 import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest } from './http-head-strategy-primary.js';
 

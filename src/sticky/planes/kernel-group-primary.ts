@@ -1,12 +1,11 @@
 import { fstatSync } from 'node:fs';
 import { isIP, type AddressInfo } from 'node:net';
-import type { Logger } from '../logger.js';
-import { ErrorCode, StickyError } from '../errors.js';
-import { bucketTable } from './bucket-table.js';
+import type { Logger } from '../../logger.js';
+import { ErrorCode, StickyError } from '../../errors.js';
+import { bucketTable, nextLiveSlot } from '../routing/index.js';
 import { encodeProgram, generateReusePortProgram } from './reuseport-program.js';
-import { holdListeningFd, type NativeListenHandle } from '../internal/node-internals-primary.js';
+import { holdListeningFd, type NativeListenHandle } from '../../internal/node-internals-primary.js';
 import type { ReusePortSockets } from './reuseport-native.js';
-import { nextLiveSlot } from './route.js';
 import { isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener } from './port-listeners.js';
 import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
 

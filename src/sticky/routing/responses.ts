@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { allowReads } from '../internal/node-internals-primary.js';
+import { allowReads } from '../../internal/node-internals-primary.js';
 
 // Answers the primary gives to bad clients in the modes that read bytes. Each response closes the
 // connection; the socket keeps reading (and discarding) for a moment so the kernel does not reset

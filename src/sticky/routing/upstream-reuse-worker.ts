@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { forwardedClient, forwardingRule, headerValue, type ForwardingRule } from './trust.js';
-import { inheritedOptions } from '../options.js';
+import { inheritedOptions } from '../../options/index.js';
 
 // The header and parsed custom modes route a connection by its first request: the primary reads no
 // later request. A proxy that shares its keep-alive connections to this port between clients (HAProxy's

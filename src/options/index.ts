@@ -1,12 +1,12 @@
 import { availableParallelism } from 'node:os';
-import { isLoggerLike, resolveLogger, type StickyLogger } from './logger.js';
-import { MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction } from './options/checks.js';
-import { DEFAULTS } from './options/defaults.js';
-import type { ListenOptions, ResolvedListenOptions } from './options/listen-options.js';
+import { isLoggerLike, resolveLogger, type StickyLogger } from '../logger.js';
+import { MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction } from './checks.js';
+import { DEFAULTS } from './defaults.js';
+import type { ListenOptions, ResolvedListenOptions } from './listen-options.js';
 import {
   checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMode, resolveReadiness, resolveSteering,
   resolveTrustedProxies,
-} from './options/resolvers.js';
+} from './resolvers.js';
 
 // Options are resolved once on each side: normalizeListenOptions() in the primary and in each
 // worker, and the primary's lifecycle options passed to its workers through their environment
@@ -14,10 +14,10 @@ import {
 
 export type {
   ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering, StickyRequest,
-} from './options/listen-options.js';
-export { DEFAULTS } from './options/defaults.js';
-export { MAX_TIMER_MS, checkWorkerCount, describeValue, invalidOption, parsePort } from './options/checks.js';
-export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './options/worker-env.js';
+} from './listen-options.js';
+export { DEFAULTS } from './defaults.js';
+export { MAX_TIMER_MS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
+export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './worker-env.js';
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions',

@@ -90,7 +90,7 @@ export function loadReusePortSockets(): NativeSupport {
 
 function load(): NativeSupport {
   // From both src/sticky and dist/sticky the package root is two levels up.
-  const prebuilds = fileURLToPath(new URL('../../prebuilds', import.meta.url));
+  const prebuilds = fileURLToPath(new URL('../../../prebuilds', import.meta.url));
   return loadFrom(prebuilds, process.platform, process.arch, process.versions.node);
 }
 

@@ -1,5 +1,5 @@
-import type { Logger } from '../logger.js';
-import { ErrorCode, StickyError } from '../errors.js';
+import type { Logger } from '../../logger.js';
+import { ErrorCode, StickyError } from '../../errors.js';
 
 // What the kernel plane reports about its reuseport group's members: each look at the port's
 // listeners (at open, around every grow and shrink, and every `groupCheckInterval` ms) tells this

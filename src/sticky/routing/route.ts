@@ -1,4 +1,4 @@
-import type { PrehashKey } from '../options.js';
+import type { PrehashKey } from '../../options/index.js';
 import { hashBytes, hashNumbers, hashString, jumpHash } from './hash.js';
 import { bucketOfAddress } from './address-bucket.js';
 import { bucketTable } from './bucket-table.js';

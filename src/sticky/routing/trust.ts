@@ -1,4 +1,4 @@
-import type { AddressRanges } from '../internal/address-ranges.js';
+import type { AddressRanges } from '../../internal/address-ranges.js';
 import { clientAddressFromHeader, forwardedFor, normalizeAddress, parseAddressEntry } from './address.js';
 
 // Which forwarded address to believe, in one place for both sides: the primary routes by it, a worker's

@@ -1,6 +1,6 @@
 import {
   BUCKET_SHIFT, FINAL_MULTIPLIER_1, FINAL_MULTIPLIER_2, FINAL_SHIFT_1, FINAL_SHIFT_2, WORD_MULTIPLIER, WORD_SHIFT,
-} from './address-bucket.js';
+} from '../routing/index.js';
 
 // The classic BPF program the kernel runs for each new connection of a reuseport group: it
 // computes the client address's bucket exactly as address-bucket.ts does and returns the slot that

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { stopReads } from '../internal/node-internals-primary.js';
-import { closeConnection } from './connection.js';
+import { stopReads } from '../../internal/node-internals-primary.js';
+import { closeConnection } from '../connection.js';
 
 // Reads the first bytes of a connection in the primary (header, PROXY and parsed custom modes) until
 // its strategy says it has enough, then stops the socket's reads so that no later byte is consumed

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { ResolvedListenOptions, StickyRequest } from '../options.js';
+import type { ResolvedListenOptions, StickyRequest } from '../../options/index.js';
 import { HeadVerdict, type HeadState } from './head-reader-primary.js';
 import { findHeadEnd, isRequestLine, looksLikeHttp, parseRequestHead } from './http-head.js';
 import { forwardedClient, forwardingRule } from './trust.js';

@@ -1,4 +1,4 @@
-import type { StickyRequest } from '../options.js';
+import type { StickyRequest } from '../../options/index.js';
 
 // A strict, small HTTP/1.x request-head reader for the primary. It only decides routing; the worker's
 // own parser handles the request. Pure: no sockets here.

@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { devNull } from 'node:os';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../logger.js';
 import { ACCEPT_BACKOFF, nextAcceptPause } from './accept-backoff.js';
 
 // The primary hop's answer to running out of file descriptors. libuv never reports a failed accept()

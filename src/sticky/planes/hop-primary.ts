@@ -1,0 +1,235 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Logger } from '../../logger.js';
+import type { ResolvedListenOptions } from '../../options/index.js';
+import {
+  HeadReader, HeadVerdict, answerAndClose, slotOfAddress,
+  type HeadStrategy, type Refusal, type RoutingStrategy, type SocketStrategy,
+} from '../routing/index.js';
+import { closeConnection, isSocket, type TcpHandle } from '../connection.js';
+import type { DataPlane } from '../data-plane.js';
+import type { SlotQueueStats } from '../slot-queue.js';
+import type { SlotTable } from '../slot-table-primary.js';
+import type { WorkerLink } from '../worker-link-primary.js';
+import { HopDelivery } from './hop-delivery-primary.js';
+import { AcceptGuard } from './accept-guard-primary.js';
+import { acceptBareHandles } from '../../internal/node-internals-primary.js';
+
+// The primary hop, the primary's half (the worker's is hop-worker.ts): the primary owns the public
+// port (pauseOnConnect), reads what the mode's strategy needs (the head reader), and hands each
+// connection over IPC to its slot's worker through the slot queue and the worker's handoff link. Hot
+// path: no logging and no per-connection allocation beyond what Node makes; outcomes are counted.
+
+/** The balancer's counters this plane adds to. */
+export interface HopCounts {
+  accepted: number;
+  acceptErrors: number;
+  keyFallbacks: number;
+  badRequest: number;
+  headTimeout: number;
+  headTooLarge: number;
+  overloaded: number;
+  invalidProxyHeader: number;
+  untrustedProxyPeer: number;
+}
+
+export interface HopContext {
+  readonly options: Readonly<ResolvedListenOptions>;
+  readonly log: Logger;
+  readonly strategy: RoutingStrategy;
+  readonly table: SlotTable;
+  readonly counts: HopCounts;
+  /** The primary stopped accepting: a listen still binding closes what it bound. */
+  readonly isStopped: () => boolean;
+  readonly closedWhileBinding: () => Error;
+}
+
+/** Reused for every getpeername() call: the address is read out before the next connection. */
+const PEER: { address?: string; port?: number; family?: string } = {};
+
+export class HopPlane implements DataPlane {
+  readonly kind = 'primary';
+  readonly server: Server;
+  readonly #context: HopContext;
+  readonly #table: SlotTable;
+  readonly #strategy: RoutingStrategy;
+  readonly #counts: HopCounts;
+  readonly #hashSeed: number;
+  readonly #delivery: HopDelivery;
+  readonly #heads: HeadReader | undefined;
+  readonly #guard: AcceptGuard;
+  /** Where the port listens, to listen there again after a pause. */
+  #listenAt: { port: number; host: string | undefined } | undefined;
+
+  constructor(context: HopContext) {
+    const { options, strategy, table } = context;
+    this.#context = context;
+    this.#table = table;
+    this.#strategy = strategy;
+    this.#counts = context.counts;
+    this.#hashSeed = options.hashSeed;
+    const unavailable = strategy.answers.rejected;
+    this.#delivery = new HopDelivery(table, {
+      slotQueueLimit: options.slotQueueLimit,
+      slotWaitTimeout: options.slotWaitTimeout,
+      // Modes that speak HTTP hold sockets and can answer 503; IP mode may hold bare handles.
+      // (A connection taken back from a dead worker may be a bare handle in any mode: just closed.)
+      reject: unavailable === undefined ? closeConnection
+        : (socket) => (isSocket(socket) ? answerAndClose(socket, unavailable) : closeConnection(socket)),
+    });
+    this.#heads = strategy.reads === 'nothing' ? undefined : new HeadReader(strategy as HeadStrategy, table, {
+      onHead: (socket, slot, bytes) => this.#dispatchWithFallback(slot, socket, bytes),
+      onRefuse: this.#refuse,
+    }, options);
+    this.server = createServer({ pauseOnConnect: true }, strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection);
+    this.#guard = new AcceptGuard({
+      stop: () => {
+        if (this.server.listening) this.server.close();
+      },
+      listen: () => this.#open(this.#listenAt),
+    }, context.log);
+  }
+
+  get stats(): SlotQueueStats {
+    return this.#delivery.stats;
+  }
+
+  get pendingHeads(): number {
+    return this.#heads?.size ?? 0;
+  }
+
+  get acceptPauses(): number {
+    return this.#guard.pauses;
+  }
+
+  get isAcceptPaused(): boolean {
+    return this.#guard.isPaused;
+  }
+
+  /** Binds the public port. @throws the bind error (EADDRINUSE…). */
+  async listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    await this.#open({ port, host });
+    // After listen, a server 'error' is a failed accept or a failed listen after a pause for lack
+    // of descriptors (see accept-guard-primary.ts): counted, never fatal to the primary.
+    this.server.on('error', () => { this.#counts.acceptErrors++; });
+    const address = this.server.address() as AddressInfo;
+    this.#listenAt = { port: address.port, host };
+    this.#guard.start();
+    return address;
+  }
+
+  attach(slot: number, link: WorkerLink): void {
+    this.#delivery.attach(slot, link);
+  }
+
+  setFailed(slot: number, isFailed: boolean): void {
+    this.#delivery.setFailed(slot, isFailed);
+  }
+
+  refuseGrowth(): undefined {
+    return undefined;
+  }
+
+  resize(count: number, apply: () => void): void {
+    this.#delivery.resize(count, apply);
+  }
+
+  handoffs(slot: number): number {
+    return this.#delivery.handoffs(slot);
+  }
+
+  queueDepth(slot: number): number {
+    return this.#delivery.queueDepth(slot);
+  }
+
+  /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
+  close(handOff: boolean): void {
+    this.#guard.stop();
+    if (this.server.listening) this.server.close();
+    // A client still sending its HTTP head has a request on the way: when waiting for connections it
+    // goes, with what was read, to the worker of its socket address, which answers it while draining.
+    // (A partial PROXY header is no request a worker could read: closed.)
+    const isRequest = handOff && this.#strategy.reads === 'httpHead';
+    for (const { socket, buffer } of this.#heads?.drain() ?? []) {
+      if (isRequest) this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
+      else closeConnection(socket);
+    }
+    this.#delivery.close(handOff);
+  }
+
+  /** Listens on `at`: first, and again on the port it had after a pause for lack of descriptors. */
+  #open(at: { port: number; host: string | undefined } | undefined): Promise<void> {
+    if (at === undefined) return Promise.reject(new Error('the primary never listened'));
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen({ port: at.port, host: at.host, backlog: this.#context.options.backlog }, () => {
+        this.server.removeListener('error', onError);
+        // Closed while binding: nobody else would close it.
+        if (this.#context.isStopped()) return void this.server.close(() => reject(this.#context.closedWhileBinding()));
+        // A key that is the peer address needs no byte nor net.Socket: the listening handle's accept
+        // callback is taken over, so each connection stays the bare TCP handle libuv accepted (no
+        // stream state or listeners built in the primary) and travels to the worker as 'net.Native'.
+        if (this.#strategy.isKeyedByPeerAddress) acceptBareHandles(this.server, this.#onBareConnection);
+        resolve();
+      });
+    });
+  }
+
+  /** An accept error (EMFILE) is counted instead of surfacing as a server 'error' that would crash. */
+  #onBareConnection = (status: number, handle: TcpHandle | undefined): void => {
+    if (status !== 0 || handle === undefined) {
+      this.#counts.acceptErrors++;
+      return;
+    }
+    this.#counts.accepted++;
+    if (handle.getpeername(PEER) !== 0 || PEER.address === undefined) {
+      // The peer is already gone: nothing to route.
+      handle.close();
+      return;
+    }
+    this.#delivery.dispatch(slotOfAddress(PEER.address, this.#hashSeed, this.#table.size), handle, undefined);
+  };
+
+  /** Modes that read no byte: the strategy keys the socket itself. */
+  #onSocket = (socket: Socket): void => {
+    this.#counts.accepted++;
+    let slot: number | undefined;
+    try {
+      slot = (this.#strategy as SocketStrategy).slotOfSocket(socket, this.#table.size);
+    } catch {
+      // A throwing key function falls back to the socket address; counted, never logged here.
+      slot = undefined;
+    }
+    this.#dispatchWithFallback(slot, socket, undefined);
+  };
+
+  /** Modes that read a head: the head reader asks the strategy after every chunk. */
+  #onHeadConnection = (socket: Socket): void => {
+    this.#counts.accepted++;
+    const admits = (this.#strategy as HeadStrategy).admitsPeer;
+    // Counted, never logged: a scan of the port must not flood the log.
+    if (admits !== undefined && !admits(socket)) return this.#refuse(socket, HeadVerdict.untrustedProxyPeer);
+    (this.#heads as HeadReader).start(socket, performance.now());
+  };
+
+  #refuse = (socket: Socket, refusal: Refusal): void => {
+    this.#counts[refusal]++;
+    const answer = this.#strategy.answers[refusal];
+    if (answer === undefined) closeConnection(socket);
+    else answerAndClose(socket, answer);
+  };
+
+  /** No usable key (missing header, not an address, a key function that threw): route by the socket address. */
+  #dispatchWithFallback(slot: number | undefined, socket: Socket, bytes: string | undefined): void {
+    if (slot === undefined) {
+      this.#counts.keyFallbacks++;
+      const address = socket.remoteAddress;
+      if (address === undefined) {
+        closeConnection(socket);
+        return;
+      }
+      slot = slotOfAddress(address, this.#hashSeed, this.#table.size);
+    }
+    this.#delivery.dispatch(slot, socket, bytes);
+  }
+}
