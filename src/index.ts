@@ -1,5 +1,5 @@
 export { listen, type CloseMaster } from './listen.js';
-export { createPrimary, type StickyPrimary, type PrimaryEvents, type CloseOptions } from './primary.js';
+export { createPrimary, type StickyPrimary, type PrimaryEvents, type CloseOptions, type ShutdownStartInfo } from './primary.js';
 export type { PrimaryStats } from './stats-primary.js';
 export type { ChannelStats } from './lifecycle/index.js';
 export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
@@ -7,10 +7,13 @@ export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './ap
 export {
   ready, onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
   type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo,
-  type ReloadReport, type SlotReloadReport,
+  type ReloadReport, type SlotReloadReport, type WorkerTimeoutInfo, type RespawnScheduledInfo, type SlotFailedInfo,
+  type MasterCloseInfo, type RecycleInfo, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo,
 } from './lifecycle/index.js';
 export { ErrorCode, StickyError, isStickyError } from './errors.js';
-export type { ListenOptions, StickyRequest, PrehashKey, RoutingMode, Steering } from './options/index.js';
+export type {
+  ListenOptions, ResolvedListenOptions, ResolvedMetricsOptions, MetricsOptions, StickyRequest, PrehashKey, RoutingMode, Steering,
+} from './options/index.js';
 export type { BalancerStats, SteeringState, ForeignListenerInfo, ForeignListenerGoneInfo, KernelGroupStats } from './sticky/index.js';
 export { clientAddress, type ClientAddressSource } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';

@@ -1,12 +1,16 @@
 import cluster from 'node:cluster';
 import { normalizeListenOptions, parsePort, type ListenOptions } from './options/index.js';
-import { closePrimary, startPrimary, type StickyPrimary } from './primary.js';
+import { startPrimary, type StickyPrimary } from './primary.js';
+import type { StickyError } from './errors.js';
 import { createWorker } from './worker.js';
 import { resolveApp, type StickyApp } from './app-server.js';
 
-/** Returned by `listen()` in the primary: shuts the cluster down; `callback(err?)` fires once. */
+/**
+ * Returned by `listen()` in the primary: shuts the cluster down; `callback(error?)` fires once, with
+ * the shutdown's error (`STICKY_ERR_SHUTDOWN_TIMEOUT` when workers had to be killed) if any.
+ */
 export interface CloseMaster {
-  (callback?: (error?: Error) => void, waitForConnections?: boolean): void;
+  (callback?: (error?: StickyError) => void, waitForConnections?: boolean): void;
   /** The primary's handle: events, `stats()`, `close()`. */
   readonly primary: StickyPrimary;
 }
@@ -47,8 +51,8 @@ export function listen(app: StickyApp, port: number | string, hostnameOrOptions?
     },
     (error: unknown) => server.emit('error', error),
   );
-  const closeMaster = (callback?: (error?: Error) => void, waitForConnections = false): void => {
-    void closePrimary(primary, 'closeMaster', waitForConnections).then((result) => {
+  const closeMaster = (callback?: (error?: StickyError) => void, waitForConnections = false): void => {
+    void primary.closeFor('closeMaster', waitForConnections).then((result) => {
       callback?.(result.error);
     });
   };

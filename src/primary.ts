@@ -20,16 +20,17 @@ import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } f
 
 /** Only this module constructs a primary, from options validated once (createPrimary, listen, the CLI). */
 const CONSTRUCT = Symbol('StickyPrimary');
-/** Set by the class: the drop-in's `closeMaster`, a shutdown reported with its own reason. */
-let closeWithReason: (primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean) => Promise<ShutdownResult>;
 
 /**
  * Events of a primary, by name. `foreignListener` (kernel steering): a socket of another process
  * listens on the public port; `foreignListenerGone`: only the cluster's own sockets listen there again.
  */
+/** A shutdown began, for `reason`. */
+export interface ShutdownStartInfo { reason: ShutdownReason; waitForConnections: boolean }
+
 export interface PrimaryEvents extends SupervisorEvents, TopologyEvents, GroupWatchEvents {
   listening: AddressInfo;
-  shutdownStart: { reason: ShutdownReason; waitForConnections: boolean };
+  shutdownStart: ShutdownStartInfo;
   shutdownEnd: ShutdownResult;
 }
 
@@ -40,6 +41,7 @@ export interface CloseOptions {
 
 /** The primary's handle: the balancer, the worker slots and the shutdown. */
 export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
+  /** The options as validated, with every default applied (frozen). */
   readonly options: Readonly<ResolvedListenOptions>;
   readonly #log: Logger;
   readonly #balancer: Balancer;
@@ -55,10 +57,6 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   readonly #stats: StatsSources;
   /** A worker reports at most every 10 s; one that sends more is logged at most every 5 s. */
   readonly #reuseLogs = new LogLimits<number>(5_000);
-
-  static {
-    closeWithReason = (primary, reason, waitForConnections) => primary.#close(reason, waitForConnections);
-  }
 
   /** @internal use `createPrimary()` or `listen()` */
   constructor(token: typeof CONSTRUCT, options: Readonly<ResolvedListenOptions>) {
@@ -113,11 +111,11 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor.on('workerExit', ({ workerId }) => this.#reuseLogs.delete(workerId));
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
-      void this.#close('masterclose', payload.waitForConnections).then(exitAfterShutdown);
+      void this.closeFor('masterclose', payload.waitForConnections).then(exitAfterShutdown);
     });
     if (options.handleSignals) {
       this.#removeSignals = installShutdownSignals({
-        shutdown: () => this.#close('signal', true),
+        shutdown: () => this.closeFor('signal', true),
         escalate: () => this.#shutdown.escalate(),
         // Failures are reported through events and the error log; a signal has nobody to reject to.
         reload: () => void this.reload().catch(() => undefined),
@@ -245,14 +243,15 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
 
   /** Shuts the cluster down; repeated or concurrent calls share one result. */
   close(options: CloseOptions = {}): Promise<ShutdownResult> {
-    return this.#close('api', options.waitForConnections ?? true);
+    return this.closeFor('api', options.waitForConnections ?? true);
   }
 
   stats(): PrimaryStats {
     return collectStats(this.#stats);
   }
 
-  #close(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+  /** @internal a shutdown reported with its own reason (the drop-in's `closeMaster`, signals, masterclose) */
+  closeFor(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
     if (!this.#shutdown.isStarted) {
       this.#state = transition(this.#state, 'closing');
       this.emit('shutdownStart', { reason, waitForConnections });
@@ -307,9 +306,4 @@ export function createPrimary(options: ListenOptions = {}): StickyPrimary {
 /** @internal a primary from options already validated (`listen()`, the CLI) */
 export function startPrimary(options: Readonly<ResolvedListenOptions>): StickyPrimary {
   return new StickyPrimary(CONSTRUCT, options);
-}
-
-/** @internal the drop-in's `closeMaster`: a shutdown reported with its own reason */
-export function closePrimary(primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
-  return closeWithReason(primary, reason, waitForConnections);
 }

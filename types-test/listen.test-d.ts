@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd';
-import { listen, type CloseMaster, type ListenOptions, type PrehashKey, type StickyRequest } from '../dist/index.js';
+import { listen, type CloseMaster, type ListenOptions, type PrehashKey, type StickyError, type StickyRequest } from '../dist/index.js';
 
 const server = createServer();
 
@@ -22,7 +22,7 @@ expectError(listen({}, 3000));
 // closeMaster(callback?, waitForConnections?)
 declare const closeMaster: CloseMaster;
 expectType<void>(closeMaster());
-expectType<void>(closeMaster((error) => expectType<Error | undefined>(error), true));
+expectType<void>(closeMaster((error) => expectType<StickyError | undefined>(error), true));
 expectType<void>(closeMaster(undefined, false));
 expectError(closeMaster('x'));
 expectError(closeMaster(() => {}, 'yes'));

@@ -72,3 +72,23 @@ createPrimary({ steering: 'kernel' });
 expectError(createPrimary({ steering: 'fast' }));
 expectType<'kernel' | 'primary'>(createPrimary().stats().steering.plane);
 expectType<string | undefined>(createPrimary().stats().steering.reason);
+
+// The types public events carry and `primary.options` have public names.
+import type {
+  MasterCloseInfo, RecycleInfo, ReloadProgressInfo, ReloadStartInfo, ResolvedListenOptions, RespawnScheduledInfo, ScaledInfo,
+  ShutdownStartInfo, SlotFailedInfo, WorkerTimeoutInfo,
+} from '../dist/index.js';
+expectType<Readonly<ResolvedListenOptions>>(primary.options);
+expectType<number>(primary.options.slotWaitTimeout);
+expectError(primary.options.workers = 2);
+primary.on('workerTimeout', (info) => expectType<WorkerTimeoutInfo>(info));
+primary.on('respawnScheduled', (info) => expectType<RespawnScheduledInfo>(info));
+primary.on('slotFailed', (info) => expectType<SlotFailedInfo>(info));
+primary.on('masterclose', (info) => expectType<MasterCloseInfo>(info));
+primary.on('recycle', (info) => expectType<RecycleInfo>(info));
+primary.on('reloadStart', (info) => expectType<ReloadStartInfo>(info));
+primary.on('reloadProgress', (info) => expectType<ReloadProgressInfo>(info));
+primary.on('scaled', (info) => expectType<ScaledInfo>(info));
+primary.on('shutdownStart', (info) => expectType<ShutdownStartInfo>(info));
+declare const timeout: WorkerTimeoutInfo;
+expectType<number>(timeout.workerId);

@@ -29,15 +29,24 @@ export interface SlotState {
   uptime: number | undefined;
 }
 
+/** A slot's worker is forked again after `delay` ms (`crashes` in the current window). */
+export interface RespawnScheduledInfo { slot: number; delay: number; crashes: number }
+/** A slot crashed too often: its clients fail over to other slots; it is retried in `retryIn` ms. */
+export interface SlotFailedInfo { slot: number; crashes: number; retryIn: number; error: StickyError }
+/** A worker asked for the whole cluster to shut down (`requestMasterClose()`). */
+export interface MasterCloseInfo { waitForConnections: boolean; workerId: number }
+/** A worker passed `maxRequests` or `maxMemory`. */
+export interface RecycleInfo extends WorkerInfo { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number }
+
 export interface SupervisorEvents {
   workerOnline: WorkerInfo;
   workerReady: WorkerInfo;
   workerExit: WorkerExitInfo;
-  respawnScheduled: { slot: number; delay: number; crashes: number };
-  slotFailed: { slot: number; crashes: number; retryIn: number; error: StickyError };
-  masterclose: { waitForConnections: boolean; workerId: number };
+  respawnScheduled: RespawnScheduledInfo;
+  slotFailed: SlotFailedInfo;
+  masterclose: MasterCloseInfo;
   /** A worker passed `maxRequests` or `maxMemory`; it is replaced in its slot. */
-  recycle: WorkerInfo & { reason: 'maxRequests' | 'maxMemory'; requests: number; rss: number };
+  recycle: RecycleInfo;
   workerTimeout: WorkerTimeoutInfo;
   /**
    * The worker's application closed its server (`server.close()`): nothing is routed to it any more;

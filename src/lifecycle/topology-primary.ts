@@ -12,11 +12,18 @@ import { needsSuccessor } from './server-close.js';
 // time: a reload asked for during a reload queues one more after it; scaling waits its turn. The
 // supervisor forks and retires workers; the slot owner alone installs them in slots and adds or removes slots.
 
+/** A rolling restart began over `slots` slots. */
+export interface ReloadStartInfo { slots: number }
+/** One slot's replacement of a rolling restart is done (`done` of `total`). */
+export interface ReloadProgressInfo extends SlotReloadReport { done: number; total: number }
+/** The cluster now has `to` slots. */
+export interface ScaledInfo { from: number; to: number }
+
 export interface TopologyEvents extends Record<string, unknown> {
-  reloadStart: { slots: number };
-  reloadProgress: SlotReloadReport & { done: number; total: number };
+  reloadStart: ReloadStartInfo;
+  reloadProgress: ReloadProgressInfo;
   reloadEnd: ReloadReport;
-  scaled: { from: number; to: number };
+  scaled: ScaledInfo;
 }
 
 const REASONS: Readonly<Record<string, string>> = {

@@ -122,9 +122,9 @@ export class Balancer {
   }
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
-  stopAccepting(handOffWaiting: boolean): void {
+  stopAccepting(waitForConnections: boolean): void {
     this.#isStopped = true;
-    this.slots.close(handOffWaiting);
+    this.slots.close(waitForConnections);
   }
 
   /**

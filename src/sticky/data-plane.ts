@@ -25,8 +25,11 @@ export interface DataPlane {
    * Throws, leaving everything as it was, when the plane cannot grow.
    */
   resize(count: number, apply: () => void): void;
-  /** Shutdown: no new connection reaches any slot; what waits is handed to a live worker when `handOff`. */
-  close(handOff: boolean): void;
+  /**
+   * Shutdown: no new connection reaches any slot. When waiting for connections, what waits in the plane
+   * is handed to a live worker (which serves it while it drains); else it is closed.
+   */
+  close(waitForConnections: boolean): void;
   /** Connections this plane handed to the slot's workers (0 where the workers accept themselves). */
   handoffs(slot: number): number;
   /** Connections waiting for the slot's worker in this plane. */

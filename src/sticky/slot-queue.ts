@@ -155,13 +155,13 @@ export class SlotQueue<T extends QueueTarget> {
 
   /**
    * Shutdown, before the routes close: connections still waiting are handed to any live worker when
-   * `handOff` is true, else rejected.
+   * waiting for connections, else rejected.
    */
-  close(handOff: boolean): void {
+  close(waitForConnections: boolean): void {
     this.#slots.forEach((entry, slot) => {
       // A slot with waiting sockets has no ready worker: the next live slot serves them while it drains.
       for (const item of entry.waiting.take()) {
-        if (handOff) this.#failOver(slot, item.socket, item.bytes);
+        if (waitForConnections) this.#failOver(slot, item.socket, item.bytes);
         else this.reject(item.socket);
       }
     });

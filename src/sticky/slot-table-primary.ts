@@ -133,10 +133,10 @@ export class SlotTable {
     else this.#plane.resize(count, apply);
   }
 
-  /** Shutdown: no more routing; the plane hands over or closes what waits. */
-  close(handOff: boolean): void {
+  /** Shutdown: no more routing; the plane hands over (when waiting for connections) or closes what waits. */
+  close(waitForConnections: boolean): void {
     if (this.#isClosed) return;
-    this.#plane?.close(handOff);
+    this.#plane?.close(waitForConnections);
     this.#isClosed = true;
   }
 }

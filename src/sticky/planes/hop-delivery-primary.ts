@@ -62,8 +62,8 @@ export class HopDelivery implements DataPlane {
     return this.#queue.depth(slot);
   }
 
-  close(handOff: boolean): void {
-    this.#queue.close(handOff);
+  close(waitForConnections: boolean): void {
+    this.#queue.close(waitForConnections);
   }
 
   /** The link's handoff queue, made when the hop first needs it. */

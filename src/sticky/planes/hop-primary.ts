@@ -142,18 +142,18 @@ export class HopPlane implements DataPlane {
   }
 
   /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
-  close(handOff: boolean): void {
+  close(waitForConnections: boolean): void {
     this.#guard.stop();
     if (this.server.listening) this.server.close();
     // A client still sending its HTTP head has a request on the way: when waiting for connections it
     // goes, with what was read, to the worker of its socket address, which answers it while draining.
     // (A partial PROXY header is no request a worker could read: closed.)
-    const isRequest = handOff && this.#strategy.reads === 'httpHead';
+    const isRequest = waitForConnections && this.#strategy.reads === 'httpHead';
     for (const { socket, buffer } of this.#heads?.drain() ?? []) {
       if (isRequest) this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
       else closeConnection(socket);
     }
-    this.#delivery.close(handOff);
+    this.#delivery.close(waitForConnections);
   }
 
   /** Listens on `at`: first, and again on the port it had after a pause for lack of descriptors. */
