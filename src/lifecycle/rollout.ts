@@ -1,5 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
-import { MAX_WORKERS } from '../options/checks.js';
+import { MAX_WORKERS } from '../options/index.js';
 
 // Rolling-restart and scaling arithmetic, pure: which slots are replaced together, in order, and
 // where a scaling step leads.

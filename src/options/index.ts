@@ -16,7 +16,7 @@ export type {
   ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering, StickyRequest,
 } from './listen-options.js';
 export { DEFAULTS } from './defaults.js';
-export { MAX_TIMER_MS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
+export { MAX_TIMER_MS, MAX_WORKERS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
 export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './worker-env.js';
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
