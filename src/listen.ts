@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { normalizeListenOptions, parsePort, type ListenOptions } from './options/index.js';
-import { startPrimary, type StickyPrimary } from './primary.js';
+import { closeFor, startPrimary, type StickyPrimary } from './primary.js';
 import type { StickyError } from './errors.js';
 import { createWorker } from './worker.js';
 import { resolveApp, type StickyApp } from './app-server.js';
@@ -52,7 +52,7 @@ export function listen(app: StickyApp, port: number | string, hostnameOrOptions?
     (error: unknown) => server.emit('error', error),
   );
   const closeMaster = (callback?: (error?: StickyError) => void, waitForConnections = false): void => {
-    void primary.closeFor('closeMaster', waitForConnections).then((result) => {
+    void closeFor(primary, 'closeMaster', waitForConnections).then((result) => {
       callback?.(result.error);
     });
   };

@@ -20,6 +20,8 @@ import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } f
 
 /** Only this module constructs a primary, from options validated once (createPrimary, listen, the CLI). */
 const CONSTRUCT = Symbol('StickyPrimary');
+/** Key of the shutdown with its own reason, out of reach of the handle's users (see `closeFor`). */
+const CLOSE_FOR: unique symbol = Symbol('closeFor');
 
 /**
  * Events of a primary, by name. `foreignListener` (kernel steering): a socket of another process
@@ -111,11 +113,11 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor.on('workerExit', ({ workerId }) => this.#reuseLogs.delete(workerId));
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
-      void this.closeFor('masterclose', payload.waitForConnections).then(exitAfterShutdown);
+      void this[CLOSE_FOR]('masterclose', payload.waitForConnections).then(exitAfterShutdown);
     });
     if (options.handleSignals) {
       this.#removeSignals = installShutdownSignals({
-        shutdown: () => this.closeFor('signal', true),
+        shutdown: () => this[CLOSE_FOR]('signal', true),
         escalate: () => this.#shutdown.escalate(),
         // Failures are reported through events and the error log; a signal has nobody to reject to.
         reload: () => void this.reload().catch(() => undefined),
@@ -230,9 +232,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     return this.#topology.scale(workers);
   }
 
-  /** Also during `shutdownDelay`, when the workers still serve but the cluster is on its way out. */
+  /** Also during `shutdownDelay` ('draining'), when the workers still serve but the cluster is on its way out. */
   #isClosing(): boolean {
-    return this.#state === 'closing' || this.#state === 'closed';
+    return this.#state === 'draining' || this.#state === 'closing' || this.#state === 'closed';
   }
 
   #closingError(method: 'listen' | 'whenReady' | 'reload' | 'scale'): StickyError {
@@ -243,7 +245,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
 
   /** Shuts the cluster down; repeated or concurrent calls share one result. */
   close(options: CloseOptions = {}): Promise<ShutdownResult> {
-    return this.closeFor('api', options.waitForConnections ?? true);
+    return this[CLOSE_FOR]('api', options.waitForConnections ?? true);
   }
 
   stats(): PrimaryStats {
@@ -251,13 +253,17 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 
   /** @internal a shutdown reported with its own reason (the drop-in's `closeMaster`, signals, masterclose) */
-  closeFor(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+  [CLOSE_FOR](reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
     if (!this.#shutdown.isStarted) {
-      this.#state = transition(this.#state, 'closing');
+      // The shutdownDelay window (readiness fails, everything still serves) is 'draining'.
+      const isDelayed = waitForConnections && this.options.shutdownDelay > 0;
+      this.#state = transition(this.#state, isDelayed ? 'draining' : 'closing');
       this.emit('shutdownStart', { reason, waitForConnections });
     }
     const wasStarted = this.#shutdown.isStarted;
-    const result = this.#shutdown.run(reason, waitForConnections);
+    const result = this.#shutdown.run(reason, waitForConnections, () => {
+      if (this.#state === 'draining') this.#state = transition(this.#state, 'closing');
+    });
     if (!wasStarted) {
       void result.then((outcome) => {
         this.#removeSignals?.();
@@ -306,4 +312,9 @@ export function createPrimary(options: ListenOptions = {}): StickyPrimary {
 /** @internal a primary from options already validated (`listen()`, the CLI) */
 export function startPrimary(options: Readonly<ResolvedListenOptions>): StickyPrimary {
   return new StickyPrimary(CONSTRUCT, options);
+}
+
+/** @internal the drop-in's `closeMaster`: a shutdown reported with its own reason */
+export function closeFor(primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+  return primary[CLOSE_FOR](reason, waitForConnections);
 }

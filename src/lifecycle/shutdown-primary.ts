@@ -44,13 +44,14 @@ export class PrimaryShutdown {
   }
 
   /** Starts the shutdown, or joins the one already running. */
-  run(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+  /** `onDelayEnd` runs once the `shutdownDelay` window is over (at once without one), as the port closes. */
+  run(reason: ShutdownReason, waitForConnections: boolean, onDelayEnd: () => void = () => undefined): Promise<ShutdownResult> {
     if (this.#promise !== undefined) {
       if (!waitForConnections) this.escalate();
       return this.#promise;
     }
     this.#waitForConnections = waitForConnections;
-    this.#promise = this.#execute(reason, waitForConnections);
+    this.#promise = this.#execute(reason, waitForConnections, onDelayEnd);
     return this.#promise;
   }
 
@@ -63,12 +64,13 @@ export class PrimaryShutdown {
     this.#supervisor.closeAll({ waitForConnections: false, timeout: 0 });
   }
 
-  async #execute(reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+  async #execute(reason: ShutdownReason, waitForConnections: boolean, onDelayEnd: () => void): Promise<ShutdownResult> {
     this.#log.info({ reason, waitForConnections }, 'shutdown begin');
     this.#supervisor.beginShutdown();
     if (waitForConnections && this.#options.shutdownDelay > 0) await this.#delay();
     // Escalated during the delay: go the fast way.
     waitForConnections = this.#waitForConnections;
+    onDelayEnd();
     this.#supervisor.stopRespawning();
     this.#balancer.stopAccepting(waitForConnections);
     // Every slot goes away: under kernel steering no worker takes over a slot's socket, so each

@@ -1,7 +1,7 @@
 import type { SlotTable } from '../sticky/index.js';
 import { EMPTY_HISTORY, type CrashHistory } from './respawn-policy.js';
 import type { SlotState } from './supervisor-events.js';
-import type { Tracked } from './tracked-worker.js';
+import type { Tracked } from './tracked-worker-primary.js';
 
 // The slots and their one owner. A slot is the unit of the cluster: it keeps its index while its
 // worker starts, crashes, is respawned or replaced, and its clients stay with it. The owner alone

@@ -2,10 +2,16 @@ import { ErrorCode, StickyError } from '../errors.js';
 
 // The one transition table of the runtime's lifecycle. An illegal transition throws.
 
+/**
+ * The primary's lifecycle: `starting` until its port listens; `running`; `draining` during the
+ * `shutdownDelay` window of a shutdown that waits for connections (everything still serves while
+ * readiness already fails, so a load balancer takes the instance out before the port closes);
+ * `closing` from when the port closes until every worker exited; `closed`.
+ */
 export type LifecycleState = 'starting' | 'running' | 'draining' | 'closing' | 'closed';
 
 const TRANSITIONS: Readonly<Record<LifecycleState, readonly LifecycleState[]>> = {
-  starting: ['running', 'closing'],
+  starting: ['running', 'draining', 'closing'],
   running: ['draining', 'closing'],
   draining: ['closing'],
   closing: ['closed'],

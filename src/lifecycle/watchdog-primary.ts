@@ -1,4 +1,4 @@
-import type { Tracked } from './tracked-worker.js';
+import type { Tracked } from './tracked-worker-primary.js';
 
 // The liveness check behind `workerTimeout`: every ready worker gets a ping over IPC at a modest
 // interval and answers it from its event loop. A worker silent for longer than the timeout (its loop

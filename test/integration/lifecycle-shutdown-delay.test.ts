@@ -21,8 +21,8 @@ describe('shutdownDelay', () => {
     }
     const { stats } = (await cluster.ask('stats')) as unknown as { stats: { state: string; readyWorkers: number } };
     expect(answered).toEqual([200, 200, 200, 200, 200, 200]);
-    // Readiness already fails while everything still serves.
-    expect(stats).toMatchObject({ state: 'closing', readyWorkers: 2 });
+    // Readiness already fails while everything still serves: the primary is draining.
+    expect(stats).toMatchObject({ state: 'draining', readyWorkers: 2 });
     expect(await waitForExit(cluster.child)).toEqual({ code: 0, signal: null });
     // The port closed only after the delay: the primary cannot exit before its timer fired.
     expect(performance.now() - signalledAt).toBeGreaterThanOrEqual(DELAY);

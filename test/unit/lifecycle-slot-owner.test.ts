@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SlotOwner } from '../../src/lifecycle/slot-owner-primary.js';
-import { Tracked } from '../../src/lifecycle/tracked-worker.js';
+import { Tracked } from '../../src/lifecycle/tracked-worker-primary.js';
 import { EMPTY_HISTORY, type CrashHistory } from '../../src/lifecycle/respawn-policy.js';
 import { hopTable } from '../helpers/hop-table.js';
 import type { Connection } from '../../src/sticky/connection.js';
