@@ -219,7 +219,10 @@ export interface ListenOptions {
 /** How IP-mode connections reach their worker; see `ListenOptions.steering`. */
 export type Steering = 'auto' | 'kernel' | 'primary';
 
-export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'socketIoSessions' | 'custom' | 'customNoParsing';
+/** Every routing mode, once: the options resolve to one, the strategies and the worker's environment use this list. */
+export const ROUTING_MODES = ['ip', 'proxyHeader', 'proxyProtocol', 'socketIoSessions', 'custom', 'customNoParsing'] as const;
+
+export type RoutingMode = (typeof ROUTING_MODES)[number];
 
 export interface ResolvedListenOptions {
   workers: number;

@@ -3,7 +3,7 @@ import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { invalidOption } from './checks.js';
 import { AddressRanges } from '../internal/address-ranges.js';
 import { DEFAULTS } from './defaults.js';
-import type { ResolvedListenOptions, RoutingMode } from './listen-options.js';
+import { ROUTING_MODES, type ResolvedListenOptions, type RoutingMode } from './listen-options.js';
 
 // The primary's options govern every worker's lifecycle, whatever options the worker code passes:
 // the primary encodes them into each worker's environment when it forks it, and the worker decodes
@@ -124,7 +124,6 @@ function invalidInherited(name: string, expected: string, text: string): StickyE
   return invalidOption(name, expected, text, 'The primary sets it for each worker it forks; remove it from the environment you start the process with.');
 }
 
-const ROUTING_MODES: readonly RoutingMode[] = ['ip', 'proxyHeader', 'proxyProtocol', 'socketIoSessions', 'custom', 'customNoParsing'];
 
 let inherited: Readonly<InheritedOptions> | undefined;
 

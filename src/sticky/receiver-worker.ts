@@ -1,7 +1,6 @@
 import { Socket, isIPv4, type Server } from 'node:net';
-import { forwardedClient, forwardingRule, headerValue, normalizeAddress, type ForwardingRule } from './routing/index.js';
+import { forwardedClient, headerValue, inheritedForwardingRule, normalizeAddress } from './routing/index.js';
 import { joinServer, listenWithoutSocket } from '../internal/node-internals-worker.js';
-import { inheritedOptions } from '../options/index.js';
 
 // The worker's side of a handoff: the socket joins the application's server as if that server had
 // accepted it, with the bytes the primary already read put back in front.
@@ -52,16 +51,6 @@ function reportClient(socket: Socket, address: string, port: number | undefined)
 
 const PROXY_PEER = Symbol('sticky.proxyPeer');
 
-/** Header mode: the primary passes its header rule to the workers in the environment. */
-let headerRule: ForwardingRule | null | undefined;
-
-function headerRuleOf(): ForwardingRule | null {
-  if (headerRule === undefined) {
-    const { proxyHeader: name, trustedHops, trustedProxies } = inheritedOptions();
-    headerRule = name === '' ? null : forwardingRule(name, trustedHops, trustedProxies);
-  }
-  return headerRule;
-}
 
 /** A request (`http.IncomingMessage`, Express's `req`, Fastify's `request.raw`) or its socket. */
 export type ClientAddressSource =
@@ -83,9 +72,9 @@ export type ClientAddressSource =
  */
 export function clientAddress(source: ClientAddressSource): string | undefined {
   const socket = source instanceof Socket ? source : source.socket;
-  const rule = headerRuleOf();
+  const rule = inheritedForwardingRule();
   const headers = source instanceof Socket ? undefined : source.headers;
-  if (rule !== null && headers !== undefined) {
+  if (rule !== undefined && headers !== undefined) {
     // In header mode the socket is the peer's own (PROXY mode overrides remoteAddress, but has no header rule).
     const address = forwardedClient(rule, socket.remoteAddress, headerValue(headers[rule.header]));
     if (address !== undefined) return address;

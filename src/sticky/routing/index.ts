@@ -16,5 +16,5 @@ export {
   createRoutingStrategy, type HeadStrategy, type RoutingStrategy, type SocketStrategy,
 } from './routing-strategy-primary.js';
 export { formatSessionId, slotOfSessionUrl } from './session-id.js';
-export { forwardedClient, forwardingRule, headerValue, type ForwardingRule } from './trust.js';
+export { forwardedClient, forwardingRule, headerValue, inheritedForwardingRule, type ForwardingRule } from './trust.js';
 export { keyRuleOf, watchUpstreamReuse, type UpstreamReuseCounts } from './upstream-reuse-worker.js';

@@ -1,5 +1,6 @@
 import type { AddressRanges } from '../../internal/address-ranges.js';
 import { clientAddressFromHeader, forwardedFor, normalizeAddress, parseAddressEntry } from './address.js';
+import { inheritedOptions } from '../../options/index.js';
 
 // Which forwarded address to believe, in one place for both sides: the primary routes by it, a worker's
 // clientAddress(req) reports it and the upstream-reuse watch compares it. With `trustedProxies`, a PROXY
@@ -22,6 +23,18 @@ export interface ForwardingRule {
 export function forwardingRule(header: string, trustedHops: number,
   trustedProxies: AddressRanges | undefined): ForwardingRule {
   return Object.freeze({ header, isForwarded: header === 'forwarded', trustedHops, trustedProxies });
+}
+
+/** Header mode in a worker: the primary's rule, passed in the environment (made once). */
+let inheritedRule: ForwardingRule | null | undefined;
+
+/** The header rule a worker inherited from its primary; undefined outside the header mode. */
+export function inheritedForwardingRule(): ForwardingRule | undefined {
+  if (inheritedRule === undefined) {
+    const { proxyHeader: name, trustedHops, trustedProxies } = inheritedOptions();
+    inheritedRule = name === '' ? null : forwardingRule(name, trustedHops, trustedProxies);
+  }
+  return inheritedRule ?? undefined;
 }
 
 /** Whether a PROXY header from `peer` counts: always without a list, else only from a listed peer. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'node:net';
-import { forwardedClient, forwardingRule, headerValue, type ForwardingRule } from './trust.js';
+import { forwardedClient, headerValue, inheritedForwardingRule, type ForwardingRule } from './trust.js';
 import { inheritedOptions } from '../../options/index.js';
 
 // The header and parsed custom modes route a connection by its first request: the primary reads no
@@ -52,9 +52,9 @@ export function customKeyRule(keyOf: (request: IncomingMessage, socket: Socket) 
  * gets it on both sides). Undefined in the other modes: nothing to watch.
  */
 export function keyRuleOf(keyOf: ((request: never, socket: Socket) => unknown) | undefined): KeyRule | undefined {
-  const { proxyHeader: header, trustedHops, trustedProxies, mode } = inheritedOptions();
-  if (header !== '') return headerKeyRule(forwardingRule(header, trustedHops, trustedProxies));
-  if (mode === 'custom' && keyOf !== undefined) {
+  const rule = inheritedForwardingRule();
+  if (rule !== undefined) return headerKeyRule(rule);
+  if (inheritedOptions().mode === 'custom' && keyOf !== undefined) {
     // An IncomingMessage has every field of the primary's parsed head (method, url, httpVersion, headers, rawHeaders).
     return customKeyRule(keyOf as (request: IncomingMessage, socket: Socket) => unknown);
   }
