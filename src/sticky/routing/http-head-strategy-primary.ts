@@ -6,7 +6,7 @@ import { forwardedClient, forwardingRule } from './trust.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { slotOfSessionUrl } from './session-id.js';
 import { RESPONSES } from './responses.js';
-import type { Answers, HeadStrategy } from './routing-strategy-primary.js';
+import type { Answers, HeadStrategy } from './strategy.js';
 
 // The modes keyed by the HTTP request head (proxyHeader, socketIoSessions, custom with
 // generatePrehashArray): one head inspection that parses a complete head once and hands the parsed

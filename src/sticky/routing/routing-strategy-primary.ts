@@ -1,6 +1,9 @@
 import type { Socket } from 'node:net';
 import type { ResolvedListenOptions, RoutingMode } from '../../options/index.js';
-import { HeadVerdict, type HeadInspector, type HeadState, type Refusal } from './head-reader-primary.js';
+import { HeadVerdict, type HeadState } from './head-reader-primary.js';
+import type { Answers, HeadStrategy, RoutingStrategy, StrategyBase } from './strategy.js';
+
+export type { Answers, HeadStrategy, RoutingStrategy, SocketStrategy } from './strategy.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import { parseAddressEntry } from './address.js';
 import { slotOfAddress, slotOfKey } from './route.js';
@@ -12,37 +15,11 @@ import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, sl
 // of a connection (nothing, the HTTP head, the PROXY header), how it derives the slot from that, and
 // how it refuses a connection. The balancer calls the strategy and never asks which mode it runs.
 
-/** The answer to each refusal, and when no worker can take a connection (`rejected`); undefined closes without a byte. */
-export type Answers = Readonly<Record<Refusal | 'rejected', Buffer | undefined>>;
-
 const CLOSE_ANSWERS: Answers = Object.freeze({
   badRequest: undefined, headTooLarge: undefined, headTimeout: undefined, overloaded: undefined,
   invalidProxyHeader: undefined, untrustedProxyPeer: undefined, rejected: undefined,
 });
 
-interface StrategyBase {
-  readonly answers: Answers;
-  /** The key is the peer's address alone: a connection may stay a bare handle, and the kernel can route it. */
-  readonly isKeyedByPeerAddress: boolean;
-  /** The slot of a key named through the API (`{ key }` bus targets); undefined when the mode cannot route it. */
-  slotOfKey(key: string | readonly number[], slots: number): number | undefined;
-}
-
-/** Routes from the socket alone: the primary reads no byte. */
-export interface SocketStrategy extends StrategyBase {
-  readonly reads: 'nothing';
-  /** The slot of a connection; undefined routes it by its socket address. A key function may throw. */
-  slotOfSocket(socket: Socket, slots: number): number | undefined;
-}
-
-/** Routes from the first bytes, read by the head reader. */
-export interface HeadStrategy extends StrategyBase, HeadInspector {
-  readonly reads: 'httpHead' | 'proxyHeader';
-  /** Whether the mode reads a head from this peer at all; undefined: from every peer. Refused: `untrustedProxyPeer`. */
-  readonly admitsPeer: ((socket: Socket) => boolean) | undefined;
-}
-
-export type RoutingStrategy = SocketStrategy | HeadStrategy;
 
 const STRATEGIES: Readonly<Record<RoutingMode, (options: Readonly<ResolvedListenOptions>) => RoutingStrategy>> = {
   ip: (options) => ({
