@@ -19,18 +19,8 @@ import { acceptBareHandles } from '../../internal/node-internals-primary.js';
 // connection over IPC to its slot's worker through the slot queue and the worker's handoff link. Hot
 // path: no logging and no per-connection allocation beyond what Node makes; outcomes are counted.
 
-/** The balancer's counters this plane adds to. */
-export interface HopCounts {
-  accepted: number;
-  acceptErrors: number;
-  keyFallbacks: number;
-  badRequest: number;
-  headTimeout: number;
-  headTooLarge: number;
-  overloaded: number;
-  invalidProxyHeader: number;
-  untrustedProxyPeer: number;
-}
+/** The balancer's counters this plane adds to (see BalancerStats for their meaning). */
+export type HopCounts = Record<'accepted' | 'acceptErrors' | 'keyFallbacks' | Refusal, number>;
 
 export interface HopContext {
   readonly options: Readonly<ResolvedListenOptions>;

@@ -1,10 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../../logger.js';
 import { ErrorCode, StickyError } from '../../errors.js';
 import type { ResolvedListenOptions } from '../../options/index.js';
 import type { RoutingStrategy } from '../routing/index.js';
-import type { SlotTable } from '../slot-table-primary.js';
-import { HopPlane, type HopCounts } from './hop-primary.js';
+import { HopPlane, type HopContext } from './hop-primary.js';
 import { openKernelPlane, type KernelPlane } from './kernel-primary.js';
 import type { GroupWatchEmit } from './group-watch-primary.js';
 
@@ -18,16 +16,10 @@ export interface SteeringState {
   reason: string | undefined;
 }
 
-export interface PlaneContext {
-  readonly options: Readonly<ResolvedListenOptions>;
-  readonly log: Logger;
-  readonly strategy: RoutingStrategy;
-  readonly table: SlotTable;
-  readonly counts: HopCounts;
+/** What either plane is opened with. */
+export interface PlaneContext extends HopContext {
   /** Reports of the kernel plane's group watch about foreign listeners on the port. */
   readonly emit: GroupWatchEmit;
-  readonly isStopped: () => boolean;
-  readonly closedWhileBinding: () => Error;
 }
 
 export interface OpenedPlane {
