@@ -1,5 +1,7 @@
 export { listen, type CloseMaster } from './listen.js';
-export { createPrimary, type StickyPrimary, type PrimaryEvents, type CloseOptions, type ShutdownStartInfo } from './primary.js';
+export {
+  createPrimary, type StickyPrimary, type PrimaryEvents, type CloseOptions, type ShutdownStartInfo,
+} from './primary.js';
 export type { PrimaryStats } from './stats-primary.js';
 export type { ChannelStats } from './lifecycle/index.js';
 export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
@@ -14,7 +16,9 @@ export { ErrorCode, StickyError, isStickyError } from './errors.js';
 export type {
   ListenOptions, ResolvedListenOptions, ResolvedMetricsOptions, MetricsOptions, StickyRequest, PrehashKey, RoutingMode, Steering,
 } from './options/index.js';
-export type { BalancerStats, SteeringState, ForeignListenerInfo, ForeignListenerGoneInfo, KernelGroupStats } from './sticky/index.js';
+export type {
+  BalancerStats, SteeringState, ForeignListenerInfo, ForeignListenerGoneInfo, KernelGroupStats,
+} from './sticky/index.js';
 export { clientAddress, type ClientAddressSource } from './sticky/index.js';
 export type { LifecycleState } from './lifecycle/index.js';
 export type { StickyLogger, LogMethod, LogLevel, LogBindings } from './logger.js';

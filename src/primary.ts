@@ -1,7 +1,9 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
-import { checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions } from './options/index.js';
+import {
+  checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions,
+} from './options/index.js';
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
@@ -16,7 +18,8 @@ import { MetricsServer } from './ops/index.js';
 import { createPrimaryBus } from './bus-directory-primary.js';
 import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } from './stats-primary.js';
 
-// Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle).
+// Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle). Past 250
+// lines because the handle's public methods, with their documented errors, live on the one class.
 
 /** Only this module constructs a primary, from options validated once (createPrimary, listen, the CLI). */
 const CONSTRUCT = Symbol('StickyPrimary');

@@ -5,7 +5,9 @@ import {
 } from './options/index.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
-import { HopWorker, KernelWorker, formatSessionId, keyRuleOf, listenForHandoffs, watchUpstreamReuse } from './sticky/index.js';
+import {
+  HopWorker, KernelWorker, formatSessionId, keyRuleOf, listenForHandoffs, watchUpstreamReuse,
+} from './sticky/index.js';
 import { workerRuntime, type WorkerRuntime, type WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 

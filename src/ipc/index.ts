@@ -2,7 +2,9 @@ export {
   TAG, PROTOCOL_VERSION, CONNECTION_WITHOUT_BYTES, encodeMessage, decodeMessage,
   type RuntimeMessageMap, type RuntimeMessageType, type RuntimeMessage, type Envelope, type DecodeResult,
 } from './protocol.js';
-export { PrimaryBus, openPrimaryBus, type BusDirectory, type PrimaryBusOptions, type PrimaryBusControl } from './bus-primary.js';
+export {
+  PrimaryBus, openPrimaryBus, type BusDirectory, type PrimaryBusOptions, type PrimaryBusControl,
+} from './bus-primary.js';
 export { WorkerBus, workerBus } from './bus-worker.js';
 export { BusRemoteError, type WireKey } from './bus-protocol.js';
 export type {

@@ -1,4 +1,6 @@
-export { Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo } from './supervisor-primary.js';
+export {
+  Supervisor, type SupervisorEvents, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo,
+} from './supervisor-primary.js';
 export type {
   WorkerTimeoutInfo, RespawnScheduledInfo, SlotFailedInfo, MasterCloseInfo, RecycleInfo,
 } from './supervisor-events.js';
@@ -7,7 +9,11 @@ export { PrimaryShutdown, EXIT_CODE_KILLED, type ShutdownResult, type ShutdownRe
 export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals-primary.js';
 export type { WorkerShutdown, DrainHook } from './shutdown-worker.js';
 export { WorkerRuntime, workerRuntime, ready, onShutdown, onDrain } from './runtime-worker.js';
-export { decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision } from './respawn-policy.js';
+export {
+  decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision,
+} from './respawn-policy.js';
 export { transition, canTransition, type LifecycleState } from './state.js';
-export { Topology, type TopologyEvents, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo } from './topology-primary.js';
+export {
+  Topology, type TopologyEvents, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo,
+} from './topology-primary.js';
 export { planRollout, ReloadError, isReloadError, type ReloadReport, type SlotReloadReport } from './rollout.js';

@@ -7,7 +7,8 @@ import type { Tracked } from './tracked-worker-primary.js';
 // worker starts, crashes, is respawned or replaced, and its clients stay with it. The owner alone
 // changes slots (adds and removes them, installs workers, marks them failed, routes and unroutes them
 // in the table, whose data plane delivers the connections); the supervisor (fork, exit, respawn) and
-// the topology (reload, scale) ask it, and read slots only through `SlotView`.
+// the topology (reload, scale) ask it, and read slots only through `SlotView`. Longer than 250 lines
+// because every change of a slot, and only that, is here.
 
 export type SlotPhase = 'starting' | 'ready' | 'failed' | 'respawnPending' | 'vacant' | 'removed';
 

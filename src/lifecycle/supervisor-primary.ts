@@ -5,14 +5,18 @@ import { encodeMessage, type RuntimeMessage, type RuntimeMessageMap } from '../i
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
 import { decideRespawn, type RespawnPolicy } from './respawn-policy.js';
-import { UPSTREAM_REUSE_HINT, respawnLimitError, workerTimeoutError, type SlotState, type SupervisorEvents, type WorkerInfo } from './supervisor-events.js';
+import {
+  UPSTREAM_REUSE_HINT, respawnLimitError, workerTimeoutError, type SlotState, type SupervisorEvents, type WorkerInfo,
+} from './supervisor-events.js';
 import { Tracked } from './tracked-worker-primary.js';
 import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
 import { WorkerChannels } from './worker-channel-primary.js';
 import { decideServerClose, needsSuccessor } from './server-close.js';
 
-export type { SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo } from './supervisor-events.js';
+export type {
+  SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo,
+} from './supervisor-events.js';
 export type { StartFailure, Tracked } from './tracked-worker-primary.js';
 
 // Worker processes: fork, readiness, exits, the watchdog and the respawn policy's executor. Which

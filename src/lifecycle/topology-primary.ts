@@ -10,7 +10,8 @@ import { needsSuccessor } from './server-close.js';
 
 // Rolling restarts and scaling: the executors of changes to the set of workers. One change at a
 // time: a reload asked for during a reload queues one more after it; scaling waits its turn. The
-// supervisor forks and retires workers; the slot owner alone installs them in slots and adds or removes slots.
+// supervisor forks and retires workers; the slot owner alone installs them in slots and adds or
+// removes slots. Reload and scale share one queue and one retirement path, hence one file past 250 lines.
 
 /** A rolling restart began over `slots` slots. */
 export interface ReloadStartInfo { slots: number }

@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { isLoggerLike, resolveLogger, type StickyLogger } from '../logger.js';
-import { MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction } from './checks.js';
+import {
+  MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction,
+} from './checks.js';
 import { DEFAULTS } from './defaults.js';
 import type { ListenOptions, ResolvedListenOptions } from './listen-options.js';
 import {
@@ -17,7 +19,9 @@ export type {
 } from './listen-options.js';
 export { DEFAULTS } from './defaults.js';
 export { MAX_TIMER_MS, MAX_WORKERS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
-export { encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle } from './worker-env.js';
+export {
+  encodeWorkerEnv, inheritedOptions, workerLifecycle, type InheritedOptions, type WorkerLifecycle,
+} from './worker-env.js';
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions',

@@ -3,7 +3,8 @@ import type { LogLevel, Logger, StickyLogger } from '../logger.js';
 import type { AddressRanges } from '../internal/address-ranges.js';
 
 // The option types: what users pass to `listen()` (every field optional, documented) and what
-// internal code receives after normalizeListenOptions() (every field required, validated).
+// internal code receives after normalizeListenOptions() (every field required, validated). Long
+// because every option's documentation is here, once.
 
 /** What a custom key function may return; it is hashed to pick the worker. */
 export type PrehashKey = readonly number[] | string | Uint8Array;

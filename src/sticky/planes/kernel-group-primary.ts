@@ -6,10 +6,13 @@ import { bucketTable, nextLiveSlot } from '../routing/index.js';
 import { encodeProgram, generateReusePortProgram } from './reuseport-program.js';
 import { holdListeningFd, type NativeListenHandle } from '../../internal/node-internals-primary.js';
 import type { ReusePortSockets } from './reuseport-native.js';
-import { isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener } from './port-listeners.js';
+import {
+  isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener,
+} from './port-listeners.js';
 import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
 
-// The kernel data plane: one SO_REUSEPORT listening socket per slot, all on the public address,
+// The kernel data plane's group (one concern past 250 lines: the sockets and the program that routes
+// between them change together): one SO_REUSEPORT listening socket per slot, all on the public address,
 // created and held by the primary for its whole life, and a BPF program that sends each new
 // connection to the socket of its client's slot. A slot's worker accepts on that socket itself.
 //

@@ -9,7 +9,9 @@ import { parseAddressEntry } from './address.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { setProxiedClient } from '../connection.js';
 import { isTrustedPeer } from './trust.js';
-import { createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest } from './http-head-strategy-primary.js';
+import {
+  createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest,
+} from './http-head-strategy-primary.js';
 
 // Each routing mode as one strategy, chosen once when the balancer is built: what the primary reads
 // of a connection (nothing, the HTTP head, the PROXY header), how it derives the slot from that, and
