@@ -6,7 +6,9 @@ import type { Supervisor } from './lifecycle/index.js';
 // The application bus in the primary, wired to the routing: slots and their ready workers from the
 // supervisor, key → slot from the balancer.
 
-export function createPrimaryBus(supervisor: Supervisor, balancer: Balancer, options: Readonly<ResolvedListenOptions>): PrimaryBusControl {
+export function createPrimaryBus(
+  supervisor: Supervisor, balancer: Balancer, options: Readonly<ResolvedListenOptions>,
+): PrimaryBusControl {
   const control = openPrimaryBus({
     slotOf: (worker) => supervisor.slotOf(worker),
     readyWorkerOf: (slot) => {

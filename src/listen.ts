@@ -28,7 +28,9 @@ export interface CloseMaster {
  */
 export function listen(server: StickyApp, port: number | string, options?: ListenOptions): CloseMaster | null;
 export function listen(server: StickyApp, port: number | string, hostname: string | undefined, options?: ListenOptions): CloseMaster | null;
-export function listen(app: StickyApp, port: number | string, hostnameOrOptions?: string | ListenOptions, maybeOptions?: ListenOptions): CloseMaster | null {
+export function listen(
+  app: StickyApp, port: number | string, hostnameOrOptions?: string | ListenOptions, maybeOptions?: ListenOptions,
+): CloseMaster | null {
   const hostname = typeof hostnameOrOptions === 'string' ? hostnameOrOptions : undefined;
   const options = typeof hostnameOrOptions === 'object' && hostnameOrOptions !== null ? hostnameOrOptions : maybeOptions;
   const publicPort = parsePort(port);

@@ -90,7 +90,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       this.#topology.on(event, (payload) => this.emit(event, payload as never));
     }
     this.#supervisor.on('recycle', (payload) => {
-      this.#log.info({ workerId: payload.workerId, reason: payload.reason, requests: payload.requests, rss: payload.rss }, 'recycling worker');
+      this.#log.info({ workerId: payload.workerId, reason: payload.reason, requests: payload.requests, rss: payload.rss },
+        'recycling worker');
       this.emit('recycle', payload);
       // A failed replacement is logged; the old worker keeps serving and asks again later.
       void this.#topology.recycle(payload.slot, payload.workerId).catch(() => undefined);
@@ -318,6 +319,8 @@ export function startPrimary(options: Readonly<ResolvedListenOptions>): StickyPr
 }
 
 /** @internal the drop-in's `closeMaster`: a shutdown reported with its own reason */
-export function closeFor(primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
+export function closeFor(
+  primary: StickyPrimary, reason: ShutdownReason, waitForConnections: boolean,
+): Promise<ShutdownResult> {
   return primary[CLOSE_FOR](reason, waitForConnections);
 }

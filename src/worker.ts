@@ -1,7 +1,8 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:net';
 import {
-  inheritedOptions, normalizeListenOptions, workerLifecycle, type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle,
+  inheritedOptions, normalizeListenOptions, workerLifecycle,
+  type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle,
 } from './options/index.js';
 import { ErrorCode, StickyError } from './errors.js';
 import { decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
@@ -78,7 +79,9 @@ function waitForApp(app: ResolvedApp, runtime: WorkerRuntime, shutdown: WorkerSh
  * serving until its replacement is ready and it is drained like in a rolling restart. The primary
  * passes this worker's limits (its request limit already jittered) through the environment.
  */
-function watchRecycling(server: Server, { maxRequests, maxMemory, memoryCheckInterval: interval }: WorkerLifecycle): void {
+function watchRecycling(
+  server: Server, { maxRequests, maxMemory, memoryCheckInterval: interval }: WorkerLifecycle,
+): void {
   let requests = 0;
   let hasAskedForRequests = false;
   const ask = (reason: 'maxRequests' | 'maxMemory'): void => {
@@ -109,7 +112,8 @@ export function requestMasterClose(waitForConnections = false): Promise<void> {
     }));
   }
   return new Promise((resolve, reject) => {
-    (process.send as NonNullable<typeof process.send>)(encodeMessage('sticky:masterclose', { waitForConnections }), undefined, {}, (error: Error | null) => {
+    const message = encodeMessage('sticky:masterclose', { waitForConnections });
+    (process.send as NonNullable<typeof process.send>)(message, undefined, {}, (error: Error | null) => {
       if (error === null) resolve();
       else reject(new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the primary is closed.', { cause: error }));
     });

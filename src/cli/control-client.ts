@@ -16,7 +16,9 @@ const REPLY_TYPES: ReadonlySet<unknown> = new Set(['progress', 'result', 'error'
  * directory only this user or root can change; `STICKY_ERR_CONTROL_UNAVAILABLE` when nothing
  * answers at `path`, or what answers does not speak the control protocol.
  */
-export function sendControl(path: string, request: object, onProgress: (progress: ControlReply) => void, timeout: number): Promise<ControlReply> {
+export function sendControl(
+  path: string, request: object, onProgress: (progress: ControlReply) => void, timeout: number,
+): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
     try {
       assertTrusted(path);

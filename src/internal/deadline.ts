@@ -22,7 +22,9 @@ export interface WaitOptions {
  * Resolves true once `isDone()` holds, checked now and after each `event`; false when `timeout` ms
  * pass first. Rejects with the signal's reason when it aborts first.
  */
-export async function waitUntil<E extends string>(emitter: Listenable<E>, event: E, isDone: () => boolean, { timeout, signal }: WaitOptions): Promise<boolean> {
+export async function waitUntil<E extends string>(
+  emitter: Listenable<E>, event: E, isDone: () => boolean, { timeout, signal }: WaitOptions,
+): Promise<boolean> {
   if (isDone()) return true;
   signal?.throwIfAborted();
   if (timeout <= 0) return false;

@@ -107,7 +107,8 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
   /**
    * Asks one worker's responder. The worker's exit fails it at once with `STICKY_ERR_IPC_WORKER_EXIT`.
    * @throws {StickyError} `STICKY_ERR_IPC_TIMEOUT`, `STICKY_ERR_IPC_REMOTE` (the responder threw),
-   * `STICKY_ERR_IPC_NO_HANDLER`, `STICKY_ERR_IPC_NO_WORKER`, `STICKY_ERR_IPC_WORKER_EXIT`; the signal's reason when aborted.
+   * `STICKY_ERR_IPC_NO_HANDLER`, `STICKY_ERR_IPC_NO_WORKER`, `STICKY_ERR_IPC_WORKER_EXIT`; the signal's reason when
+   * aborted.
    */
   requestTo<C extends ChannelOf<WorkerRequests<S>>>(
     target: WorkerTarget, channel: C, payload: RequestOf<WorkerRequests<S>, C>, options?: RequestOptions,

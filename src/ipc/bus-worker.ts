@@ -60,7 +60,10 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
     });
   }
 
-  /** Sends a message to the primary. Resolves once written to the channel. @throws {StickyError} `STICKY_ERR_IPC_CLOSED`, `STICKY_ERR_IPC_INVALID_PAYLOAD` */
+  /**
+   * Sends a message to the primary. Resolves once written to the channel. @throws {StickyError}
+   * `STICKY_ERR_IPC_CLOSED`, `STICKY_ERR_IPC_INVALID_PAYLOAD`
+   */
   send<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, payload: PrimaryMessages<S>[C]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#core.stats.sent++;
@@ -86,7 +89,8 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
   /**
    * Sends a message to another worker through the primary. Resolves once the primary handed it to
    * the target's channel; a slot without a ready worker is waited for, up to `slotWaitTimeout`.
-   * @throws {StickyError} `STICKY_ERR_IPC_NO_WORKER` (no such worker, or none ready in the slot in time), `STICKY_ERR_IPC_CLOSED`
+   * @throws {StickyError} `STICKY_ERR_IPC_NO_WORKER` (no such worker, or none ready in the slot in time),
+   * `STICKY_ERR_IPC_CLOSED`
    */
   async sendTo<C extends ChannelOf<WorkerMessages<S>>>(target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C]): Promise<void> {
     await this.#forward(toWireTarget(target), channel, payload);
@@ -169,7 +173,10 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
   };
 }
 
-/** A response that cannot be written (channel closed, not serializable) is the caller's timeout; nothing else to do here. */
+/**
+ * A response that cannot be written (channel closed, not serializable) is the caller's timeout; nothing else to do
+ * here.
+ */
 function replyFailed(): void {}
 
 let instance: WorkerBus | undefined;

@@ -8,7 +8,9 @@ import { encodeBatch, type Frame } from './bus-protocol.js';
 
 /** Frames in one batch at most: keeps a single write (and the handoff behind it) small. */
 export const MAX_BATCH = 256;
-/** A batch closes once its payloads reach about this many bytes (strings and byte arrays counted; other values as 64). */
+/**
+ * A batch closes once its payloads reach about this many bytes (strings and byte arrays counted; other values as 64).
+ */
 export const MAX_BATCH_BYTES = 64 * 1024;
 
 /** A cheap size estimate: exact for strings and byte arrays, a flat guess for anything else. */

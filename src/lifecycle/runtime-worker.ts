@@ -33,8 +33,10 @@ export class WorkerRuntime {
    * Attaches this worker's one server: its shutdown (drain, exit hooks, signals) starts now.
    * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when a server is already attached.
    */
-  attach<P extends readonly WorkerPlane[]>(server: Server, log: Logger, timeouts: { shutdownTimeout: number; drainTimeout: number },
-    planesOf: (gate: ConnectionGate) => P): { shutdown: WorkerShutdown; planes: P } {
+  attach<P extends readonly WorkerPlane[]>(
+    server: Server, log: Logger, timeouts: { shutdownTimeout: number; drainTimeout: number },
+    planesOf: (gate: ConnectionGate) => P,
+  ): { shutdown: WorkerShutdown; planes: P } {
     if (this.#shutdown !== undefined) {
       throw new StickyError(ErrorCode.InvalidState, 'A server is already attached in this worker.', {
         hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',

@@ -45,7 +45,9 @@ export class PrimaryShutdown {
 
   /** Starts the shutdown, or joins the one already running. */
   /** `onDelayEnd` runs once the `shutdownDelay` window is over (at once without one), as the port closes. */
-  run(reason: ShutdownReason, waitForConnections: boolean, onDelayEnd: () => void = () => undefined): Promise<ShutdownResult> {
+  run(
+    reason: ShutdownReason, waitForConnections: boolean, onDelayEnd: () => void = () => undefined,
+  ): Promise<ShutdownResult> {
     if (this.#promise !== undefined) {
       if (!waitForConnections) this.escalate();
       return this.#promise;
@@ -75,12 +77,14 @@ export class PrimaryShutdown {
     this.#balancer.stopAccepting(waitForConnections);
     // Every slot goes away: under kernel steering no worker takes over a slot's socket, so each
     // worker takes what the kernel still queued there for a moment before closing its last copy.
-    this.#supervisor.closeAll({ waitForConnections, timeout: waitForConnections ? this.#options.drainTimeout : 0, isSlotRemoved: true });
+    const timeout = waitForConnections ? this.#options.drainTimeout : 0;
+    this.#supervisor.closeAll({ waitForConnections, timeout, isSlotRemoved: true });
     let killed: number[] = [];
     let error: StickyError | undefined;
     if (!(await this.#allExited(this.#options.shutdownTimeout))) {
       killed = this.#supervisor.killAll();
-      this.#log.warn({ workerIds: killed, shutdownTimeout: this.#options.shutdownTimeout }, 'workers killed at shutdown deadline');
+      this.#log.warn({ workerIds: killed, shutdownTimeout: this.#options.shutdownTimeout },
+        'workers killed at shutdown deadline');
       error = new StickyError(
         ErrorCode.ShutdownTimeout,
         `Worker(s) ${killed.join(', ')} did not exit within \`shutdownTimeout\` (${this.#options.shutdownTimeout} ms) and were killed.`,

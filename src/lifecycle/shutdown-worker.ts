@@ -58,8 +58,11 @@ export class WorkerShutdown implements ConnectionGate {
   readonly #untrack: (this: Socket) => void;
 
   /** `planesOf` makes the data planes' worker halves, which take part in the drain. */
-  constructor(server: Server, log: Logger, drainHooks: readonly DrainHook[], timeouts: { shutdownTimeout: number; drainTimeout: number },
-    planesOf: (gate: ConnectionGate) => readonly WorkerPlane[]) {
+  constructor(
+    server: Server, log: Logger, drainHooks: readonly DrainHook[],
+    timeouts: { shutdownTimeout: number; drainTimeout: number },
+    planesOf: (gate: ConnectionGate) => readonly WorkerPlane[],
+  ) {
     const { shutdownTimeout, drainTimeout } = timeouts;
     this.#server = server;
     this.#log = log;

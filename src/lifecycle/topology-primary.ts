@@ -85,7 +85,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       const current = this.#supervisor.current(slot);
       if (current === undefined || current.worker.id !== workerId || current.isRetiring) return undefined;
       const result = await this.#replace(slot);
-      if (result.status === 'replaced') this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId }, 'worker recycled');
+      if (result.status === 'replaced') this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId },
+        'worker recycled');
       else this.#log.error({ slot, workerId, reason: result.reason }, 'recycle failed: replacement did not start');
       return result;
     });

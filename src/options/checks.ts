@@ -21,7 +21,9 @@ export function invalidOption(name: string, expected: string, value: unknown, hi
 }
 
 /** Rejects the first key not in `known`; `renamed` maps names users reach for to ours. */
-export function assertKnownKeys(input: object, known: ReadonlySet<string>, renamed: Readonly<Record<string, string>> = {}): void {
+export function assertKnownKeys(
+  input: object, known: ReadonlySet<string>, renamed: Readonly<Record<string, string>> = {},
+): void {
   for (const key of Object.keys(input)) {
     if (known.has(key)) continue;
     const replacement = renamed[key];
@@ -44,7 +46,9 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
 }
 
 /** `input[name]`, or `fallback` when absent, as an integer in [min, max]. */
-export function integerIn(input: Record<string, unknown>, name: string, fallback: number, min: number, max: number, unit = '', label = name): number {
+export function integerIn(
+  input: Record<string, unknown>, name: string, fallback: number, min: number, max: number, unit = '', label = name,
+): number {
   return checkInteger(input[name] ?? fallback, label, min, max, unit);
 }
 

@@ -148,7 +148,8 @@ export interface ListenOptions {
   /**
    * Ms a worker drains (lets in-flight requests finish) during a shutdown that waits for
    * connections; what is still open then is destroyed and the exit hooks run. Must be below
-   * `shutdownTimeout`, within which the hooks run. @default 10000, or half of `shutdownTimeout` when that is 10000 or less
+   * `shutdownTimeout`, within which the hooks run. @default 10000, or half of `shutdownTimeout` when that is 10000 or
+   * less
    */
   drainTimeout?: number;
   /**
@@ -176,7 +177,10 @@ export interface ListenOptions {
    * clients stay on the slot. `0` never recycles. HTTP servers only. @default 0
    */
   maxRequests?: number;
-  /** Random extra requests, 0 to this, added to `maxRequests` per worker so workers do not recycle together. @default 0 */
+  /**
+   * Random extra requests, 0 to this, added to `maxRequests` per worker so workers do not recycle together. @default
+   * 0
+   */
   maxRequestsJitter?: number;
   /**
    * Recycle a worker whose resident memory (RSS) exceeds this many bytes, checked every

@@ -79,7 +79,10 @@ export function encodeWorkerEnv(
   };
 }
 
-/** Reads what `encodeWorkerEnv` wrote. @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a value it cannot have written. */
+/**
+ * Reads what `encodeWorkerEnv` wrote. @throws {StickyError} `STICKY_ERR_INVALID_OPTION` for a value it cannot have
+ * written.
+ */
 export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>>): InheritedOptions {
   const integer = (name: string, min: number): number | undefined => {
     const text = env[name];
@@ -143,7 +146,9 @@ export interface WorkerLifecycle {
   memoryCheckInterval: number;
 }
 
-export function workerLifecycle(own: Readonly<ResolvedListenOptions>, inherited: Readonly<InheritedOptions> = inheritedOptions()): Readonly<WorkerLifecycle> {
+export function workerLifecycle(
+  own: Readonly<ResolvedListenOptions>, inherited: Readonly<InheritedOptions> = inheritedOptions(),
+): Readonly<WorkerLifecycle> {
   return Object.freeze({
     readiness: inherited.readiness ?? own.readiness,
     shutdownTimeout: inherited.shutdownTimeout ?? own.shutdownTimeout,

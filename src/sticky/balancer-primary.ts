@@ -23,7 +23,10 @@ export interface BalancerStats {
    * versions report none, see `acceptPauses`) or a failed attempt to listen again after a pause.
    */
   acceptErrors: number;
-  /** Times the primary closed its public port because it had no file descriptor left (then listened again by itself). */
+  /**
+   * Times the primary closed its public port because it had no file descriptor left (then listened
+   * again by itself).
+   */
   acceptPauses: number;
   /** 1 while the public port is closed for lack of file descriptors, else 0 (a level). */
   acceptPaused: number;
@@ -47,7 +50,10 @@ export interface BalancerStats {
   invalidProxyHeader: number;
   /** PROXY mode: connections closed because their peer is not in `trustedProxies` (none of their bytes read). */
   untrustedProxyPeer: number;
-  /** Connections routed by their socket address because the key was missing, not an address, or the key function threw. */
+  /**
+   * Connections routed by their socket address because the key was missing, not an address, or the key
+   * function threw.
+   */
   keyFallbacks: number;
   /**
    * Requests that reached a worker on a connection routed by another key (header and parsed custom
@@ -61,14 +67,17 @@ export interface BalancerStats {
   pendingHeads: number;
 }
 
-const closedWhileBinding = (): StickyError => new StickyError(ErrorCode.InvalidState, 'The primary was closed while it was binding its port.',
+const closedWhileBinding = (): StickyError => new StickyError(ErrorCode.InvalidState,
+  'The primary was closed while it was binding its port.',
   { hint: 'Await `listen()` before `close()`, or ignore this error when closing during start-up is intended.' });
 
 const UNTRUSTED_HEADER_HINT = 'a client that reaches the port directly, or writes the header itself, chooses its '
   + 'worker and clientAddress(req): set `trustedProxies` to your proxies\' addresses, e.g. '
   + 'trustedProxies: [\'10.0.0.0/8\', \'127.0.0.1\'] (--trusted-proxies 10.0.0.0/8,127.0.0.1)';
 
-const NO_KERNEL_STATS: KernelGroupStats = { foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0 };
+const NO_KERNEL_STATS: KernelGroupStats = {
+  foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0,
+};
 
 export class Balancer {
   readonly slots: SlotTable;
@@ -156,7 +165,8 @@ export class Balancer {
       ...this.#counts,
       routed: hop?.stats.routed ?? 0, queued: hop?.stats.queued ?? 0,
       failedOver: hop?.stats.failedOver ?? 0, rejected: hop?.stats.rejected ?? 0,
-      pendingHeads: hop?.pendingHeads ?? 0, acceptPauses: hop?.acceptPauses ?? 0, acceptPaused: hop?.isAcceptPaused === true ? 1 : 0,
+      pendingHeads: hop?.pendingHeads ?? 0, acceptPauses: hop?.acceptPauses ?? 0,
+      acceptPaused: hop?.isAcceptPaused === true ? 1 : 0,
     };
   }
 }

@@ -3,12 +3,13 @@ export { SlotTable } from './slot-table-primary.js';
 export { WorkerLink } from './worker-link-primary.js';
 export type { ConnectionGate, DrainRequest, WorkerPlane } from './data-plane.js';
 export {
-  HopWorker, KernelWorker,
-  type ForeignListenerInfo, type ForeignListenerGoneInfo, type GroupWatchEvents, type KernelGroupStats, type SteeringState,
+  HopWorker, KernelWorker, type ForeignListenerInfo, type ForeignListenerGoneInfo, type GroupWatchEvents,
+  type KernelGroupStats, type SteeringState,
 } from './planes/index.js';
 export { adoptSocket, listenForHandoffs, clientAddress, type ClientAddressSource } from './receiver-worker.js';
 export {
-  slotOfAddress, slotOfKey, nextLiveSlot, hashString, jumpHash, normalizeAddress, parseAddressEntry, clientAddressFromHeader,
-  parseRequestHead, findHeadEnd, parseProxyHeader, formatSessionId, slotOfSessionUrl, keyRuleOf, watchUpstreamReuse,
+  slotOfAddress, slotOfKey, nextLiveSlot, hashString, jumpHash, normalizeAddress, parseAddressEntry,
+  clientAddressFromHeader, parseRequestHead, findHeadEnd, parseProxyHeader, formatSessionId, slotOfSessionUrl,
+  keyRuleOf, watchUpstreamReuse,
   type ProxyHeaderResult, type UpstreamReuseCounts,
 } from './routing/index.js';

@@ -9,7 +9,9 @@ import { joinServer, listenWithoutSocket } from '../internal/node-internals-work
  * Emits `connection` on `server` with the handed-off socket. The socket is counted in the server's
  * connections (so `server.close(cb)` waits for it) and unpaused only by the server's own listener.
  */
-export function adoptSocket(server: Server, socket: Socket, bytes: string | undefined, client?: string, clientPort?: number): void {
+export function adoptSocket(
+  server: Server, socket: Socket, bytes: string | undefined, client?: string, clientPort?: number,
+): void {
   if (client !== undefined) reportClient(socket, client, clientPort);
   // Put the primary's bytes back before anything reads: the socket buffers what the kernel still
   // holds behind them, so the order on the wire is kept.
@@ -44,7 +46,8 @@ export function listenForHandoffs(server: Server): Promise<void> {
 function reportClient(socket: Socket, address: string, port: number | undefined): void {
   const peer = { value: socket.remoteAddress, port: socket.remotePort };
   Object.defineProperty(socket, 'remoteAddress', { value: address, configurable: true, enumerable: true });
-  Object.defineProperty(socket, 'remoteFamily', { value: isIPv4(address) ? 'IPv4' : 'IPv6', configurable: true, enumerable: true });
+  const family = isIPv4(address) ? 'IPv4' : 'IPv6';
+  Object.defineProperty(socket, 'remoteFamily', { value: family, configurable: true, enumerable: true });
   Object.defineProperty(socket, 'remotePort', { value: port, configurable: true, enumerable: true });
   Object.defineProperty(socket, PROXY_PEER, { value: peer, configurable: true });
 }

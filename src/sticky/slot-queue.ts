@@ -146,7 +146,8 @@ export class SlotQueue<T extends QueueTarget> {
     while (this.#slots.length < count) {
       const slot = this.#slots.length;
       this.#slots.push({
-        waiting: new DeadlineQueue(this.#options.slotWaitTimeout, (item) => this.#failOver(slot, item.socket, item.bytes)),
+        waiting: new DeadlineQueue<Waiting>(this.#options.slotWaitTimeout,
+          (item) => this.#failOver(slot, item.socket, item.bytes)),
         handoffs: 0,
       });
     }

@@ -101,7 +101,8 @@ export class AcceptGuard {
       }
       this.#isPaused = false;
       this.#resumedAt = performance.now();
-      this.#log.info({ pausedFor: Math.round(this.#resumedAt - this.#pausedAt) }, 'file descriptors free again: accepting');
+      const pausedFor = Math.round(this.#resumedAt - this.#pausedAt);
+      this.#log.info({ pausedFor }, 'file descriptors free again: accepting');
       this.#schedule(ACCEPT_BACKOFF.probeInterval, this.#check);
     }, (error: unknown) => {
       if (!this.#isRunning) return;

@@ -46,15 +46,18 @@ export type GroupWatchEmit = <K extends keyof GroupWatchEvents>(event: K, payloa
 
 export function foreignListenerError(port: number, count: number): StickyError {
   return new StickyError(ErrorCode.ForeignListener,
-    `${count} socket(s) of another process listen on port ${port} beside the cluster's own: a process of the same user joined ` +
-    'its SO_REUSEPORT group and can take its connections.', {
-      hint: `Find it with \`ss -ltnpe 'sport = :${port}'\` (the ino: field) and stop it. The routing program is attached again ` +
-        'at every check (`groupCheckInterval`); no slot is added while it listens.',
+    `${count} socket(s) of another process listen on port ${port} beside the cluster's own: ` +
+    'a process of the same user joined its SO_REUSEPORT group and can take its connections.', {
+      hint: `Find it with \`ss -ltnpe 'sport = :${port}'\` (the ino: field) and stop it. ` +
+        'The routing program is attached again at every check (`groupCheckInterval`); '
+        + 'no slot is added while it listens.',
     });
 }
 
 export class GroupWatch {
-  readonly stats: KernelGroupStats = { foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0 };
+  readonly stats: KernelGroupStats = {
+    foreignListeners: 0, intrusions: 0, groupChecks: 0, programRestores: 0, refusedScales: 0,
+  };
   readonly #port: number;
   readonly #log: Logger;
   readonly #emit: GroupWatchEmit;
@@ -81,7 +84,8 @@ export class GroupWatch {
       this.stats.intrusions += fresh.length;
       const error = foreignListenerError(this.#port, foreign.length);
       const inodes = [...fresh, ...foreign.filter((inode) => !fresh.includes(inode))];
-      this.#log.error({ err: error, port: this.#port, inodes, hint: error.hint }, 'foreign listener on the public port');
+      this.#log.error({ err: error, port: this.#port, inodes, hint: error.hint },
+        'foreign listener on the public port');
       this.#emit('foreignListener', { port: this.#port, count: foreign.length, inodes, error });
     } else if (wasForeign && foreign.length === 0) {
       this.#log.info({ port: this.#port }, 'foreign listener gone: only the cluster listens on its port');
@@ -95,6 +99,7 @@ export class GroupWatch {
 
   refused(error: StickyError): void {
     this.stats.refusedScales++;
-    this.#log.error({ err: error, port: this.#port, hint: error.hint }, 'scale refused: the new slot\'s socket cannot be placed safely');
+    this.#log.error({ err: error, port: this.#port, hint: error.hint },
+      'scale refused: the new slot\'s socket cannot be placed safely');
   }
 }

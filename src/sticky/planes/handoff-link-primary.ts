@@ -31,7 +31,9 @@ export interface HandoffLinkOptions {
 
 function handoffMessage(connection: Connection, bytes: string | undefined): object {
   const client = proxiedClientOf(connection);
-  if (client === undefined) return bytes === undefined ? CONNECTION_WITHOUT_BYTES : encodeMessage('sticky:connection', { bytes });
+  if (client === undefined) {
+    return bytes === undefined ? CONNECTION_WITHOUT_BYTES : encodeMessage('sticky:connection', { bytes });
+  }
   const payload: { bytes?: string; client: string; clientPort?: number } = { client: client.address };
   if (bytes !== undefined) payload.bytes = bytes;
   if (client.port !== undefined) payload.clientPort = client.port;

@@ -70,7 +70,8 @@ export class HopPlane implements DataPlane {
       onHead: (socket, slot, bytes) => this.#dispatchWithFallback(slot, socket, bytes),
       onRefuse: this.#refuse,
     }, options);
-    this.server = createServer({ pauseOnConnect: true }, strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection);
+    const onConnection = strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection;
+    this.server = createServer({ pauseOnConnect: true }, onConnection);
     this.#guard = new AcceptGuard({
       stop: () => {
         if (this.server.listening) this.server.close();
@@ -140,8 +141,8 @@ export class HopPlane implements DataPlane {
     // (A partial PROXY header is no request a worker could read: closed.)
     const isRequest = waitForConnections && this.#strategy.reads === 'httpHead';
     for (const { socket, buffer } of this.#heads?.drain() ?? []) {
-      if (isRequest) this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
-      else closeConnection(socket);
+      if (!isRequest) closeConnection(socket);
+      else this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
     }
     this.#delivery.close(waitForConnections);
   }

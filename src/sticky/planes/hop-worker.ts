@@ -28,7 +28,8 @@ export class HopWorker implements WorkerPlane {
     if (handle === undefined || typeof envelope !== 'object' || envelope === null || envelope[TAG] !== 1 ||
         envelope.type !== 'sticky:connection') return false;
     // IP mode sends the bare TCP handle ('net.Native'); wrap it the way Node wraps a sent socket.
-    const socket = handle instanceof Socket ? handle : new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
+    const socket = handle instanceof Socket ? handle
+      : new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
     if (!this.#gate.isAccepting) {
       socket.destroy();
       return true;

@@ -166,7 +166,8 @@ export class KernelGroup {
     const { foreign, isExact } = this.inspect();
     if (isExact) return undefined;
     const error = foreign.length > 0 ? foreignListenerError(this.address.port, foreign.length)
-      : new StickyError(ErrorCode.InvalidState, 'A removed slot\'s socket is still open in its draining worker: a new slot\'s place in the group is unknown.', {
+      : new StickyError(ErrorCode.InvalidState, 'A removed slot\'s socket is still open in its draining worker: '
+        + 'a new slot\'s place in the group is unknown.', {
         hint: 'Scale again once the removed worker has exited.',
       });
     // At open nothing is counted: the caller's listen() fails with this error.

@@ -35,7 +35,9 @@ function kernelRefusal(strategy: RoutingStrategy, options: Readonly<ResolvedList
 }
 
 /** The steering reported before the port is open: the primary's, and why when the kernel is ruled out. */
-export function steeringBeforeListen(strategy: RoutingStrategy, options: Readonly<ResolvedListenOptions>): SteeringState {
+export function steeringBeforeListen(
+  strategy: RoutingStrategy, options: Readonly<ResolvedListenOptions>,
+): SteeringState {
   return { plane: 'primary', reason: kernelRefusal(strategy, options) };
 }
 
@@ -44,7 +46,9 @@ export function steeringBeforeListen(strategy: RoutingStrategy, options: Readonl
  * @throws {StickyError} `STICKY_ERR_STEERING_UNAVAILABLE` when `steering: 'kernel'` cannot be had;
  * the bind error (EADDRINUSE…) when the port is taken.
  */
-export async function openDataPlane(context: PlaneContext, port: number, host: string | undefined): Promise<OpenedPlane> {
+export async function openDataPlane(
+  context: PlaneContext, port: number, host: string | undefined,
+): Promise<OpenedPlane> {
   const { options, log, table } = context;
   let reason = kernelRefusal(context.strategy, options);
   if (reason === undefined) {
@@ -60,7 +64,8 @@ export async function openDataPlane(context: PlaneContext, port: number, host: s
     }
     reason = kernel.reason;
     if (options.steering === 'kernel') {
-      throw new StickyError(ErrorCode.SteeringUnavailable, `Kernel steering is unavailable: ${reason ?? 'unknown reason'}.`, {
+      const why = reason ?? 'unknown reason';
+      throw new StickyError(ErrorCode.SteeringUnavailable, `Kernel steering is unavailable: ${why}.`, {
         hint: 'Use `steering: "auto"` to fall back to the primary hop, or run on Linux x64/arm64 with Node >= 20.13.',
       });
     }

@@ -41,7 +41,10 @@ export function decodeProcAddress(hex: string, isLittleEndian = IS_LITTLE_ENDIAN
   return normalizeListenAddress(groups.join(':'));
 }
 
-/** A numeric address as the listener table writes it (IPv4-mapped → IPv4, IPv6 canonical); undefined when not numeric. */
+/**
+ * A numeric address as the listener table writes it (IPv4-mapped → IPv4, IPv6 canonical); undefined
+ * when not numeric.
+ */
 export function normalizeListenAddress(address: string): string | undefined {
   const family = address.includes(':') ? 'ipv6' : 'ipv4';
   try {
@@ -56,7 +59,9 @@ export function normalizeListenAddress(address: string): string | undefined {
  * Adds the LISTEN sockets on `port` in `text` (whole lines of /proc/net/tcp or tcp6, the header
  * line allowed) to `out`. Returns false once a line in another state shows the listeners are over.
  */
-export function collectListeners(text: string, port: number, out: PortListener[], isLittleEndian = IS_LITTLE_ENDIAN): boolean {
+export function collectListeners(
+  text: string, port: number, out: PortListener[], isLittleEndian = IS_LITTLE_ENDIAN,
+): boolean {
   const portHex = port.toString(16).toUpperCase().padStart(4, '0');
   for (const line of text.split('\n')) {
     // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
@@ -104,7 +109,8 @@ const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).
 
 async function readListenersFromAsync(file: string, port: number, out: PortListener[]): Promise<void> {
   // No IPv6 in this kernel: no tcp6 file, and no IPv6 listener either.
-  const handle = await open(file, 'r').catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
+  const handle = await open(file, 'r')
+    .catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
   if (handle === undefined) return;
   const chunk = Buffer.allocUnsafe(64 * 1024);
   try {

@@ -99,7 +99,9 @@ function runsOf(table: ArrayLike<number>): Run[] {
  */
 export function generateReusePortProgram(table: ArrayLike<number>, seed: number, groupSize: number): BpfInstruction[] {
   for (let bucket = 0; bucket < table.length; bucket++) {
-    if ((table[bucket] as number) >= groupSize) throw new RangeError(`bucket ${bucket} names slot ${table[bucket]} of a group of ${groupSize}`);
+    if ((table[bucket] as number) >= groupSize) {
+      throw new RangeError(`bucket ${bucket} names slot ${table[bucket]} of a group of ${groupSize}`);
+    }
   }
   const runs = runsOf(table);
   const v6 = ipv6Hash(seed);
@@ -113,7 +115,9 @@ export function generateReusePortProgram(table: ArrayLike<number>, seed: number,
     ...finish(),
     ...searchRuns(runs, 0, runs.length),
   ];
-  if (program.length > BPF.MAXINSNS) throw new RangeError(`program of ${program.length} instructions exceeds ${BPF.MAXINSNS}`);
+  if (program.length > BPF.MAXINSNS) {
+    throw new RangeError(`program of ${program.length} instructions exceeds ${BPF.MAXINSNS}`);
+  }
   return program;
 }
 

@@ -129,7 +129,8 @@ export function bucketOfAddress(address: string, seed: number): number {
     return v4 === -1 ? -1 : bucketOfIPv4(v4, seed);
   }
   if (!parseIPv6(address)) return -1;
-  if (GROUPS[0] === 0 && GROUPS[1] === 0 && GROUPS[2] === 0 && GROUPS[3] === 0 && GROUPS[4] === 0 && GROUPS[5] === 0xffff) {
+  if (GROUPS[0] === 0 && GROUPS[1] === 0 && GROUPS[2] === 0 && GROUPS[3] === 0 && GROUPS[4] === 0
+    && GROUPS[5] === 0xffff) {
     return bucketOfIPv4(word(6), seed);
   }
   return bucketOfIPv6(word(0), word(2), word(4), word(6), seed);

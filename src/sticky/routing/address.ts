@@ -76,7 +76,9 @@ export function forwardedFor(element: string): string {
  * entry; `n > 0` takes the n-th entry from the right (the one your n-th proxy appended), or the
  * leftmost when the list is shorter.
  */
-export function clientAddressFromHeader(value: string | undefined, trustedHops: number, isForwarded: boolean): string | undefined {
+export function clientAddressFromHeader(
+  value: string | undefined, trustedHops: number, isForwarded: boolean,
+): string | undefined {
   if (value === undefined || value.length === 0) return undefined;
   const entries = value.split(',');
   const index = trustedHops === 0 ? 0 : Math.max(0, entries.length - trustedHops);

@@ -48,7 +48,9 @@ function grow(table: Uint16Array, n: number, seed: number): Uint16Array {
  * @throws RangeError for a slot count outside 1…1024.
  */
 export function bucketTable(slots: number, seed: number): Readonly<Uint16Array> {
-  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) throw new RangeError(`slot count ${slots} is outside 1-${MAX_SLOTS}`);
+  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) {
+    throw new RangeError(`slot count ${slots} is outside 1-${MAX_SLOTS}`);
+  }
   let tables = cache.get(seed);
   if (tables === undefined) {
     tables = [new Uint16Array(BUCKETS)];

@@ -99,7 +99,9 @@ export class HeadReader {
   readonly #pending = new Map<Socket, PendingHead>();
   #sweep: NodeJS.Timeout | undefined;
 
-  constructor(inspector: HeadInspector, slots: { readonly size: number }, events: HeadReaderEvents, limits: HeadLimits) {
+  constructor(
+    inspector: HeadInspector, slots: { readonly size: number }, events: HeadReaderEvents, limits: HeadLimits,
+  ) {
     this.#inspector = inspector;
     this.#slots = slots;
     this.#events = events;

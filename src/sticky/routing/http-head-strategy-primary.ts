@@ -44,7 +44,8 @@ export function createHttpHeadStrategy(
       if (end === -1) {
         head.scanned = buffer.length;
         // The head is not complete yet: refuse a broken request line now rather than at the deadline.
-        return head.isFirstLineChecked || isFirstLineAcceptable(buffer, from, head) ? HeadVerdict.readMore : HeadVerdict.badRequest;
+        const isAcceptable = head.isFirstLineChecked || isFirstLineAcceptable(buffer, from, head);
+        return isAcceptable ? HeadVerdict.readMore : HeadVerdict.badRequest;
       }
       // The reader measures only heads still incomplete; one that completed within a single read is
       // measured here, so the limit does not depend on how the bytes were split into packets.
@@ -96,7 +97,10 @@ export function slotOfSessionRequest(hashSeed: number): RequestSlot {
 }
 
 /** custom: the key `generatePrehashArray(req, socket)` returns. */
-export function slotOfCustomRequest(options: Pick<ResolvedListenOptions, 'generatePrehashArray' | 'hashSeed'>): RequestSlot {
+export function slotOfCustomRequest(
+  options: Pick<ResolvedListenOptions, 'generatePrehashArray' | 'hashSeed'>,
+): RequestSlot {
   const { generatePrehashArray, hashSeed } = options;
-  return (request, socket, slots) => slotOfKey((generatePrehashArray as (r: StickyRequest, s: Socket) => unknown)(request, socket), hashSeed, slots);
+  const keyOf = generatePrehashArray as (r: StickyRequest, s: Socket) => unknown;
+  return (request, socket, slots) => slotOfKey(keyOf(request, socket), hashSeed, slots);
 }

@@ -1,11 +1,10 @@
 // The routing model, which belongs to no plane: what a connection's key is (strategies, the head
 // reader, the PROXY parser, the trust rule) and where it goes (address → bucket → slot).
 export {
-  BUCKETS, BUCKET_SHIFT, WORD_MULTIPLIER, WORD_SHIFT, FINAL_MULTIPLIER_1, FINAL_SHIFT_1, FINAL_MULTIPLIER_2, FINAL_SHIFT_2,
-  bucketOfAddress,
+  BUCKET_SHIFT, WORD_MULTIPLIER, WORD_SHIFT, FINAL_MULTIPLIER_1, FINAL_SHIFT_1, FINAL_MULTIPLIER_2, FINAL_SHIFT_2,
 } from './address-bucket.js';
 export { normalizeAddress, parseAddressEntry, clientAddressFromHeader } from './address.js';
-export { MAX_SLOTS, bucketTable } from './bucket-table.js';
+export { bucketTable } from './bucket-table.js';
 export { hashString, jumpHash } from './hash.js';
 export { HeadReader, HeadVerdict, type Refusal } from './head-reader-primary.js';
 export { parseRequestHead, findHeadEnd } from './http-head.js';

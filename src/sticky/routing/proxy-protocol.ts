@@ -35,7 +35,8 @@ function parseV1(buffer: Buffer): ProxyHeaderResult {
   const length = end + 2;
   if (parts[1] === 'UNKNOWN') return { kind: 'ok', address: undefined, length };
   if (parts.length !== 6) return INVALID;
-  const [, family, source, destination, sourcePort, destinationPort] = parts as [string, string, string, string, string, string];
+  type Fields = [string, string, string, string, string, string];
+  const [, family, source, destination, sourcePort, destinationPort] = parts as Fields;
   const isFamilyOk = family === 'TCP4'
     ? isIPv4(source) && isIPv4(destination)
     : family === 'TCP6' && isIPv6(source) && isIPv6(destination);
@@ -46,7 +47,9 @@ function parseV1(buffer: Buffer): ProxyHeaderResult {
 
 function formatIPv6(buffer: Buffer, offset: number): string {
   // IPv4-mapped (::ffff:a.b.c.d): key it as the plain IPv4 address, like v1 TCP6 and IP mode do.
-  if (buffer.readUInt32BE(offset) === 0 && buffer.readUInt32BE(offset + 4) === 0 && buffer.readUInt32BE(offset + 8) === 0xffff) {
+  const isMapped = buffer.readUInt32BE(offset) === 0 && buffer.readUInt32BE(offset + 4) === 0
+    && buffer.readUInt32BE(offset + 8) === 0xffff;
+  if (isMapped) {
     return `${buffer[offset + 12]}.${buffer[offset + 13]}.${buffer[offset + 14]}.${buffer[offset + 15]}`;
   }
   const groups: string[] = [];

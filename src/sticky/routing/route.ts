@@ -20,7 +20,9 @@ export function slotOfKey(key: unknown, seed: number, slots: number): number | u
   let hash: number;
   if (typeof key === 'string') hash = hashString(key, seed);
   else if (key instanceof Uint8Array) hash = hashBytes(key, seed);
-  else if (Array.isArray(key) && (key as unknown[]).every((n) => typeof n === 'number')) hash = hashNumbers(key as PrehashKey as number[], seed);
+  else if (Array.isArray(key) && (key as unknown[]).every((n) => typeof n === 'number')) {
+    hash = hashNumbers(key as PrehashKey as number[], seed);
+  }
   else return undefined;
   return jumpHash(hash, slots);
 }

@@ -40,11 +40,14 @@ const STRATEGIES: Readonly<Record<RoutingMode, (options: Readonly<ResolvedListen
     isKeyedByPeerAddress: false,
     answers: CLOSE_ANSWERS,
     slotOfKey: customKeys(options.hashSeed),
-    slotOfSocket: (socket, slots) => slotOfKey((options.generatePrehashArrayNoParsing as (s: Socket) => unknown)(socket), options.hashSeed, slots),
+    slotOfSocket: (socket, slots) => slotOfKey(
+      (options.generatePrehashArrayNoParsing as (s: Socket) => unknown)(socket), options.hashSeed, slots),
   }),
   proxyProtocol: (options) => createProxyProtocolStrategy(options),
-  proxyHeader: (options) => createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfForwardedRequest(options)),
-  socketIoSessions: (options) => createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfSessionRequest(options.hashSeed)),
+  proxyHeader: (options) =>
+    createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfForwardedRequest(options)),
+  socketIoSessions: (options) =>
+    createHttpHeadStrategy(options, addressKeys(options.hashSeed), slotOfSessionRequest(options.hashSeed)),
   custom: (options) => createHttpHeadStrategy(options, customKeys(options.hashSeed), slotOfCustomRequest(options)),
 };
 

@@ -4,7 +4,10 @@ import type { HeadInspector, Refusal } from './head-reader-primary.js';
 // What a routing strategy is (routing-strategy-primary.ts makes one per mode): the types alone, so the
 // strategies' files import them without importing each other.
 
-/** The answer to each refusal, and when no worker can take a connection (`rejected`); undefined closes without a byte. */
+/**
+ * The answer to each refusal, and when no worker can take a connection (`rejected`); undefined closes
+ * without a byte.
+ */
 export type Answers = Readonly<Record<Refusal | 'rejected', Buffer | undefined>>;
 
 export interface StrategyBase {
