@@ -13,7 +13,8 @@ export function createPrimaryBus(
     slotOf: (worker) => supervisor.slotOf(worker),
     readyWorkerOf: (slot) => {
       const tracked = supervisor.current(slot);
-      return tracked !== undefined && tracked.isReady && !tracked.isRetiring && tracked.worker.isConnected() ? tracked.worker : undefined;
+      const isServing = tracked !== undefined && tracked.isReady && !tracked.isRetiring && tracked.worker.isConnected();
+      return isServing ? tracked.worker : undefined;
     },
     slotCount: () => balancer.slots.size,
     // The balancer's own key → slot function: the bus reaches the worker that serves the key's connections.

@@ -8,13 +8,15 @@ export { requestMasterClose, attachWorker, generateSessionId } from './worker.js
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {
   ready, onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
-  type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState, type UpstreamReuseInfo,
+  type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,
+  type UpstreamReuseInfo,
   type ReloadReport, type SlotReloadReport, type WorkerTimeoutInfo, type RespawnScheduledInfo, type SlotFailedInfo,
   type MasterCloseInfo, type RecycleInfo, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo,
 } from './lifecycle/index.js';
 export { ErrorCode, StickyError, isStickyError } from './errors.js';
 export type {
-  ListenOptions, ResolvedListenOptions, ResolvedMetricsOptions, MetricsOptions, StickyRequest, PrehashKey, RoutingMode, Steering,
+  ListenOptions, ResolvedListenOptions, ResolvedMetricsOptions, MetricsOptions, StickyRequest, PrehashKey, RoutingMode,
+  Steering,
 } from './options/index.js';
 export type {
   BalancerStats, SteeringState, ForeignListenerInfo, ForeignListenerGoneInfo, KernelGroupStats,
@@ -24,7 +26,8 @@ export type { LifecycleState } from './lifecycle/index.js';
 export type { StickyLogger, LogMethod, LogLevel, LogBindings } from './logger.js';
 export {
   workerBus, WorkerBus, PrimaryBus, BusRemoteError,
-  type BusSchema, type RequestSpec, type PrimaryMessages, type PrimaryRequests, type WorkerMessages, type WorkerRequests,
-  type ChannelOf, type PayloadOf, type RequestOf, type ResponseOf, type BusRoutingKey, type WorkerTarget, type BusSender,
+  type BusSchema, type RequestSpec, type PrimaryMessages, type PrimaryRequests, type WorkerMessages,
+  type WorkerRequests, type ChannelOf, type PayloadOf, type RequestOf, type ResponseOf, type BusRoutingKey,
+  type WorkerTarget, type BusSender,
   type RequestOptions, type MessageListener, type Responder, type BusStats,
 } from './ipc/index.js';

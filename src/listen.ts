@@ -27,12 +27,15 @@ export interface CloseMaster {
  * if (closeMaster) server.once('listening', () => logger.info('primary up'));
  */
 export function listen(server: StickyApp, port: number | string, options?: ListenOptions): CloseMaster | null;
-export function listen(server: StickyApp, port: number | string, hostname: string | undefined, options?: ListenOptions): CloseMaster | null;
+export function listen(
+  server: StickyApp, port: number | string, hostname: string | undefined, options?: ListenOptions,
+): CloseMaster | null;
 export function listen(
   app: StickyApp, port: number | string, hostnameOrOptions?: string | ListenOptions, maybeOptions?: ListenOptions,
 ): CloseMaster | null {
   const hostname = typeof hostnameOrOptions === 'string' ? hostnameOrOptions : undefined;
-  const options = typeof hostnameOrOptions === 'object' && hostnameOrOptions !== null ? hostnameOrOptions : maybeOptions;
+  const isOptions = typeof hostnameOrOptions === 'object' && hostnameOrOptions !== null;
+  const options = isOptions ? hostnameOrOptions : maybeOptions;
   const publicPort = parsePort(port);
   const resolved = normalizeListenOptions(options);
   // In the primary too, so a wrong argument fails before any worker is forked.

@@ -12,7 +12,8 @@ import { Balancer, type GroupWatchEvents } from './sticky/index.js';
 import type { PrimaryBus, PrimaryBusControl, BusSchema } from './ipc/index.js';
 import {
   PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
-  type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SupervisorEvents, type TopologyEvents,
+  type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SupervisorEvents,
+  type TopologyEvents,
 } from './lifecycle/index.js';
 import { MetricsServer } from './ops/index.js';
 import { createPrimaryBus } from './bus-directory-primary.js';
@@ -76,21 +77,27 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     // child ("component" twice in one line) instead of replacing it.
     const root = options.logger;
     this.#log = root.child({ component: 'primary' });
-    this.#balancer = new Balancer(options, root.child({ component: 'sticky' }), (event, payload) => this.emit(event, payload as never));
+    this.#balancer = new Balancer(options, root.child({ component: 'sticky' }),
+      (event, payload) => this.emit(event, payload as never));
     this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
     this.#topology = new Topology(options, this.#supervisor, root);
-    this.#stats = { balancer: this.#balancer, supervisor: this.#supervisor, topology: this.#topology, state: () => this.#state };
-    this.#metrics = options.metrics === undefined ? undefined : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
+    this.#stats = {
+      balancer: this.#balancer, supervisor: this.#supervisor, topology: this.#topology, state: () => this.#state,
+    };
+    this.#metrics = options.metrics === undefined ? undefined
+      : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
     this.#bus = createPrimaryBus(this.#supervisor, this.#balancer, options);
-    for (const event of ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const) {
+    const supervisorEvents = ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const;
+    for (const event of supervisorEvents) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
     for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled'] as const) {
       this.#topology.on(event, (payload) => this.emit(event, payload as never));
     }
     this.#supervisor.on('recycle', (payload) => {
-      this.#log.info({ workerId: payload.workerId, reason: payload.reason, requests: payload.requests, rss: payload.rss },
+      const { workerId, reason, requests, rss } = payload;
+      this.#log.info({ workerId, reason, requests, rss },
         'recycling worker');
       this.emit('recycle', payload);
       // A failed replacement is logged; the old worker keeps serving and asks again later.
@@ -168,7 +175,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   async listen(port: number, host?: string): Promise<AddressInfo> {
     if (this.#isClosing()) throw this.#closingError('listen');
     if (this.#isListenCalled) {
-      throw new StickyError(ErrorCode.InvalidState, 'The primary already listens (or is binding its port).', { hint: 'Call `listen()` once.' });
+      throw new StickyError(ErrorCode.InvalidState, 'The primary already listens (or is binding its port).',
+        { hint: 'Call `listen()` once.' });
     }
     this.#isListenCalled = true;
     return this.#listen(port, host).catch((error: unknown) => {
@@ -201,10 +209,13 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * @throws {StickyError} `STICKY_ERR_WORKER_START_FAILED` when that takes longer than `timeout`
    * (default: `readyTimeout`); the signal's reason when aborted; `STICKY_ERR_INVALID_STATE` after close.
    */
-  async whenReady({ timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
+  async whenReady(
+    { timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {},
+  ): Promise<void> {
     if (this.#isClosing()) throw this.#closingError('whenReady');
     const supervisor = this.#supervisor;
-    const isReady = await waitUntil(supervisor, 'workerReady', () => supervisor.readyCount() >= supervisor.slotCount, { timeout, signal });
+    const isEveryReady = (): boolean => supervisor.readyCount() >= supervisor.slotCount;
+    const isReady = await waitUntil(supervisor, 'workerReady', isEveryReady, { timeout, signal });
     if (!isReady) {
       throw new StickyError(ErrorCode.WorkerStartFailed, `Not every slot had a ready worker within ${timeout} ms.`, {
         hint: 'See `stats().slots` and the worker logs.',
@@ -242,7 +253,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 
   #closingError(method: 'listen' | 'whenReady' | 'reload' | 'scale'): StickyError {
-    return new StickyError(ErrorCode.InvalidState, `\`${method}()\` cannot run: the cluster is ${this.#state === 'closed' ? 'shut down' : 'shutting down'}.`, {
+    const where = this.#state === 'closed' ? 'shut down' : 'shutting down';
+    return new StickyError(ErrorCode.InvalidState, `\`${method}()\` cannot run: the cluster is ${where}.`, {
       hint: 'Listen, reload and scale only before `close()`; create a new primary to serve again.',
     });
   }
@@ -287,7 +299,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
 function listenFailed(error: unknown, host: string, port: number, what: string): StickyError {
   return new StickyError(ErrorCode.ListenFailed, `Could not listen on ${host}:${port} (${what}).`, {
     cause: error,
-    hint: (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'Another process uses this port; pick another one or stop it.' : 'See `cause`.',
+    hint: (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      ? 'Another process uses this port; pick another one or stop it.' : 'See `cause`.',
   });
 }
 

@@ -22,7 +22,9 @@ export interface PrimaryStats {
    * handed to its worker that it has not acknowledged yet (`unacknowledged`), connections handed to
    * it, and how long its last rolling-restart step took (ms, fork to old worker gone).
    */
-  slots: (SlotState & { queued: number; unacknowledged: number; handoffs: number; lastReloadDuration: number | undefined })[];
+  slots: (SlotState & {
+    queued: number; unacknowledged: number; handoffs: number; lastReloadDuration: number | undefined;
+  })[];
   /**
    * Which data plane carries IP-mode connections: `'kernel'` (workers accept on their slot's socket;
    * the primary's connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
@@ -97,7 +99,8 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
       const notReadySlots = sources.supervisor.slotStates().filter((slot) => !slot.isReady).map((slot) => slot.slot);
       // Out of file descriptors, the primary hop closed its public port for a while: not ready.
       const isAccepting = sources.balancer.stats().acceptPaused === 0;
-      return { isReady: state === 'running' && notReadySlots.length === 0 && isAccepting, state, notReadySlots, isAccepting };
+      const isReady = state === 'running' && notReadySlots.length === 0 && isAccepting;
+      return { isReady, state, notReadySlots, isAccepting };
     },
   };
 }

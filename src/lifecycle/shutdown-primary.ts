@@ -87,7 +87,8 @@ export class PrimaryShutdown {
         'workers killed at shutdown deadline');
       error = new StickyError(
         ErrorCode.ShutdownTimeout,
-        `Worker(s) ${killed.join(', ')} did not exit within \`shutdownTimeout\` (${this.#options.shutdownTimeout} ms) and were killed.`,
+        `Worker(s) ${killed.join(', ')} did not exit within \`shutdownTimeout\` `
+          + `(${this.#options.shutdownTimeout} ms) and were killed.`,
         { hint: 'Make exit hooks finish sooner, or raise `shutdownTimeout`.' },
       );
       await this.#allExited(Infinity);

@@ -70,8 +70,9 @@ export interface UpstreamReuseInfo extends WorkerInfo {
 }
 
 /** How to make a proxy in front open one upstream connection per client connection or request. */
-export const UPSTREAM_REUSE_HINT = 'A proxy in front reuses its connections to this port for several clients, and a connection is routed by its first request only: ' +
-  'set `http-reuse never` or `option http-server-close` (HAProxy), remove `keepalive` from the upstream (nginx), or use PROXY protocol (`proxyProtocol: true`).';
+export const UPSTREAM_REUSE_HINT = 'A proxy in front reuses its connections to this port for several clients, '
+  + 'and a connection is routed by its first request only: set `http-reuse never` or `option http-server-close` '
+  + '(HAProxy), remove `keepalive` from the upstream (nginx), or use PROXY protocol (`proxyProtocol: true`).';
 
 export interface WorkerTimeoutInfo extends WorkerInfo {
   /** Ms since the worker last answered the primary. */
@@ -84,8 +85,10 @@ export interface WorkerTimeoutInfo extends WorkerInfo {
 export function workerTimeoutError(info: WorkerInfo, silentFor: number, workerTimeout: number): StickyError {
   return new StickyError(
     ErrorCode.WorkerTimeout,
-    `Worker ${info.workerId} (pid ${info.pid}, slot ${info.slot}) did not answer for ${silentFor} ms (\`workerTimeout\`: ${workerTimeout} ms) and is being replaced.`,
-    { hint: 'Its event loop was blocked or it stopped reading its IPC channel; see its logs. Raise `workerTimeout` for workers that block on purpose.' },
+    `Worker ${info.workerId} (pid ${info.pid}, slot ${info.slot}) did not answer for ${silentFor} ms `
+      + `(\`workerTimeout\`: ${workerTimeout} ms) and is being replaced.`,
+    { hint: 'Its event loop was blocked or it stopped reading its IPC channel; see its logs. '
+      + 'Raise `workerTimeout` for workers that block on purpose.' },
   );
 }
 
@@ -93,7 +96,9 @@ export function workerTimeoutError(info: WorkerInfo, silentFor: number, workerTi
 export function respawnLimitError(slot: number, crashes: number, restartWindow: number, retryIn: number): StickyError {
   return new StickyError(
     ErrorCode.RespawnLimit,
-    `Slot ${slot} crashed ${crashes} times within \`restartWindow\` (${restartWindow} ms); its clients fail over to other slots.`,
-    { hint: `See the worker's error log. The slot is tried again in ${retryIn} ms (\`failedSlotRetry\`), or on the next reload.` },
+    `Slot ${slot} crashed ${crashes} times within \`restartWindow\` (${restartWindow} ms); `
+      + 'its clients fail over to other slots.',
+    { hint: `See the worker's error log. The slot is tried again in ${retryIn} ms (\`failedSlotRetry\`), `
+      + 'or on the next reload.' },
   );
 }
