@@ -68,7 +68,8 @@ export function detectApp(app: unknown): ResolvedApp | undefined {
 export function resolveApp(app: unknown, name = 'server'): ResolvedApp {
   const resolved = detectApp(app);
   if (resolved === undefined) {
-    throw invalidOption(name, 'a net.Server (http, https, the server of Socket.IO or ws) or a Fastify, Express or Koa app', app);
+    throw invalidOption(name,
+      'a net.Server (http, https, the server of Socket.IO or ws) or a Fastify, Express or Koa app', app);
   }
   return resolved;
 }

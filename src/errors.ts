@@ -74,7 +74,8 @@ export class StickyError extends Error {
   readonly hint: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: StickyErrorOptions = {}) {
-    super(options.hint === undefined ? message : `${message} Hint: ${options.hint}`, 'cause' in options ? { cause: options.cause } : undefined);
+    super(options.hint === undefined ? message : `${message} Hint: ${options.hint}`,
+      'cause' in options ? { cause: options.cause } : undefined);
     this.code = code;
     this.hint = options.hint;
   }

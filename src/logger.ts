@@ -69,7 +69,8 @@ export function isLoggerLike(value: unknown): value is StickyLogger {
 
 /** Gives a logger without `child` one that merges the bindings into every call's fields. */
 function withChild(logger: StickyLogger, bindings: LogBindings = {}): Logger {
-  const bind = (method: LogMethod): LogMethod => (fields, message) => method.call(logger, { ...bindings, ...fields }, message);
+  const bind = (method: LogMethod): LogMethod =>
+    (fields, message) => method.call(logger, { ...bindings, ...fields }, message);
   return {
     error: bind(logger.error),
     warn: bind(logger.warn),

@@ -53,7 +53,8 @@ export async function settlesWithin(promise: Promise<unknown>, timeout: number):
   // The same pattern as execa's killOnTimeout: a cancellable timers/promises timer.
   const cancel = new AbortController();
   try {
-    return await Promise.race([promise.then(() => true), sleep(Math.max(0, timeout), false, { signal: cancel.signal })]);
+    const deadline = sleep(Math.max(0, timeout), false, { signal: cancel.signal });
+    return await Promise.race([promise.then(() => true), deadline]);
   } finally {
     cancel.abort();
   }

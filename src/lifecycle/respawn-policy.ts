@@ -25,7 +25,9 @@ export type RespawnDecision =
   | { readonly action: 'respawn'; readonly delay: number; readonly history: CrashHistory }
   | { readonly action: 'fail'; readonly history: CrashHistory };
 
-export const EMPTY_HISTORY: CrashHistory = Object.freeze({ crashes: Object.freeze([]) as readonly number[], streak: 0 });
+export const EMPTY_HISTORY: CrashHistory = Object.freeze({
+  crashes: Object.freeze([]) as readonly number[], streak: 0,
+});
 
 /**
  * The first crash after a stable run restarts at once; each further crash of a short-lived worker

@@ -43,7 +43,8 @@ export function installShutdownSignals(actions: SignalActions): () => void {
     ['SIGINT', onSignal],
   ];
   if (process.platform !== 'win32') {
-    handlers.push(['SIGHUP', () => actions.reload()], ['SIGTTIN', () => actions.scaleBy(1)], ['SIGTTOU', () => actions.scaleBy(-1)]);
+    handlers.push(['SIGHUP', () => actions.reload()], ['SIGTTIN', () => actions.scaleBy(1)],
+      ['SIGTTOU', () => actions.scaleBy(-1)]);
   }
   for (const [signal, handler] of handlers) process.on(signal, handler);
   return () => {

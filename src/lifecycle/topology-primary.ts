@@ -154,7 +154,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   }
 
   #shutdownError(): StickyError {
-    return new StickyError(ErrorCode.InvalidState, 'The cluster is shutting down.', { hint: 'Reload and scale only run before `close()`.' });
+    return new StickyError(ErrorCode.InvalidState, 'The cluster is shutting down.',
+      { hint: 'Reload and scale only run before `close()`.' });
   }
 
   async #reload(): Promise<ReloadReport> {
@@ -165,10 +166,15 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     let failed: SlotReloadReport | undefined;
     for (const batch of planRollout(total, this.#concurrency)) {
       if (failed === undefined && this.#supervisor.isStopping) {
-        failed = { slot: batch[0] as number, status: 'skipped', oldWorkerId: undefined, newWorkerId: undefined, reason: REASONS.shutdown as string };
+        const slot = batch[0] as number;
+        const reason = REASONS.shutdown as string;
+        failed = { slot, status: 'skipped', oldWorkerId: undefined, newWorkerId: undefined, reason };
       }
       if (failed !== undefined) {
-        for (const slot of batch) reports.push({ slot, status: 'skipped', oldWorkerId: this.#supervisor.current(slot)?.worker.id, newWorkerId: undefined });
+        for (const slot of batch) {
+          const oldWorkerId = this.#supervisor.current(slot)?.worker.id;
+          reports.push({ slot, status: 'skipped', oldWorkerId, newWorkerId: undefined });
+        }
         continue;
       }
       const results = await Promise.all(batch.map((slot) => this.#replace(slot)));
@@ -199,7 +205,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       // shutdown retires it (its exit hooks run); otherwise it is killed.
       if (replacement.exitCode === undefined && !this.#supervisor.isStopping) this.#supervisor.kill(replacement);
       await replacement.exited;
-      return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason: REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown' };
+      const reason = REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown';
+      return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason };
     }
     // Whoever held the slot meanwhile leaves it: the old worker, or the respawn of an old worker that
     // crashed while the replacement started. Exactly one process per slot remains.
@@ -212,9 +219,12 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   /** Retires a worker as shutdown does (drain, hooks) and waits for its exit, killing it past the deadline. */
   async #drain(tracked: Tracked, isSlotRemoved = false): Promise<void> {
     if (tracked.exitCode !== undefined) return;
-    this.#supervisor.retire(tracked, { waitForConnections: true, timeout: this.#options.drainTimeout, ...(isSlotRemoved ? { isSlotRemoved } : {}) });
+    const timeout = this.#options.drainTimeout;
+    const removal = isSlotRemoved ? { isSlotRemoved } : {};
+    this.#supervisor.retire(tracked, { waitForConnections: true, timeout, ...removal });
     if (!(await settlesWithin(tracked.exited, this.#options.shutdownTimeout))) {
-      const error = new StickyError(ErrorCode.DrainTimeout, `Worker ${tracked.worker.id} did not finish draining within \`shutdownTimeout\`.`);
+      const error = new StickyError(ErrorCode.DrainTimeout,
+        `Worker ${tracked.worker.id} did not finish draining within \`shutdownTimeout\`.`);
       this.#log.warn({ err: error, workerId: tracked.worker.id }, 'retired worker killed at deadline');
       this.#supervisor.kill(tracked);
       await tracked.exited;
@@ -229,7 +239,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       if (!(await tracked.settled)) {
         this.#slots.removeLast();
         if (tracked.exitCode === undefined) this.#supervisor.kill(tracked);
-        throw new StickyError(ErrorCode.WorkerStartFailed, `The worker for new slot ${tracked.slot} did not become ready: ${REASONS[tracked.startFailure ?? 'exited'] ?? 'unknown'}.`, {
+        const reason = REASONS[tracked.startFailure ?? 'exited'] ?? 'unknown';
+        const message = `The worker for new slot ${tracked.slot} did not become ready: ${reason}.`;
+        throw new StickyError(ErrorCode.WorkerStartFailed, message, {
           hint: `See the worker logs; the cluster keeps the ${this.#slots.size} slots that started.`,
         });
       }
