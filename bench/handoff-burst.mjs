@@ -3,7 +3,7 @@
 //   naive  worker.send(message, socket) for every socket right away. Node sends one handle per
 //          channel at a time and parks the rest in the channel's _handleQueue; on every
 //          NODE_HANDLE_ACK it replays the whole queue through _send, which parks all but one again.
-//   link   sticky-runtime's WorkerLink (dist/sticky/worker-link-primary.js): its own FIFO, one
+//   link   sticky-runtime's handoff link (dist/sticky/planes/handoff-link-primary.js): its own FIFO, one
 //          handle given to Node at a time, the next one on the ACK.
 //
 // This script is the cluster primary itself. It forks two workers (bench/targets/burst-worker.mjs,
@@ -26,8 +26,9 @@ import {
 } from './lib/report.mjs';
 
 const revision = sourceRevision();
-// Loaded once at start; WorkerLink is internal, so it is imported by file path.
+// Loaded once at start; the links are internal, so they are imported by file path.
 const { WorkerLink } = await import(distUrl('sticky/worker-link-primary.js'));
+const { HandoffLink } = await import(distUrl('sticky/planes/handoff-link-primary.js'));
 const { CONNECTION_WITHOUT_BYTES } = await import(distUrl('ipc/index.js'));
 
 const isQuick = process.argv.includes('--quick');
@@ -72,13 +73,15 @@ function handOffNaive(workers, sockets) {
 }
 
 function handOffWithLinks(workers, sockets, counts) {
-  const links = workers.map((worker, slot) => new WorkerLink(worker, slot, (_link, socket) => {
+  const undeliverable = (_link, socket) => {
     counts.undeliverable++;
     socket.destroy();
-  }));
+  };
+  const links = workers.map((worker, slot) => new HandoffLink(new WorkerLink(worker, slot),
+    { slotWaitTimeout: 600_000, undeliverable, expired: undeliverable }));
   for (let i = 0; i < sockets.length; i++) links[i % links.length].send(sockets[i], undefined);
   return () => {
-    for (const link of links) link.close();
+    for (const link of links) link.link.close();
   };
 }
 
