@@ -6,8 +6,8 @@ import {
 import { DEFAULTS } from './defaults.js';
 import type { ListenOptions, ResolvedListenOptions } from './listen-options.js';
 import {
-  checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMode, resolveReadiness, resolveSteering,
-  resolveTrustedProxies,
+  checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMode, resolveReadiness,
+  resolveSteering, resolveTrustedProxies,
 } from './resolvers.js';
 
 // Options are resolved once on each side: normalizeListenOptions() in the primary and in each
@@ -15,7 +15,8 @@ import {
 // (options/worker-env.ts). Internal code receives only the frozen result.
 
 export type {
-  ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering, StickyRequest,
+  ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering,
+  StickyRequest,
 } from './listen-options.js';
 export { DEFAULTS } from './defaults.js';
 export { MAX_TIMER_MS, MAX_WORKERS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
@@ -25,11 +26,12 @@ export {
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions',
-  'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'groupCheckInterval',
-  'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
-  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency',
-  'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
-  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
+  'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering',
+  'groupCheckInterval', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
+  'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals',
+  'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency', 'maxRequests', 'maxRequestsJitter', 'maxMemory',
+  'memoryCheckInterval', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry',
+  'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
 
 /** Names users reach for that mean one of ours. */
@@ -59,7 +61,8 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
   const unlimited = Number.MAX_SAFE_INTEGER;
   const logger = raw.logger;
   if (logger !== undefined && logger !== false && !isLoggerLike(logger)) {
-    throw invalidOption('logger', 'a pino logger, an object with its methods (error, warn, info, debug) or false', logger);
+    throw invalidOption('logger',
+      'a pino logger, an object with its methods (error, warn, info, debug) or false', logger);
   }
   const logLevel = resolveLogLevel(raw.logLevel);
   const shutdownTimeout = integerIn(raw, 'shutdownTimeout', DEFAULTS.shutdownTimeout, 0, MAX_TIMER_MS, ' (ms)');
@@ -70,7 +73,8 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     trustedHops: integerIn(raw, 'trustedHops', DEFAULTS.trustedHops, 0, 64),
     trustedProxies,
     generatePrehashArray: optionalFunction<ResolvedListenOptions['generatePrehashArray']>(raw, 'generatePrehashArray'),
-    generatePrehashArrayNoParsing: optionalFunction<ResolvedListenOptions['generatePrehashArrayNoParsing']>(raw, 'generatePrehashArrayNoParsing'),
+    generatePrehashArrayNoParsing:
+      optionalFunction<ResolvedListenOptions['generatePrehashArrayNoParsing']>(raw, 'generatePrehashArrayNoParsing'),
     env: resolveEnv(raw.env),
     hashSeed: integerIn(raw, 'hashSeed', DEFAULTS.hashSeed, 0, 0xffff_ffff),
     backlog: integerIn(raw, 'backlog', DEFAULTS.backlog, 1, 65_535),

@@ -225,7 +225,9 @@ export interface ListenOptions {
 export type Steering = 'auto' | 'kernel' | 'primary';
 
 /** Every routing mode, once: the options resolve to one, the strategies and the worker's environment use this list. */
-export const ROUTING_MODES = ['ip', 'proxyHeader', 'proxyProtocol', 'socketIoSessions', 'custom', 'customNoParsing'] as const;
+export const ROUTING_MODES = [
+  'ip', 'proxyHeader', 'proxyProtocol', 'socketIoSessions', 'custom', 'customNoParsing',
+] as const;
 
 export type RoutingMode = (typeof ROUTING_MODES)[number];
 

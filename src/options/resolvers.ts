@@ -29,7 +29,8 @@ export function resolveMode(input: ListenOptions): RoutingMode {
   if (chosen.length > 1) {
     throw new StickyError(
       ErrorCode.InvalidOption,
-      `Options ${chosen.map((c) => `\`${c}\``).join(' and ')} cannot be combined: each one chooses how connections are routed.`,
+      `Options ${chosen.map((c) => `\`${c}\``).join(' and ')} cannot be combined: `
+        + 'each one chooses how connections are routed.',
       { hint: 'Pick one routing mode.' },
     );
   }
@@ -125,12 +126,18 @@ export function resolveMetrics(value: unknown): Readonly<ResolvedMetricsOptions>
   const raw = value as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
     if (!METRICS_KEYS.has(key)) {
-      throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`metrics.${key}\`.`, { hint: 'Known: `port`, `host`, `collect`, `maxConnections`, `token`.' });
+      throw new StickyError(ErrorCode.InvalidOption, `Unknown option \`metrics.${key}\`.`,
+        { hint: 'Known: `port`, `host`, `collect`, `maxConnections`, `token`.' });
     }
   }
-  if (raw.port === undefined) throw invalidOption('metrics.port', 'an integer from 0 to 65535', undefined, 'Name the port of the endpoint, e.g. { port: 9464 }.');
+  if (raw.port === undefined) {
+    throw invalidOption('metrics.port', 'an integer from 0 to 65535', undefined,
+      'Name the port of the endpoint, e.g. { port: 9464 }.');
+  }
   const host = raw.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || host.length === 0) throw invalidOption('metrics.host', 'an address to bind, such as "127.0.0.1"', host);
+  if (typeof host !== 'string' || host.length === 0) {
+    throw invalidOption('metrics.host', 'an address to bind, such as "127.0.0.1"', host);
+  }
   return Object.freeze({
     port: integerIn(raw, 'port', 0, 0, 65_535, '', 'metrics.port'),
     host,
@@ -154,7 +161,9 @@ function metricsToken(value: unknown): string | undefined {
 
 export function resolveSteering(value: unknown, mode: RoutingMode): Steering {
   if (value === undefined) return DEFAULTS.steering as Steering;
-  if (value !== 'auto' && value !== 'kernel' && value !== 'primary') throw invalidOption('steering', '"auto", "kernel" or "primary"', value);
+  if (value !== 'auto' && value !== 'kernel' && value !== 'primary') {
+    throw invalidOption('steering', '"auto", "kernel" or "primary"', value);
+  }
   if (value === 'kernel' && mode !== 'ip') {
     throw invalidOption('steering', '"auto" or "primary" with `proxyHeader`, `proxyProtocol` or a custom key', value,
       'The kernel sees only addresses, not the bytes these keys come from; such modes always use the primary.');
@@ -183,7 +192,8 @@ export function resolveDrainTimeout(raw: Record<string, unknown>, shutdownTimeou
   const drainTimeout = integerIn(raw, 'drainTimeout', DEFAULTS.drainTimeout, 0, MAX_TIMER_MS, ' (ms)');
   if (drainTimeout >= shutdownTimeout) {
     throw invalidOption('drainTimeout', `below \`shutdownTimeout\` (${shutdownTimeout} ms)`, drainTimeout,
-      'The exit hooks run after the drain, within the shutdown deadline: lower `drainTimeout` or raise `shutdownTimeout`.');
+      'The exit hooks run after the drain, within the shutdown deadline: '
+        + 'lower `drainTimeout` or raise `shutdownTimeout`.');
   }
   return drainTimeout;
 }

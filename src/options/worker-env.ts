@@ -57,7 +57,8 @@ export function encodeWorkerEnv(
   options: Readonly<ResolvedListenOptions>, slot: number, random: () => number = Math.random,
 ): Record<string, string | undefined> {
   // (Capped: a huge `maxRequests` meant as "never" plus its jitter must still read back as an integer.)
-  const maxRequests = options.maxRequests === 0 ? 0 : Math.min(Number.MAX_SAFE_INTEGER, options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1)));
+  const maxRequests = options.maxRequests === 0 ? 0
+    : Math.min(Number.MAX_SAFE_INTEGER, options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1)));
   return {
     ...options.env,
     [NAMES.slot]: String(slot),
@@ -94,7 +95,9 @@ export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>
   const oneOf = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
     const text = env[name];
     if (text === undefined || text === '') return undefined;
-    if (!(allowed as readonly string[]).includes(text)) throw invalidInherited(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, text);
+    if (!(allowed as readonly string[]).includes(text)) {
+      throw invalidInherited(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, text);
+    }
     return text as T;
   };
   const ranges = (name: string): AddressRanges | undefined => {
@@ -124,7 +127,8 @@ export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>
 }
 
 function invalidInherited(name: string, expected: string, text: string): StickyError {
-  return invalidOption(name, expected, text, 'The primary sets it for each worker it forks; remove it from the environment you start the process with.');
+  return invalidOption(name, expected, text,
+    'The primary sets it for each worker it forks; remove it from the environment you start the process with.');
 }
 
 
