@@ -30,8 +30,8 @@ const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'groupCheckInterval', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals',
   'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency', 'maxRequests', 'maxRequestsJitter', 'maxMemory',
-  'memoryCheckInterval', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry',
-  'ipcTimeout', 'logger', 'logLevel', 'metrics',
+  'memoryCheckInterval', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow',
+  'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
 
 /** Names users reach for that mean one of ours. */
