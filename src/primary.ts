@@ -88,7 +88,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#metrics = options.metrics === undefined ? undefined
       : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
     this.#bus = createPrimaryBus(this.#supervisor, this.#balancer, options);
-    const supervisorEvents = ['workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed'] as const;
+    const supervisorEvents = [
+      'workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed',
+    ] as const;
     for (const event of supervisorEvents) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
