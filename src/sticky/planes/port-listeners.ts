@@ -114,19 +114,32 @@ async function readListenersFromAsync(file: string, port: number, out: PortListe
   if (handle === undefined) return;
   const chunk = Buffer.allocUnsafe(64 * 1024);
   try {
-    let rest = '';
+    const lines = lineFeeder(port, out);
     for (;;) {
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
-      const text = rest + chunk.toString('latin1', 0, bytesRead);
-      const end = text.lastIndexOf('\n');
-      rest = text.slice(end + 1);
-      if (!collectListeners(text.slice(0, end + 1), port, out)) return;
+      if (!lines.feed(chunk.toString('latin1', 0, bytesRead))) return;
     }
-    collectListeners(rest, port, out);
+    lines.end();
   } finally {
     await handle.close();
   }
+}
+
+/** Hands the table's text to collectListeners in whole lines, chunk by chunk; `feed` is false once it stopped. */
+function lineFeeder(port: number, out: PortListener[]): { feed(chunk: string): boolean; end(): void } {
+  let rest = '';
+  return {
+    feed(chunk: string): boolean {
+      const text = rest + chunk;
+      const end = text.lastIndexOf('\n');
+      rest = text.slice(end + 1);
+      return collectListeners(text.slice(0, end + 1), port, out);
+    },
+    end(): void {
+      collectListeners(rest, port, out);
+    },
+  };
 }
 
 function readListenersFrom(file: string, port: number, out: PortListener[]): void {
@@ -138,16 +151,13 @@ function readListenersFrom(file: string, port: number, out: PortListener[]): voi
     throw error;
   }
   try {
-    let rest = '';
+    const lines = lineFeeder(port, out);
     for (;;) {
       const length = readSync(fd, CHUNK, 0, CHUNK.length, null);
       if (length === 0) break;
-      const text = rest + CHUNK.toString('latin1', 0, length);
-      const end = text.lastIndexOf('\n');
-      rest = text.slice(end + 1);
-      if (!collectListeners(text.slice(0, end + 1), port, out)) return;
+      if (!lines.feed(CHUNK.toString('latin1', 0, length))) return;
     }
-    collectListeners(rest, port, out);
+    lines.end();
   } finally {
     closeSync(fd);
   }
