@@ -274,7 +274,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   [CLOSE_FOR](reason: ShutdownReason, waitForConnections: boolean): Promise<ShutdownResult> {
     if (!this.#shutdown.isStarted) {
       // The shutdownDelay window (readiness fails, everything still serves) is 'draining'.
-      const isDelayed = waitForConnections && this.options.shutdownDelay > 0;
+      const isDelayed = waitForConnections && this.options.shutdownDelay > 0 && this.#state === 'running';
       this.#state = transition(this.#state, isDelayed ? 'draining' : 'closing');
       this.emit('shutdownStart', { reason, waitForConnections });
     }

@@ -5,13 +5,14 @@ import { ErrorCode, StickyError } from '../errors.js';
 /**
  * The primary's lifecycle: `starting` until its port listens; `running`; `draining` during the
  * `shutdownDelay` window of a shutdown that waits for connections (everything still serves while
- * readiness already fails, so a load balancer takes the instance out before the port closes);
+ * readiness already fails, so a load balancer takes the instance out before the port closes; only
+ * from `running`: before it listens there is nothing to keep serving);
  * `closing` from when the port closes until every worker exited; `closed`.
  */
 export type LifecycleState = 'starting' | 'running' | 'draining' | 'closing' | 'closed';
 
 const TRANSITIONS: Readonly<Record<LifecycleState, readonly LifecycleState[]>> = {
-  starting: ['running', 'draining', 'closing'],
+  starting: ['running', 'closing'],
   running: ['draining', 'closing'],
   draining: ['closing'],
   closing: ['closed'],
