@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 const area = (name) => [`../${name}/*`, `!../${name}/index.js`];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/**', 'examples/**', 'coverage/**', 'types-test/**'] },
+  { ignores: ['dist/**', '.docs-snippets-*/**', 'node_modules/**', 'bench/**', 'examples/**', 'coverage/**', 'types-test/**'] },
   ...tseslint.configs.recommended,
   // `const { dropped: _x, ...rest } = value` is how a test leaves a key out.
   { rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] } },
