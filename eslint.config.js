@@ -1,4 +1,4 @@
-// Lint rules that carry the project's architecture: the one-way module boundaries of STYLE.md §2
+// Lint rules that carry the project's architecture: the one-way module boundaries ARCHITECTURE.md describes
 // (lifecycle → sticky → ipc, each area entered only through its index.ts) and no console in src/.
 import tseslint from 'typescript-eslint';
 
