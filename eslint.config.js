@@ -1,11 +1,11 @@
-// Lint rules that carry the project's architecture: the one-way module boundaries of STYLE.md §2
+// Lint rules that carry the project's architecture: the one-way module boundaries ARCHITECTURE.md describes
 // (lifecycle → sticky → ipc, each area entered only through its index.ts) and no console in src/.
 import tseslint from 'typescript-eslint';
 
 const area = (name) => [`../${name}/*`, `!../${name}/index.js`];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/**', 'examples/**', 'coverage/**', 'types-test/**'] },
+  { ignores: ['dist/**', '.docs-snippets-*/**', 'node_modules/**', 'bench/**', 'examples/**', 'coverage/**', 'types-test/**'] },
   ...tseslint.configs.recommended,
   // `const { dropped: _x, ...rest } = value` is how a test leaves a key out.
   { rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] } },
