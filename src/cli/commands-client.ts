@@ -70,7 +70,7 @@ export async function control(parsed: ParsedCommand): Promise<void> {
   try {
     const targets = plan.targets();
     // Only the unnamed cluster here: the same output as `status --control-socket ./sticky-runtime.sock`.
-    if (targets.length > 1 || targets[0]?.name !== undefined) {
+    if (plan.isList && (targets.length > 1 || targets[0]?.name !== undefined)) {
       process.exitCode = await statusOfAll(targets, parsed.json);
       return;
     }
