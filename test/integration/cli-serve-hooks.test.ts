@@ -55,12 +55,17 @@ describe('the config file\'s primary hook', () => {
     expect(calls()).toHaveLength(1);
   }, 60_000);
 
-  it('a primary that is not a function exits with 2', async () => {
+  it('a primary that is not a function exits with 2; one that throws stops serve with 3 and its error', async () => {
     const cwd = workDir();
     writeFileSync(join(cwd, 'sticky-runtime.config.mjs'), 'export default { primary: 42 };\n');
     const { code, stderr } = await runToEnd(['serve', fixture('express-app.cjs'), '--port', '0'], cwd);
     expect(code).toBe(2);
     expect(stderr).toContain('STICKY_ERR_INVALID_OPTION: `primary` in the config file');
+
+    writeFileSync(join(cwd, 'throws.config.mjs'), 'export default { async primary() { throw new Error(\'no redis\'); } };\n');
+    const thrown = await runToEnd(['serve', fixture('express-app.cjs'), '--workers', '1', '--port', '0', '--config', 'throws.config.mjs'], cwd);
+    expect(thrown.code).toBe(3);
+    expect(thrown.stderr).toContain('sticky-runtime: Error: no redis\n    at ');
   });
 });
 
