@@ -25,12 +25,20 @@ const CONTROL_TIMEOUT_MS = 10 * 60_000;
  */
 async function targetsOf(parsed: ParsedCommand): Promise<{ targets: () => ControlTarget[]; isList: boolean }> {
   const config = await loadConfig(parsed.config);
-  const chosen = chosenTarget({ name: parsed.name, controlSocket: parsed.controlSocket }, { name: config.name, controlSocket: config.controlSocket });
+  const chosen = chosenTarget(
+    { name: parsed.name, controlSocket: parsed.controlSocket },
+    { name: config.name, controlSocket: config.controlSocket },
+  );
   if (chosen !== undefined) {
     // Looked up when used: a missing or refused directory is exit 4, not a usage error.
-    return { targets: () => ['name' in chosen ? { name: chosen.name, path: namedSocket(chosen.name) } : { name: undefined, path: chosen.path }], isList: false };
+    const target = (): ControlTarget => ('name' in chosen
+      ? { name: chosen.name, path: namedSocket(chosen.name) }
+      : { name: undefined, path: chosen.path });
+    return { targets: () => [target()], isList: false };
   }
-  if (parsed.command !== 'status') return { targets: () => [{ name: undefined, path: resolve(DEFAULT_CONTROL_SOCKET) }], isList: false };
+  if (parsed.command !== 'status') {
+    return { targets: () => [{ name: undefined, path: resolve(DEFAULT_CONTROL_SOCKET) }], isList: false };
+  }
   return {
     isList: true,
     targets: () => {

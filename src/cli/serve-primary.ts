@@ -106,7 +106,8 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
   const name = target !== undefined && 'name' in target ? target.name : undefined;
   let socketPath: string;
   try {
-    socketPath = name === undefined ? target !== undefined && 'path' in target ? target.path : resolve(DEFAULT_CONTROL_SOCKET) : prepareNamedSocket(name);
+    if (name !== undefined) socketPath = prepareNamedSocket(name);
+    else socketPath = target !== undefined && 'path' in target ? target.path : resolve(DEFAULT_CONTROL_SOCKET);
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.startFailed);
   }
@@ -143,7 +144,10 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
     await primary.close({ waitForConnections: false });
     throw new CliFailure(error, EXIT_CODES.startFailed);
   }
-  if (plan.watch !== undefined && primary.state === 'running') stopWatching = watchForReload(primary, plan.watch, options.logger);
+  if (plan.watch !== undefined && primary.state === 'running') {
+    stopWatching = watchForReload(primary, plan.watch, options.logger);
+  }
   const address = primary.address();
-  log.info({ port: address?.port, host: address?.address, workers: options.workers, pid: process.pid, ...(name === undefined ? {} : { name }) }, 'serving');
+  const named = name === undefined ? {} : { name };
+  log.info({ port: address?.port, host: address?.address, workers: options.workers, pid: process.pid, ...named }, 'serving');
 }
