@@ -3,7 +3,7 @@ import { pino, type DestinationStream } from 'pino';
 
 /** The binding keys child loggers may carry; anything per connection is counted, never bound. */
 export type LogBindings = {
-  component?: 'sticky' | 'ipc' | 'lifecycle' | 'primary' | 'worker' | 'metrics' | 'control';
+  component?: 'sticky' | 'ipc' | 'lifecycle' | 'primary' | 'worker' | 'metrics' | 'control' | 'watch';
   workerId?: number;
   pid?: number;
   generation?: number;

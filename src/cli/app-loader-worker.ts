@@ -19,8 +19,19 @@ export interface LoadedApp {
  */
 export async function loadApp(path: string): Promise<LoadedApp> {
   const module = await import(pathToFileURL(path).href) as Record<string, unknown>;
-  return resolveExport(module.default ?? module.app ?? module.server, path, true);
+  const value = module.default ?? module.app ?? module.server;
+  if (value === undefined) {
+    const names = Object.keys(module).filter((name) => name !== 'default');
+    throw new StickyError(ErrorCode.InvalidApp, `${path} has no default export, nor one named \`app\` or \`server\` (${
+      names.length === 0 ? 'it exports nothing' : `it exports ${names.slice(0, 8).map((name) => `\`${name}\``).join(', ')}`}).`, {
+      hint: EXPORT_HINT,
+    });
+  }
+  return resolveExport(value, path, true);
 }
+
+const EXPORT_HINT = 'Export (default, or as `app` or `server`) an http.Server, a request listener (req, res), '
+  + 'an Express, Koa or Fastify app, or an (async) function returning one.';
 
 async function resolveExport(value: unknown, path: string, mayCall: boolean): Promise<LoadedApp> {
   const detected = detectApp(value);
@@ -38,6 +49,6 @@ async function resolveExport(value: unknown, path: string, mayCall: boolean): Pr
     if (mayCall) return resolveExport(await fn(), path, false);
   }
   throw new StickyError(ErrorCode.InvalidApp, `${path} exports ${describeValue(value)}${mayCall ? '' : ' from its factory'}, which is not a server or an app.`, {
-    hint: 'Export (default, or as `app` or `server`) an http.Server, a request listener (req, res), an Express, Koa or Fastify app, or an (async) function returning one.',
+    hint: EXPORT_HINT,
   });
 }

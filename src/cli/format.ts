@@ -1,6 +1,6 @@
 // Human-readable output of the CLI: the status table and reload progress lines.
 
-interface SlotStatus {
+export interface SlotStatus {
   slot: number;
   pid: number | undefined;
   isReady: boolean;
@@ -28,7 +28,7 @@ export function formatDuration(ms: number | undefined): string {
   return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
-function slotState(slot: SlotStatus): string {
+export function slotState(slot: SlotStatus): string {
   if (slot.isReady) return 'ready';
   if (slot.isFailed) return 'failed';
   if (slot.pid === undefined) return 'respawning';
