@@ -131,6 +131,8 @@ describe('sticky-runtime serve --watch', () => {
     writeFileSync(join(appDir, '.env'), 'A=1\n');
     writeFileSync(appFile, appSource(2));
     await waitFor(() => everyAddressAt(2), { timeout: 30_000, interval: 100 });
+    // The new code answers on every address once the last slot switched; the reload ends after that.
+    await waitFor(() => lines('reload end').length >= 1, { timeout: 30_000 });
     expect(lines('reload end')).toHaveLength(1);
     expect(lines('files changed, reloading').map((line) => line.changed)).toEqual([['app.mjs']]);
 
