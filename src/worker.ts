@@ -19,8 +19,6 @@ interface ConnectionEnvelope {
 }
 
 const PONG = Object.freeze(encodeMessage('sticky:pong', Object.freeze({})));
-/** Ms a worker whose slot is removed keeps accepting on the slot's socket once its drain began. */
-const REMOVED_SLOT_LINGER_MS = 250;
 const ignoreClosedChannel = (): void => {
   // The primary closed the channel (it is shutting down or gave up on this worker): nobody to answer.
 };
@@ -51,18 +49,23 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   // A draining worker stops taking connections: each socket's queue stays for the slot's next
   // worker (the primary holds the sockets open).
   // When the slot itself goes away (scale-down, shutdown), no other worker accepts on its socket and closing
-  // the last copy resets what the kernel still queued there (clients routed just before the smaller
-  // table, handshakes under way): the worker takes those for a moment first.
+  // the last copy would reset what the kernel still queued there: the primary makes the socket refuse new
+  // handshakes and tells the worker (`sticky:unlisten`) once its queue is empty; the drain waits until then.
+  let whenUnlistened: (() => void) | undefined;
   shutdown.onDrainBegin = (payload) => {
     if (payload.isSlotRemoved !== true || acceptors.size === 0 || !payload.waitForConnections) {
       closeAcceptors();
       return undefined;
     }
     return new Promise((resolve) => {
-      setTimeout(() => {
+      // Bounded: past the drain's timeout the worker stops accepting whatever the primary said.
+      const timer = setTimeout(() => whenUnlistened?.(), payload.timeout);
+      whenUnlistened = () => {
+        whenUnlistened = undefined;
+        clearTimeout(timer);
         closeAcceptors();
         resolve();
-      }, REMOVED_SLOT_LINGER_MS);
+      };
     });
   };
   // The application closed its server: the slot's clients wait in its socket's queue for the successor.
@@ -82,6 +85,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const stopAcceptingFor = (slot: number): void => {
     acceptors.get(slot)?.close();
     acceptors.delete(slot);
+    if (acceptors.size === 0) whenUnlistened?.();
   };
   // Header and custom modes: a proxy that reuses one connection for several clients is reported.
   const rule = keyRuleOf(options.generatePrehashArray);

@@ -18,7 +18,7 @@ export interface RuntimeMessageMap {
    * backlog. `slot` is the worker's own, or a failed slot's whose queue it takes over.
    */
   'sticky:listen': { backlog: number; slot: number };
-  /** primary → worker: stop accepting on that (healed) slot's socket. */
+  /** primary → worker: stop accepting on that slot's socket (the slot healed, or its socket's queue is drained). */
   'sticky:unlisten': { slot: number };
   /** worker → primary: the worker's server is attached (or the app called `ready()`). */
   'sticky:ready': Record<string, never>;
@@ -30,7 +30,8 @@ export interface RuntimeMessageMap {
     timeout: number;
     /**
      * The worker's slot is removed (scale-down, shutdown): no other worker will accept on its socket, so the
-     * worker keeps accepting what the kernel still queued there for a moment before it closes it.
+     * worker keeps accepting on its slot sockets until `sticky:unlisten` says each queue is empty (at most
+     * `timeout` ms).
      */
     isSlotRemoved?: boolean;
   };

@@ -15,7 +15,8 @@ import { KernelGroup } from './kernel-group-primary.js';
 import type { GroupWatchEmit, KernelGroupStats } from './group-watch-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 import { AcceptGuard } from './accept-guard-primary.js';
-import { acceptBareHandles } from '../internal/node-internals-primary.js';
+import { acceptBareHandles, listeningFd } from '../internal/node-internals-primary.js';
+import { drainListener } from './listener-drain-primary.js';
 
 // The public port. Accepts with pauseOnConnect, lets the mode's routing strategy (chosen once, see
 // routing-strategy-primary.ts) derive the slot and hands the socket to it. Hot path: no logging and
@@ -176,7 +177,7 @@ export class Balancer {
           checkInterval: this.#options.groupCheckInterval, log: this.#log, emit: this.#emit,
         });
         this.#group = group;
-        this.slots.useKernel(group, this.#options.backlog);
+        this.slots.useKernel(group, this.#options.backlog, this.#options.drainTimeout);
         this.#steering = { plane: 'kernel', reason: undefined };
         this.#log.info({ steering: 'kernel', slots: this.slots.size }, 'kernel steering: workers accept on their slot sockets');
         return group.address;
@@ -228,10 +229,22 @@ export class Balancer {
     });
   }
 
-  /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
-  stopAccepting(handOffWaiting: boolean): void {
+  /**
+   * Stops accepting. With `handOffWaiting`, the public port first refuses new handshakes and keeps
+   * accepting (and routing) until its accept queue is empty, so closing it resets no connection the
+   * kernel completed (listener-drain-primary.ts). Sockets reading a head are then closed or handed
+   * off; sockets waiting for a worker are handed off or closed.
+   */
+  async stopAccepting(handOffWaiting: boolean): Promise<void> {
     this.#isStopped = true;
     this.#guard.stop();
+    if (handOffWaiting && this.server.listening) {
+      await drainListener(loadReusePortSockets().sockets, listeningFd(this.server), this.#options.drainTimeout);
+    }
+    this.#closeListeners(handOffWaiting);
+  }
+
+  #closeListeners(handOffWaiting: boolean): void {
     if (this.server.listening) this.server.close();
     // A client still sending its HTTP head has a request on the way: when waiting for connections it
     // goes, with what was read, to the worker of its socket address, which answers it while draining.

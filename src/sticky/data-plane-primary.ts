@@ -1,4 +1,5 @@
 import type { StickyError } from '../errors.js';
+import type { NativeListenHandle } from '../internal/node-internals-primary.js';
 import type { KernelGroup } from './kernel-group-primary.js';
 import type { WorkerLink } from './worker-link-primary.js';
 
@@ -15,8 +16,11 @@ export interface DataPlane {
   refuseGrowth(): StickyError | undefined;
   /** The table is about to hold `count` slots; throws, leaving it as it was, when it cannot grow. */
   resize(count: number): void;
-  /** Shutdown: no new connection reaches any slot through this plane. */
-  close(): void;
+  /**
+   * Shutdown: no new connection reaches any slot through this plane; with `drain`, what the kernel
+   * already queued is still accepted first.
+   */
+  close(drain: boolean): void;
 }
 
 /**
@@ -43,15 +47,21 @@ export class KernelPlane implements DataPlane {
   readonly #backlog: number;
   /** Per failed slot: the live slot's worker that also accepts what waits on the failed slot's socket. */
   readonly #stranded = new Map<number, WorkerLink>();
+  /** Per slot: the links that were given its socket (told to stop when the socket goes away). */
+  readonly #holders = new Map<number, Set<WorkerLink>>();
+  readonly #drainTimeout: number;
 
-  constructor(group: KernelGroup, backlog: number) {
+  constructor(group: KernelGroup, backlog: number, drainTimeout: number) {
     this.#group = group;
     this.#backlog = backlog;
+    this.#drainTimeout = drainTimeout;
   }
 
   attach(slot: number, link: WorkerLink): void {
     const handle = this.#group.handle(slot);
-    if (handle !== undefined) link.acceptOn(handle, this.#backlog);
+    if (handle === undefined) return;
+    link.acceptOn(handle, this.#backlog);
+    this.#hold(slot, link);
   }
 
   /** A failed slot's buckets go to the next live slot, whose worker takes over its queue; both end when it heals. */
@@ -62,6 +72,7 @@ export class KernelPlane implements DataPlane {
     if (!isFailed || handle === undefined || live === undefined || live.slot === slot) return;
     live.acceptOn(handle, this.#backlog, slot);
     this.#stranded.set(slot, live);
+    this.#hold(slot, live);
   }
 
   refuseGrowth(): StickyError | undefined {
@@ -70,17 +81,42 @@ export class KernelPlane implements DataPlane {
 
   resize(count: number): void {
     // Up: open the new slot's socket, then attach the larger table. Down: attach the smaller table
-    // first; the last socket closes once its worker, which drains what it queued, closes its copy.
+    // first, then drain the last socket: its workers accept what it queued, then close their copies.
     while (this.#group.size < count) this.#group.grow();
     this.#group.route(count);
-    while (this.#group.size > count) this.#group.shrink();
-    // The socket of a removed slot must close: no other worker keeps its stranded queue open.
-    for (const slot of [...this.#stranded.keys()]) if (slot >= count) this.#release(slot);
+    while (this.#group.size > count) {
+      const slot = this.#group.size - 1;
+      const handle = this.#group.shrink();
+      this.#stranded.delete(slot);
+      if (handle !== undefined) void this.#retire(slot, handle, true);
+    }
   }
 
-  close(): void {
-    // The workers keep their copies of the slot sockets until they stop accepting.
-    this.#group.close();
+  close(drain: boolean): void {
+    this.#group.release().forEach((handle, slot) => void this.#retire(slot, handle, drain));
+    this.#stranded.clear();
+  }
+
+  /**
+   * A socket that goes away: drained while a worker still accepts on it, then every worker that holds
+   * it stops accepting (closing its copy) and the primary closes its own. Without `drain` (shutdown
+   * that does not wait), or with nobody accepting, what is queued is reset.
+   */
+  async #retire(slot: number, handle: NativeListenHandle, drain: boolean): Promise<void> {
+    const links = [...this.#holders.get(slot) ?? []];
+    this.#holders.delete(slot);
+    const isAccepted = links.some((link) => link.acceptsOn(slot));
+    if (drain) await this.#group.drain(handle, isAccepted ? this.#drainTimeout : 0);
+    for (const link of links) link.stopAcceptingFor(slot);
+    handle.close();
+  }
+
+  #hold(slot: number, link: WorkerLink): void {
+    let links = this.#holders.get(slot);
+    if (links === undefined) this.#holders.set(slot, links = new Set());
+    // Links of exited workers leave the set as new ones join.
+    for (const held of links) if (!held.isOpen) links.delete(held);
+    links.add(link);
   }
 
   #release(slot: number): void {

@@ -62,9 +62,12 @@ export class SlotTable {
     return this.#slots.length;
   }
 
-  /** Kernel steering: from now on each slot's worker accepts on the slot's socket in `group`. */
-  useKernel(group: KernelGroup, backlog: number): void {
-    this.#plane = new KernelPlane(group, backlog);
+  /**
+   * Kernel steering: from now on each slot's worker accepts on the slot's socket in `group`; a socket
+   * that goes away is drained for at most `drainTimeout` ms.
+   */
+  useKernel(group: KernelGroup, backlog: number, drainTimeout: number): void {
+    this.#plane = new KernelPlane(group, backlog, drainTimeout);
   }
 
   /** Creates the link through which a worker of `slot` receives sockets; routes nothing yet. */
@@ -186,7 +189,7 @@ export class SlotTable {
    */
   close(handOff: boolean): void {
     if (this.#isClosed) return;
-    this.#plane.close();
+    this.#plane.close(handOff);
     this.#slots.forEach((entry, slot) => {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       entry.timer = undefined;

@@ -192,7 +192,12 @@ export class WorkerLink {
     this.worker.send(encodeMessage('sticky:listen', { backlog, slot }), handle as Socket, this.#onControlSent);
   }
 
-  /** Kernel steering: the worker stops accepting on another slot's socket (that slot healed). */
+  /** Kernel steering: the worker was given the slot's socket, was not told to stop, and can still be told. */
+  acceptsOn(slot: number): boolean {
+    return this.#acceptedSlots.has(slot) && this.#isOpen && this.worker.isConnected();
+  }
+
+  /** Kernel steering: the worker stops accepting on a slot's socket (that slot healed, or its socket goes away). */
   stopAcceptingFor(slot: number): void {
     if (!this.#acceptedSlots.delete(slot) || !this.#isOpen || !this.worker.isConnected()) return;
     this.worker.send(encodeMessage('sticky:unlisten', { slot }), this.#onControlSent);
