@@ -159,12 +159,16 @@ export function haproxyStates(statsSocket: string, backend: string): Promise<Rec
   });
 }
 
+/** A host as a balancer's configuration names it; without a metrics port, it has no health check. */
+export interface FleetEntry { readonly name: string; readonly address: string; readonly port: number; readonly metricsPort?: number }
+
 /**
  * HAProxy in front of the fleet (the configuration "Running a fleet" shows): TCP, the host chosen by a
  * consistent hash of the client address, PROXY v2 to the host, connections from LB_ADDRESS, and each
  * host's `/readyz` as its health check.
  */
-export function haproxyFleetConfig(hosts: readonly FleetHost[], port: number, statsSocket: string): string {
+export function haproxyFleetConfig(hosts: readonly FleetEntry[], port: number, statsSocket: string): string {
+  const isChecked = hosts.every((host) => host.metricsPort !== undefined);
   return [
     'global',
     '  maxconn 4096',
@@ -186,15 +190,14 @@ export function haproxyFleetConfig(hosts: readonly FleetHost[], port: number, st
     '  balance source',
     '  hash-type consistent',
     `  source ${LB_ADDRESS}`,
-    '  option httpchk GET /readyz',
-    '  default-server send-proxy-v2 check inter 200ms fall 2 rise 1',
-    ...hosts.map((host) => `  server ${host.name} ${host.address}:${host.port} port ${host.metricsPort}`),
+    ...(isChecked ? ['  option httpchk GET /readyz', '  default-server send-proxy-v2 check inter 200ms fall 2 rise 1'] : ['  default-server send-proxy-v2']),
+    ...hosts.map((host) => `  server ${host.name} ${host.address}:${host.port}${isChecked ? ` port ${String(host.metricsPort)}` : ''}`),
     '',
   ].join('\n');
 }
 
 /** nginx's `stream` in front of the fleet: the host by a consistent hash of the client address, PROXY (v1) to the host. */
-export function nginxFleetConfig(hosts: readonly FleetHost[], port: number, dir: string, streamModule: string | null): string {
+export function nginxFleetConfig(hosts: readonly FleetEntry[], port: number, dir: string, streamModule: string | null): string {
   return [
     ...(streamModule === null ? [] : [`load_module ${streamModule};`]),
     'daemon off;', 'master_process off;', `pid ${dir}/nginx.pid;`, 'error_log stderr warn;',
@@ -214,4 +217,31 @@ export function nginxFleetConfig(hosts: readonly FleetHost[], port: number, dir:
     '}',
     '',
   ].join('\n');
+}
+
+export interface RunningRedis { port: number; url: string; stop: () => Promise<void> }
+
+/** A throw-away `redis-server` on loopback: no persistence, no config file; stopped by `stop()`. */
+export async function startRedis(binary: string): Promise<RunningRedis> {
+  const [port] = (await freePorts(1)) as [number];
+  const dir = mkdtempSync(join(tmpdir(), 'sticky-redis-'));
+  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const stop = async (): Promise<void> => {
+    await stopProcess(child, 2_000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(() => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+      return output.includes('Ready to accept connections');
+    }, { timeout: 10_000 });
+  } catch (error) {
+    await stop();
+    throw new Error(`redis-server did not start: ${(error as Error).message}\n${output}`);
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, stop };
 }
