@@ -30,11 +30,11 @@ afterAll(async () => {
 function useHosts(fixture: string, env: (index: number) => Record<string, string>, count = 2): () => SpawnedCluster[] {
   const hosts: SpawnedCluster[] = [];
   beforeAll(async () => {
-    const started = await Promise.allSettled(Array.from({ length: count }, (_, index) => spawnSharedCluster(fixture, { env: env(index) })));
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, index) => spawnSharedCluster(fixture, { env: env(index), timeout: 30_000 })));
     for (const result of started) if (result.status === 'fulfilled') hosts.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-  }, 40_000);
+  }, 60_000);
   afterAll(async () => {
     await Promise.all(hosts.map((host) => stopProcess(host.child)));
   });
