@@ -101,6 +101,7 @@ describe.skipIf(haproxy === undefined)('a fleet of three hosts behind HAProxy an
     const after = await probe(ports.haproxy, CLIENTS);
     const movedClients = moved(before, after, (reply) => `${reply.host}:${reply.pid}`);
     const share = movedClients.length / own.length;
+    console.log(`scaling host1 from 2 to 3 workers moved ${movedClients.length} of its ${own.length} clients (${share.toFixed(3)}), 0 of the others`);
     expect({ share: Math.abs(share - 1 / 3) <= 0.08, own: own.length > 50 }).toEqual({ share: true, own: true });
     // Only host1's clients moved, and only to its new slot.
     expect(movedClients.filter((client) => !own.includes(client))).toEqual([]);
