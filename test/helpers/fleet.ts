@@ -196,7 +196,11 @@ export function haproxyFleetConfig(hosts: readonly FleetEntry[], port: number, s
   ].join('\n');
 }
 
-/** nginx's `stream` in front of the fleet: the host by a consistent hash of the client address, PROXY (v1) to the host. */
+/**
+ * nginx's `stream` in front of the fleet: the host by a consistent hash of the client address, PROXY (v1)
+ * to the host. No active health checks in open-source nginx: a host that refuses a connection is skipped
+ * (the connection goes to the next host on the ring) and left out for `fail_timeout`, then tried again.
+ */
 export function nginxFleetConfig(hosts: readonly FleetEntry[], port: number, dir: string, streamModule: string | null): string {
   return [
     ...(streamModule === null ? [] : [`load_module ${streamModule};`]),
@@ -206,7 +210,7 @@ export function nginxFleetConfig(hosts: readonly FleetEntry[], port: number, dir
     'stream {',
     '  upstream hosts {',
     '    hash $remote_addr consistent;',
-    ...hosts.map((host) => `    server ${host.address}:${host.port};`),
+    ...hosts.map((host) => `    server ${host.address}:${host.port} max_fails=1 fail_timeout=2s;`),
     '  }',
     '  server {',
     `    listen 127.0.0.1:${port};`,

@@ -110,6 +110,26 @@ describe.skipIf(haproxy === undefined)('a fleet of three hosts behind HAProxy an
     expect(moved(before, await probe(ports.haproxy, CLIENTS), (reply) => `${reply.host}:${reply.pid}`)).toEqual([]);
   });
 
+  it.skipIf(nginx === undefined || streamModule === undefined)('nginx: a host taken down moves only its clients; they come back when it returns', async () => {
+    const before = await probe(ports.nginx, CLIENTS);
+    const own = clientsOf(before, 'host0');
+    expect(own.length).toBeGreaterThan(50);
+    await hosts().stopHost(0);
+    // Each refused connection goes on to the next host on the ring: no client fails.
+    const down = await probe(ports.nginx, CLIENTS);
+    expect(moved(before, down, (reply) => `${reply.host}:${reply.pid}`).sort()).toEqual([...own].sort());
+    expect(own.filter((client) => down.get(client)?.host === 'host0')).toEqual([]);
+
+    await hosts().startHost(0);
+    // nginx tries the host again once its fail_timeout has passed.
+    await waitFor(async () => (await probe(ports.nginx, own.slice(0, 1))).get(own[0] as string)?.host === 'host0', { timeout: 15_000, interval: 250 });
+    const back = await probe(ports.nginx, CLIENTS);
+    expect(moved(before, back)).toEqual([]);
+    expect(CLIENTS.filter((client) => !own.includes(client) && back.get(client)?.pid !== before.get(client)?.pid)).toEqual([]);
+    // HAProxy saw host0 go and come back too: it is up again before the next test.
+    await waitFor(async () => (await haproxyStates(statsSocket, 'hosts')).host0 === 'UP', { timeout: 10_000 });
+  });
+
   it('a host taken down moves only its clients, to the other hosts; they come back to its workers when it returns', async () => {
     const before = await probe(ports.haproxy, CLIENTS);
     const own = clientsOf(before, 'host2');
