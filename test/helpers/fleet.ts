@@ -60,10 +60,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const hosts: FleetHost[] = [];
   for (const [index, address] of HOST_ADDRESSES.slice(0, options.hosts).entries()) {
     const [port, metricsPort] = (await freePorts(2, address)) as [number, number];
-    hosts.push({
-      name: `host${index}`, address, port, metricsPort, controlSocket: join(dir, `host${index}.sock`),
-      child: undefined as unknown as ChildProcess, output: () => '',
-    });
+    const controlSocket = join(dir, `host${index}.sock`);
+    hosts.push({ name: `host${index}`, address, port, metricsPort, controlSocket, child: undefined as unknown as ChildProcess, output: () => '' });
   }
   const start = async (host: FleetHost): Promise<void> => {
     const args = [BIN, 'serve', APP, '--host', host.address, '--port', String(host.port), '--workers', String(options.workers),
