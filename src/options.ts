@@ -62,6 +62,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
   return Object.freeze({
     workers: checkWorkerCount(raw.workers ?? availableParallelism()),
     mode,
+    socketIoSessions: mode === 'socketIoSessions' || (mode === 'proxyProtocol' && raw.socketIoSessions === true),
     proxyHeader: proxyHeader?.toLowerCase() ?? '',
     trustedHops: integerIn(raw, 'trustedHops', DEFAULTS.trustedHops, 0, 64),
     trustedProxies,

@@ -94,7 +94,9 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
     },
     readiness: () => {
       const state = sources.state();
-      const notReadySlots = sources.supervisor.slotStates().filter((slot) => !slot.isReady).map((slot) => slot.slot);
+      // A slot that scaling up is still adding is routed no client yet: the cluster serves as before.
+      const notReadySlots = sources.supervisor.slots.views()
+        .filter((slot) => !slot.isProvisional && slot.current?.isReady !== true).map((slot) => slot.index);
       // Out of file descriptors, the primary hop closed its public port for a while: not ready.
       const isAccepting = sources.balancer.stats().acceptPaused === 0;
       return { isReady: state === 'running' && notReadySlots.length === 0 && isAccepting, state, notReadySlots, isAccepting };

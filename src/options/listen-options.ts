@@ -82,14 +82,17 @@ export interface ListenOptions {
   trustedProxies?: readonly string[];
   /**
    * Route by the source address of a PROXY protocol v1/v2 header, which is consumed. Needs
-   * `trustedProxies`: only those peers may name a client. @default false
+   * `trustedProxies`: only those peers may name a client. With `socketIoSessions`, the primary reads
+   * the request head after the header and routes by the session id. @default false
    */
   proxyProtocol?: boolean;
   /**
    * Route Socket.IO (engine.io) sessions by their id: a request whose `sid` query parameter was made
    * by `generateSessionId()` goes to the slot in it; a request without one (the handshake, other
    * pages) goes to a worker chosen per connection, so many clients behind one address spread over
-   * the workers. The primary reads the request head of every connection. @default false
+   * the workers. The primary reads the request head of every connection. Combines with
+   * `proxyProtocol` (behind a load balancer): the PROXY header first, then the session id; a request
+   * without one is spread by the PROXY client's address and port. @default false
    */
   socketIoSessions?: boolean;
   /** Route by a key computed from the parsed request head. */
@@ -224,6 +227,8 @@ export type RoutingMode = 'ip' | 'proxyHeader' | 'proxyProtocol' | 'socketIoSess
 export interface ResolvedListenOptions {
   workers: number;
   mode: RoutingMode;
+  /** Route by Socket.IO session ids: the `socketIoSessions` mode, or after the header in `proxyProtocol` mode. */
+  socketIoSessions: boolean;
   proxyHeader: string;
   trustedHops: number;
   /** The peers whose PROXY header or forwarding header counts; undefined: every peer (the count form). */

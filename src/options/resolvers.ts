@@ -23,7 +23,8 @@ export function resolveMode(input: ListenOptions): RoutingMode {
   const chosen: string[] = [];
   if (input.proxyHeader !== undefined) chosen.push('proxyHeader');
   if (input.proxyProtocol === true) chosen.push('proxyProtocol');
-  if (input.socketIoSessions === true) chosen.push('socketIoSessions');
+  // Behind a load balancer speaking PROXY protocol, session ids route after the PROXY header.
+  if (input.socketIoSessions === true && input.proxyProtocol !== true) chosen.push('socketIoSessions');
   if (input.generatePrehashArray !== undefined) chosen.push('generatePrehashArray');
   if (input.generatePrehashArrayNoParsing !== undefined) chosen.push('generatePrehashArrayNoParsing');
   if (chosen.length > 1) {

@@ -30,6 +30,7 @@ describe('normalizeListenOptions: defaults', () => {
       failedSlotRetry: 60_000, logLevel: 'info', ipcTimeout: 10_000,
       workers: availableParallelism(),
       mode: 'ip',
+      socketIoSessions: false,
       proxyHeader: '',
       generatePrehashArray: undefined,
       generatePrehashArrayNoParsing: undefined,
@@ -165,6 +166,12 @@ describe('normalizeListenOptions: routing modes', () => {
     expect(normalizeListenOptions({ proxyProtocol: false }).mode).toBe('ip');
     expect(normalizeListenOptions({ socketIoSessions: true }).mode).toBe('socketIoSessions');
     expect(normalizeListenOptions({ socketIoSessions: false }).mode).toBe('ip');
+    expect(normalizeListenOptions({ socketIoSessions: true })).toMatchObject({ mode: 'socketIoSessions', socketIoSessions: true });
+    expect(normalizeListenOptions({ proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] }).socketIoSessions).toBe(false);
+    // Behind a load balancer: the PROXY header first, then the session id.
+    expect(normalizeListenOptions({ proxyProtocol: true, socketIoSessions: true, trustedProxies: ['10.0.0.0/8'] }))
+      .toMatchObject({ mode: 'proxyProtocol', socketIoSessions: true });
+    expect(thrownBy({ proxyProtocol: true, socketIoSessions: true }).message).toContain('`proxyProtocol` needs `trustedProxies`');
     expect(normalizeListenOptions({ generatePrehashArray: key })).toMatchObject({ mode: 'custom', generatePrehashArray: key });
     expect(normalizeListenOptions({ generatePrehashArrayNoParsing: key })).toMatchObject({ mode: 'customNoParsing', generatePrehashArrayNoParsing: key });
   });
