@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { isCodeBlock, documentationBlocks, typeCheckSnippets } from '../helpers/doc-snippets.js';
 import { REPO_ROOT, type CodeBlock } from '../helpers/markdown.js';
 import { configTokens, haproxyHeaderBackend, haproxyProxyProtocolBackend, nginxProxyProtocolStream } from '../helpers/load-balancer.js';
+import { haproxyFleetConfig, nginxFleetConfig } from '../helpers/fleet.js';
 import { logLines, runCli } from '../helpers/cli.js';
 import { request } from '../helpers/client.js';
 import { waitFor, waitForExit } from '../helpers/cluster.js';
@@ -120,6 +121,21 @@ describe('load balancer blocks are the configurations the load balancer tests ru
   it('nginx: stream with proxy_protocol on', () => {
     const nginx = only(inFile('docs/routing.md', 'nginx'), 'the nginx block');
     expect(configTokens(nginx.code)).toBe(configTokens(nginxProxyProtocolStream(primaries, '443').join('\n')));
+  });
+
+  // Running a fleet: the fleet tests' configurations, with deployment addresses for the tests' loopback ones
+  // (the balancer connects from 10.0.0.2 where the tests use 127.0.3.1) and without nginx's foreground lines.
+  const fleetHosts = [0, 1, 2].map((i) => ({ name: `host${String(i)}`, address: `10.0.0.${String(10 + i)}`, port: 3000 }));
+  const deployed = (config: string): string => config.replaceAll('127.0.3.1', '10.0.0.2')
+    .replace('bind 127.0.0.1:8080', 'bind :8080').replace('listen 127.0.0.1:8080', 'listen 8080')
+    .split('\n').filter((line) => !/^(daemon|master_process|pid|error_log) /.test(line)).join('\n');
+
+  it('Running a fleet: the HAProxy and nginx blocks', () => {
+    const haproxy = only(inFile('docs/fleet.md', 'haproxy'), 'the fleet HAProxy block');
+    const checked = fleetHosts.map((host) => ({ ...host, metricsPort: 9464 }));
+    expect(configTokens(haproxy.code)).toBe(configTokens(deployed(haproxyFleetConfig(checked, 8080, '/run/haproxy/admin.sock'))));
+    const nginx = only(inFile('docs/fleet.md', 'nginx'), 'the fleet nginx block');
+    expect(configTokens(nginx.code)).toBe(configTokens(deployed(nginxFleetConfig(fleetHosts, 8080, '/unused', null))));
   });
 
   it('the comparison notices a changed line (it can fail)', () => {
