@@ -1,16 +1,29 @@
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream } from 'pino';
 
-/** The binding keys child loggers may carry; anything per connection is counted, never bound. */
+/**
+ * The binding keys child loggers may carry; anything per connection is counted, never bound. A
+ * worker's pid in the primary's lines is `workerPid`: pino's own `pid` is the process that writes.
+ */
 export type LogBindings = {
-  component?: 'sticky' | 'ipc' | 'lifecycle' | 'primary' | 'worker' | 'metrics' | 'control';
+  component?: 'sticky' | 'ipc' | 'lifecycle' | 'primary' | 'worker' | 'metrics' | 'control' | 'output';
   workerId?: number;
-  pid?: number;
+  workerPid?: number;
+  slot?: number;
   generation?: number;
 };
 
 /** A log method as pino has it: a fields object, then a short constant message. */
 export type LogMethod = (fields: object, message: string) => void;
+
+/**
+ * Fields of one internal log call. pino writes `pid`, `hostname`, `time`, `level` and `msg` itself:
+ * a field of the same name would repeat the key in the JSON line, which strict ingesters reject.
+ */
+export type LogFields = { readonly [key: string]: unknown } & {
+  pid?: never; hostname?: never; time?: never; level?: never; msg?: never;
+};
+type InternalLogMethod = (fields: LogFields, message: string) => void;
 
 /**
  * What sticky-runtime needs from a logger: pino's method shape. A pino logger fits as it is; so does
@@ -25,8 +38,12 @@ export interface StickyLogger {
   child?: (bindings: LogBindings) => StickyLogger;
 }
 
-/** The logger internal code uses: always has `child`. */
-export interface Logger extends StickyLogger {
+/** The logger internal code uses: always has `child`, and its fields never repeat pino's own keys. */
+export interface Logger {
+  error: InternalLogMethod;
+  warn: InternalLogMethod;
+  info: InternalLogMethod;
+  debug: InternalLogMethod;
   child: (bindings: LogBindings) => Logger;
 }
 

@@ -158,7 +158,7 @@ async function serve(parsed: ParsedCommand): Promise<void> {
     throw new CliFailure(error, EXIT_CODES.startFailed);
   }
   const address = primary.address();
-  log.info({ port: address?.port, host: address?.address, workers: options.workers, pid: process.pid }, 'serving');
+  log.info({ port: address?.port, host: address?.address, workers: options.workers }, 'serving');
 }
 
 async function control(parsed: ParsedCommand): Promise<void> {
