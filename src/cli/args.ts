@@ -26,6 +26,9 @@ const CLI_FLAGS = {
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
   'metrics-token-file': { type: 'string' },
+  'prefix-output': { type: 'boolean' },
+  'log-file': { type: 'string' },
+  'log-dir': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -58,6 +61,10 @@ export interface ParsedCommand {
   metricsPort: string | undefined;
   metricsHost: string | undefined;
   metricsTokenFile: string | undefined;
+  /** `--prefix-output`: the workers' output through the primary, each line prefixed with its slot and pid. */
+  prefixOutput: boolean;
+  logFile: string | undefined;
+  logDir: string | undefined;
   json: boolean;
   help: boolean;
   version: boolean;
@@ -108,6 +115,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     metricsPort: text('metrics-port'),
     metricsHost: text('metrics-host'),
     metricsTokenFile: text('metrics-token-file'),
+    prefixOutput: values['prefix-output'] === true,
+    logFile: text('log-file'),
+    logDir: text('log-dir'),
     json: values.json === true,
     help: values.help === true,
     version: values.version === true,

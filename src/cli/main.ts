@@ -10,6 +10,7 @@ import { parseCommandLine, type ParsedCommand } from './args.js';
 import { ControlServer, type ControlReply } from './control-primary.js';
 import { sendControl } from './control-client.js';
 import { formatProgress, formatStatus, type StatusReply } from './format.js';
+import { outputOf, startOutput, withOutput, workerStdio, type Output, type OutputConfig } from './output-options.js';
 import { EXIT_CODES, HELP } from './help.js';
 import { stripControl, terminalJson } from './terminal-text.js';
 
@@ -38,7 +39,7 @@ function printError(error: unknown): void {
   else write(process.stderr, stripControl(`sticky-runtime: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`));
 }
 
-interface ConfigFile extends ListenOptions {
+interface ConfigFile extends ListenOptions, OutputConfig {
   app?: string;
   port?: number | string;
   host?: string;
@@ -111,9 +112,12 @@ async function serve(parsed: ParsedCommand): Promise<void> {
   let port: number;
   let appPath: string;
   let host: string | undefined;
+  let output: Output;
   try {
     config = await loadConfig(parsed.config);
-    const { app, port: configPort, host: configHost, controlSocket: _controlSocket, ...configOptions } = config;
+    const {
+      app, port: configPort, host: configHost, controlSocket: _controlSocket, prefixOutput, logFile, logDir, ...configOptions
+    } = config;
     const app0 = parsed.positionals[0] ?? app;
     if (app0 === undefined) {
       throw new StickyError(ErrorCode.InvalidApp, 'No app given.', { hint: 'sticky-runtime serve ./app.js (or `app` in the config file).' });
@@ -124,18 +128,23 @@ async function serve(parsed: ParsedCommand): Promise<void> {
     const metrics = metricsOf(parsed, configOptions.metrics);
     if (metrics !== undefined) merged.metrics = metrics;
     merged.env = { ...merged.env, STICKY_RUNTIME_APP: appPath };
-    options = normalizeListenOptions(merged);
+    output = outputOf(parsed, { prefixOutput, logFile, logDir } as OutputConfig);
+    options = normalizeListenOptions(withOutput(merged, output));
     port = parsePort(parsed.port ?? configPort ?? process.env.PORT ?? 3000);
     host = parsed.host ?? configHost;
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.usage);
   }
 
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], ...workerStdio(output) });
   const primary = startPrimary(options);
+  const stopOutput = startOutput(primary, output, options.logger);
   const log = options.logger.child({ component: 'primary' });
   const control = new ControlServer(controlSocketOf(parsed, config), primary, options.logger);
-  primary.on('shutdownEnd', () => control.close());
+  primary.on('shutdownEnd', () => {
+    control.close();
+    stopOutput();
+  });
   primary.on('reloadProgress', (progress) => log.info({ ...progress }, 'reload progress'));
   // A worker that dies while the cluster first starts means the app does not load: stop at once.
   const starting = new AbortController();
