@@ -40,6 +40,10 @@ Serve flags:
   --metrics-host <addr>          address of the metrics endpoint (default 127.0.0.1)
   --metrics-token-file <path>    /metrics asks for this bearer token (or $STICKY_RUNTIME_METRICS_TOKEN)
   --log-level <level>            fatal, error, warn, info (default), debug, trace, silent
+  --prefix-output                the workers' stdout/stderr through the primary, each line prefixed
+                                 [slot 0|pid 1234]; lines the terminal cannot take are dropped, counted
+  --log-file <path>              also append the runtime's JSON logs here (and, prefixed, the app's output)
+  --log-dir <dir>                each slot's app output in <dir>/slot-<n>.log (implies --prefix-output)
   --shutdown-delay <ms>          keep serving this long after SIGTERM before draining
   --max-requests <n>             recycle a worker after n requests (+ --max-requests-jitter <n>)
   --max-memory <bytes>           recycle a worker whose RSS passes this (--memory-check-interval <ms>)
@@ -50,7 +54,8 @@ Serve flags:
   --slot-wait-timeout <ms>
                                  each flag is the library option of the same name (camelCase)
   -c, --config <file>            options file (default: ./sticky-runtime.config.{js,mjs,cjs} if present);
-                                 exports an object of options plus app, port, host; flags win
+                                 exports an object of options plus app, port, host, prefixOutput,
+                                 logFile, logDir; flags win
 Control flags (all commands):
   --control-socket <path>        Unix socket of the running cluster (default ./sticky-runtime.sock),
                                  created owner-only (0600); commands use it only when it is their
@@ -58,7 +63,7 @@ Control flags (all commands):
   -h, --help    -v, --version
 
 Signals to the serve process (as gunicorn): TERM/INT graceful shutdown, a second one fast;
-HUP rolling restart; TTIN/TTOU one worker more/fewer.
+HUP rolling restart; TTIN/TTOU one worker more/fewer; USR2 reopens the --log-file/--log-dir files.
 
 Exit codes: 0 ok · 1 a command failed, or shutdown had to kill workers · 2 bad flags, options or
 config · 3 serve could not start · 4 no running cluster at the control socket (or it is not

@@ -142,6 +142,13 @@ describe('CLI logs', () => {
     expect(all).toEqual(expect.arrayContaining([`[slot 0|pid ${slots.get(0)}] app started in slot 0`, `[slot 1|pid ${slots.get(1)}] app stderr in slot 1`]));
   });
 
+  it('a log file that cannot be written exits with 2 before anything starts', async () => {
+    const cwd = workDir();
+    const { code, stderr } = await runToEnd(['serve', fixture('output-app.mjs'), '--workers', '1', '--port', '0', '--log-file', 'missing/dir/all.log'], cwd);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`sticky-runtime: STICKY_ERR_INVALID_OPTION: Cannot append to the log file ${join(cwd, 'missing/dir/all.log')}.`);
+  });
+
   it('--log-file without --prefix-output: the primary and each worker append their runtime lines, the app\'s output stays out', async () => {
     const cwd = workDir();
     const served = await serve(fixture('output-app.mjs'), ['--workers', '2', '--log-file', 'runtime.log'], cwd);
