@@ -10,9 +10,9 @@ import { OutputSink } from './output-sink-primary.js';
 // line as `[slot 0|pid 1234] line` to its own stdout / stderr, and to `--log-file` and `--log-dir`'s
 // per-slot files. The primary reads the pipes continuously: its writes are asynchronous and buffered
 // up to OUTPUT_BUFFER_BYTES per destination; past that (a terminal or pipe nobody reads, a full disk),
-// lines are dropped and counted rather than stopping the reads, which would block the worker's next
-// write to its stdout (synchronous for a pipe). The only pace a worker is held to is the primary's
-// own CPU: it cannot outrun the reads.
+// lines are dropped and counted. Stopping the reads instead (stream backpressure) would leave each
+// worker's output piling up in the worker's own memory (Node queues a write to a full pipe) and
+// never arriving. The only pace a worker is held to is the primary's own CPU.
 
 /** A line longer than this many characters is cut into pieces, each a line of its own. */
 export const MAX_LINE = 16 * 1024;
