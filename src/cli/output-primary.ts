@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../logger.js';
 import { LogLimit } from '../internal/log-limit.js';
 import { LineSplitter } from './line-splitter.js';
-import { OutputSink } from './output-sink-primary.js';
+import { FileSink, StreamSink, type Sink } from './output-sink-primary.js';
 
 // `serve --prefix-output`: the workers' stdout and stderr are pipes to the primary, which writes each
 // line as `[slot 0|pid 1234] line` to its own stdout / stderr, and to `--log-file` and `--log-dir`'s
@@ -34,10 +34,10 @@ interface Source { slot: number | undefined; pending: { line: string; isError: b
 export class OutputRouter {
   readonly #log: Logger;
   readonly #options: OutputOptions;
-  readonly #stdout: OutputSink;
-  readonly #stderr: OutputSink;
-  readonly #logFile: OutputSink | undefined;
-  readonly #slotFiles = new Map<number, OutputSink>();
+  readonly #stdout: Sink;
+  readonly #stderr: Sink;
+  readonly #logFile: Sink | undefined;
+  readonly #slotFiles = new Map<number, Sink>();
   readonly #sources = new Map<number, Source>();
   readonly #dropLog = new LogLimit(DROP_LOG_INTERVAL_MS);
   readonly #errorLog = new LogLimit(DROP_LOG_INTERVAL_MS);
@@ -47,8 +47,8 @@ export class OutputRouter {
   constructor(options: OutputOptions, log: Logger) {
     this.#log = log.child({ component: 'output' });
     this.#options = options;
-    this.#stdout = this.#sink(1);
-    this.#stderr = this.#sink(2);
+    this.#stdout = this.#sink(process.stdout);
+    this.#stderr = this.#sink(process.stderr);
     this.#logFile = options.logFile === undefined ? undefined : this.#sink(options.logFile);
     if (options.logDir !== undefined) mkdirSync(options.logDir, { recursive: true, mode: 0o750 });
   }
@@ -76,11 +76,15 @@ export class OutputRouter {
     for (const sink of [this.#stdout, this.#stderr, this.#logFile, ...this.#slotFiles.values()]) sink?.close();
   }
 
-  #sink(target: number | string): OutputSink {
-    return new OutputSink(target, OUTPUT_BUFFER_BYTES, (lines) => this.#dropped(lines), (error) => {
-      // A file that cannot be written (full disk, removed directory): its lines are lost, the cluster goes on.
+  #sink(target: NodeJS.WriteStream | string): Sink {
+    const onDrop = (lines: number): void => this.#dropped(lines);
+    const onError = (error: NodeJS.ErrnoException): void => {
+      // A destination that cannot be written (reader gone, full disk): its lines are lost, the cluster goes on.
       if (this.#errorLog.take(performance.now()) !== undefined) this.#log.warn({ err: error }, 'app output not written');
-    });
+    };
+    return typeof target === 'string'
+      ? new FileSink(target, OUTPUT_BUFFER_BYTES, onDrop, onError)
+      : new StreamSink(target, OUTPUT_BUFFER_BYTES, onDrop, onError);
   }
 
   #attach(worker: Worker): void {
@@ -132,7 +136,7 @@ export class OutputRouter {
     if (this.#options.logDir !== undefined && slot !== undefined) this.#slotFile(slot).write(`${lines.join('\n')}\n`);
   }
 
-  #slotFile(slot: number): OutputSink {
+  #slotFile(slot: number): Sink {
     let file = this.#slotFiles.get(slot);
     if (file === undefined) {
       file = this.#sink(join(this.#options.logDir as string, `slot-${slot}.log`));

@@ -1,16 +1,60 @@
 import { closeSync, openSync, write, writeSync } from 'node:fs';
 
 // Where the primary writes the workers' output: its own stdout / stderr, or a file opened for
-// appending. Writes are asynchronous, one at a time, from a queue bounded in bytes; what does not fit
-// is dropped and counted, so a destination that does not keep up (a terminal scrolled back, a pipe
-// nobody reads, a slow disk) never stops the primary from reading the workers' pipes.
+// appending. Each holds at most `limit` bytes not yet written; what does not fit is dropped and
+// counted, so a destination that does not keep up (a pipe nobody reads, a slow disk) never stops the
+// primary from reading the workers' pipes, and never grows its memory without bound.
 
-/** Ms before a write that met EAGAIN (a full non-blocking pipe) is tried again. */
-const RETRY_MS = 50;
+export interface Sink {
+  /** Queues `text` (whole lines), or drops it when `limit` bytes already wait. */
+  write(text: string): void;
+  /** Opens a file again by its path (logrotate moved it); nothing for a stream. */
+  reopen(): void;
+  /** Writes what it can at once and stops. */
+  close(): void;
+}
 
-export class OutputSink {
+/**
+ * process.stdout / process.stderr: Node writes to a pipe asynchronously (queued in memory, bounded
+ * here by `writableLength`), to a file or terminal synchronously. Not fs.write on fd 1: a pipe whose
+ * descriptor is blocking would hold a libuv thread in write(2), and the process could not exit.
+ */
+export class StreamSink implements Sink {
+  readonly #stream: NodeJS.WriteStream;
   readonly #limit: number;
-  readonly #path: string | undefined;
+  readonly #onDrop: (lines: number) => void;
+  #isClosed = false;
+
+  constructor(stream: NodeJS.WriteStream, limit: number, onDrop: (lines: number) => void, onError: (error: NodeJS.ErrnoException) => void) {
+    this.#stream = stream;
+    this.#limit = limit;
+    this.#onDrop = onDrop;
+    // EPIPE (the reader went away, `serve … | head`): the output has nowhere to go; the cluster goes on.
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      this.#isClosed = true;
+      onError(error);
+    });
+  }
+
+  write(text: string): void {
+    if (this.#isClosed) return;
+    if (this.#stream.writableLength + text.length > this.#limit) this.#onDrop(countLines(text));
+    else this.#stream.write(text);
+  }
+
+  reopen(): void {
+    // A stream has no path to reopen.
+  }
+
+  close(): void {
+    this.#isClosed = true;
+  }
+}
+
+/** A file opened for appending (mode 0640), written with fs.write, one write at a time. */
+export class FileSink implements Sink {
+  readonly #limit: number;
+  readonly #path: string;
   readonly #onDrop: (lines: number) => void;
   readonly #onError: (error: NodeJS.ErrnoException) => void;
   #fd: number;
@@ -21,16 +65,14 @@ export class OutputSink {
   /** The descriptor a reopen replaced while a write was in flight on it: closed when that write ends. */
   #retiredFd: number | undefined;
 
-  /** `target`: a file descriptor (1, 2) or a path appended to (created with mode 0640). */
-  constructor(target: number | string, limit: number, onDrop: (lines: number) => void, onError: (error: NodeJS.ErrnoException) => void) {
+  constructor(path: string, limit: number, onDrop: (lines: number) => void, onError: (error: NodeJS.ErrnoException) => void) {
     this.#limit = limit;
     this.#onDrop = onDrop;
     this.#onError = onError;
-    this.#path = typeof target === 'string' ? target : undefined;
-    this.#fd = typeof target === 'string' ? openSync(target, 'a', 0o640) : target;
+    this.#path = path;
+    this.#fd = openSync(path, 'a', 0o640);
   }
 
-  /** Queues `text` (whole lines), or drops it when the queue is full. */
   write(text: string): void {
     if (this.#isClosed) return;
     if (this.#queuedBytes + text.length > this.#limit) {
@@ -42,9 +84,9 @@ export class OutputSink {
     if (!this.#isWriting) this.#next();
   }
 
-  /** Opens the file again by its path (logrotate moved it); what is queued goes to the new file. */
+  /** What is queued goes to the new file. */
   reopen(): void {
-    if (this.#path === undefined || this.#isClosed) return;
+    if (this.#isClosed) return;
     const previous = this.#fd;
     this.#fd = openSync(this.#path, 'a', 0o640);
     // A write in flight on the old descriptor finishes there first.
@@ -52,19 +94,17 @@ export class OutputSink {
     else closeSync(previous);
   }
 
-  /** Writes what is queued now, without waiting on a destination that cannot take it, then stops. */
+  /** Writes the queue synchronously (after a write in flight, if any: O_APPEND), then closes. */
   close(): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
     try {
-      // A file takes the rest at once (after a write in flight, if any: O_APPEND). A full
-      // non-blocking pipe answers EAGAIN at once: what it cannot take now is lost.
-      if (!this.#isWriting || this.#path !== undefined) for (const text of this.#queue) writeSync(this.#fd, text);
+      for (const text of this.#queue) writeSync(this.#fd, text);
     } catch {
-      // The destination is gone or full at exit: nothing is left to tell.
+      // The disk is full or the file system gone at exit: nothing is left to tell.
     }
     this.#queue = [];
-    if (this.#path !== undefined && !this.#isWriting) closeSync(this.#fd);
+    if (!this.#isWriting) closeSync(this.#fd);
   }
 
   #next(): void {
@@ -76,10 +116,6 @@ export class OutputSink {
 
   #writeOut(fd: number, buffer: Buffer): void {
     write(fd, buffer, 0, buffer.length, null, (error, written) => {
-      if (error?.code === 'EAGAIN' && !this.#isClosed) {
-        setTimeout(() => this.#writeOut(fd, buffer), RETRY_MS).unref();
-        return;
-      }
       if (error !== null) this.#onError(error);
       else if (written < buffer.length) {
         this.#writeOut(fd, buffer.subarray(written));
@@ -91,9 +127,8 @@ export class OutputSink {
         closeSync(this.#retiredFd);
         this.#retiredFd = undefined;
       }
-      if (this.#isClosed) {
-        if (this.#path !== undefined) closeSync(this.#fd);
-      } else if (this.#queue.length > 0) this.#next();
+      if (this.#isClosed) closeSync(this.#fd);
+      else if (this.#queue.length > 0) this.#next();
     });
   }
 }

@@ -122,6 +122,9 @@ describe('CLI logs', () => {
     await waitFor(() => logLines(stderr).some((line) => line.msg === 'app output dropped: a destination is not keeping up'), { timeout: 20_000 });
     const dropped = logLines(stderr).filter((line) => line.msg === 'app output dropped: a destination is not keeping up');
     expect(Number(dropped.at(-1)?.droppedLines)).toBeGreaterThan(0);
+    // And it still shuts down on its own: no write to the full pipe holds the process.
+    child.kill('SIGTERM');
+    expect((await waitForExit(child, 15_000)).code).toBe(0);
   });
 
   it('--log-file keeps the runtime\'s JSON lines and the prefixed output; --log-dir one file per slot, reopened on SIGUSR2', async () => {
