@@ -115,9 +115,7 @@ async function serve(parsed: ParsedCommand): Promise<void> {
   let output: Output;
   try {
     config = await loadConfig(parsed.config);
-    const {
-      app, port: configPort, host: configHost, controlSocket: _controlSocket, prefixOutput, logFile, logDir, ...configOptions
-    } = config;
+    const { app, port: configPort, host: configHost, controlSocket: _cs, prefixOutput, logFile, logDir, ...configOptions } = config;
     const app0 = parsed.positionals[0] ?? app;
     if (app0 === undefined) {
       throw new StickyError(ErrorCode.InvalidApp, 'No app given.', { hint: 'sticky-runtime serve ./app.js (or `app` in the config file).' });
@@ -141,10 +139,7 @@ async function serve(parsed: ParsedCommand): Promise<void> {
   const stopOutput = startOutput(primary, output, options.logger);
   const log = options.logger.child({ component: 'primary' });
   const control = new ControlServer(controlSocketOf(parsed, config), primary, options.logger);
-  primary.on('shutdownEnd', () => {
-    control.close();
-    stopOutput();
-  });
+  primary.on('shutdownEnd', () => { control.close(); stopOutput(); });
   primary.on('reloadProgress', (progress) => log.info({ ...progress }, 'reload progress'));
   // A worker that dies while the cluster first starts means the app does not load: stop at once.
   const starting = new AbortController();
