@@ -25,7 +25,8 @@ const ignoreClosedChannel = (): void => {
 
 export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenOptions>): void {
   const { server } = app;
-  const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
+  const slot = inheritedOptions().slot;
+  const log = options.logger.child({ component: 'worker', ...(slot === undefined ? {} : { slot }), workerId: cluster.worker?.id ?? 0 });
   const runtime = workerRuntime();
   const lifecycle = workerLifecycle(options);
   const shutdown = runtime.attach(server, log, lifecycle);

@@ -30,6 +30,9 @@ const CLI_FLAGS = {
   watch: { type: 'boolean' },
   'watch-path': { type: 'string', multiple: true },
   'watch-ignore': { type: 'string', multiple: true },
+  'prefix-output': { type: 'boolean' },
+  'log-file': { type: 'string' },
+  'log-dir': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -70,6 +73,10 @@ export interface ParsedCommand {
   watchPaths: string[];
   /** `--watch-ignore` (repeatable, or comma-separated): patterns ignored on top of the defaults. */
   watchIgnore: string[];
+  /** `--prefix-output`: the workers' output through the primary, each line prefixed with its slot and pid. */
+  prefixOutput: boolean;
+  logFile: string | undefined;
+  logDir: string | undefined;
   json: boolean;
   help: boolean;
   version: boolean;
@@ -125,6 +132,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     watch: values.watch === true,
     watchPaths: list('watch-path'),
     watchIgnore: list('watch-ignore').flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== ''),
+    prefixOutput: values['prefix-output'] === true,
+    logFile: text('log-file'),
+    logDir: text('log-dir'),
     json: values.json === true,
     help: values.help === true,
     version: values.version === true,

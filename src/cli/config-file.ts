@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ErrorCode, StickyError } from '../errors.js';
 import type { ListenOptions } from '../options.js';
 import type { StickyPrimary } from '../primary.js';
+import type { OutputConfig } from './output-options.js';
 
 // The CLI's config file: options for `serve`, the CLI's own keys, and an optional `primary(handle)`
 // hook that `serve` runs in the primary (the control commands import the file, never run the hook).
@@ -13,7 +14,7 @@ const CONFIG_NAMES = ['sticky-runtime.config.js', 'sticky-runtime.config.mjs', '
 /** Runs once in `serve`'s primary, after the workers are forked and before the public port opens. */
 export type PrimaryHook = (primary: StickyPrimary) => void | Promise<void>;
 
-export interface ConfigFile extends ListenOptions {
+export interface ConfigFile extends ListenOptions, OutputConfig {
   app?: string;
   port?: number | string;
   host?: string;
@@ -24,7 +25,10 @@ export interface ConfigFile extends ListenOptions {
 
 /** The config file's listen options, without the CLI's own keys. */
 export function listenOptionsOf(config: ConfigFile): ListenOptions {
-  const { app: _app, port: _port, host: _host, controlSocket: _socket, name: _name, primary: _primary, ...options } = config;
+  const {
+    app: _app, port: _port, host: _host, controlSocket: _socket, name: _name, primary: _primary,
+    prefixOutput: _prefix, logFile: _file, logDir: _dir, ...options
+  } = config;
   return options;
 }
 

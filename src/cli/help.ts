@@ -43,6 +43,10 @@ Serve flags:
   --metrics-host <addr>          address of the metrics endpoint (default 127.0.0.1)
   --metrics-token-file <path>    /metrics asks for this bearer token (or $STICKY_RUNTIME_METRICS_TOKEN)
   --log-level <level>            fatal, error, warn, info (default), debug, trace, silent
+  --prefix-output                the workers' stdout/stderr through the primary, each line prefixed
+                                 [slot 0|pid 1234]; lines the terminal cannot take are dropped, counted
+  --log-file <path>              also append the runtime's JSON logs here (and, prefixed, the app's output)
+  --log-dir <dir>                each slot's app output in <dir>/slot-<n>.log (implies --prefix-output)
   --shutdown-delay <ms>          keep serving this long after SIGTERM before draining
   --max-requests <n>             recycle a worker after n requests (+ --max-requests-jitter <n>)
   --max-memory <bytes>           recycle a worker whose RSS passes this (--memory-check-interval <ms>)
@@ -57,8 +61,9 @@ Serve flags:
   --watch-path <path>            watch this instead (repeatable)
   --watch-ignore <pattern>       ignore this too: a name (*.log) or a path (public/uploads); repeatable
   -c, --config <file>            options file (default: ./sticky-runtime.config.{js,mjs,cjs} if present);
-                                 exports an object of options plus app, port, host, name and
-                                 primary(primary), run in the primary before the port opens; flags win
+                                 exports an object of options plus app, port, host, name,
+                                 prefixOutput, logFile, logDir and primary(primary), run in the
+                                 primary before the port opens; flags win
 Control flags (all commands):
   -n, --name <name>              a named cluster: its socket is $XDG_RUNTIME_DIR/sticky-runtime/<name>.sock
                                  (else <tmpdir>/sticky-runtime-<uid>/<name>.sock), in a 0700 directory
@@ -68,7 +73,7 @@ Control flags (all commands):
   -h, --help    -v, --version
 
 Signals to the serve process (as gunicorn): TERM/INT graceful shutdown, a second one fast;
-HUP rolling restart; TTIN/TTOU one worker more/fewer.
+HUP rolling restart; TTIN/TTOU one worker more/fewer; USR2 reopens the --log-file/--log-dir files.
 
 Exit codes: 0 ok · 1 a command failed, or shutdown had to kill workers · 2 bad flags, options or
 config, or no app file · 3 serve could not start (the app did not load) · 4 no running cluster at

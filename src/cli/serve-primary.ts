@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, StickyError } from '../errors.js';
 import { normalizeListenOptions, parsePort, type ListenOptions } from '../options.js';
+import { outputOf, startOutput, withOutput, workerStdio, type Output, type OutputConfig } from './output-options.js';
 import { startPrimary } from '../primary.js';
 import type { ParsedCommand } from './args.js';
 import { listenOptionsOf, loadConfig, type PrimaryHook } from './config-file.js';
@@ -59,6 +60,7 @@ function metricsToken(parsed: ParsedCommand): string | undefined {
 
 interface ServePlan {
   options: ReturnType<typeof normalizeListenOptions>;
+  output: Output;
   port: number;
   host: string | undefined;
   target: { name: string } | { path: string } | undefined;
@@ -83,8 +85,10 @@ async function planServe(parsed: ParsedCommand): Promise<ServePlan> {
   if (!parsed.watch && (parsed.watchPaths.length > 0 || parsed.watchIgnore.length > 0)) {
     throw new StickyError(ErrorCode.InvalidOption, '`--watch-path` and `--watch-ignore` need `--watch`.', { hint: 'sticky-runtime serve ./app.js --watch' });
   }
+  const output = outputOf(parsed, { prefixOutput: config.prefixOutput, logFile: config.logFile, logDir: config.logDir } as OutputConfig);
   return {
-    options: normalizeListenOptions(merged),
+    options: normalizeListenOptions(withOutput(merged, output)),
+    output,
     port: parsePort(parsed.port ?? config.port ?? process.env.PORT ?? 3000),
     host: parsed.host ?? config.host,
     target: chosenTarget({ name: parsed.name, controlSocket: parsed.controlSocket }, { name: config.name, controlSocket: config.controlSocket }),
@@ -102,7 +106,7 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.usage);
   }
-  const { options, target } = plan;
+  const { options, target, output } = plan;
   const name = target !== undefined && 'name' in target ? target.name : undefined;
   let socketPath: string;
   try {
@@ -112,13 +116,17 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
     throw new CliFailure(error, EXIT_CODES.startFailed);
   }
 
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], ...workerStdio(output) });
   const primary = startPrimary(options);
+  const stopOutput = startOutput(primary, output, options.logger);
   const log = options.logger.child({ component: 'primary' });
   const control = new ControlServer(socketPath, primary, options.logger, name);
   let stopWatching: (() => void) | undefined;
   primary.on('shutdownStart', () => stopWatching?.());
-  primary.on('shutdownEnd', () => control.close());
+  primary.on('shutdownEnd', () => {
+    control.close();
+    stopOutput();
+  });
   primary.on('reloadProgress', (progress) => log.info({ ...progress }, 'reload progress'));
   // A worker that dies while the cluster first starts means the app does not load: stop at once.
   const starting = new AbortController();
@@ -149,5 +157,5 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
   }
   const address = primary.address();
   const named = name === undefined ? {} : { name };
-  log.info({ port: address?.port, host: address?.address, workers: options.workers, pid: process.pid, ...named }, 'serving');
+  log.info({ port: address?.port, host: address?.address, workers: options.workers, ...named }, 'serving');
 }

@@ -1,6 +1,8 @@
 import cluster from 'node:cluster';
 import { isStickyError } from '../errors.js';
 import { onShutdown } from '../lifecycle/index.js';
+import { defaultLogger, type StickyLogger } from '../logger.js';
+import { inheritedOptions } from '../options.js';
 import { attachWorker } from '../worker.js';
 import { stripControl } from './terminal-text.js';
 import { loadApp, type LoadedApp } from './app-loader-worker.js';
@@ -21,6 +23,8 @@ try {
   process.stderr.write(stripControl(`${prefix}${text}\n`));
   process.exit(1);
 }
-attachWorker(app.app);
+// `serve --log-file` (without `--prefix-output`): the worker appends its own runtime lines to the file.
+const logFile = process.env.STICKY_RUNTIME_LOG_FILE;
+attachWorker(app.app, logFile === undefined || logFile === '' ? {} : { logger: defaultLogger(inheritedOptions().logLevel ?? 'info', logFile) as StickyLogger });
 const close = app.close;
 if (close !== undefined) onShutdown(() => close());

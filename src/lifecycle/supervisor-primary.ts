@@ -162,7 +162,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const tracked = new Tracked(worker, slot, this.#table.link(slot, worker));
     // First, before the application can add listeners of its own to the worker (see WorkerChannels.watch).
     this.channels.watch(worker, (message) => this.#onMessage(tracked, message));
-    this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
+    this.#log.debug({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);
     tracked.awaitReady(this.#options.readyTimeout, () => {
       this.#log.error({ workerId: worker.id, readyTimeout: this.#options.readyTimeout }, 'worker not ready in time');
@@ -242,7 +242,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #onReady(tracked: Tracked): void {
     if (this.isStopping || !tracked.markReady()) return;
     this.slots.ready(tracked);
-    this.#log.info({ workerId: tracked.worker.id, pid: tracked.worker.process.pid }, 'worker ready');
+    this.#log.info({ slot: tracked.slot, workerId: tracked.worker.id, workerPid: tracked.worker.process.pid }, 'worker ready');
     this.emit('workerReady', this.#info(tracked));
   }
 
@@ -313,7 +313,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #onTimeout(tracked: Tracked, silentFor: number): void {
     const info = this.#info(tracked);
     this.workerTimeouts++;
-    this.#log.error({ ...info, silentFor, workerTimeout: this.#options.workerTimeout }, 'worker timed out');
+    const { pid: workerPid, ...about } = info;
+    this.#log.error({ ...about, workerPid, silentFor, workerTimeout: this.#options.workerTimeout }, 'worker timed out');
     const error = workerTimeoutError(info, silentFor, this.#options.workerTimeout);
     // New connections wait for the replacement. The ones routed to it stay with it until its exit
     // (moments away): a worker that woke up in between must not share them with the replacement.
