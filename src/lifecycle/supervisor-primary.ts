@@ -194,6 +194,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.#onServerClose(tracked);
     } else if (message.type === 'sticky:upstreamReuse') {
       this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
+    } else if (message.type === 'sticky:figures') {
+      this.emit('figures', { ...this.#info(tracked), report: message.payload });
+    } else if (message.type === 'sticky:metrics') {
+      this.emit('workerMetrics', { ...this.#info(tracked), ...message.payload });
     } else if (message.type === 'sticky:masterclose') {
       this.emit('masterclose', { waitForConnections: message.payload.waitForConnections, workerId: tracked.worker.id });
     }
