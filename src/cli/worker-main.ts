@@ -21,6 +21,6 @@ try {
   process.stderr.write(stripControl(`${prefix}${text}\n`));
   process.exit(1);
 }
-attachWorker(app.app);
+attachWorker(app.app, app.metricsRegistry === undefined ? {} : { metricsRegistry: app.metricsRegistry });
 const close = app.close;
 if (close !== undefined) onShutdown(() => close());

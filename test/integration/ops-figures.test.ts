@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { spawnCluster, waitFor, type SpawnedCluster } from '../helpers/cluster.js';
+import { cliFixture, logLines, runToEnd, serveCli, workDir } from '../helpers/cli.js';
 import { sourceAddress } from '../helpers/client.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
@@ -187,5 +188,35 @@ describe('figures and metrics at the edges', () => {
     }
     expect(families.has('process_cpu_seconds_total')).toBe(false);
     expect(families.has('app_hits_total')).toBe(false);
+  });
+});
+
+describe('sticky-runtime serve with an app that exports its registry', () => {
+  it('shows the app\'s counter per slot in /metrics, and each slot\'s figures in status', async () => {
+    const cwd = workDir();
+    const served = await serveCli(cliFixture('metrics-app.mjs'), ['--workers', '2', '--metrics-port', '0'], cwd);
+    let metricsPort: number | undefined;
+    await waitFor(() => (metricsPort = logLines(served.stderr()).find((line) => line.msg === 'metrics endpoint listening')?.port) !== undefined);
+    const slots: number[] = [];
+    for (let source = 1; source <= 6; source++) {
+      const response = await get(served.port, '/', sourceAddress(source));
+      slots.push((JSON.parse(response.body) as { slot: number }).slot);
+    }
+    const text = (await get(metricsPort as number, '/metrics')).body;
+    const families = new Map((parsePrometheusTextFormat(text) as Family[]).map((family) => [family.name, family]));
+    for (const slot of [0, 1]) {
+      const count = slots.filter((s) => s === slot).length;
+      expect(valueOf(families, 'app_served_total', { slot: String(slot) })).toBe(count);
+    }
+    await waitFor(async () => {
+      const status = JSON.parse((await runToEnd(['status', '--json'], cwd)).stdout) as { stats: Stats };
+      return status.stats.slots.reduce((sum, slot) => sum + (slot.requests ?? 0), 0) === 6;
+    });
+    const table = (await runToEnd(['status'], cwd)).stdout.split('\n');
+    expect(table[1]).toMatch(/CPU\s+MEM\s+REQUESTS\s+CONNS\s+LAG/);
+    for (const slot of [0, 1]) {
+      const count = slots.filter((s) => s === slot).length;
+      expect(table[2 + slot]).toMatch(new RegExp(`^${slot}\\s+\\d+\\s+ready\\s+\\d+s\\s+\\d+\\.\\d%\\s+\\d+\\.\\d MB\\s+${count}\\s+0\\s+\\d+ms`));
+    }
   });
 });
