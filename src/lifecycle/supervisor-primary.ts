@@ -183,8 +183,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #onMessage(tracked: Tracked, message: RuntimeMessage | undefined): void {
-    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them).
-    tracked.markSeen();
+    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them), but
+    // a figures report: the worker sends it on its own timer, also once it stopped reading its channel.
+    if (message?.type !== 'sticky:figures') tracked.markSeen();
     if (message === undefined) return;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
     else if (message.type === 'sticky:recycle') {
