@@ -159,6 +159,17 @@ describe('figures and metrics at the edges', () => {
     expect(current.ipc.invalidMessages).toBe(2);
   });
 
+  it('`reportInterval: 0`: no reports, no figures in stats() or /metrics; prom-client metrics still show', async () => {
+    const cluster = await spawnCluster('figures-app.mjs', { env: { WORKERS: '1', OPTIONS: JSON.stringify({ reportInterval: 0 }) } });
+    await send(cluster, '/', 1);
+    // A scrape is answered by the worker after it handled the request: its prom-client counter shows it.
+    const families = await scrape(cluster);
+    expect(valueOf(families, 'app_hits_total', { slot: '0', route: '/', exported_slot: 'app' })).toBe(1);
+    expect(families.has('sticky_runtime_slot_requests_total')).toBe(false);
+    const slot = (await stats(cluster)).slots[0] as SlotStats;
+    expect(['requests', 'accepted', 'cpu', 'rss', 'lag', 'lagMax', 'connections'].filter((key) => key in slot)).toEqual([]);
+  });
+
   it('without prom-client in reach, the runtime\'s own figures of each worker still show', async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'sticky-no-prom-'));
