@@ -4,8 +4,8 @@ import { MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, 
 import { DEFAULTS } from './options/defaults.js';
 import type { ListenOptions, ResolvedListenOptions } from './options/listen-options.js';
 import {
-  checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMode, resolveReadiness, resolveSteering,
-  resolveTrustedProxies,
+  checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMetricsRegistry, resolveMode, resolveReadiness,
+  resolveReportInterval, resolveSteering, resolveTrustedProxies,
 } from './options/resolvers.js';
 
 // Options are resolved once on each side: normalizeListenOptions() in the primary and in each
@@ -13,7 +13,7 @@ import {
 // (options/worker-env.ts). Internal code receives only the frozen result.
 
 export type {
-  ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering, StickyRequest,
+  ListenOptions, MetricsOptions, MetricsRegistry, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering, StickyRequest,
 } from './options/listen-options.js';
 export { DEFAULTS } from './options/defaults.js';
 export { MAX_TIMER_MS, checkWorkerCount, describeValue, invalidOption, parsePort } from './options/checks.js';
@@ -24,7 +24,7 @@ const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'groupCheckInterval',
   'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals', 'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency',
-  'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
+  'maxRequests', 'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval', 'reportInterval', 'metricsRegistry',
   'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
 
@@ -90,6 +90,8 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     maxRequestsJitter: integerIn(raw, 'maxRequestsJitter', DEFAULTS.maxRequestsJitter, 0, unlimited),
     maxMemory: integerIn(raw, 'maxMemory', DEFAULTS.maxMemory, 0, unlimited, ' (bytes)'),
     memoryCheckInterval: integerIn(raw, 'memoryCheckInterval', DEFAULTS.memoryCheckInterval, 10, MAX_TIMER_MS, ' (ms)'),
+    reportInterval: resolveReportInterval(raw),
+    metricsRegistry: resolveMetricsRegistry(raw.metricsRegistry),
     respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, MAX_TIMER_MS, ' (ms)'),
     maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, MAX_TIMER_MS, ' (ms)'),
     minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, MAX_TIMER_MS, ' (ms)'),

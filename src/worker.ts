@@ -8,6 +8,7 @@ import {
 } from './sticky/index.js';
 import { workerRuntime, type WorkerRuntime } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
+import { startWorkerFigures } from './ops/index.js';
 import type { Logger } from './logger.js';
 
 // Composition root in a worker: receives handed-off sockets, announces readiness, obeys close.
@@ -93,6 +94,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
     process.send?.(encodeMessage('sticky:upstreamReuse', counts), undefined, {}, ignoreClosedChannel);
   });
+  const figures = startWorkerFigures(server, { ...inheritedOptions(), registry: options.metricsRegistry, log }, {
+    report: (report) => process.send?.(encodeMessage('sticky:figures', report), undefined, {}, ignoreClosedChannel),
+    answer: (id, families) => process.send?.(encodeMessage('sticky:metrics', { id, families }), undefined, {}, ignoreClosedChannel),
+  });
   // The bus endpoint exists from now on, so a request on a channel the app never handles is answered
   // STICKY_ERR_IPC_NO_HANDLER instead of waiting for its timeout.
   workerBus();
@@ -124,8 +129,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:listen') acceptOn(handle, decoded.message.payload.backlog, decoded.message.payload.slot);
     else if (decoded.message.type === 'sticky:unlisten') stopAcceptingFor(decoded.message.payload.slot);
     else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
+    else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();
+      figures.flush();
       shutdown.close(decoded.message.payload);
     }
   });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { detectApp, type StickyApp } from '../app-server.js';
 import { ErrorCode, StickyError } from '../errors.js';
-import { describeValue } from '../options.js';
+import { describeValue, type MetricsRegistry } from '../options.js';
 
 // Turns what an app module exports into what a worker attaches: a server or a Fastify, Express or
 // Koa app (as `attachWorker()` takes them), a bare request listener, or an (async) factory of these.
@@ -11,6 +11,8 @@ export interface LoadedApp {
   app: StickyApp;
   /** Runs at shutdown after the drain: Fastify's `close()`, which runs its onClose hooks. */
   close: (() => Promise<unknown>) | undefined;
+  /** The module's `metricsRegistry` export (a prom-client registry): its metrics join the primary's /metrics. */
+  metricsRegistry?: MetricsRegistry;
 }
 
 /**
@@ -27,7 +29,15 @@ export async function loadApp(path: string): Promise<LoadedApp> {
       hint: EXPORT_HINT,
     });
   }
-  return resolveExport(value, path, true);
+  const loaded = await resolveExport(value, path, true);
+  const registry = module.metricsRegistry;
+  if (registry === undefined) return loaded;
+  if (typeof registry !== 'object' || registry === null || typeof (registry as MetricsRegistry).getMetricsAsJSON !== 'function') {
+    throw new StickyError(ErrorCode.InvalidApp, `${path} exports \`metricsRegistry\` as ${describeValue(registry)}, which is not a prom-client registry.`, {
+      hint: 'Export the registry your metrics are registered in: `export { register as metricsRegistry } from \'prom-client\'`.',
+    });
+  }
+  return { ...loaded, metricsRegistry: registry as MetricsRegistry };
 }
 
 const EXPORT_HINT = 'Export (default, or as `app` or `server`) an http.Server, a request listener (req, res), '

@@ -1,4 +1,6 @@
-import { formatDuration, formatStatus, slotState, type SlotStatus, type StatusReply } from './format.js';
+import { formatBytes, formatDuration, formatStatus, slotState, type SlotStatus, type StatusReply } from './format.js';
+
+export { formatBytes } from './format.js';
 
 // The frames of `status --watch`: one table per cluster, one row per slot of its `stats().slots`.
 // Pure: the caller polls, keeps the previous samples and draws.
@@ -32,19 +34,6 @@ export function figuresOf(slot: SlotStatus): WorkerFigures {
 export type Samples = Map<number, { at: number; requests: number }>;
 
 export const MONITOR_COLUMNS = ['SLOT', 'PID', 'STATE', 'UPTIME', 'CPU', 'MEM', 'REQ/S', 'RESTARTS', 'QUEUED', 'HANDOFFS'];
-
-/** 134217728 → "128.0 MB". */
-export function formatBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return '-';
-  const units = ['B', 'KB', 'MB', 'GB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit] as string}`;
-}
 
 function rateOf(pid: number | undefined, requests: number | undefined, now: number, previous: Samples, next: Samples): string {
   if (pid === undefined || requests === undefined) return '-';

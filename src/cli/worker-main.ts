@@ -25,6 +25,9 @@ try {
 }
 // `serve --log-file` (without `--prefix-output`): the worker appends its own runtime lines to the file.
 const logFile = process.env.STICKY_RUNTIME_LOG_FILE;
-attachWorker(app.app, logFile === undefined || logFile === '' ? {} : { logger: defaultLogger(inheritedOptions().logLevel ?? 'info', logFile) as StickyLogger });
+attachWorker(app.app, {
+  ...(logFile === undefined || logFile === '' ? {} : { logger: defaultLogger(inheritedOptions().logLevel ?? 'info', logFile) as StickyLogger }),
+  ...(app.metricsRegistry === undefined ? {} : { metricsRegistry: app.metricsRegistry }),
+});
 const close = app.close;
 if (close !== undefined) onShutdown(() => close());

@@ -187,8 +187,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #onMessage(tracked: Tracked, message: RuntimeMessage | undefined): void {
-    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them).
-    tracked.markSeen();
+    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them), but
+    // a figures report: the worker sends it on its own timer, also once it stopped reading its channel.
+    if (message?.type !== 'sticky:figures') tracked.markSeen();
     if (message === undefined) return;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
     else if (message.type === 'sticky:recycle') {
@@ -198,6 +199,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.#onServerClose(tracked);
     } else if (message.type === 'sticky:upstreamReuse') {
       this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
+    } else if (message.type === 'sticky:figures') {
+      this.emit('figures', { ...this.#info(tracked), report: message.payload });
+    } else if (message.type === 'sticky:metrics') {
+      this.emit('workerMetrics', { ...this.#info(tracked), ...message.payload });
     } else if (message.type === 'sticky:masterclose') {
       this.emit('masterclose', { waitForConnections: message.payload.waitForConnections, workerId: tracked.worker.id });
     }

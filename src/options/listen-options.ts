@@ -52,6 +52,11 @@ export interface ResolvedMetricsOptions {
   token: string | undefined;
 }
 
+/** What the runtime asks of an application's metrics registry: prom-client's `Registry` has it. */
+export interface MetricsRegistry {
+  getMetricsAsJSON(): unknown;
+}
+
 /** Options of `listen()`. Every field is optional. */
 export interface ListenOptions {
   /** Worker processes to keep alive, one per slot. @default os.availableParallelism() */
@@ -187,6 +192,20 @@ export interface ListenOptions {
   maxMemory?: number;
   /** Ms between a worker's checks of its memory against `maxMemory`. @default 5000 */
   memoryCheckInterval?: number;
+  /**
+   * Ms between each worker's reports of its own figures to the primary (connections accepted and
+   * open, requests, event-loop lag, CPU, memory), shown per slot in `stats().slots`, `status` and
+   * `/metrics`. One small IPC message per worker per interval, never per request. `0` turns them off.
+   * @default 1000
+   */
+  reportInterval?: number;
+  /**
+   * The application's prom-client registry (`import { register } from 'prom-client'`, or a
+   * `new Registry()`), in the worker: its metrics appear in the primary's `/metrics` with a `slot`
+   * label. Any object with prom-client's `getMetricsAsJSON()` works. The primary ignores it.
+   * @default none
+   */
+  metricsRegistry?: MetricsRegistry;
   /** Slots replaced at once in a rolling restart. @default 1 */
   reloadConcurrency?: number;
   /** Delay before the second restart in a row of a short-lived worker; doubles each time. @default 100 */
@@ -257,6 +276,8 @@ export interface ResolvedListenOptions {
   maxRequestsJitter: number;
   maxMemory: number;
   memoryCheckInterval: number;
+  reportInterval: number;
+  metricsRegistry: MetricsRegistry | undefined;
   respawnDelay: number;
   maxRespawnDelay: number;
   minUptime: number;

@@ -135,7 +135,8 @@ describe('sticky-runtime status --watch', () => {
     const after = await pids();
     expect(after.filter((pid) => before.includes(pid))).toEqual([]);
     await waitFor(() => JSON.stringify(rowsOf(view.frame())) === JSON.stringify(after.map((pid, slot) => ({ slot, pid, state: 'ready' }))), { timeout: 15_000 });
-    expect(view.frame()).toMatch(/^0\s+\d+\s+ready\s+\S+\s+-\s+-\s+-\s+1\s+0\s+\d+$/m);
+    // The new workers' own figures: CPU and memory once each reported (every second), requests/s from two polls.
+    await waitFor(() => /^0\s+\d+\s+ready\s+\S+\s+\d+\.\d%\s+\d+\.\d MB\s+(\d+\.\d|-)\s+1\s+0\s+\d+$/m.test(view.frame()), { timeout: 10_000 });
 
     view.child.stdin.write('q');
     expect(await waitForExit(view.child)).toEqual({ code: 0, signal: null });

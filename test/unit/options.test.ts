@@ -26,7 +26,7 @@ describe('normalizeListenOptions: defaults', () => {
       maxPendingHeads: 1024, slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, shutdownDelay: 0,
       drainTimeout: 10_000, handleSignals: true, readyTimeout: 30_000, workerTimeout: 30_000, readiness: 'listen',
       reloadConcurrency: 1, maxRequests: 0, maxRequestsJitter: 0, maxMemory: 0, memoryCheckInterval: 5_000,
-      respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000, maxRestarts: 10, restartWindow: 60_000,
+      reportInterval: 1_000, metricsRegistry: undefined, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000, maxRestarts: 10, restartWindow: 60_000,
       failedSlotRetry: 60_000, logLevel: 'info', ipcTimeout: 10_000,
       workers: availableParallelism(),
       mode: 'ip',
@@ -312,6 +312,22 @@ describe('normalizeListenOptions: logger', () => {
     expect(normalizeListenOptions({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30 })).toMatchObject({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30, memoryCheckInterval: 5000 });
     expect(thrownBy({ maxMemory: -1 }).message).toBe('Expected `maxMemory` to be an integer >= 0 (bytes), received -1 (number).');
     expect(thrownBy({ memoryCheckInterval: 1 }).message).toBe('Expected `memoryCheckInterval` to be an integer from 10 to 2147483647 (ms), received 1 (number).');
+  });
+
+  it('validates reportInterval: 0 (off) or at least 100 ms', () => {
+    expect(normalizeListenOptions({ reportInterval: 0 }).reportInterval).toBe(0);
+    expect(normalizeListenOptions({ reportInterval: 100 }).reportInterval).toBe(100);
+    expect(thrownBy({ reportInterval: 50 }).message).toBe('Expected `reportInterval` to be 0 (off) or at least 100 (ms), received 50 (number).');
+    expect(thrownBy({ reportInterval: -1 }).message).toBe('Expected `reportInterval` to be an integer from 0 to 2147483647 (ms), received -1 (number).');
+  });
+
+  it('takes a metricsRegistry that has getMetricsAsJSON(), and says what to pass otherwise', () => {
+    const registry = { getMetricsAsJSON: () => [] };
+    expect(normalizeListenOptions({ metricsRegistry: registry }).metricsRegistry).toBe(registry);
+    const error = thrownBy({ metricsRegistry: { metrics: () => '' } as never });
+    expect(error.code).toBe('STICKY_ERR_INVALID_OPTION');
+    expect(error.message).toBe('Expected `metricsRegistry` to be a prom-client registry (an object with `getMetricsAsJSON()`), received an object. '
+      + 'Hint: Pass `register` from prom-client, or the `new Registry()` your metrics are registered in.');
   });
 
   it('rejects a negative shutdownDelay', () => {
