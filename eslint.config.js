@@ -15,7 +15,7 @@ const ROOTS = ['../index.js', '../primary.js', '../worker.js', '../listen.js'];
 const DEEP_ROOTS = ['../../index.js', '../../primary.js', '../../worker.js', '../../listen.js'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/**', 'examples/**', 'coverage/**', 'types-test/**'] },
+  { ignores: ['dist/**', '.docs-snippets-*/**', 'node_modules/**', 'bench/**', 'examples/**', 'coverage/**', 'types-test/**'] },
   ...tseslint.configs.recommended,
   // `const { dropped: _x, ...rest } = value` is how a test leaves a key out.
   { rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] } },

@@ -406,7 +406,7 @@ function summarySection(results, startedAt, minutes) {
     '',
     table(['target', 'new connections/s', 'vs SCHED_RR', 'keep-alive requests/s', 'vs SCHED_RR', 'failed requests'], rows),
     '',
-    '### Targets (DESIGN.md, "Numbers it must reach")',
+    '### Targets',
     '',
     table(['figure', 'target', 'verdict'], verdicts),
     '',

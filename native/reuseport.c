@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,42 @@ static napi_value attach_program(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// attachDropFilter(fd): the listening socket takes no new handshake from now on (its own filter,
+// SO_ATTACH_FILTER, not the group's program): a client's SYN is dropped, so the client retries it
+// and meets whatever listens by then (another member, or nobody: ECONNREFUSED). Every other segment
+// passes, so a handshake already under way completes into the accept queue, where it waits to be
+// accepted like the connections already there. A socket filter sees a TCP segment from its header:
+// byte 13 holds the flags.
+static napi_value attach_drop_filter(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return throw_type(env, "attachDropFilter(fd)");
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, 0),
+    BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+  };
+  struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) return throw_errno(env, errno, "setsockopt");
+  return NULL;
+}
+
+// acceptQueueLength(fd) -> connections the kernel completed on this listening socket that wait for
+// accept(): what TCP_INFO reports for a listener in tcpi_unacked (its sk_ack_backlog).
+static napi_value accept_queue_length(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], result;
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return throw_type(env, "acceptQueueLength(fd)");
+  struct tcp_info tcp;
+  socklen_t len = sizeof tcp;
+  memset(&tcp, 0, sizeof tcp);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &tcp, &len) != 0) return throw_errno(env, errno, "getsockopt");
+  if (tcp.tcpi_state != TCP_LISTEN) return throw_errno(env, EINVAL, "getsockopt");
+  napi_create_uint32(env, tcp.tcpi_unacked, &result);
+  return result;
+}
+
 // closeSocket(fd): for sockets never wrapped in a Node handle (a failed group creation).
 static napi_value close_socket(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
@@ -205,6 +242,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "probeBind", NULL, probe_bind, NULL, NULL, NULL, napi_enumerable, NULL },
     { "listenReusePort", NULL, listen_reuse_port, NULL, NULL, NULL, napi_enumerable, NULL },
     { "attachReusePortProgram", NULL, attach_program, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "attachDropFilter", NULL, attach_drop_filter, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "acceptQueueLength", NULL, accept_queue_length, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeSocket", NULL, close_socket, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

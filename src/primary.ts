@@ -15,7 +15,7 @@ import {
   type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SupervisorEvents,
   type TopologyEvents,
 } from './lifecycle/index.js';
-import { MetricsServer } from './ops/index.js';
+import { FigureBook, MetricsServer, WorkerScrapes } from './ops/index.js';
 import { createPrimaryBus } from './bus-directory-primary.js';
 import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } from './stats-primary.js';
 
@@ -34,7 +34,8 @@ const CLOSE_FOR: unique symbol = Symbol('closeFor');
 /** A shutdown began, for `reason`. */
 export interface ShutdownStartInfo { reason: ShutdownReason; waitForConnections: boolean }
 
-export interface PrimaryEvents extends SupervisorEvents, TopologyEvents, GroupWatchEvents {
+export interface PrimaryEvents
+  extends Omit<SupervisorEvents, 'figures' | 'workerMetrics'>, TopologyEvents, GroupWatchEvents {
   listening: AddressInfo;
   shutdownStart: ShutdownStartInfo;
   shutdownEnd: ShutdownResult;
@@ -82,9 +83,14 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
     this.#topology = new Topology(options, this.#supervisor, root);
+    const figures = new FigureBook();
+    const scrapes = new WorkerScrapes();
     this.#stats = {
       balancer: this.#balancer, supervisor: this.#supervisor, topology: this.#topology, state: () => this.#state,
+      figures, scrapes, isReporting: options.reportInterval > 0,
     };
+    this.#supervisor.on('figures', ({ workerId, slot, report }) => figures.report(workerId, slot, report));
+    this.#supervisor.on('workerMetrics', ({ workerId, id, families }) => scrapes.answered(workerId, id, families));
     this.#metrics = options.metrics === undefined ? undefined
       : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
     this.#bus = createPrimaryBus(this.#supervisor, this.#balancer, options);
@@ -123,7 +129,10 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
       }
       this.emit('upstreamReuse', payload);
     });
-    this.#supervisor.on('workerExit', ({ workerId }) => this.#reuseLogs.delete(workerId));
+    this.#supervisor.on('workerExit', ({ workerId }) => {
+      this.#reuseLogs.delete(workerId);
+      figures.forget(workerId);
+    });
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);
       void this[CLOSE_FOR]('masterclose', payload.waitForConnections).then(exitAfterShutdown);

@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from './sticky/index.js';
 import type { ChannelStats, LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
-import type { MetricsSource, SlotStateName } from './ops/index.js';
+import type { FigureBook, MetricsSource, ScrapeTarget, SlotFigures, SlotStateName, WorkerScrapes } from './ops/index.js';
+import { encodeMessage } from './ipc/index.js';
 
 // What the primary reports about itself: `stats()`, and the same figures for the metrics endpoint.
 
@@ -24,10 +25,11 @@ export interface PrimaryStats {
    */
   slots: (SlotState & {
     queued: number; unacknowledged: number; handoffs: number; lastReloadDuration: number | undefined;
-  })[];
+  } & Partial<SlotFigures>)[];
   /**
    * Which data plane carries IP-mode connections: `'kernel'` (workers accept on their slot's socket;
-   * the primary's connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
+   * `connections.accepted`, `connections.routed` and each slot's `handoffs` are what the workers report
+   * accepting, the other connection counters stay 0) or `'primary'`, with the reason it is not the kernel.
    */
   steering: SteeringState;
   /**
@@ -50,17 +52,34 @@ export interface StatsSources {
   readonly supervisor: Supervisor;
   readonly topology: Topology;
   readonly state: () => LifecycleState;
+  /** What the workers report about themselves (`reportInterval`). */
+  readonly figures: FigureBook;
+  readonly scrapes: WorkerScrapes;
+  /** `reportInterval` is not 0: the slots carry their workers' figures. */
+  readonly isReporting: boolean;
 }
 
-export function collectStats({ balancer, supervisor, topology, state }: StatsSources): PrimaryStats {
+const ignoreSendError = (): void => {
+  // The worker's channel just closed: its metrics are missing from this scrape, and counted.
+};
+
+export function collectStats({ balancer, supervisor, topology, state, figures, isReporting }: StatsSources): PrimaryStats {
   const table = balancer.slots;
+  // The kernel plane hands the primary no connection: what it knows, it knows from the workers' reports.
+  const isKernel = balancer.steering.plane === 'kernel';
   const slots = supervisor.slotStates().map((slot) => ({
     ...slot,
     queued: table.queueDepth(slot.slot),
-    handoffs: table.handoffs(slot.slot),
+    handoffs: isKernel ? figures.acceptedBy(slot.slot) : table.handoffs(slot.slot),
     lastReloadDuration: topology.lastReloadDuration(slot.slot),
     unacknowledged: supervisor.current(slot.slot)?.link.unacknowledged ?? 0,
+    ...(isReporting ? figures.ofSlot(slot.slot, slot.workerId) : {}),
   }));
+  const connections = balancer.stats();
+  if (isKernel) {
+    connections.accepted = figures.accepted;
+    connections.routed = figures.accepted;
+  }
   return {
     state: state(),
     workers: supervisor.workers().length,
@@ -70,7 +89,7 @@ export function collectStats({ balancer, supervisor, topology, state }: StatsSou
     slots,
     steering: { ...balancer.steering },
     kernel: balancer.kernelStats(),
-    connections: balancer.stats(),
+    connections,
     ipc: { ...supervisor.channels.stats },
   };
 }
@@ -84,6 +103,8 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
         slots: stats.slots.map((slot) => ({
           slot: slot.slot, state: slotStateName(slot), restarts: slot.generation, handoffs: slot.handoffs,
           queued: slot.queued, lastReloadMs: slot.lastReloadDuration,
+          ...(sources.isReporting ? { figures: sources.figures.ofSlot(slot.slot, slot.workerId) } : {}),
+          scrapesMissed: sources.scrapes.missed.get(slot.slot) ?? 0,
         })),
         workers: stats.workers,
         readyWorkers: stats.readyWorkers,
@@ -94,15 +115,32 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
         startTimeSeconds: startedAt / 1000,
       };
     },
+    workerFamilies: (timeout) => sources.scrapes.collect(scrapeTargets(sources.supervisor), timeout),
     readiness: () => {
       const state = sources.state();
-      const notReadySlots = sources.supervisor.slotStates().filter((slot) => !slot.isReady).map((slot) => slot.slot);
+      // A slot that scaling up is still adding is routed no client yet: the cluster serves as before.
+      const notReadySlots = sources.supervisor.slots.views()
+        .filter((slot) => !slot.isProvisional && slot.current?.isReady !== true).map((slot) => slot.index);
       // Out of file descriptors, the primary hop closed its public port for a while: not ready.
       const isAccepting = sources.balancer.stats().acceptPaused === 0;
       const isReady = state === 'running' && notReadySlots.length === 0 && isAccepting;
       return { isReady, state, notReadySlots, isAccepting };
     },
   };
+}
+
+/** The ready slots' current workers, each asked for its prom-client metrics. */
+function scrapeTargets(supervisor: Supervisor): ScrapeTarget[] {
+  const targets: ScrapeTarget[] = [];
+  for (const slot of supervisor.slotStates()) {
+    const tracked = supervisor.current(slot.slot);
+    if (!slot.isReady || tracked === undefined || !tracked.worker.isConnected()) continue;
+    targets.push({
+      slot: slot.slot, workerId: tracked.worker.id,
+      send: (id) => tracked.worker.send(encodeMessage('sticky:metricsRequest', { id }), ignoreSendError),
+    });
+  }
+  return targets;
 }
 
 function slotStateName(slot: SlotState): SlotStateName {

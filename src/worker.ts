@@ -11,6 +11,7 @@ import {
 } from './sticky/index.js';
 import { workerRuntime, type WorkerRuntime, type WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
+import { startWorkerFigures } from './ops/index.js';
 
 // Composition root in a worker: the data planes' worker halves (the primary chose the plane; each half
 // answers only its own messages), readiness, and the primary's control messages.
@@ -22,7 +23,10 @@ const ignoreClosedChannel = (): void => {
 
 export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenOptions>): void {
   const { server } = app;
-  const log = options.logger.child({ component: 'worker', workerId: cluster.worker?.id ?? 0 });
+  const slot = inheritedOptions().slot;
+  const log = options.logger.child({
+    component: 'worker', ...(slot === undefined ? {} : { slot }), workerId: cluster.worker?.id ?? 0,
+  });
   const runtime = workerRuntime();
   const lifecycle = workerLifecycle(options);
   const { shutdown, planes: [hop, kernel] } = runtime.attach(server, log, lifecycle,
@@ -32,6 +36,13 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const rule = keyRuleOf(options.generatePrehashArray);
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
     process.send?.(encodeMessage('sticky:upstreamReuse', counts), undefined, {}, ignoreClosedChannel);
+  });
+  const send = (message: object): void => {
+    process.send?.(message, undefined, {}, ignoreClosedChannel);
+  };
+  const figures = startWorkerFigures(server, { ...inheritedOptions(), registry: options.metricsRegistry, log }, {
+    report: (report) => send(encodeMessage('sticky:figures', report)),
+    answer: (id, families) => send(encodeMessage('sticky:metrics', { id, families })),
   });
   // The bus endpoint exists from now on, so a request on a channel the app never handles is answered
   // STICKY_ERR_IPC_NO_HANDLER instead of waiting for its timeout.
@@ -44,8 +55,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.kind !== 'message' || kernel.receive(decoded.message, handle)) return;
     else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
     else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
+    else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();
+      figures.flush();
       shutdown.close(decoded.message.payload);
     }
   });

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd';
 import { listen, type CloseMaster, type ListenOptions, type PrehashKey, type StickyError, type StickyRequest } from '../dist/index.js';
+import { Registry } from 'prom-client';
 
 const server = createServer();
 
@@ -96,3 +97,9 @@ expectAssignable<StickyApp>({ callback: () => (_req: IncomingMessage, _res: Serv
 expectError(listen({}, 3000));
 expectError(attachApp({ listen: () => undefined }));
 expectError(listen(() => undefined, 3000));
+
+// Every worker's figures and an application's prom-client registry.
+expectAssignable<ListenOptions>({ reportInterval: 0 });
+expectAssignable<ListenOptions>({ metricsRegistry: new Registry(), reportInterval: 2_000 });
+expectNotAssignable<ListenOptions>({ metricsRegistry: {} });
+expectNotAssignable<ListenOptions>({ reportInterval: '1s' });

@@ -50,6 +50,8 @@ expectType<number>(stats.readyWorkers);
 expectType<number>(stats.workers);
 expectType<LifecycleState>(stats.state);
 expectType<number | undefined>(stats.slots[0]?.workerId);
+expectType<number | undefined>(stats.slots[0]?.cpu);
+expectType<number | undefined>(stats.slots[0]?.requests);
 expectType<ChannelStats>(stats.ipc);
 expectType<number>(stats.ipc.closedHandles);
 expectError(stats.nope);

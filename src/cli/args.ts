@@ -26,6 +26,13 @@ const CLI_FLAGS = {
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
   'metrics-token-file': { type: 'string' },
+  name: { type: 'string', short: 'n' },
+  watch: { type: 'boolean' },
+  'watch-path': { type: 'string', multiple: true },
+  'watch-ignore': { type: 'string', multiple: true },
+  'prefix-output': { type: 'boolean' },
+  'log-file': { type: 'string' },
+  'log-dir': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -33,7 +40,7 @@ const CLI_FLAGS = {
 
 export const kebab = (name: string): string => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
-type FlagSpec = { type: 'string' | 'boolean'; short?: string };
+type FlagSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
 function flagSpecs(): Record<string, FlagSpec> {
   const specs: Record<string, FlagSpec> = { ...CLI_FLAGS };
@@ -58,6 +65,18 @@ export interface ParsedCommand {
   metricsPort: string | undefined;
   metricsHost: string | undefined;
   metricsTokenFile: string | undefined;
+  /** `--name`: the cluster's name, which places its control socket. */
+  name: string | undefined;
+  /** `serve --watch`: reload on changes; `status --watch`: a live view. */
+  watch: boolean;
+  /** `--watch-path` (repeatable): what `serve --watch` watches instead of the app's directory. */
+  watchPaths: string[];
+  /** `--watch-ignore` (repeatable, or comma-separated): patterns ignored on top of the defaults. */
+  watchIgnore: string[];
+  /** `--prefix-output`: the workers' output through the primary, each line prefixed with its slot and pid. */
+  prefixOutput: boolean;
+  logFile: string | undefined;
+  logDir: string | undefined;
   json: boolean;
   help: boolean;
   version: boolean;
@@ -77,7 +96,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   } catch (error) {
     throw flagError(error);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const options: Record<string, unknown> = {};
   for (const name of INTEGER_OPTIONS) {
     const value = values[kebab(name)];
@@ -96,6 +115,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     }
   }
   const text = (name: string): string | undefined => (typeof values[name] === 'string' ? values[name] as string : undefined);
+  const list = (name: string): string[] => (Array.isArray(values[name]) ? values[name] as string[] : []);
   const [command, ...positionals] = parsed.positionals;
   return {
     command,
@@ -108,6 +128,13 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     metricsPort: text('metrics-port'),
     metricsHost: text('metrics-host'),
     metricsTokenFile: text('metrics-token-file'),
+    name: text('name'),
+    watch: values.watch === true,
+    watchPaths: list('watch-path'),
+    watchIgnore: list('watch-ignore').flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== ''),
+    prefixOutput: values['prefix-output'] === true,
+    logFile: text('log-file'),
+    logDir: text('log-dir'),
     json: values.json === true,
     help: values.help === true,
     version: values.version === true,

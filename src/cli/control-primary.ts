@@ -22,9 +22,12 @@ export class ControlServer {
   readonly #log: Logger;
   readonly #server: Server;
   readonly #startedAt = Date.now();
+  readonly #name: string | undefined;
 
-  constructor(path: string, primary: StickyPrimary, log: Logger) {
+  /** `name`: the cluster's `--name`, for the messages. */
+  constructor(path: string, primary: StickyPrimary, log: Logger, name?: string) {
     this.#path = path;
+    this.#name = name;
     this.#primary = primary;
     this.#log = log.child({ component: 'control' });
     this.#server = createServer((socket) => this.#onConnection(socket));
@@ -37,7 +40,7 @@ export class ControlServer {
    * anything but a stale socket of this user.
    */
   async listen(): Promise<void> {
-    await removeStaleSocket(this.#path);
+    await removeStaleSocket(this.#path, this.#name);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       // The socket file is created by bind(), inside listen(): with this umask it is born 0600, with no
@@ -100,7 +103,10 @@ export class ControlServer {
     const primary = this.#primary;
     switch (request.command) {
       case 'status':
-        return { stats: primary.stats(), pid: process.pid, uptime: Date.now() - this.#startedAt };
+        return {
+          stats: primary.stats(), pid: process.pid, uptime: Date.now() - this.#startedAt,
+          ...(this.#name === undefined ? {} : { name: this.#name }),
+        };
       case 'reload': {
         this.#log.info({}, 'reload requested over the control socket');
         const onProgress = (progress: object): void => {
@@ -141,7 +147,7 @@ function errorReply(error: unknown): ControlReply {
 }
 
 /** Removes a stale socket of this user at `path`; throws when anything else is there. */
-async function removeStaleSocket(path: string): Promise<void> {
+async function removeStaleSocket(path: string, name: string | undefined): Promise<void> {
   let stat: Stats;
   try {
     stat = lstatSync(path);
@@ -153,6 +159,11 @@ async function removeStaleSocket(path: string): Promise<void> {
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) throw refusal(path, `is a socket of uid ${stat.uid}, not of this user (uid ${uid})`);
   const probe = await probeSocket(path);
+  if (probe === 'answering' && name !== undefined) {
+    throw new StickyError(ErrorCode.ListenFailed, `A cluster named ${JSON.stringify(name)} already runs (its control socket ${path} answers).`, {
+      hint: 'Stop it first, or choose another `--name`; `sticky-runtime status` lists the running ones.',
+    });
+  }
   if (probe === 'answering') {
     throw new StickyError(ErrorCode.ListenFailed, `Something already answers at the control socket ${path} (a running cluster?).`, {
       hint: 'Stop it, or give this one another `--control-socket`.',

@@ -1,6 +1,6 @@
 // Human-readable output of the CLI: the status table and reload progress lines.
 
-interface SlotStatus {
+export interface SlotStatus {
   slot: number;
   pid: number | undefined;
   isReady: boolean;
@@ -10,6 +10,12 @@ interface SlotStatus {
   generation: number;
   queued: number;
   handoffs?: number;
+  /** What the slot's workers report (`reportInterval`): % of one core, bytes, totals, open now, ms. */
+  cpu?: number;
+  rss?: number;
+  requests?: number;
+  connections?: number;
+  lagMax?: number;
 }
 
 export interface StatusReply {
@@ -28,7 +34,28 @@ export function formatDuration(ms: number | undefined): string {
   return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
-function slotState(slot: SlotStatus): string {
+/** 134217728 → "128.0 MB". */
+export function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return '-';
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit] as string}`;
+}
+
+const numberOr = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+/** A reported figure as the table shows it: '-' while the slot's worker has not reported it. */
+function figure(value: unknown, format: (value: number) => string): string {
+  const number = numberOr(value);
+  return number === undefined ? '-' : format(number);
+}
+
+export function slotState(slot: SlotStatus): string {
   if (slot.isReady) return 'ready';
   if (slot.isFailed) return 'failed';
   if (slot.pid === undefined) return 'respawning';
@@ -38,10 +65,12 @@ function slotState(slot: SlotStatus): string {
 export function formatStatus(status: StatusReply): string {
   const { stats } = status;
   const head = `${stats.state} · primary pid ${status.pid} · up ${formatDuration(status.uptime)} · ${stats.slots.length} slots, ${stats.readyWorkers} ready · ${stats.restarts} respawns\n`;
-  const rows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'QUEUED', 'HANDOFFS']];
+  const rows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'CPU', 'MEM', 'REQUESTS', 'CONNS', 'LAG', 'RESTARTS', 'QUEUED', 'HANDOFFS']];
   for (const slot of stats.slots) {
     rows.push([
       String(slot.slot), slot.pid === undefined ? '-' : String(slot.pid), slotState(slot), formatDuration(slot.uptime),
+      figure(slot.cpu, (cpu) => `${cpu.toFixed(1)}%`), figure(slot.rss, formatBytes), figure(slot.requests, String),
+      figure(slot.connections, String), figure(slot.lagMax, (lag) => `${lag.toFixed(0)}ms`),
       String(slot.generation), String(slot.queued), slot.handoffs === undefined ? '-' : String(slot.handoffs),
     ]);
   }

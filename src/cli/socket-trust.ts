@@ -22,3 +22,24 @@ export function untrustedReason(socket: PathFacts, directory: PathFacts, uid: nu
   }
   return undefined;
 }
+
+/** What is known of a directory: `fs.Stats` fits. */
+export interface DirectoryFacts {
+  uid: number;
+  mode: number;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+/**
+ * Why the directory of named control sockets cannot be used, in words; undefined when it can: it must
+ * be a real directory (not a link) of this user, mode 0700 (no group or other bits at all), so that
+ * no other user can list, reach, add or swap the sockets in it.
+ */
+export function untrustedDirectoryReason(directory: DirectoryFacts, uid: number): string | undefined {
+  if (directory.isSymbolicLink()) return 'it is a symbolic link';
+  if (!directory.isDirectory()) return 'it is not a directory';
+  if (directory.uid !== uid) return `it belongs to uid ${directory.uid}, not to you (uid ${uid})`;
+  if ((directory.mode & 0o077) !== 0) return `its mode is ${(directory.mode & 0o7777).toString(8)}, not 700`;
+  return undefined;
+}

@@ -1,13 +1,33 @@
+import cluster from 'node:cluster';
+import { isStickyError } from '../errors.js';
 import { onShutdown } from '../lifecycle/index.js';
+import { defaultLogger, type StickyLogger } from '../logger.js';
+import { inheritedOptions } from '../options/index.js';
 import { attachWorker } from '../worker.js';
-import { loadApp } from './app-loader-worker.js';
+import { stripControl } from './terminal-text.js';
+import { loadApp, type LoadedApp } from './app-loader-worker.js';
 
 // Entry of the workers that `sticky-runtime serve` forks: load the app, attach its server.
 
 const path = process.env.STICKY_RUNTIME_APP ?? '';
-// A module that fails to load, or exports no server, ends this worker with the error on stderr
-// (an unhandled rejection); the primary reports the failed start.
-const app = await loadApp(path);
-attachWorker(app.app);
+let app: LoadedApp;
+try {
+  app = await loadApp(path);
+} catch (error) {
+  // One clear line for what the runtime refuses (no stack of ours); the app's own error with its
+  // stack, which points into the app. The primary then reports the failed start (exit code 3).
+  const prefix = `sticky-runtime: worker ${String(cluster.worker?.id ?? process.pid)}: `;
+  const text = isStickyError(error)
+    ? `${error.code}: ${error.message}`
+    : `the app module ${path} failed to load: ${error instanceof Error ? error.stack ?? error.message : String(error)}`;
+  process.stderr.write(stripControl(`${prefix}${text}\n`));
+  process.exit(1);
+}
+// `serve --log-file` (without `--prefix-output`): the worker appends its own runtime lines to the file.
+const logFile = process.env.STICKY_RUNTIME_LOG_FILE;
+attachWorker(app.app, {
+  ...(logFile === undefined || logFile === '' ? {} : { logger: defaultLogger(inheritedOptions().logLevel ?? 'info', logFile) as StickyLogger }),
+  ...(app.metricsRegistry === undefined ? {} : { metricsRegistry: app.metricsRegistry }),
+});
 const close = app.close;
 if (close !== undefined) onShutdown(() => close());

@@ -29,7 +29,7 @@ interface StreamHandle extends TcpHandle {
 }
 
 interface SocketInternals { _handle: StreamHandle | null }
-interface ServerInternals { _handle: { onconnection?: unknown } | null }
+interface ServerInternals { _handle: { onconnection?: unknown; fd?: unknown } | null }
 interface ChannelInternals { _handleQueue?: unknown[] | null }
 
 const handleOf = (socket: Socket): StreamHandle | null => (socket as unknown as SocketInternals)._handle;
@@ -82,6 +82,16 @@ export function acceptBareHandles(server: Server, listener: BareConnectionListen
   if (handle === null || typeof handle.onconnection !== 'function') return false;
   handle.onconnection = listener;
   return true;
+}
+
+/**
+ * The fd of a listening server's socket; undefined when it does not listen (or on Windows). net.Server
+ * keeps its TCP handle in `_handle`, whose `fd` accessor is LibuvStreamWrap's GetFD
+ * (https://github.com/nodejs/node/blob/v20.x/src/stream_wrap.cc).
+ */
+export function listeningFd(server: Server): number | undefined {
+  const fd = (server as unknown as ServerInternals)._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /**

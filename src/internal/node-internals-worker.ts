@@ -20,6 +20,7 @@ interface ServerInternals {
 interface ListeningInternals {
   _handle: object | null;
   _pipeName?: string;
+  _unref?: boolean;
 }
 
 interface SocketInternals {
@@ -80,11 +81,25 @@ export function listenOnHandle(server: Server, handle: object, backlog: number):
   });
 }
 
+/** Longest Node timer delay: the keep-alive timer never fires in practice. */
+const KEEP_ALIVE_MS = 2 ** 31 - 1;
+
 /**
  * Stands in for a listening handle in a server that listens on no socket: what net.Server calls on
- * its handle (close, ref, unref), as no-ops. Without `getsockname`, `address()` reports `_pipeName`.
+ * its handle (close, ref, unref). A listening handle keeps the event loop alive until it is closed or
+ * unref()ed; a never-firing timer does the same here, so a worker whose server listens stays up as
+ * one with a real socket would (e.g. while it stops reading its IPC channel, until the watchdog acts).
+ * Without `getsockname`, `address()` reports `_pipeName`.
  */
-const NO_SOCKET = Object.freeze({ close(): void {}, ref(): void {}, unref(): void {} });
+function standInHandle(isUnref: boolean): { close(): void; ref(): void; unref(): void } {
+  const keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS);
+  if (isUnref) keepAlive.unref();
+  return Object.freeze({
+    close: (): void => clearInterval(keepAlive),
+    ref: (): void => void keepAlive.ref(),
+    unref: (): void => void keepAlive.unref(),
+  });
+}
 
 /**
  * Makes `server` a listening server that owns no socket, for a server whose connections all come from
@@ -98,7 +113,7 @@ const NO_SOCKET = Object.freeze({ close(): void {}, ref(): void {}, unref(): voi
  */
 export function listenWithoutSocket(server: Server, name: string): Promise<void> {
   const internals = server as unknown as ListeningInternals;
-  internals._handle = NO_SOCKET;
+  internals._handle = standInHandle(internals._unref === true);
   internals._pipeName = name;
   return new Promise((resolve) => {
     process.nextTick(() => {

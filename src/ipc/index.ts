@@ -11,3 +11,4 @@ export type {
   BusSchema, RequestSpec, PrimaryMessages, PrimaryRequests, WorkerMessages, WorkerRequests, ChannelOf, PayloadOf, RequestOf,
   ResponseOf, BusRoutingKey, WorkerTarget, BusSender, RequestOptions, MessageListener, Responder, BusStats,
 } from './bus-types.js';
+export { FIGURE_LIMITS } from './protocol.js';

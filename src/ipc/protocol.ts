@@ -1,3 +1,5 @@
+import { decodeFamilies, type MetricFamily, type WorkerFiguresReport } from '../internal/metric-families.js';
+
 // The runtime's own IPC messages, defined once. Every message we send is an envelope
 // `{ __sticky: 1, v, type, payload }`; anything without the tag belongs to the application.
 
@@ -18,7 +20,7 @@ export interface RuntimeMessageMap {
    * backlog. `slot` is the worker's own, or a failed slot's whose queue it takes over.
    */
   'sticky:listen': { backlog: number; slot: number };
-  /** primary → worker: stop accepting on that (healed) slot's socket. */
+  /** primary → worker: stop accepting on that slot's socket (the slot healed, or its socket's queue is drained). */
   'sticky:unlisten': { slot: number };
   /** worker → primary: the worker's server is attached (or the app called `ready()`). */
   'sticky:ready': Record<string, never>;
@@ -30,7 +32,8 @@ export interface RuntimeMessageMap {
     timeout: number;
     /**
      * The worker's slot is removed (scale-down, shutdown): no other worker will accept on its socket, so the
-     * worker keeps accepting what the kernel still queued there for a moment before it closes it.
+     * worker keeps accepting on its slot sockets until `sticky:unlisten` says each queue is empty (at most
+     * `timeout` ms).
      */
     isSlotRemoved?: boolean;
   };
@@ -51,6 +54,12 @@ export interface RuntimeMessageMap {
    * by another key (a proxy in front reuses its upstream connections for several clients).
    */
   'sticky:upstreamReuse': { requests: number; connections: number };
+  /** worker → primary, every `reportInterval` ms: the worker's own figures (see `WorkerFiguresReport`). */
+  'sticky:figures': WorkerFiguresReport;
+  /** primary → worker: send your prom-client metrics (a `/metrics` scrape), answered with the same `id`. */
+  'sticky:metricsRequest': { id: number };
+  /** worker → primary: the answer to `sticky:metricsRequest`. */
+  'sticky:metrics': { id: number; families: MetricFamily[] };
   /** primary → worker: the watchdog's heartbeat (`workerTimeout`). */
   'sticky:ping': Record<string, never>;
   /** worker → primary: the answer to a ping, sent from the worker's event loop. */
@@ -109,6 +118,23 @@ export const MAX_REPORTED_REQUESTS = 1_000_000_000;
 const isReportedCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_REPORTED_REQUESTS;
 
+/**
+ * Bounds of a figures report: totals are safe integers; `cpu` at most 100 % of 4096 cores; a lag
+ * at most a day; `rss` at most 2^50 bytes (a petabyte).
+ */
+export const FIGURE_LIMITS = { cpu: 409_600, lagMs: 86_400_000, rss: 2 ** 50 } as const;
+
+const isNumberIn = (value: unknown, max: number): value is number =>
+  typeof value === 'number' && value >= 0 && value <= max;
+const isTotal = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+function decodeFigures(payload: Record<string, unknown>): WorkerFiguresReport | undefined {
+  const { accepted, requests, connections, lag, lagMax, cpu, rss } = payload;
+  if (!isTotal(accepted) || !isTotal(requests) || !isTotal(connections) || !isTotal(rss) || rss > FIGURE_LIMITS.rss) return undefined;
+  if (!isNumberIn(lag, FIGURE_LIMITS.lagMs) || !isNumberIn(lagMax, FIGURE_LIMITS.lagMs) || !isNumberIn(cpu, FIGURE_LIMITS.cpu)) return undefined;
+  return { accepted, requests, connections, lag, lagMax, cpu, rss };
+}
+
 function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefined {
   if (!isRecord(payload)) return undefined;
   switch (type) {
@@ -142,6 +168,19 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const { requests, connections } = payload;
       return isReportedCount(requests) && isReportedCount(connections) && connections <= requests
         ? { type, payload: { requests, connections } } : undefined;
+    }
+    case 'sticky:figures': {
+      const figures = decodeFigures(payload);
+      return figures === undefined ? undefined : { type, payload: figures };
+    }
+    case 'sticky:metricsRequest': {
+      const { id } = payload;
+      return isTotal(id) ? { type, payload: { id } } : undefined;
+    }
+    case 'sticky:metrics': {
+      const { id } = payload;
+      const families = decodeFamilies(payload.families);
+      return isTotal(id) && families !== undefined ? { type, payload: { id, families } } : undefined;
     }
     case 'sticky:ready':
     case 'sticky:serverClose':

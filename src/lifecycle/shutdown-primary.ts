@@ -74,9 +74,11 @@ export class PrimaryShutdown {
     waitForConnections = this.#waitForConnections;
     onDelayEnd();
     this.#supervisor.stopRespawning();
-    this.#balancer.stopAccepting(waitForConnections);
+    // The port's queue is accepted and routed first (when waiting), so every worker still takes it.
+    await this.#balancer.stopAccepting(waitForConnections);
+    waitForConnections = this.#waitForConnections;
     // Every slot goes away: under kernel steering no worker takes over a slot's socket, so each
-    // worker takes what the kernel still queued there for a moment before closing its last copy.
+    // worker keeps accepting on it until the primary says that its queue is empty.
     const timeout = waitForConnections ? this.#options.drainTimeout : 0;
     this.#supervisor.closeAll({ waitForConnections, timeout, isSlotRemoved: true });
     let killed: number[] = [];

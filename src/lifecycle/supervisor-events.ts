@@ -1,4 +1,5 @@
 import { ErrorCode, StickyError } from '../errors.js';
+import type { MetricFamily, WorkerFiguresReport } from '../internal/metric-families.js';
 
 // What the supervisor reports about its workers and slots.
 
@@ -54,6 +55,10 @@ export interface SupervisorEvents {
    */
   workerServerClose: WorkerInfo;
   upstreamReuse: UpstreamReuseInfo;
+  /** A worker's own figures (every `reportInterval` ms). */
+  figures: WorkerInfo & { report: WorkerFiguresReport };
+  /** A worker's answer to a metrics scrape. */
+  workerMetrics: WorkerInfo & { id: number; families: MetricFamily[] };
 }
 
 /**

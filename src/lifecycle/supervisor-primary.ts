@@ -26,7 +26,7 @@ export type { StartFailure, Tracked } from './tracked-worker-primary.js';
 
 /**
  * A worker killed by SIGINT/SIGTERM may have been hit by a Ctrl-C or `kill` to the whole process
- * group, which the primary is about to see too; its respawn waits this long so shutdown can win.
+ * group, which the primary is about to see too; its exit is reported this much later, so shutdown can win.
  */
 const SIGNAL_GRACE_MS = 250;
 
@@ -60,6 +60,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   workerTimeouts = 0;
   /** Shutdown began (its `shutdownDelay` included, while the workers still serve). */
   #isShuttingDown = false;
+  /** Exits by SIGINT/SIGTERM not reported yet, see #onExit. */
+  readonly #heldExits = new Map<Tracked, () => void>();
 
   constructor(options: Readonly<ResolvedListenOptions>, table: SlotTable, log: Logger) {
     super();
@@ -117,11 +119,13 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   /** Shutdown began: a worker that closes its server from now on gets no successor. */
   beginShutdown(): void {
     this.#isShuttingDown = true;
+    this.#releaseHeldExits();
   }
 
   /** Shutdown: no respawn from now on, and no pending one. */
   stopRespawning(): void {
     this.slots.stop();
+    this.#releaseHeldExits();
     // Draining workers are bounded by the shutdown deadline instead.
     this.#watchdog.stop();
     for (const tracked of this.#tracked.values()) tracked.abandonStart();
@@ -162,7 +166,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const tracked = new Tracked(worker, slot, this.#table.link(slot, worker));
     // First, before the application can add listeners of its own to the worker (see WorkerChannels.watch).
     this.channels.watch(worker, (message) => this.#onMessage(tracked, message));
-    this.#log.debug({ slot, workerId: worker.id, pid: worker.process.pid }, 'worker forked');
+    this.#log.debug({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);
     tracked.awaitReady(this.#options.readyTimeout, () => {
       this.#log.error({ workerId: worker.id, readyTimeout: this.#options.readyTimeout }, 'worker not ready in time');
@@ -187,8 +191,9 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #onMessage(tracked: Tracked, message: RuntimeMessage | undefined): void {
-    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them).
-    tracked.markSeen();
+    // Any message shows the worker's event loop and channel work (the watchdog's pongs among them), but
+    // a figures report: the worker sends it on its own timer, also once it stopped reading its channel.
+    if (message?.type !== 'sticky:figures') tracked.markSeen();
     if (message === undefined) return;
     if (message.type === 'sticky:ready') this.#onReady(tracked);
     else if (message.type === 'sticky:recycle') {
@@ -198,6 +203,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.#onServerClose(tracked);
     } else if (message.type === 'sticky:upstreamReuse') {
       this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
+    } else if (message.type === 'sticky:figures') {
+      this.emit('figures', { ...this.#info(tracked), report: message.payload });
+    } else if (message.type === 'sticky:metrics') {
+      this.emit('workerMetrics', { ...this.#info(tracked), ...message.payload });
     } else if (message.type === 'sticky:masterclose') {
       this.emit('masterclose', { waitForConnections: message.payload.waitForConnections, workerId: tracked.worker.id });
     }
@@ -236,13 +245,13 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.slots.release(current);
       this.retire(current, { waitForConnections: true, timeout: this.#options.drainTimeout });
     }
-    if (!view.isProvisional) this.#scheduleRespawn(slot, uptime, false);
+    if (!view.isProvisional) this.#scheduleRespawn(slot, uptime);
   }
 
   #onReady(tracked: Tracked): void {
     if (this.isStopping || !tracked.markReady()) return;
     this.slots.ready(tracked);
-    this.#log.info({ workerId: tracked.worker.id, pid: tracked.worker.process.pid }, 'worker ready');
+    this.#log.info({ slot: tracked.slot, workerId: tracked.worker.id, workerPid: tracked.worker.process.pid }, 'worker ready');
     this.emit('workerReady', this.#info(tracked));
   }
 
@@ -293,7 +302,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     this.#giveUp(tracked);
     if (!isCurrent || !this.slots.release(tracked)) return;
     if (this.slots.view(tracked.slot)?.isProvisional !== false) return;
-    this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt, false);
+    this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt);
   }
 
   /** Retires a worker the runtime cannot talk to: SIGTERM now, SIGKILL after a grace. */
@@ -313,7 +322,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #onTimeout(tracked: Tracked, silentFor: number): void {
     const info = this.#info(tracked);
     this.workerTimeouts++;
-    this.#log.error({ ...info, silentFor, workerTimeout: this.#options.workerTimeout }, 'worker timed out');
+    const { pid: workerPid, ...about } = info;
+    this.#log.error({ ...about, workerPid, silentFor, workerTimeout: this.#options.workerTimeout }, 'worker timed out');
     const error = workerTimeoutError(info, silentFor, this.#options.workerTimeout);
     // New connections wait for the replacement. The ones routed to it stay with it until its exit
     // (moments away): a worker that woke up in between must not share them with the replacement.
@@ -332,19 +342,45 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     // A worker that closed its server may end itself (`server.close(() => process.exit())`): its
     // successor is already on the way.
     const expected = tracked.isRetiring || tracked.hasClosedServer || this.isStopping || !isCurrent;
+    const uptime = performance.now() - tracked.forkedAt;
+    const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
+    if (expected || !isGroupSignal) {
+      this.#reportExit(tracked, code, signal, expected, uptime);
+      return;
+    }
+    // A Ctrl-C or `kill` to the whole process group reaches the workers too, and a busy primary may
+    // see a worker's exit before its own signal: the exit is held for a moment, and reported as
+    // expected when shutdown begins meanwhile (no error log, no respawn).
+    const timer = setTimeout(() => {
+      this.#heldExits.delete(tracked);
+      this.#reportExit(tracked, code, signal, this.isStopping || this.#isShuttingDown, uptime);
+    }, SIGNAL_GRACE_MS);
+    this.#heldExits.set(tracked, () => {
+      clearTimeout(timer);
+      this.#reportExit(tracked, code, signal, true, uptime);
+    });
+  }
+
+  /** Shutdown began: the exits held by #onExit were part of it. */
+  #releaseHeldExits(): void {
+    const held = [...this.#heldExits.values()];
+    this.#heldExits.clear();
+    for (const report of held) report();
+  }
+
+  #reportExit(tracked: Tracked, code: number | null, signal: string | null, expected: boolean, uptime: number): void {
     const info = { ...this.#info(tracked), code, signal, expected };
     if (!expected) this.#log.error({ workerId: info.workerId, exitCode: code, signal }, 'worker exited unexpectedly');
     this.emit('workerExit', info);
     if (expected || this.slots.view(tracked.slot)?.isProvisional !== false) return;
-    const isGroupSignal = signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143;
-    this.#scheduleRespawn(tracked.slot, performance.now() - tracked.forkedAt, isGroupSignal);
+    this.#scheduleRespawn(tracked.slot, uptime);
   }
 
   /**
    * Asks the slot owner to respawn the slot, whose worker lived `uptime` ms, after the policy's delay,
    * or to mark it failed.
    */
-  #scheduleRespawn(slot: number, uptime: number, isGroupSignal: boolean): void {
+  #scheduleRespawn(slot: number, uptime: number): void {
     const history = this.slots.view(slot)?.history;
     if (history === undefined) return;
     const decision = decideRespawn(history, uptime, performance.now(), this.#policy);
@@ -361,7 +397,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.emit('slotFailed', { slot, crashes, retryIn, error });
       return;
     }
-    const delay = Math.max(decision.delay, isGroupSignal ? SIGNAL_GRACE_MS : 0);
+    const delay = decision.delay;
     this.#log.debug({ slot, delay }, 'respawn scheduled');
     this.emit('respawnScheduled', { slot, delay, crashes: decision.history.crashes.length });
     this.slots.scheduleRespawn(slot, decision.history, delay, respawn);

@@ -5,7 +5,7 @@ import { settlesWithin } from '../internal/deadline.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedMetricsOptions } from '../options/index.js';
 import { bearerChecker } from './bearer.js';
-import { renderMetrics, type PrimaryMetrics } from './prometheus.js';
+import { renderMetrics, type PrimaryMetrics, type WorkerFamilies } from './prometheus.js';
 
 // The primary's operations endpoint, on its own port (loopback by default): /metrics in the
 // Prometheus text format, /healthz (the primary is alive) and /readyz (every slot has a ready
@@ -20,6 +20,8 @@ import { renderMetrics, type PrimaryMetrics } from './prometheus.js';
 /** What the endpoint asks the primary for, at each request. */
 export interface MetricsSource {
   metrics(): Omit<PrimaryMetrics, 'eventLoopDelay'>;
+  /** Each ready slot's prom-client metrics, from the workers that answer within `timeout` ms. */
+  workerFamilies(timeout: number): Promise<readonly WorkerFamilies[]>;
   /**
    * `ready`: running, accepting on the public port, and every slot has a ready worker; otherwise the
    * slots that have none, and whether the public port accepts.
@@ -39,6 +41,8 @@ export const ENDPOINT_LIMITS = {
   check: 1_000,
   /** `collect` has this long; later, the scrape goes out without the application's metrics. */
   collect: 4_000,
+  /** Each worker has this long to send its prom-client metrics; later, the scrape goes out without them. */
+  workers: 2_000,
 } as const;
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -135,7 +139,8 @@ export class MetricsServer {
       ? { mean: delay.mean / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 }
       : undefined;
     delay.reset();
-    let text = renderMetrics({ ...this.#source.metrics(), eventLoopDelay });
+    const workerFamilies = await this.#source.workerFamilies(ENDPOINT_LIMITS.workers);
+    let text = renderMetrics({ ...this.#source.metrics(), eventLoopDelay, workerFamilies });
     const collect = this.#options.collect;
     if (collect !== undefined) {
       try {

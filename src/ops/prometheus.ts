@@ -1,3 +1,6 @@
+import type { MetricFamily } from '../internal/metric-families.js';
+import { Exposition } from './exposition.js';
+
 // Prometheus text exposition format 0.0.4, pure: a snapshot of the primary's counters in, text out.
 // Names follow Prometheus conventions: a `sticky_runtime_` prefix, `_total` on counters, base units
 // (seconds) in the name. See https://prometheus.io/docs/instrumenting/writing_exporters/.
@@ -14,6 +17,22 @@ export interface SlotMetrics {
   queued: number;
   /** Ms the slot's last rolling-restart step took (fork to old worker gone), if it had one. */
   lastReloadMs: number | undefined;
+  /** What the slot's workers reported about themselves (absent: `reportInterval: 0`). */
+  figures?: SlotFigureMetrics;
+  /** Scrapes that went out without this slot's prom-client metrics (its worker did not answer in time). */
+  scrapesMissed?: number;
+}
+
+/** A slot's figures as its workers report them: totals over its workers, the rest of its current worker. */
+export interface SlotFigureMetrics {
+  requests: number;
+  accepted: number;
+  /** Undefined until the slot's current worker reported. */
+  connections: number | undefined;
+  lag: number | undefined;
+  lagMax: number | undefined;
+  cpu: number | undefined;
+  rss: number | undefined;
 }
 
 export const SLOT_STATES = ['ready', 'starting', 'respawning', 'failed'] as const;
@@ -33,6 +52,14 @@ export interface PrimaryMetrics {
   /** Event-loop delay of the primary since the last scrape, in ms. */
   eventLoopDelay: { mean: number; p99: number; max: number } | undefined;
   startTimeSeconds: number;
+  /** Each slot's prom-client metrics, gathered from its worker for this scrape. */
+  workerFamilies?: readonly WorkerFamilies[];
+}
+
+/** One slot's prom-client metrics, from its worker. */
+export interface WorkerFamilies {
+  slot: number;
+  families: readonly MetricFamily[];
 }
 
 /** The balancer's gauges; every other connection counter is exported as a `_total` counter. */
@@ -48,75 +75,80 @@ const KERNEL_HELP: Readonly<Record<string, string>> = {
 
 const snake = (name: string): string => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
-const number = (value: number): string => (Number.isFinite(value) ? String(value) : value > 0 ? '+Inf' : value < 0 ? '-Inf' : 'NaN');
-
-class Exposition {
-  #text = '';
-
-  family(name: string, type: 'counter' | 'gauge', help: string): this {
-    this.#text += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
-    return this;
-  }
-
-  sample(name: string, value: number, labels?: Readonly<Record<string, string | number>>): this {
-    let label = '';
-    if (labels !== undefined) {
-      // Label values here are numbers and fixed words: nothing to escape.
-      label = `{${Object.entries(labels).map(([key, entry]) => `${key}="${entry}"`).join(',')}}`;
-    }
-    this.#text += `${name}${label} ${number(value)}\n`;
-    return this;
-  }
-
-  get text(): string {
-    return this.#text;
-  }
-}
-
 /** Renders the primary's metrics in the Prometheus text format. */
 export function renderMetrics(metrics: PrimaryMetrics): string {
   const out = new Exposition();
-  out.family('sticky_runtime_workers', 'gauge', 'Worker processes alive.').sample('sticky_runtime_workers', metrics.workers);
-  out.family('sticky_runtime_ready_workers', 'gauge', 'Slots whose worker is ready.').sample('sticky_runtime_ready_workers', metrics.readyWorkers);
-  out.family('sticky_runtime_slots', 'gauge', 'Worker slots.').sample('sticky_runtime_slots', metrics.slots.length);
-  out.family('sticky_runtime_respawns_total', 'counter', 'Workers started again after an unexpected exit.').sample('sticky_runtime_respawns_total', metrics.restarts);
+  const single = (name: string, type: 'counter' | 'gauge', help: string, value: number): void => {
+    out.family(name, type, help);
+    out.sample(name, value);
+  };
+  const perSlot = (name: string, type: 'counter' | 'gauge', help: string, value: (slot: SlotMetrics) => number | undefined): void => {
+    out.family(name, type, help);
+    for (const slot of metrics.slots) {
+      const sample = value(slot);
+      if (sample !== undefined) out.sample(name, sample, { slot: slot.slot });
+    }
+  };
+  single('sticky_runtime_workers', 'gauge', 'Worker processes alive.', metrics.workers);
+  single('sticky_runtime_ready_workers', 'gauge', 'Slots whose worker is ready.', metrics.readyWorkers);
+  single('sticky_runtime_slots', 'gauge', 'Worker slots.', metrics.slots.length);
+  single('sticky_runtime_respawns_total', 'counter', 'Workers started again after an unexpected exit.', metrics.restarts);
 
   out.family('sticky_runtime_slot_state', 'gauge', 'State of each slot: 1 for its current state, 0 for the others.');
   for (const slot of metrics.slots) {
     for (const state of SLOT_STATES) out.sample('sticky_runtime_slot_state', slot.state === state ? 1 : 0, { slot: slot.slot, state });
   }
-  out.family('sticky_runtime_slot_restarts_total', 'counter', 'Workers installed in the slot after its first (respawns and reload replacements).');
-  for (const slot of metrics.slots) out.sample('sticky_runtime_slot_restarts_total', slot.restarts, { slot: slot.slot });
-  out.family('sticky_runtime_slot_handoffs_total', 'counter', 'Connections handed to the slot\'s workers.');
-  for (const slot of metrics.slots) out.sample('sticky_runtime_slot_handoffs_total', slot.handoffs, { slot: slot.slot });
-  out.family('sticky_runtime_slot_queued_connections', 'gauge', 'Connections waiting for the slot\'s worker to become ready.');
-  for (const slot of metrics.slots) out.sample('sticky_runtime_slot_queued_connections', slot.queued, { slot: slot.slot });
-  out.family('sticky_runtime_slot_last_reload_duration_seconds', 'gauge', 'Duration of the slot\'s last rolling-restart step, from fork to the old worker\'s exit.');
-  for (const slot of metrics.slots) {
-    if (slot.lastReloadMs !== undefined) out.sample('sticky_runtime_slot_last_reload_duration_seconds', slot.lastReloadMs / 1000, { slot: slot.slot });
+  perSlot('sticky_runtime_slot_restarts_total', 'counter', 'Workers installed in the slot after its first (respawns and reload replacements).', (slot) => slot.restarts);
+  perSlot('sticky_runtime_slot_handoffs_total', 'counter', 'Connections handed to the slot\'s workers (kernel steering: accepted by them, as they report).', (slot) => slot.handoffs);
+  perSlot('sticky_runtime_slot_queued_connections', 'gauge', 'Connections waiting for the slot\'s worker to become ready.', (slot) => slot.queued);
+  perSlot('sticky_runtime_slot_last_reload_duration_seconds', 'gauge', 'Duration of the slot\'s last rolling-restart step, from fork to the old worker\'s exit.',
+    (slot) => (slot.lastReloadMs === undefined ? undefined : slot.lastReloadMs / 1000));
+  renderFigures(out, metrics);
+  if (metrics.slots.some((slot) => slot.scrapesMissed !== undefined)) {
+    perSlot('sticky_runtime_slot_metrics_missed_total', 'counter', 'Scrapes that went out without the slot\'s prom-client metrics (its worker did not answer in time).',
+      (slot) => slot.scrapesMissed);
   }
 
   for (const [key, value] of Object.entries(metrics.connections)) {
     const isGauge = CONNECTION_GAUGES.has(key);
-    const name = `sticky_runtime_connections_${snake(key)}${isGauge ? '' : '_total'}`;
-    out.family(name, isGauge ? 'gauge' : 'counter', `Balancer connections: ${key}.`).sample(name, value);
+    single(`sticky_runtime_connections_${snake(key)}${isGauge ? '' : '_total'}`, isGauge ? 'gauge' : 'counter', `Balancer connections: ${key}.`, value);
   }
-
   for (const [key, value] of Object.entries(metrics.kernel)) {
     const isGauge = KERNEL_GAUGES.has(key);
-    const name = `sticky_runtime_kernel_${snake(key)}${isGauge ? '' : '_total'}`;
-    out.family(name, isGauge ? 'gauge' : 'counter', KERNEL_HELP[key] ?? `Kernel steering: ${key}.`).sample(name, value);
+    single(`sticky_runtime_kernel_${snake(key)}${isGauge ? '' : '_total'}`, isGauge ? 'gauge' : 'counter', KERNEL_HELP[key] ?? `Kernel steering: ${key}.`, value);
   }
 
-  out.family('process_start_time_seconds', 'gauge', 'Start time of the primary since the Unix epoch, in seconds.').sample('process_start_time_seconds', metrics.startTimeSeconds);
-  if (metrics.openFds !== undefined) {
-    out.family('process_open_fds', 'gauge', 'Open file descriptors of the primary.').sample('process_open_fds', metrics.openFds);
-  }
+  single('process_start_time_seconds', 'gauge', 'Start time of the primary since the Unix epoch, in seconds.', metrics.startTimeSeconds);
+  if (metrics.openFds !== undefined) single('process_open_fds', 'gauge', 'Open file descriptors of the primary.', metrics.openFds);
   if (metrics.eventLoopDelay !== undefined) {
     const { mean, p99, max } = metrics.eventLoopDelay;
-    out.family('nodejs_eventloop_lag_mean_seconds', 'gauge', 'Mean event-loop delay of the primary since the last scrape.').sample('nodejs_eventloop_lag_mean_seconds', mean / 1000);
-    out.family('nodejs_eventloop_lag_p99_seconds', 'gauge', '99th percentile of the primary\'s event-loop delay since the last scrape.').sample('nodejs_eventloop_lag_p99_seconds', p99 / 1000);
-    out.family('nodejs_eventloop_lag_max_seconds', 'gauge', 'Largest event-loop delay of the primary since the last scrape.').sample('nodejs_eventloop_lag_max_seconds', max / 1000);
+    single('nodejs_eventloop_lag_mean_seconds', 'gauge', 'Mean event-loop delay of the primary since the last scrape.', mean / 1000);
+    single('nodejs_eventloop_lag_p99_seconds', 'gauge', '99th percentile of the primary\'s event-loop delay since the last scrape.', p99 / 1000);
+    single('nodejs_eventloop_lag_max_seconds', 'gauge', 'Largest event-loop delay of the primary since the last scrape.', max / 1000);
   }
+  // The workers' prom-client families last; one the primary wrote (process_*, nodejs_*) gets their samples too.
+  for (const { slot, families } of metrics.workerFamilies ?? []) out.workerFamilies(slot, families);
   return out.text;
+}
+
+/** The slots' own figures, as their workers reported them. */
+function renderFigures(out: Exposition, metrics: PrimaryMetrics): void {
+  const figures = (name: string, type: 'counter' | 'gauge', help: string, value: (figures: SlotFigureMetrics) => number | undefined): void => {
+    out.family(name, type, help);
+    for (const slot of metrics.slots) {
+      const sample = slot.figures === undefined ? undefined : value(slot.figures);
+      if (sample !== undefined) out.sample(name, sample, { slot: slot.slot });
+    }
+  };
+  if (!metrics.slots.some((slot) => slot.figures !== undefined)) return;
+  figures('sticky_runtime_slot_requests_total', 'counter', 'Requests the slot\'s workers served (HTTP servers), as they report.', (f) => f.requests);
+  figures('sticky_runtime_slot_accepted_connections_total', 'counter', 'Connections the slot\'s workers took, as they report.', (f) => f.accepted);
+  figures('sticky_runtime_slot_open_connections', 'gauge', 'Connections open in the slot\'s workers, at their last report.', (f) => f.connections);
+  figures('sticky_runtime_slot_event_loop_lag_seconds', 'gauge', 'Mean event-loop delay of the slot\'s worker over its last report interval.',
+    (f) => (f.lag === undefined ? undefined : f.lag / 1000));
+  figures('sticky_runtime_slot_event_loop_lag_max_seconds', 'gauge', 'Largest event-loop delay of the slot\'s worker over its last report interval.',
+    (f) => (f.lagMax === undefined ? undefined : f.lagMax / 1000));
+  figures('sticky_runtime_slot_cpu_usage_ratio', 'gauge', 'CPU time of the slot\'s worker over its last report interval, as a fraction of one core.',
+    (f) => (f.cpu === undefined ? undefined : f.cpu / 100));
+  figures('sticky_runtime_slot_resident_memory_bytes', 'gauge', 'Resident memory of the slot\'s worker at its last report.', (f) => f.rss);
 }

@@ -23,6 +23,7 @@ export const DEFAULTS = Object.freeze({
   maxRequestsJitter: 0,
   maxMemory: 0,
   memoryCheckInterval: 5_000,
+  reportInterval: 1_000,
   respawnDelay: 100,
   maxRespawnDelay: 30_000,
   minUptime: 5_000,

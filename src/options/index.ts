@@ -6,8 +6,8 @@ import {
 import { DEFAULTS } from './defaults.js';
 import type { ListenOptions, ResolvedListenOptions } from './listen-options.js';
 import {
-  checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMode, resolveReadiness,
-  resolveSteering, resolveTrustedProxies,
+  checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMetricsRegistry,
+  resolveMode, resolveReadiness, resolveReportInterval, resolveSteering, resolveTrustedProxies,
 } from './resolvers.js';
 
 // Options are resolved once on each side: normalizeListenOptions() in the primary and in each
@@ -15,8 +15,8 @@ import {
 // (options/worker-env.ts). Internal code receives only the frozen result.
 
 export type {
-  ListenOptions, MetricsOptions, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions, RoutingMode, Steering,
-  StickyRequest,
+  ListenOptions, MetricsOptions, MetricsRegistry, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions,
+  RoutingMode, Steering, StickyRequest,
 } from './listen-options.js';
 export { DEFAULTS } from './defaults.js';
 export { MAX_TIMER_MS, MAX_WORKERS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
@@ -30,8 +30,8 @@ const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'groupCheckInterval', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'handleSignals',
   'readyTimeout', 'workerTimeout', 'readiness', 'reloadConcurrency', 'maxRequests', 'maxRequestsJitter', 'maxMemory',
-  'memoryCheckInterval', 'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow',
-  'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
+  'memoryCheckInterval', 'reportInterval', 'metricsRegistry', 'respawnDelay', 'maxRespawnDelay', 'minUptime',
+  'maxRestarts', 'restartWindow', 'failedSlotRetry', 'ipcTimeout', 'logger', 'logLevel', 'metrics',
 ]);
 
 /** Names users reach for that mean one of ours. */
@@ -69,6 +69,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
   return Object.freeze({
     workers: checkWorkerCount(raw.workers ?? availableParallelism()),
     mode,
+    socketIoSessions: mode === 'socketIoSessions' || (mode === 'proxyProtocol' && raw.socketIoSessions === true),
     proxyHeader: proxyHeader?.toLowerCase() ?? '',
     trustedHops: integerIn(raw, 'trustedHops', DEFAULTS.trustedHops, 0, 64),
     trustedProxies,
@@ -97,6 +98,8 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     maxRequestsJitter: integerIn(raw, 'maxRequestsJitter', DEFAULTS.maxRequestsJitter, 0, unlimited),
     maxMemory: integerIn(raw, 'maxMemory', DEFAULTS.maxMemory, 0, unlimited, ' (bytes)'),
     memoryCheckInterval: integerIn(raw, 'memoryCheckInterval', DEFAULTS.memoryCheckInterval, 10, MAX_TIMER_MS, ' (ms)'),
+    reportInterval: resolveReportInterval(raw),
+    metricsRegistry: resolveMetricsRegistry(raw.metricsRegistry),
     respawnDelay: integerIn(raw, 'respawnDelay', DEFAULTS.respawnDelay, 0, MAX_TIMER_MS, ' (ms)'),
     maxRespawnDelay: integerIn(raw, 'maxRespawnDelay', DEFAULTS.maxRespawnDelay, 0, MAX_TIMER_MS, ' (ms)'),
     minUptime: integerIn(raw, 'minUptime', DEFAULTS.minUptime, 0, MAX_TIMER_MS, ' (ms)'),

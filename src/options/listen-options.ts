@@ -53,6 +53,11 @@ export interface ResolvedMetricsOptions {
   token: string | undefined;
 }
 
+/** What the runtime asks of an application's metrics registry: prom-client's `Registry` has it. */
+export interface MetricsRegistry {
+  getMetricsAsJSON(): unknown;
+}
+
 /** Options of `listen()`. Every field is optional. */
 export interface ListenOptions {
   /** Worker processes to keep alive, one per slot. @default os.availableParallelism() */
@@ -83,14 +88,17 @@ export interface ListenOptions {
   trustedProxies?: readonly string[];
   /**
    * Route by the source address of a PROXY protocol v1/v2 header, which is consumed. Needs
-   * `trustedProxies`: only those peers may name a client. @default false
+   * `trustedProxies`: only those peers may name a client. With `socketIoSessions`, the primary reads
+   * the request head after the header and routes by the session id. @default false
    */
   proxyProtocol?: boolean;
   /**
    * Route Socket.IO (engine.io) sessions by their id: a request whose `sid` query parameter was made
    * by `generateSessionId()` goes to the slot in it; a request without one (the handshake, other
    * pages) goes to a worker chosen per connection, so many clients behind one address spread over
-   * the workers. The primary reads the request head of every connection. @default false
+   * the workers. The primary reads the request head of every connection. Combines with
+   * `proxyProtocol` (behind a load balancer): the PROXY header first, then the session id; a request
+   * without one is spread by the PROXY client's address and port. @default false
    */
   socketIoSessions?: boolean;
   /** Route by a key computed from the parsed request head. */
@@ -189,6 +197,20 @@ export interface ListenOptions {
   maxMemory?: number;
   /** Ms between a worker's checks of its memory against `maxMemory`. @default 5000 */
   memoryCheckInterval?: number;
+  /**
+   * Ms between each worker's reports of its own figures to the primary (connections accepted and
+   * open, requests, event-loop lag, CPU, memory), shown per slot in `stats().slots`, `status` and
+   * `/metrics`. One small IPC message per worker per interval, never per request. `0` turns them off.
+   * @default 1000
+   */
+  reportInterval?: number;
+  /**
+   * The application's prom-client registry (`import { register } from 'prom-client'`, or a
+   * `new Registry()`), in the worker: its metrics appear in the primary's `/metrics` with a `slot`
+   * label. Any object with prom-client's `getMetricsAsJSON()` works. The primary ignores it.
+   * @default none
+   */
+  metricsRegistry?: MetricsRegistry;
   /** Slots replaced at once in a rolling restart. @default 1 */
   reloadConcurrency?: number;
   /** Delay before the second restart in a row of a short-lived worker; doubles each time. @default 100 */
@@ -212,7 +234,7 @@ export interface ListenOptions {
    * Where the runtime logs its milestones (start, crashes, respawns, reloads, scaling, shutdown):
    * a pino logger, or any object with pino's method shape (`error`, `warn`, `info`, `debug` taking
    * `(fields, message)`, and `child(bindings)` when it has one). `false` logs nothing.
-   * @default pino JSON on stderr at `logLevel` (pretty on a TTY when `pino-pretty` is installed)
+   * @default pino JSON on stderr at `logLevel` (one readable line per record when stderr is a terminal, or as `$STICKY_RUNTIME_LOG_FORMAT` says: `pretty` or `json`)
    */
   logger?: StickyLogger | false;
   /** Serve `/metrics`, `/healthz` and `/readyz` from the primary on their own port. @default off */
@@ -234,6 +256,8 @@ export type RoutingMode = (typeof ROUTING_MODES)[number];
 export interface ResolvedListenOptions {
   workers: number;
   mode: RoutingMode;
+  /** Route by Socket.IO session ids: the `socketIoSessions` mode, or after the header in `proxyProtocol` mode. */
+  socketIoSessions: boolean;
   proxyHeader: string;
   trustedHops: number;
   /** The peers whose PROXY header or forwarding header counts; undefined: every peer (the count form). */
@@ -262,6 +286,8 @@ export interface ResolvedListenOptions {
   maxRequestsJitter: number;
   maxMemory: number;
   memoryCheckInterval: number;
+  reportInterval: number;
+  metricsRegistry: MetricsRegistry | undefined;
   respawnDelay: number;
   maxRespawnDelay: number;
   minUptime: number;

@@ -2,7 +2,7 @@ import { ErrorCode, StickyError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { MAX_TIMER_MS, integerIn, invalidOption, optionalFunction } from './checks.js';
 import { DEFAULTS } from './defaults.js';
-import type { ListenOptions, ResolvedMetricsOptions, RoutingMode, Steering } from './listen-options.js';
+import type { ListenOptions, MetricsRegistry, ResolvedMetricsOptions, RoutingMode, Steering } from './listen-options.js';
 import { inheritedOptions } from './worker-env.js';
 import { AddressRanges, rangeError } from '../internal/address-ranges.js';
 
@@ -23,7 +23,8 @@ export function resolveMode(input: ListenOptions): RoutingMode {
   const chosen: string[] = [];
   if (input.proxyHeader !== undefined) chosen.push('proxyHeader');
   if (input.proxyProtocol === true) chosen.push('proxyProtocol');
-  if (input.socketIoSessions === true) chosen.push('socketIoSessions');
+  // Behind a load balancer speaking PROXY protocol, session ids route after the PROXY header.
+  if (input.socketIoSessions === true && input.proxyProtocol !== true) chosen.push('socketIoSessions');
   if (input.generatePrehashArray !== undefined) chosen.push('generatePrehashArray');
   if (input.generatePrehashArrayNoParsing !== undefined) chosen.push('generatePrehashArrayNoParsing');
   if (chosen.length > 1) {
@@ -196,4 +197,24 @@ export function resolveDrainTimeout(raw: Record<string, unknown>, shutdownTimeou
         + 'lower `drainTimeout` or raise `shutdownTimeout`.');
   }
   return drainTimeout;
+}
+
+/** The shortest `reportInterval` other than 0: reports stay cheap. */
+export const MIN_REPORT_INTERVAL = 100;
+
+export function resolveReportInterval(raw: Record<string, unknown>): number {
+  const value = integerIn(raw, 'reportInterval', DEFAULTS.reportInterval, 0, MAX_TIMER_MS, ' (ms)');
+  if (value !== 0 && value < MIN_REPORT_INTERVAL) {
+    throw invalidOption('reportInterval', `0 (off) or at least ${MIN_REPORT_INTERVAL} (ms)`, value);
+  }
+  return value;
+}
+
+export function resolveMetricsRegistry(value: unknown): MetricsRegistry | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || typeof (value as { getMetricsAsJSON?: unknown }).getMetricsAsJSON !== 'function') {
+    throw invalidOption('metricsRegistry', 'a prom-client registry (an object with `getMetricsAsJSON()`)', value,
+      'Pass `register` from prom-client, or the `new Registry()` your metrics are registered in.');
+  }
+  return value as MetricsRegistry;
 }

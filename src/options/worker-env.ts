@@ -23,6 +23,8 @@ const NAMES = {
   maxRequests: 'STICKY_RUNTIME_MAX_REQUESTS',
   maxMemory: 'STICKY_RUNTIME_MAX_MEMORY',
   memoryCheckInterval: 'STICKY_RUNTIME_MEMORY_CHECK_INTERVAL',
+  reportInterval: 'STICKY_RUNTIME_REPORT_INTERVAL',
+  metrics: 'STICKY_RUNTIME_METRICS',
 } as const;
 
 /** What a worker takes from the primary that forked it. `undefined`: not set (a process it did not fork). */
@@ -44,6 +46,10 @@ export interface InheritedOptions {
   maxRequests: number;
   maxMemory: number;
   memoryCheckInterval: number;
+  /** Ms between the worker's figure reports; `0`: none (also in a process the runtime did not fork). */
+  reportInterval: number;
+  /** The primary serves `/metrics`: the worker gathers prom-client's default metrics for it. */
+  isScraped: boolean;
 }
 
 /**
@@ -77,6 +83,8 @@ export function encodeWorkerEnv(
     [NAMES.maxRequests]: String(maxRequests),
     [NAMES.maxMemory]: String(options.maxMemory),
     [NAMES.memoryCheckInterval]: String(options.memoryCheckInterval),
+    [NAMES.reportInterval]: String(options.reportInterval),
+    [NAMES.metrics]: options.metrics === undefined ? '0' : '1',
   };
 }
 
@@ -123,6 +131,8 @@ export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>
     maxRequests: integer(NAMES.maxRequests, 0) ?? 0,
     maxMemory: integer(NAMES.maxMemory, 0) ?? 0,
     memoryCheckInterval: integer(NAMES.memoryCheckInterval, 10) ?? DEFAULTS.memoryCheckInterval,
+    reportInterval: integer(NAMES.reportInterval, 0) ?? 0,
+    isScraped: oneOf(NAMES.metrics, ['0', '1'] as const) === '1',
   };
 }
 

@@ -130,10 +130,14 @@ export class Balancer {
     return opened.address;
   }
 
-  /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
-  stopAccepting(waitForConnections: boolean): void {
+  /**
+   * Stops accepting. When waiting for connections, what the kernel already queued on a listening socket
+   * is still accepted (and routed) first, so closing it resets nothing (planes/listener-drain-primary.ts).
+   * Sockets reading a head are closed; sockets waiting for a worker are handed off or closed.
+   */
+  async stopAccepting(waitForConnections: boolean): Promise<void> {
     this.#isStopped = true;
-    this.slots.close(waitForConnections);
+    await this.slots.close(waitForConnections);
   }
 
   /**

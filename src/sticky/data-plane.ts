@@ -26,10 +26,12 @@ export interface DataPlane {
    */
   resize(count: number, apply: () => void): void;
   /**
-   * Shutdown: no new connection reaches any slot. When waiting for connections, what waits in the plane
-   * is handed to a live worker (which serves it while it drains); else it is closed.
+   * Shutdown: no new connection reaches any slot. When waiting for connections, a listening socket
+   * first refuses new handshakes while what the kernel queued is still accepted, and what waits in the
+   * plane is handed to a live worker (which serves it while it drains); else it is closed. Settles once
+   * the primary stopped accepting.
    */
-  close(waitForConnections: boolean): void;
+  close(waitForConnections: boolean): Promise<void>;
   /** Connections this plane handed to the slot's workers (0 where the workers accept themselves). */
   handoffs(slot: number): number;
   /** Connections waiting for the slot's worker in this plane. */
@@ -52,6 +54,8 @@ export interface ConnectionGate {
 export interface DrainRequest {
   readonly waitForConnections: boolean;
   readonly isSlotRemoved?: boolean;
+  /** Ms the drain may take. */
+  readonly timeout: number;
 }
 
 /** A plane's worker half, as the worker's shutdown drives it: a participant in the drain. */

@@ -20,6 +20,8 @@ const newRoute = (): Route => ({ link: undefined, isFailed: false });
 export class SlotTable {
   #slots: Route[];
   #isClosed = false;
+  /** Set by close(): the plane's close, once. */
+  #closed: Promise<void> | undefined;
   #plane: DataPlane | undefined;
 
   constructor(count: number) {
@@ -133,10 +135,16 @@ export class SlotTable {
     else this.#plane.resize(count, apply);
   }
 
-  /** Shutdown: no more routing; the plane hands over (when waiting for connections) or closes what waits. */
-  close(waitForConnections: boolean): void {
-    if (this.#isClosed) return;
-    this.#plane?.close(waitForConnections);
-    this.#isClosed = true;
+  /**
+   * Shutdown: no more routing; the plane hands over (when waiting for connections) or closes what waits.
+   * Settles once the plane stopped accepting (when waiting, after it took what the kernel queued).
+   */
+  close(waitForConnections: boolean): Promise<void> {
+    this.#closed ??= (async () => {
+      // The table still routes while the plane takes what the kernel queued.
+      await this.#plane?.close(waitForConnections);
+      this.#isClosed = true;
+    })();
+    return this.#closed;
   }
 }

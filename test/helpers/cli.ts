@@ -39,7 +39,7 @@ export function workDir(): string {
   return dir;
 }
 
-export interface LogLine { msg: string; port?: number; [key: string]: unknown }
+export interface LogLine { msg: string; port?: number; pid?: number; workerPid?: number; slot?: number; [key: string]: unknown }
 
 export const logLines = (text: string): LogLine[] =>
   text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);

@@ -112,3 +112,35 @@ export function nginxStreamModule(nginx: string): string | null | undefined {
     return undefined;
   }
 }
+
+// The configurations the documentation shows are these functions' output, with the documentation's
+// addresses (docs-snippets.test.ts compares them); the load balancer tests run them on loopback.
+
+const serverName = (index: number): string => String.fromCharCode(97 + index);
+
+/** HAProxy, PROXY protocol v2 to each primary: `mode tcp`, the primary picked by the client's address. */
+export function haproxyProxyProtocolBackend(name: string, servers: readonly string[]): string[] {
+  return [`backend ${name}`, '  mode tcp', '  balance source',
+    ...servers.map((address, i) => `  server ${serverName(i)} ${address} send-proxy-v2`)];
+}
+
+/** What keeps HAProxy from sending several clients' requests over one upstream connection ('safe': its default, which does). */
+export type HaproxyReuse = 'never' | 'server-close' | 'safe';
+
+/** HAProxy, `X-Forwarded-For` appended (`option forwardfor`), the primary picked by the client's address. */
+export function haproxyHeaderBackend(name: string, servers: readonly string[], reuse: HaproxyReuse): string[] {
+  const reuseLines = { never: ['  http-reuse never'], 'server-close': ['  option http-server-close'], safe: [] }[reuse];
+  return [`backend ${name}`, '  mode http', '  balance source', '  option forwardfor', ...reuseLines,
+    ...servers.map((address, i) => `  server ${serverName(i)} ${address}`)];
+}
+
+/** nginx `stream`, PROXY protocol to each primary, the primary picked by a consistent hash of the client's address. */
+export function nginxProxyProtocolStream(servers: readonly string[], listen: string, bind?: string): string[] {
+  return ['stream {', ...(bind === undefined ? [] : [`  proxy_bind ${bind};`]),
+    '  upstream app {', '    hash $remote_addr consistent;', ...servers.map((address) => `    server ${address};`), '  }',
+    `  server { listen ${listen}; proxy_pass app; proxy_protocol on; }`, '}'];
+}
+
+/** A configuration without comments, whitespace runs as one space: what two equal configurations share. */
+export const configTokens = (text: string): string =>
+  text.split('\n').map((line) => line.replace(/#.*$/, '')).join(' ').replace(/\s+/g, ' ').trim();

@@ -65,7 +65,8 @@ describe('sticky-runtime CLI', () => {
     expect(status.code).toBe(0);
     const rows = status.stdout.trim().split('\n').slice(2);
     expect(rows).toHaveLength(2);
-    for (const row of rows) expect(row).toMatch(/^\d\s+\d+\s+ready\s+\d+s\s+0\s+0\s+\d+$/);
+    // CPU, MEM, REQUESTS, CONNS and LAG are '-' until the slot's worker first reported (within a second).
+    for (const row of rows) expect(row).toMatch(/^\d\s+\d+\s+ready\s+\d+s\s+(\d+\.\d%|-)\s+(\d+(\.\d)? [KMG]?B|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+ms|-)\s+0\s+0\s+\d+$/);
 
     const scaled = await runToEnd(['scale', '3'], cwd);
     expect(scaled).toMatchObject({ code: 0, stdout: 'scaled from 2 to 3 workers\n' });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { spawnCluster, stopProcess, waitFor } from '../helpers/cluster.js';
+import { repeatedKeys } from '../helpers/json-keys.js';
 
-interface LogLine { level: number; msg: string; component?: string; workerId?: number; pid?: number }
+interface LogLine { level: number; msg: string; component?: string; workerId?: number; pid?: number; workerPid?: number }
 
 /** The NDJSON log lines in a run's output (other output is skipped). */
 function logLines(output: string): LogLine[] {
@@ -56,7 +57,19 @@ describe('component loggers', () => {
     // The raw lines: JSON.parse would keep only the last of two "component" keys.
     const raw = cluster.output().split('\n').filter((line) => line.startsWith('{'));
     expect(raw.filter((line) => line.match(/"component":/g)?.length !== 1)).toEqual([]);
+    // No key twice in any line (pino's `pid` is the writing process; a worker's is `workerPid`).
+    expect(raw.map(repeatedKeys).filter((keys) => keys.length > 0)).toEqual([]);
     const parsed = raw.map((line) => JSON.parse(line) as LogLine);
+    const forked = parsed.filter((line) => line.msg === 'worker forked');
+    expect(forked.length).toBeGreaterThanOrEqual(4);
+    for (const line of [...forked, ...parsed.filter((l) => l.msg === 'worker ready')]) {
+      expect(line.pid).toBe(cluster.child.pid);
+      expect(line.workerPid).toEqual(expect.any(Number));
+      expect(line.workerPid).not.toBe(cluster.child.pid);
+    }
+    // A worker's own lines carry its pid as pino's `pid`.
+    const workerPids = new Set(forked.map((line) => line.workerPid));
+    expect(parsed.filter((line) => line.component === 'worker').every((line) => workerPids.has(line.pid))).toBe(true);
     // The balancer says which data plane carries the connections once it listens.
     expect(parsed.filter((line) => line.msg.startsWith('kernel steering')).map((line) => line.component)).toEqual(['sticky']);
     const componentOf = new Map(parsed.map((line) => [line.msg, line.component]));

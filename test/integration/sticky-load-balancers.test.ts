@@ -2,7 +2,10 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { printOutputOnFailure, spawnSharedCluster, stopProcess, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
-import { findBinary, freePorts, nginxStreamModule, noteSkip, startBalancer, type RunningBalancer } from '../helpers/load-balancer.js';
+import {
+  findBinary, freePorts, haproxyHeaderBackend, haproxyProxyProtocolBackend, nginxProxyProtocolStream, nginxStreamModule, noteSkip, startBalancer,
+  type HaproxyReuse, type RunningBalancer,
+} from '../helpers/load-balancer.js';
 
 // HAProxy and nginx in front of two primaries on different loopback addresses, as on two machines:
 // the balancer picks the primary by the client's address, the primary picks the worker by the
@@ -119,6 +122,7 @@ describe.skipIf(haproxy === undefined && nginx === undefined)('load balancers in
   const header = (): Pair => primaries('proxyHeader');
   const servers = (pair: Pair, prefix: string, suffix = ''): string =>
     pair.map((cluster, i) => `${prefix.replace('#', String(i))}${PRIMARY_HOSTS[i]}:${cluster.port}${suffix}`).join('\n');
+  const addresses = (pair: Pair): string[] => pair.map((cluster, i) => `${PRIMARY_HOSTS[i]}:${cluster.port}`);
 
   describe.skipIf(haproxy === undefined)('HAProxy', () => {
     let balancer: RunningBalancer | undefined;
@@ -127,19 +131,20 @@ describe.skipIf(haproxy === undefined && nginx === undefined)('load balancers in
     beforeAll(async () => {
       const [tcp, never, serverClose, safe] = (await freePorts(4)) as [number, number, number, number];
       ports = { tcp, never, serverClose, safe };
-      const httpBackend = (name: string, port: number, lines: string): string => [
+      // The backends are the documentation's (docs/routing.md), with the primaries' loopback addresses.
+      const httpBackend = (name: string, port: number, reuse: HaproxyReuse): string => [
         `frontend ${name}`, '  mode http', `  bind 127.0.0.1:${port}`, `  default_backend ${name}`,
-        `backend ${name}`, '  mode http', '  balance source', '  option forwardfor', lines, servers(header(), '  server p# '), '',
+        ...haproxyHeaderBackend(name, addresses(header()), reuse), '',
       ].join('\n');
       const config = [
         'global', '  maxconn 256', '',
         'defaults', '  timeout connect 2s', '  timeout client 10s', '  timeout server 10s', `  source ${LB_ADDRESS}`, '',
         'frontend tcp', '  mode tcp', `  bind 127.0.0.1:${tcp}`, '  default_backend tcp',
-        'backend tcp', '  mode tcp', '  balance source', servers(pp(), '  server p# ', ' send-proxy-v2'), '',
-        httpBackend('never', never, '  http-reuse never'),
-        httpBackend('server_close', serverClose, '  option http-server-close'),
+        ...haproxyProxyProtocolBackend('tcp', addresses(pp())), '',
+        httpBackend('never', never, 'never'),
+        httpBackend('server_close', serverClose, 'server-close'),
         // HAProxy's default: idle upstream connections are shared between clients after their first request.
-        httpBackend('safe', safe, ''),
+        httpBackend('safe', safe, 'safe'),
       ].join('\n');
       balancer = await startBalancer(haproxy as string, (dir) => ['-db', '-f', `${dir}/haproxy.cfg`], () => ({ 'haproxy.cfg': config }), Object.values(ports));
     });
@@ -190,8 +195,7 @@ describe.skipIf(haproxy === undefined && nginx === undefined)('load balancers in
         'daemon off;', 'master_process off;', `pid ${dir}/nginx.pid;`, 'error_log stderr warn;',
         'events { worker_connections 256; }',
         ...(streamModule === undefined ? [] : [
-          'stream {', `  proxy_bind ${LB_ADDRESS};`, ...upstream('pp', pp()),
-          `  server { listen 127.0.0.1:${stream}; proxy_pass pp; proxy_protocol on; }`, '}',
+          ...nginxProxyProtocolStream(addresses(pp()), `127.0.0.1:${stream}`, LB_ADDRESS),
         ]),
         'http {', '  access_log off;', `  proxy_bind ${LB_ADDRESS};`,
         ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${dir}/${kind};`),

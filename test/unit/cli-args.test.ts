@@ -14,6 +14,13 @@ describe('parseCommandLine', () => {
       .toEqual({ proxyProtocol: true, trustedProxies: ['10.0.0.0/8', '::1', 'fd00::/8'] });
   });
 
+  it('takes the output flags as the CLI\'s own, not as library options', () => {
+    const parsed = parseCommandLine(['serve', 'a.js', '--prefix-output', '--log-file', 'all.log', '--log-dir', 'logs']);
+    expect(parsed).toMatchObject({ prefixOutput: true, logFile: 'all.log', logDir: 'logs' });
+    expect(parsed.options).toEqual({});
+    expect(parseCommandLine(['serve', 'a.js'])).toMatchObject({ prefixOutput: false, logFile: undefined, logDir: undefined });
+  });
+
   it('leaves a value that is no number as it came, for validation to name', () => {
     expect(parseCommandLine(['serve', 'a.js', '--workers', 'four']).options).toEqual({ workers: 'four' });
   });

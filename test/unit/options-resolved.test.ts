@@ -64,7 +64,7 @@ describe('worker environment', () => {
   const options = normalize({
     proxyHeader: 'X-Forwarded-For', trustedHops: 2, readiness: 'manual', shutdownTimeout: 9_000, drainTimeout: 3_000,
     ipcTimeout: 700, logLevel: 'debug', maxRequests: 100, maxRequestsJitter: 10, maxMemory: 2 ** 30, memoryCheckInterval: 250,
-    env: { APP_MODE: 'test', SECRET: undefined },
+    reportInterval: 500, metrics: { port: 0 }, env: { APP_MODE: 'test', SECRET: undefined },
   });
 
   it('round-trips the options a worker takes from the primary', () => {
@@ -75,7 +75,12 @@ describe('worker environment', () => {
     expect(decodeWorkerEnv(env)).toEqual({
       slot: 3, readiness: 'manual', shutdownTimeout: 9_000, drainTimeout: 3_000, ipcTimeout: 700, logLevel: 'debug',
       proxyHeader: 'x-forwarded-for', trustedHops: 2, trustedProxies: undefined, mode: 'proxyHeader', maxRequests: 110, maxMemory: 2 ** 30, memoryCheckInterval: 250,
+      reportInterval: 500, isScraped: true,
     });
+    // Without the endpoint, workers gather no prom-client metrics; by default they report every second.
+    expect(decodeWorkerEnv(encodeWorkerEnv(normalize({}), 0))).toMatchObject({ reportInterval: 1_000, isScraped: false });
+    // A process the runtime did not fork reports nothing.
+    expect(decodeWorkerEnv({})).toMatchObject({ reportInterval: 0, isScraped: false });
     expect(decodeWorkerEnv(encodeWorkerEnv(options, 0, () => 0)).maxRequests).toBe(100);
     // "Never" written as the largest integer, plus jitter, still reads back.
     const never = normalize({ maxRequests: Number.MAX_SAFE_INTEGER, maxRequestsJitter: 10 });

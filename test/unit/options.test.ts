@@ -26,10 +26,11 @@ describe('normalizeListenOptions: defaults', () => {
       maxPendingHeads: 1024, slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, shutdownDelay: 0,
       drainTimeout: 10_000, handleSignals: true, readyTimeout: 30_000, workerTimeout: 30_000, readiness: 'listen',
       reloadConcurrency: 1, maxRequests: 0, maxRequestsJitter: 0, maxMemory: 0, memoryCheckInterval: 5_000,
-      respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000, maxRestarts: 10, restartWindow: 60_000,
+      reportInterval: 1_000, metricsRegistry: undefined, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000, maxRestarts: 10, restartWindow: 60_000,
       failedSlotRetry: 60_000, logLevel: 'info', ipcTimeout: 10_000,
       workers: availableParallelism(),
       mode: 'ip',
+      socketIoSessions: false,
       proxyHeader: '',
       generatePrehashArray: undefined,
       generatePrehashArrayNoParsing: undefined,
@@ -165,6 +166,12 @@ describe('normalizeListenOptions: routing modes', () => {
     expect(normalizeListenOptions({ proxyProtocol: false }).mode).toBe('ip');
     expect(normalizeListenOptions({ socketIoSessions: true }).mode).toBe('socketIoSessions');
     expect(normalizeListenOptions({ socketIoSessions: false }).mode).toBe('ip');
+    expect(normalizeListenOptions({ socketIoSessions: true })).toMatchObject({ mode: 'socketIoSessions', socketIoSessions: true });
+    expect(normalizeListenOptions({ proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] }).socketIoSessions).toBe(false);
+    // Behind a load balancer: the PROXY header first, then the session id.
+    expect(normalizeListenOptions({ proxyProtocol: true, socketIoSessions: true, trustedProxies: ['10.0.0.0/8'] }))
+      .toMatchObject({ mode: 'proxyProtocol', socketIoSessions: true });
+    expect(thrownBy({ proxyProtocol: true, socketIoSessions: true }).message).toContain('`proxyProtocol` needs `trustedProxies`');
     expect(normalizeListenOptions({ generatePrehashArray: key })).toMatchObject({ mode: 'custom', generatePrehashArray: key });
     expect(normalizeListenOptions({ generatePrehashArrayNoParsing: key })).toMatchObject({ mode: 'customNoParsing', generatePrehashArrayNoParsing: key });
   });
@@ -305,6 +312,22 @@ describe('normalizeListenOptions: logger', () => {
     expect(normalizeListenOptions({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30 })).toMatchObject({ maxRequests: 1000, maxRequestsJitter: 50, maxMemory: 2 ** 30, memoryCheckInterval: 5000 });
     expect(thrownBy({ maxMemory: -1 }).message).toBe('Expected `maxMemory` to be an integer >= 0 (bytes), received -1 (number).');
     expect(thrownBy({ memoryCheckInterval: 1 }).message).toBe('Expected `memoryCheckInterval` to be an integer from 10 to 2147483647 (ms), received 1 (number).');
+  });
+
+  it('validates reportInterval: 0 (off) or at least 100 ms', () => {
+    expect(normalizeListenOptions({ reportInterval: 0 }).reportInterval).toBe(0);
+    expect(normalizeListenOptions({ reportInterval: 100 }).reportInterval).toBe(100);
+    expect(thrownBy({ reportInterval: 50 }).message).toBe('Expected `reportInterval` to be 0 (off) or at least 100 (ms), received 50 (number).');
+    expect(thrownBy({ reportInterval: -1 }).message).toBe('Expected `reportInterval` to be an integer from 0 to 2147483647 (ms), received -1 (number).');
+  });
+
+  it('takes a metricsRegistry that has getMetricsAsJSON(), and says what to pass otherwise', () => {
+    const registry = { getMetricsAsJSON: () => [] };
+    expect(normalizeListenOptions({ metricsRegistry: registry }).metricsRegistry).toBe(registry);
+    const error = thrownBy({ metricsRegistry: { metrics: () => '' } as never });
+    expect(error.code).toBe('STICKY_ERR_INVALID_OPTION');
+    expect(error.message).toBe('Expected `metricsRegistry` to be a prom-client registry (an object with `getMetricsAsJSON()`), received an object. '
+      + 'Hint: Pass `register` from prom-client, or the `new Registry()` your metrics are registered in.');
   });
 
   it('rejects a negative shutdownDelay', () => {

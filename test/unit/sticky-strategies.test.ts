@@ -183,6 +183,48 @@ describe('the PROXY protocol strategy', () => {
   });
 });
 
+describe('the PROXY protocol strategy with socketIoSessions', () => {
+  const sessions = headStrategyOf({ proxyProtocol: true, trustedProxies: ['127.0.0.1'], socketIoSessions: true });
+
+  it('reads the PROXY header, then the request head, in any split; the session id routes, the header is consumed', () => {
+    const header = proxyV2('203.0.113.7', { sourcePort: 41_000 });
+    const request = requestHead('GET', '/socket.io/?EIO=4&transport=polling&sid=abc.3');
+    const all = Buffer.concat([header, Buffer.from(request)]);
+    for (const size of [1, 7, 16, all.length]) {
+      const fed = feed(sessions, all, size);
+      expect(fed).toMatchObject({ verdict: HeadVerdict.route, at: all.length, head: { slot: 3, consumed: header.length } });
+      expect(proxiedClientOf(fed.head.socket)).toEqual({ address: '203.0.113.7', port: 41_000 });
+    }
+    // The PROXY header alone is not enough: the request head decides.
+    expect(feed(sessions, header).verdict).toBe(HeadVerdict.readMore);
+    expect(feed(sessions, `${proxyV1('198.51.100.23')}${request}`).head.slot).toBe(3);
+  });
+
+  it('spreads a request without a session by the PROXY client\'s address and port, not the load balancer\'s', () => {
+    const handshake = requestHead('GET', '/socket.io/?EIO=4&transport=polling');
+    const slotFor = (port: number): number | undefined =>
+      feed(sessions, Buffer.concat([proxyV2('203.0.113.7', { sourcePort: port }), Buffer.from(handshake)]), 9).head.slot;
+    expect(slotFor(41_000)).toBe(slotOfKey('203.0.113.7:41000', SEED, SLOTS));
+    const spread = new Set(Array.from({ length: 40 }, (_, i) => slotFor(40_000 + i)));
+    expect(spread.size).toBeGreaterThan(4);
+    // A LOCAL header (a health check) names no client: the socket's own address and port.
+    expect(feed(sessions, Buffer.concat([proxyV2('127.0.0.1', { command: 0 }), Buffer.from(handshake)])).head.slot)
+      .toBe(slotOfKey(':0', SEED, SLOTS));
+  });
+
+  it('refuses a bad PROXY header by closing, and a bad request after a good header in HTTP', () => {
+    expect(feed(sessions, 'GET / HTTP/1.1\r\n\r\n')).toMatchObject({ verdict: HeadVerdict.invalidProxyHeader, at: 1 });
+    expect(feed(sessions, Buffer.concat([proxyV2('203.0.113.7'), Buffer.from('\x00\x01 nonsense\r\n\r\n')])).verdict)
+      .toBe(HeadVerdict.badRequest);
+    expect(sessions.answers.badRequest?.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(sessions.answers.invalidProxyHeader).toBeUndefined();
+    expect(sessions.answers.untrustedProxyPeer).toBeUndefined();
+    expect(sessions.reads).toBe('proxyHeader');
+    const peer = Object.defineProperty(new Socket(), 'remoteAddress', { value: '127.0.0.66' });
+    expect(sessions.admitsPeer?.(peer)).toBe(false);
+  });
+});
+
 describe('strategies that read nothing', () => {
   it('ip: the peer address; no peer, no slot', () => {
     const ip = strategyOf({}) as SocketStrategy;

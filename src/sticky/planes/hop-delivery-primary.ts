@@ -62,8 +62,9 @@ export class HopDelivery implements DataPlane {
     return this.#queue.depth(slot);
   }
 
-  close(waitForConnections: boolean): void {
+  close(waitForConnections: boolean): Promise<void> {
     this.#queue.close(waitForConnections);
+    return Promise.resolve();
   }
 
   /** The link's handoff queue, made when the hop first needs it. */

@@ -12,7 +12,9 @@ import type { SlotTable } from '../slot-table-primary.js';
 import type { WorkerLink } from '../worker-link-primary.js';
 import { HopDelivery } from './hop-delivery-primary.js';
 import { AcceptGuard } from './accept-guard-primary.js';
-import { acceptBareHandles } from '../../internal/node-internals-primary.js';
+import { acceptBareHandles, listeningFd } from '../../internal/node-internals-primary.js';
+import { loadReusePortSockets } from './reuseport-native.js';
+import { drainListener } from './listener-drain-primary.js';
 
 // The primary hop, the primary's half (the worker's is hop-worker.ts): the primary owns the public
 // port (pauseOnConnect), reads what the mode's strategy needs (the head reader), and hands each
@@ -132,9 +134,18 @@ export class HopPlane implements DataPlane {
     return this.#delivery.queueDepth(slot);
   }
 
-  /** Stops accepting. Sockets reading a head are closed; sockets waiting for a worker are handed off or closed. */
-  close(waitForConnections: boolean): void {
+  /**
+   * Stops accepting. When waiting for connections, the public port first refuses new handshakes and
+   * keeps accepting (and routing) until its accept queue is empty, so closing it resets no connection
+   * the kernel completed (listener-drain-primary.ts). Sockets reading a head are then closed or handed
+   * off; sockets waiting for a worker are handed off or closed.
+   */
+  async close(waitForConnections: boolean): Promise<void> {
     this.#guard.stop();
+    if (waitForConnections && this.server.listening) {
+      const timeout = this.#context.options.drainTimeout;
+      await drainListener(loadReusePortSockets().sockets, listeningFd(this.server), timeout);
+    }
     if (this.server.listening) this.server.close();
     // A client still sending its HTTP head has a request on the way: when waiting for connections it
     // goes, with what was read, to the worker of its socket address, which answers it while draining.
@@ -144,7 +155,7 @@ export class HopPlane implements DataPlane {
       if (!isRequest) closeConnection(socket);
       else this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
     }
-    this.#delivery.close(waitForConnections);
+    await this.#delivery.close(waitForConnections);
   }
 
   /** Listens on `at`: first, and again on the port it had after a pause for lack of descriptors. */

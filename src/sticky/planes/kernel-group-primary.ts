@@ -10,6 +10,7 @@ import {
   isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener,
 } from './port-listeners.js';
 import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
+import { drainListener, type DrainResult } from './listener-drain-primary.js';
 
 // The kernel data plane's group (one concern past 250 lines: the sockets and the program that routes
 // between them change together): one SO_REUSEPORT listening socket per slot, all on the public address,
@@ -20,7 +21,9 @@ import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-w
 // index. So a slot's socket is never closed while the primary lives, except the last one on
 // scale-down, and the table never names a slot the group lacks (the kernel would silently hash).
 // Closing a listener resets what waits in its queue, so a dead worker's clients wait in the queue
-// the primary keeps open until the replacement accepts them.
+// the primary keeps open until the replacement accepts them, and a socket that goes away (the last
+// one on scale-down, all at shutdown) is drained first: it refuses new handshakes while its workers
+// accept what is queued (listener-drain-primary.ts).
 //
 // Trust boundary: any process of the same user can join the group (SO_REUSEPORT checks only the
 // uid) and replace its program. The plain-bind probe keeps an occupied port failing with EADDRINUSE.
@@ -194,17 +197,25 @@ export class KernelGroup {
     this.#attach();
   }
 
-  /** Closes the last socket (scale-down, after `route()` stopped sending it clients). */
-  shrink(): void {
+  /**
+   * Takes the last socket out of the group's indices (scale-down, after `route()` stopped sending it
+   * clients) and returns its handle, which the caller drains and closes (`drain`).
+   */
+  shrink(): NativeListenHandle | undefined {
     this.inspect();
     const member = this.#members.pop();
-    if (member !== undefined) {
-      this.#failed.delete(this.#members.length);
-      this.#retiring.add(member.inode);
-    }
-    // The worker that still holds the socket keeps accepting from it until it closes its copy.
-    member?.handle.close();
-    this.inspect();
+    if (member === undefined) return undefined;
+    this.#failed.delete(this.#members.length);
+    this.#retiring.add(member.inode);
+    return member.handle;
+  }
+
+  /**
+   * Refuses new handshakes on a socket that is going away and resolves once its queue is empty (its
+   * workers keep accepting), at most after `timeout` ms; see listener-drain-primary.ts.
+   */
+  drain(handle: NativeListenHandle, timeout: number): Promise<DrainResult> {
+    return drainListener(this.#sockets, handle.fd, timeout);
   }
 
   /** A failed slot's buckets go to the next live slot until it heals. */
@@ -216,9 +227,14 @@ export class KernelGroup {
   }
 
   close(): void {
+    for (const handle of this.release()) handle.close();
+  }
+
+  /** Shutdown: stops the checks and hands over every socket's handle (by slot), for the caller to drain and close. */
+  release(): NativeListenHandle[] {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    for (const member of this.#members.splice(0)) member.handle.close();
+    return this.#members.splice(0).map((member) => member.handle);
   }
 
   /** The periodic check: report the members and attach the program again (a replaced one is undone). */

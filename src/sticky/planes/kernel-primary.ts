@@ -8,6 +8,7 @@ import type { DataPlane } from '../data-plane.js';
 import type { LinkCarrier, WorkerLink } from '../worker-link-primary.js';
 import { KernelGroup } from './kernel-group-primary.js';
 import type { GroupWatchEmit, KernelGroupStats } from './group-watch-primary.js';
+import type { NativeListenHandle } from '../../internal/node-internals-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 
 // Kernel steering, the primary's half (the worker's is kernel-worker.ts): each slot has its own
@@ -49,7 +50,13 @@ class SlotSockets implements LinkCarrier {
     link.worker.send(encodeMessage('sticky:listen', { backlog, slot }), handle as Socket, link.markGone);
   }
 
-  /** The worker stops accepting on another slot's socket (that slot healed). */
+  /** The worker was given the slot's socket, was not told to stop, and can still be told. */
+  acceptsOn(slot: number): boolean {
+    const link = this.#link;
+    return this.#slots.has(slot) && link.isOpen && link.worker.isConnected();
+  }
+
+  /** The worker stops accepting on a slot's socket (that slot healed, or its socket goes away). */
   stopAcceptingFor(slot: number): void {
     const link = this.#link;
     if (!this.#slots.delete(slot) || !link.isOpen || !link.worker.isConnected()) return;
@@ -65,10 +72,14 @@ export class KernelPlane implements DataPlane {
   readonly #backlog: number;
   /** Per failed slot: the live slot's worker that also accepts what waits on the failed slot's socket. */
   readonly #stranded = new Map<number, WorkerLink>();
+  /** Per slot: the links that were given its socket (told to stop when the socket goes away). */
+  readonly #holders = new Map<number, Set<WorkerLink>>();
+  readonly #drainTimeout: number;
 
-  constructor(group: KernelGroup, backlog: number) {
+  constructor(group: KernelGroup, backlog: number, drainTimeout: number) {
     this.#group = group;
     this.#backlog = backlog;
+    this.#drainTimeout = drainTimeout;
   }
 
   get address(): AddressInfo {
@@ -81,7 +92,9 @@ export class KernelPlane implements DataPlane {
 
   attach(slot: number, link: WorkerLink): void {
     const handle = this.#group.handle(slot);
-    if (handle !== undefined) socketsOf(link).acceptOn(handle, this.#backlog, slot);
+    if (handle === undefined) return;
+    socketsOf(link).acceptOn(handle, this.#backlog, slot);
+    this.#hold(slot, link);
   }
 
   /** A failed slot's buckets go to the next live slot, whose worker takes over its queue; both end when it heals. */
@@ -92,6 +105,7 @@ export class KernelPlane implements DataPlane {
     if (!isFailed || handle === undefined || live === undefined || live.slot === slot) return;
     socketsOf(live).acceptOn(handle, this.#backlog, slot);
     this.#stranded.set(slot, live);
+    this.#hold(slot, live);
   }
 
   refuseGrowth(): StickyError | undefined {
@@ -100,12 +114,15 @@ export class KernelPlane implements DataPlane {
 
   resize(count: number, apply: () => void): void {
     // Up: open the new slot's socket, then attach the larger table. Down: attach the smaller table
-    // first; the last socket closes once its worker, which drains what it queued, closes its copy.
+    // first, then drain the last socket: its workers accept what it queued, then close their copies.
     while (this.#group.size < count) this.#group.grow();
     this.#group.route(count);
-    while (this.#group.size > count) this.#group.shrink();
-    // The socket of a removed slot must close: no other worker keeps its stranded queue open.
-    for (const slot of [...this.#stranded.keys()]) if (slot >= count) this.#release(slot);
+    while (this.#group.size > count) {
+      const slot = this.#group.size - 1;
+      const handle = this.#group.shrink();
+      this.#stranded.delete(slot);
+      if (handle !== undefined) void this.#retire(slot, handle, true);
+    }
     apply();
   }
 
@@ -117,9 +134,33 @@ export class KernelPlane implements DataPlane {
     return 0;
   }
 
-  close(): void {
-    // The workers keep their copies of the slot sockets until they stop accepting.
-    this.#group.close();
+  /** The primary accepts nothing here: each socket is retired in the background while its workers drain it. */
+  close(waitForConnections: boolean): Promise<void> {
+    this.#group.release().forEach((handle, slot) => void this.#retire(slot, handle, waitForConnections));
+    this.#stranded.clear();
+    return Promise.resolve();
+  }
+
+  /**
+   * A socket that goes away: drained while a worker still accepts on it, then every worker that holds
+   * it stops accepting (closing its copy) and the primary closes its own. Without `drain` (shutdown
+   * that does not wait), or with nobody accepting, what is queued is reset.
+   */
+  async #retire(slot: number, handle: NativeListenHandle, drain: boolean): Promise<void> {
+    const links = [...this.#holders.get(slot) ?? []];
+    this.#holders.delete(slot);
+    const isAccepted = links.some((link) => socketsOf(link).acceptsOn(slot));
+    if (drain) await this.#group.drain(handle, isAccepted ? this.#drainTimeout : 0);
+    for (const link of links) socketsOf(link).stopAcceptingFor(slot);
+    handle.close();
+  }
+
+  #hold(slot: number, link: WorkerLink): void {
+    let links = this.#holders.get(slot);
+    if (links === undefined) this.#holders.set(slot, links = new Set());
+    // Links of exited workers leave the set as new ones join.
+    for (const held of links) if (!held.isOpen) links.delete(held);
+    links.add(link);
   }
 
   #release(slot: number): void {
@@ -156,7 +197,7 @@ export async function openKernelPlane(context: KernelOpenContext, port: number, 
       host: numeric, port, backlog: options.backlog, seed: options.hashSeed, slots: context.slots,
       checkInterval: options.groupCheckInterval, log: context.log, emit: context.emit,
     });
-    return { plane: new KernelPlane(group, options.backlog) };
+    return { plane: new KernelPlane(group, options.backlog, options.drainTimeout) };
   } catch (error) {
     const syscall = (error as { syscall?: unknown }).syscall;
     // A taken port (also by a process that joined the group while it opened) or a bad address

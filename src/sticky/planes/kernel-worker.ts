@@ -9,13 +9,12 @@ import type { ConnectionGate, DrainRequest, WorkerPlane } from '../data-plane.js
 // slot's socket too, to serve what waited in its queue); each connection joins the application's
 // server exactly as a handed-off one does.
 
-/** Ms a worker whose slot is removed keeps accepting on the slot's socket once its drain began. */
-const REMOVED_SLOT_LINGER_MS = 250;
-
 export class KernelWorker implements WorkerPlane {
   readonly #server: Server;
   readonly #gate: ConnectionGate;
   readonly #acceptors = new Map<number, Server>();
+  /** While a removed slot's drain waits for `sticky:unlisten`: ends that wait. */
+  #whenUnlistened: (() => void) | undefined;
 
   constructor(server: Server, gate: ConnectionGate) {
     this.#server = server;
@@ -33,9 +32,9 @@ export class KernelWorker implements WorkerPlane {
   /**
    * A draining worker stops taking connections: each socket's queue stays for the slot's next worker
    * (the primary holds the sockets open). When the slot itself goes away (scale-down, shutdown), no
-   * other worker accepts on its socket and closing the last copy resets what the kernel still queued
-   * there (clients routed just before the smaller table, handshakes under way): the worker takes
-   * those for a moment first.
+   * other worker accepts on its socket and closing the last copy would reset what the kernel still
+   * queued there: the primary makes the socket refuse new handshakes and tells the worker
+   * (`sticky:unlisten`) once its queue is empty; the drain waits until then.
    */
   drainBegin(request: DrainRequest): Promise<void> | undefined {
     if (request.isSlotRemoved !== true || this.#acceptors.size === 0 || !request.waitForConnections) {
@@ -43,10 +42,14 @@ export class KernelWorker implements WorkerPlane {
       return undefined;
     }
     return new Promise((resolve) => {
-      setTimeout(() => {
+      // Bounded: past the drain's timeout the worker stops accepting whatever the primary said.
+      const timer = setTimeout(() => this.#whenUnlistened?.(), request.timeout);
+      this.#whenUnlistened = () => {
+        this.#whenUnlistened = undefined;
+        clearTimeout(timer);
         this.#closeAll();
         resolve();
-      }, REMOVED_SLOT_LINGER_MS);
+      };
     });
   }
 
@@ -78,6 +81,7 @@ export class KernelWorker implements WorkerPlane {
   #stopAcceptingFor(slot: number): void {
     this.#acceptors.get(slot)?.close();
     this.#acceptors.delete(slot);
+    if (this.#acceptors.size === 0) this.#whenUnlistened?.();
   }
 
   #closeAll(): void {

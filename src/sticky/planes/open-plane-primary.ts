@@ -55,7 +55,7 @@ export async function openDataPlane(
     const kernel = await openKernelPlane({ ...context, slots: table.size }, port, host);
     if ('plane' in kernel) {
       if (context.isStopped()) {
-        kernel.plane.close();
+        void kernel.plane.close(false);
         throw context.closedWhileBinding();
       }
       table.open(kernel.plane);

@@ -29,6 +29,13 @@ export interface ReusePortSockets {
   attach(fd: number, program: Uint32Array): void;
   /** Closes a socket that no Node handle owns yet. */
   close(fd: number): void;
+  /**
+   * The listening socket takes no new handshake (a client's SYN is dropped and retried by the client);
+   * handshakes under way still complete into its accept queue. For good: the socket is about to close.
+   */
+  refuseHandshakes(fd: number): void;
+  /** Connections the kernel completed on the listening socket that wait to be accepted. */
+  acceptQueueLength(fd: number): number;
 }
 
 export type NativeSupport =
@@ -40,6 +47,8 @@ interface Addon {
   listenReusePort(host: string, port: number, backlog: number, isIPv6Only: boolean): [number, number];
   attachReusePortProgram(fd: number, program: Uint32Array): void;
   closeSocket(fd: number): void;
+  attachDropFilter(fd: number): void;
+  acceptQueueLength(fd: number): number;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
@@ -71,6 +80,8 @@ function wrap(addon: Addon): ReusePortSockets {
     }),
     attach: (fd, program) => call(() => addon.attachReusePortProgram(fd, program)),
     close: (fd) => call(() => addon.closeSocket(fd)),
+    refuseHandshakes: (fd) => call(() => addon.attachDropFilter(fd)),
+    acceptQueueLength: (fd) => call(() => addon.acceptQueueLength(fd)),
   };
 }
 

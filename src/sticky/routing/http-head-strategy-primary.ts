@@ -6,13 +6,14 @@ import { forwardedClient, forwardingRule } from './trust.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { slotOfSessionUrl } from './session-id.js';
 import { RESPONSES } from './responses.js';
+import { proxiedClientOf } from '../connection.js';
 import type { Answers, HeadStrategy } from './strategy.js';
 
 // The modes keyed by the HTTP request head (proxyHeader, socketIoSessions, custom with
 // generatePrehashArray): one head inspection that parses a complete head once and hands the parsed
 // request to the mode's key; the modes differ only in that key.
 
-const HTTP_ANSWERS: Answers = Object.freeze({
+export const HTTP_ANSWERS: Answers = Object.freeze({
   badRequest: RESPONSES.badRequest,
   headTooLarge: RESPONSES.headersTooLarge,
   headTimeout: RESPONSES.requestTimeout,
@@ -92,8 +93,14 @@ export function slotOfForwardedRequest(
  * it is spread per connection (many clients behind one NAT address reach different workers).
  */
 export function slotOfSessionRequest(hashSeed: number): RequestSlot {
-  return (request, socket, slots) => slotOfSessionUrl(request.url, slots) ??
-    slotOfKey(`${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, hashSeed, slots);
+  return (request, socket, slots) => {
+    const slot = slotOfSessionUrl(request.url, slots);
+    if (slot !== undefined) return slot;
+    // Behind a PROXY header, the client it names.
+    const proxied = proxiedClientOf(socket);
+    return proxied === undefined ? slotOfKey(`${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, hashSeed, slots)
+      : slotOfKey(`${proxied.address}:${proxied.port ?? 0}`, hashSeed, slots);
+  };
 }
 
 /** custom: the key `generatePrehashArray(req, socket)` returns. */

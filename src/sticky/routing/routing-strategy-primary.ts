@@ -10,7 +10,7 @@ import { slotOfAddress, slotOfKey } from './route.js';
 import { setProxiedClient } from '../connection.js';
 import { isTrustedPeer } from './trust.js';
 import {
-  createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest,
+  HTTP_ANSWERS, createHttpHeadStrategy, slotOfCustomRequest, slotOfForwardedRequest, slotOfSessionRequest,
 } from './http-head-strategy-primary.js';
 
 // Each routing mode as one strategy, chosen once when the balancer is built: what the primary reads
@@ -71,27 +71,36 @@ function customKeys(seed: number): StrategyBase['slotOfKey'] {
 
 /**
  * PROXY protocol v1/v2: the source address in the header; the header itself never reaches the worker.
- * Only a trusted peer may send one: any other is closed before a byte is read.
+ * Only a trusted peer may send one: any other is closed before a byte is read. With
+ * `socketIoSessions`, the request head after the header is read too and routed by its session id.
  */
 export function createProxyProtocolStrategy(
-  options: Pick<ResolvedListenOptions, 'maxHeadBytes' | 'hashSeed' | 'trustedProxies'>,
+  options: Pick<ResolvedListenOptions, 'maxHeadBytes' | 'hashSeed' | 'trustedProxies'> & { socketIoSessions?: boolean },
 ): HeadStrategy {
   const { maxHeadBytes, hashSeed: seed, trustedProxies } = options;
+  const sessions = options.socketIoSessions === true
+    ? createHttpHeadStrategy(options, addressKeys(seed), slotOfSessionRequest(seed)) : undefined;
   return {
     reads: 'proxyHeader',
     isKeyedByPeerAddress: false,
-    answers: CLOSE_ANSWERS,
+    answers: sessions === undefined ? CLOSE_ANSWERS : HTTP_ANSWERS,
     slotOfKey: addressKeys(seed),
     admitsPeer: (socket) => isTrustedPeer(trustedProxies, socket.remoteAddress),
     inspect(buffer: Buffer, head: HeadState, slots: number): HeadVerdict {
-      const result = parseProxyHeader(buffer, maxHeadBytes);
-      if (result.kind === 'incomplete') return HeadVerdict.readMore;
-      if (result.kind === 'invalid') return HeadVerdict.invalidProxyHeader;
-      // The worker's socket reports the client, not the load balancer (see receiver-worker.ts).
-      if (result.address !== undefined) setProxiedClient(head.socket, { address: result.address, port: result.port });
-      head.slot = result.address === undefined ? undefined : slotOfAddress(result.address, seed, slots);
-      head.consumed = result.length;
-      return HeadVerdict.route;
+      // consumed > 0: the PROXY header was read on an earlier look (a valid one is at least 16 bytes).
+      if (head.consumed === 0) {
+        const result = parseProxyHeader(buffer, maxHeadBytes);
+        if (result.kind === 'incomplete') return HeadVerdict.readMore;
+        if (result.kind === 'invalid') return HeadVerdict.invalidProxyHeader;
+        // The worker's socket reports the client, not the load balancer (see receiver-worker.ts).
+        if (result.address !== undefined) setProxiedClient(head.socket, { address: result.address, port: result.port });
+        head.slot = result.address === undefined ? undefined : slotOfAddress(result.address, seed, slots);
+        head.consumed = result.length;
+        if (sessions === undefined) return HeadVerdict.route;
+      }
+      if (sessions === undefined || buffer.length === head.consumed) return HeadVerdict.readMore;
+      // The HTTP head's progress (`scanned`) counts from the end of the PROXY header.
+      return sessions.inspect(buffer.subarray(head.consumed), head, slots);
     },
   };
 }
