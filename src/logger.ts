@@ -86,7 +86,8 @@ function appendingFile(path: string, terminal: DestinationStream): DestinationSt
         if (hasReported) return;
         hasReported = true;
         const code = (error as NodeJS.ErrnoException).code ?? String(error);
-        terminal.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'cannot append to the log file', path, code })}\n`);
+        const record = { level: 40, time: Date.now(), msg: 'cannot append to the log file', path, code };
+        terminal.write(`${JSON.stringify(record)}\n`);
       }
     },
   };
@@ -95,7 +96,10 @@ function appendingFile(path: string, terminal: DestinationStream): DestinationSt
 function buildRoot(file: string | undefined): ReturnType<typeof pino> {
   const terminal = terminalDestination();
   if (file === undefined) return pino({ level: 'trace' }, terminal);
-  const streams = [{ level: 'trace' as const, stream: terminal }, { level: 'trace' as const, stream: appendingFile(file, terminal) }];
+  const streams = [
+    { level: 'trace' as const, stream: terminal },
+    { level: 'trace' as const, stream: appendingFile(file, terminal) },
+  ];
   return pino({ level: 'trace' }, pino.multistream(streams));
 }
 

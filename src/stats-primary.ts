@@ -1,7 +1,9 @@
 import { readdirSync } from 'node:fs';
 import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from './sticky/index.js';
 import type { ChannelStats, LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
-import type { FigureBook, MetricsSource, ScrapeTarget, SlotFigures, SlotStateName, WorkerScrapes } from './ops/index.js';
+import type {
+  FigureBook, MetricsSource, ScrapeTarget, SlotFigures, SlotStateName, WorkerScrapes,
+} from './ops/index.js';
 import { encodeMessage } from './ipc/index.js';
 
 // What the primary reports about itself: `stats()`, and the same figures for the metrics endpoint.
@@ -63,7 +65,9 @@ const ignoreSendError = (): void => {
   // The worker's channel just closed: its metrics are missing from this scrape, and counted.
 };
 
-export function collectStats({ balancer, supervisor, topology, state, figures, isReporting }: StatsSources): PrimaryStats {
+export function collectStats(
+  { balancer, supervisor, topology, state, figures, isReporting }: StatsSources,
+): PrimaryStats {
   const table = balancer.slots;
   // The kernel plane hands the primary no connection: what it knows, it knows from the workers' reports.
   const isKernel = balancer.steering.plane === 'kernel';

@@ -251,7 +251,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #onReady(tracked: Tracked): void {
     if (this.isStopping || !tracked.markReady()) return;
     this.slots.ready(tracked);
-    this.#log.info({ slot: tracked.slot, workerId: tracked.worker.id, workerPid: tracked.worker.process.pid }, 'worker ready');
+    const { slot, worker } = tracked;
+    this.#log.info({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker ready');
     this.emit('workerReady', this.#info(tracked));
   }
 

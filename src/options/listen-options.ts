@@ -234,7 +234,8 @@ export interface ListenOptions {
    * Where the runtime logs its milestones (start, crashes, respawns, reloads, scaling, shutdown):
    * a pino logger, or any object with pino's method shape (`error`, `warn`, `info`, `debug` taking
    * `(fields, message)`, and `child(bindings)` when it has one). `false` logs nothing.
-   * @default pino JSON on stderr at `logLevel` (one readable line per record when stderr is a terminal, or as `$STICKY_RUNTIME_LOG_FORMAT` says: `pretty` or `json`)
+   * @default pino JSON on stderr at `logLevel` (one readable line per record when stderr is a terminal,
+   * or as `$STICKY_RUNTIME_LOG_FORMAT` says: `pretty` or `json`)
    */
   logger?: StickyLogger | false;
   /** Serve `/metrics`, `/healthz` and `/readyz` from the primary on their own port. @default off */

@@ -2,7 +2,9 @@ import { ErrorCode, StickyError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { MAX_TIMER_MS, integerIn, invalidOption, optionalFunction } from './checks.js';
 import { DEFAULTS } from './defaults.js';
-import type { ListenOptions, MetricsRegistry, ResolvedMetricsOptions, RoutingMode, Steering } from './listen-options.js';
+import type {
+  ListenOptions, MetricsRegistry, ResolvedMetricsOptions, RoutingMode, Steering,
+} from './listen-options.js';
 import { inheritedOptions } from './worker-env.js';
 import { AddressRanges, rangeError } from '../internal/address-ranges.js';
 
@@ -212,7 +214,9 @@ export function resolveReportInterval(raw: Record<string, unknown>): number {
 
 export function resolveMetricsRegistry(value: unknown): MetricsRegistry | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || typeof (value as { getMetricsAsJSON?: unknown }).getMetricsAsJSON !== 'function') {
+  const getMetricsAsJSON = typeof value === 'object' && value !== null
+    ? (value as { getMetricsAsJSON?: unknown }).getMetricsAsJSON : undefined;
+  if (typeof getMetricsAsJSON !== 'function') {
     throw invalidOption('metricsRegistry', 'a prom-client registry (an object with `getMetricsAsJSON()`)', value,
       'Pass `register` from prom-client, or the `new Registry()` your metrics are registered in.');
   }
