@@ -203,7 +203,8 @@ export class WorkerShutdown implements ConnectionGate {
     }
     this.#state = 'draining';
     this.#waitForConnections = payload.waitForConnections;
-    // A plane that still takes connections for a moment holds the drain back (Connection: close meanwhile).
+    // A plane that still takes connections (a removed slot's socket until the primary drained it) holds
+    // the drain back (Connection: close meanwhile).
     const held = this.#planes.map((plane) => plane.drainBegin(payload)).filter((hold) => hold !== undefined);
     const accepting = held.length === 0 ? undefined : Promise.all(held).then(() => undefined);
     this.#log.info({ waitForConnections: payload.waitForConnections }, 'drain begin');
