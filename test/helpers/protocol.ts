@@ -102,6 +102,8 @@ export interface FixtureMessages extends ForwardedEvents {
   probe: { construct: Outcome; busConstruct: Outcome; internals: string[]; listen: Outcome };
   close: { closing: ClosedProbe; closed: ClosedProbe };
   slowStarted: Record<string, never>;
+  /** resilience-app.mjs handled a signal (after the runtime's own listener ran). */
+  signalled: { signal: string };
   /** examples/bus-tasks.mjs: every task's result, in id order. */
   tasksDone: { tasks: { id: number; primes: number; slot: number; progress: number[] }[] };
   /** kernel-handle-canary.mjs. */
