@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFailed, onTestFinished } from 'vitest';
-import { stopProcess, waitFor, waitForExit } from './cluster.js';
+import { stopProcess, until, waitForExit } from './cluster.js';
 
 // The real `sticky-runtime` binary (dist/cli/main.js), run in a directory of its own.
 
@@ -48,7 +48,7 @@ export const logLines = (text: string): LogLine[] =>
 export async function serveCli(app: string, flags: string[], cwd: string, env: Record<string, string> = {}): Promise<CliRun & { port: number }> {
   const run = runCli(['serve', app, '--port', '0', '--host', '127.0.0.1', ...flags], cwd, env);
   let port: number | undefined;
-  await waitFor(() => {
+  await until(() => {
     port = logLines(run.stderr()).find((line) => line.msg === 'serving')?.port;
     if (run.child.exitCode !== null) throw new Error(`serve exited with ${run.child.exitCode}`);
     return port !== undefined;

@@ -233,6 +233,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
  */
 export function proxiedAgent(port: number, header: Buffer | string, { localAddress = '127.0.0.1', keepAlive = true } = {}): http.Agent {
   const agent = new http.Agent({ keepAlive, maxSockets: 1 });
+  // Node's typings do not declare the createConnection an Agent calls for each socket.
   (agent as unknown as { createConnection: () => net.Socket }).createConnection = () => {
     const socket = net.connect({ host: '127.0.0.1', port, localAddress });
     socket.write(header);

@@ -5,26 +5,36 @@ import { pEvent } from 'p-event';
 import { isKernelAvailable } from './platform.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import type { PrimaryStats } from '../../dist/index.js';
+import { isMessage, type FixtureMessage, type FixtureMessageType, type MessageOf, type ReadySlot } from './protocol.js';
 
-/** A message the fixture primary sends over IPC. */
-export interface FixtureMessage {
-  type: string;
-  [key: string]: unknown;
+export { isMessage, type FixtureMessage, type FixtureMessageType, type MessageOf, type ReadySlot } from './protocol.js';
+
+export interface WaitOptions<K extends FixtureMessageType> {
+  /** Only a message for which this holds. */
+  where?: (message: MessageOf<K>) => boolean;
+  /** Ms before the wait fails, naming the message it waited for. @default 10_000 */
+  timeout?: number;
+  /** Stops waiting (the promise rejects) when aborted. */
+  signal?: AbortSignal;
 }
-
-export const isMessage = (type: string) => (message: unknown): boolean =>
-  typeof message === 'object' && message !== null && (message as FixtureMessage).type === type;
 
 export interface SpawnedCluster {
   child: ChildProcess;
   port: number;
-  ready: FixtureMessage;
+  ready: MessageOf<'ready'>;
   /** Everything the fixture's processes wrote to stdout/stderr. */
   output: () => string;
   /** Every IPC message the primary sent, in order. */
   messages: FixtureMessage[];
-  /** Sends `{ type }` and waits for the reply of the same type. */
-  ask: (type: string, extra?: Record<string, unknown>) => Promise<FixtureMessage>;
+  /** Sends `{ type, ...extra }` and waits for the reply of the same type. */
+  ask: <K extends FixtureMessageType>(type: K, extra?: Record<string, unknown>) => Promise<MessageOf<K>>;
+  /** The next message of `type` (from now on): call it before the action that causes the message. */
+  next: <K extends FixtureMessageType>(type: K, options?: WaitOptions<K>) => Promise<MessageOf<K>>;
+  /** The first message of `type`, already received or still to come. */
+  first: <K extends FixtureMessageType>(type: K, options?: WaitOptions<K>) => Promise<MessageOf<K>>;
+  /** The messages of `type` received so far, in order. */
+  all: <K extends FixtureMessageType>(type: K, where?: (message: MessageOf<K>) => boolean) => MessageOf<K>[];
 }
 
 export interface SpawnOptions {
@@ -93,12 +103,7 @@ export function printOutputOnFailure(fixture: string, cluster: () => SpawnedClus
   });
 }
 
-interface StartedFixture {
-  child: ChildProcess;
-  output: () => string;
-  messages: FixtureMessage[];
-  ask: SpawnedCluster['ask'];
-}
+type StartedFixture = Omit<SpawnedCluster, 'port' | 'ready'>;
 
 /**
  * `TEST_STEERING=primary` runs the suite on the primary hop instead of the default plane (CI runs one
@@ -133,12 +138,26 @@ function forkFixture(fixture: string, options: SpawnOptions): StartedFixture {
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   const messages: FixtureMessage[] = [];
   child.on('message', (message) => messages.push(message as FixtureMessage));
-  const ask = async (type: string, extra: Record<string, unknown> = {}): Promise<FixtureMessage> => {
-    const reply = pEvent(child, 'message', { filter: isMessage(type), timeout: 5_000 });
-    child.send({ type, ...extra });
-    return (await reply) as FixtureMessage;
+  const next = async <K extends FixtureMessageType>(type: K, { where, timeout = 10_000, signal }: WaitOptions<K> = {}): Promise<MessageOf<K>> => {
+    const matches = (message: unknown): message is MessageOf<K> => isMessage(type)(message) && (where?.(message) ?? true);
+    try {
+      return (await pEvent(child, 'message', { filter: matches, timeout, signal })) as MessageOf<K>;
+    } catch (error) {
+      throw new Error(`no message '${type}'${where === undefined ? '' : ` where ${String(where)}`} within ${timeout} ms`, { cause: error });
+    }
   };
-  return { child, output: () => output, messages, ask };
+  const all = <K extends FixtureMessageType>(type: K, where?: (message: MessageOf<K>) => boolean): MessageOf<K>[] => {
+    const matches = (message: unknown): message is MessageOf<K> => isMessage(type)(message) && (where?.(message) ?? true);
+    return (messages as unknown[]).filter(matches);
+  };
+  const first = async <K extends FixtureMessageType>(type: K, options: WaitOptions<K> = {}): Promise<MessageOf<K>> =>
+    all(type, options.where)[0] ?? await next(type, options);
+  const ask = async <K extends FixtureMessageType>(type: K, extra: Record<string, unknown> = {}): Promise<MessageOf<K>> => {
+    const reply = next(type, { timeout: 5_000 });
+    child.send({ type, ...extra });
+    return reply;
+  };
+  return { child, output: () => output, messages, ask, next, first, all };
 }
 
 function describeRun(fixture: string, run: { output: () => string; messages: FixtureMessage[] }): string {
@@ -146,10 +165,9 @@ function describeRun(fixture: string, run: { output: () => string; messages: Fix
 }
 
 async function awaitReady(started: StartedFixture, options: SpawnOptions): Promise<SpawnedCluster> {
-  const { child, output, messages, ask } = started;
-  if (options.waitReady === false) return { child, port: 0, ready: { type: 'none' }, output, messages, ask };
-  const ready = (await pEvent(child, 'message', { filter: isMessage('ready'), timeout: options.timeout ?? 15_000 })) as FixtureMessage;
-  return { child, port: ready.port as number, ready, output, messages, ask };
+  if (options.waitReady === false) return { ...started, port: 0, ready: { type: 'ready', port: 0, workers: [] } };
+  const ready = await started.first('ready', { timeout: options.timeout ?? 15_000 });
+  return { ...started, port: ready.port, ready };
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
@@ -171,11 +189,39 @@ export async function waitForExit(child: ChildProcess, timeout = 15_000): Promis
   return { code, signal };
 }
 
-/** Polls `predicate` until it holds; rejects at the deadline. For states without an event. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, { timeout = 10_000, interval = 20 } = {}): Promise<void> {
+/** The ready message's slot `n` (its worker, pid, state); throws if the fixture reported no such slot. */
+export function readySlot(cluster: SpawnedCluster, n: number): ReadySlot {
+  const slot = cluster.ready.workers[n];
+  if (slot === undefined) throw new Error(`the fixture reported ${cluster.ready.workers.length} slots, not slot ${n}`);
+  return slot;
+}
+
+/** The fixture primary's `primary.stats()`. */
+export async function statsOf(cluster: SpawnedCluster): Promise<PrimaryStats> {
+  return (await cluster.ask('stats')).stats;
+}
+
+export interface UntilOptions {
+  /** Ms before it fails. @default 10_000 */
+  timeout?: number;
+  /** Ms between checks. @default 20 */
+  interval?: number;
+  /** What it waits for, for the failure message. @default the predicate's source */
+  what?: string;
+}
+
+/**
+ * Checks `predicate` until it returns a truthy value, and resolves with that value; rejects at the
+ * deadline with a message naming what it waited for. For states without an event (a counter in
+ * `stats()`, a file, a port): wait for the state the test asserts about, never for a time.
+ */
+export async function until<T>(predicate: () => T | Promise<T>, { timeout = 10_000, interval = 20, what }: UntilOptions = {}):
+Promise<Exclude<T, false | 0 | '' | null | undefined>> {
   const deadline = Date.now() + timeout;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeout} ms`);
+  for (;;) {
+    const value = await predicate();
+    if (value) return value as Exclude<T, false | 0 | '' | null | undefined>;
+    if (Date.now() > deadline) throw new Error(`until: ${what ?? String(predicate)} did not hold within ${timeout} ms`);
     await delay(interval);
   }
 }
@@ -183,4 +229,9 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, { tim
 /** Resolves after `ms`: only for pacing a client (e.g. sending a body later), never to synchronise. */
 export function pause(ms: number): Promise<void> {
   return delay(ms);
+}
+
+/** The older name of `until()`, kept for the tests that still call it. */
+export async function waitFor(predicate: () => unknown, options: UntilOptions = {}): Promise<void> {
+  await until(predicate, options);
 }

@@ -57,6 +57,7 @@ export class FakeWorker extends EventEmitter {
   }
 
   asWorker(): Worker {
+    // A stand-in for a cluster Worker: only the members the code under test uses exist.
     return this as unknown as Worker;
   }
 }
@@ -69,5 +70,6 @@ export function fakeHandle(name: string): FakeHandle {
       handle.isClosed = true;
     },
   };
+  // Stands in for a Node handle: only `close()` is used.
   return handle as unknown as FakeHandle;
 }

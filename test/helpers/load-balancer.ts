@@ -4,7 +4,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createServer, connect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { stopProcess, waitFor } from './cluster.js';
+import { stopProcess, until } from './cluster.js';
 
 // Real load balancers (HAProxy, nginx) in front of the primaries: each runs in the foreground with a
 // configuration written to a temporary directory, on ports picked free on loopback.
@@ -86,7 +86,7 @@ export async function startBalancer(command: string, args: (dir: string) => stri
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(async () => {
+    await until(async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${command} exited (${child.exitCode ?? child.signalCode})`);
       return (await Promise.all(ports.map((port) => isAccepting(port, host)))).every(Boolean);
     }, { timeout, interval: 10 });

@@ -5,7 +5,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { cliFixture, logLines, runToEnd, serveCli, workDir } from '../helpers/cli.js';
-import { waitFor, waitForExit } from '../helpers/cluster.js';
+import { until, waitForExit } from '../helpers/cluster.js';
 
 // The control socket from both ends. `serve` replaces only a stale socket of its own user and leaves
 // anything else at the path; the control commands talk only to their user's socket in a directory no
@@ -159,7 +159,7 @@ describe('sticky-runtime serve with a metrics token', () => {
     const token = 'f00dfeedf00dfeedf00dfeedf00dfeed';
     const served = await serveCli(cliFixture('express-app.cjs'), ['--workers', '1', '--metrics-port', '0'], cwd, { STICKY_RUNTIME_METRICS_TOKEN: token });
     let metricsPort: number | undefined;
-    await waitFor(() => (metricsPort = logLines(served.stderr()).find((line) => line.msg === 'metrics endpoint listening')?.port) !== undefined);
+    await until(() => (metricsPort = logLines(served.stderr()).find((line) => line.msg === 'metrics endpoint listening')?.port) !== undefined);
     const get = (headers: Record<string, string>): Promise<number> => new Promise((resolve, reject) => {
       http.get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', headers, agent: false }, (res) => {
         res.resume();

@@ -1,7 +1,7 @@
 import { statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { waitFor, waitForExit } from '../helpers/cluster.js';
+import { until, waitForExit } from '../helpers/cluster.js';
 import { proxyV1, request, requestHead, sendInParts, sendUntilClosed, sourceAddress } from '../helpers/client.js';
 import { cliFixture as fixture, logLines, runToEnd, serveCli as serve, workDir } from '../helpers/cli.js';
 import { startLoad } from '../helpers/load.js';
@@ -101,7 +101,7 @@ describe('sticky-runtime CLI', () => {
     const load = startLoad(served.port, [1, 2, 3, 4, 5, 6].map(sourceAddress), 6);
     await load.until(50);
     served.child.kill('SIGHUP');
-    await waitFor(() => logLines(served.stderr()).filter((line) => line.msg === 'reload end').length === 1, { timeout: 30_000 });
+    await until(() => logLines(served.stderr()).filter((line) => line.msg === 'reload end').length === 1, { timeout: 30_000 });
     const reload = await runToEnd(['reload'], cwd);
     expect(reload.code).toBe(0);
     expect(reload.stderr).toMatch(/^reload 1\/2: slot 0 replaced \(worker \d+ → \d+\)\nreload 2\/2: slot 1 replaced \(worker \d+ → \d+\)\n$/);

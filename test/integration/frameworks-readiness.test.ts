@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, waitFor } from '../helpers/cluster.js';
+import { spawnCluster, until } from '../helpers/cluster.js';
 
 function get(port: number, localAddress: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -29,7 +29,7 @@ describe('Fastify with the default readiness', () => {
       expect(JSON.parse(reply.text)).toMatchObject({ framework: 'fastify', client: clients[i] });
     }
     // Both workers come up (a request may have failed over to the first one ready), and none crashed.
-    await waitFor(() => cluster.messages.filter((m) => m.type === 'workerReady').length === 2, { timeout: 15_000 });
+    await until(() => cluster.messages.filter((m) => m.type === 'workerReady').length === 2, { timeout: 15_000 });
     expect(cluster.messages.filter((m) => m.type === 'workerExit')).toEqual([]);
   });
 });

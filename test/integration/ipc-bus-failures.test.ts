@@ -1,26 +1,26 @@
 import { expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
-import { errorOf, run, runInWorker, valueOf } from '../helpers/bus.js';
+import { readySlot, spawnCluster, until, type SpawnedCluster } from '../helpers/cluster.js';
+import { errorOf, run, runInWorker, seenWith, valueOf } from '../helpers/bus.js';
+import type { PrimaryStats } from '../../dist/index.js';
 
 // The bus when workers die or are replaced: nothing waits forever, and messages to a slot whose
 // worker is being replaced wait for the replacement (bounded by `slotWaitTimeout`).
 
-interface SlotInfo { slot: number; workerId: number; pid: number }
 interface Whoami { workerId: number; slot: number; pid: number }
 
-const exitOf = (workerId: number) => (m: unknown): boolean => isMessage('workerExit')(m) && (m as FixtureMessage).workerId === workerId;
+const exitOf = (cluster: SpawnedCluster, workerId: number): Promise<unknown> =>
+  cluster.next('workerExit', { where: (m) => m.workerId === workerId });
 
 it('a worker that dies mid-request fails the pending requests to it at once, from the primary and from another worker', async () => {
   const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '3', OPTIONS: JSON.stringify({ ipcTimeout: 60_000 }) } });
-  const victim = (cluster.ready.workers as SlotInfo[])[1] as SlotInfo;
-  const exited = pEvent(cluster.child, 'message', { filter: exitOf(victim.workerId), timeout: 10_000 });
+  const victim = readySlot(cluster, 1);
+  const exited = exitOf(cluster, victim.workerId);
   // Two requests pending in the victim (one from the primary, one from another worker), then one that kills it.
   // With a 60 s timeout, only the exit can end them within the helper's 15 s wait.
   const pendingSlow = run(cluster, 'requestTo', { target: { workerId: victim.workerId }, channel: 'slow', payload: { ms: 60_000, tag: 'slow-1' } });
   const fromWorkerPending = runInWorker(cluster, { slot: 0 }, { op: 'requestTo', target: { workerId: victim.workerId }, channel: 'slow', payload: { ms: 60_000, tag: 'slow-2' } });
-  const started = (m: FixtureMessage): boolean => m.type === 'seen' && m.workerId === victim.workerId && String((m.payload as { n: string }).n).startsWith('slow-');
-  await waitFor(() => cluster.messages.filter(started).length === 2, { timeout: 10_000 });
+  const started = (): number => seenWith(cluster, (n) => n.startsWith('slow-')).filter((m) => m.workerId === victim.workerId).length;
+  await until(() => started() === 2, { timeout: 10_000, what: 'both slow requests pending in the victim' });
   const fromPrimary = await run(cluster, 'requestTo', { target: { slot: 1 }, channel: 'die', payload: {} });
   const fromWorker = await fromWorkerPending;
   await exited;
@@ -34,8 +34,8 @@ it('a worker that dies mid-request fails the pending requests to it at once, fro
 
 it('messages and requests to a slot whose worker is being respawned wait for the replacement', async () => {
   const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000 }) } });
-  const old = (cluster.ready.workers as SlotInfo[])[0] as SlotInfo;
-  const exited = pEvent(cluster.child, 'message', { filter: exitOf(old.workerId), timeout: 10_000 });
+  const old = readySlot(cluster, 0);
+  const exited = exitOf(cluster, old.workerId);
   valueOf(await run(cluster, 'kill', { target: { slot: 0 } }));
   await exited;
   // Sent while slot 0 has no worker.
@@ -47,16 +47,16 @@ it('messages and requests to a slot whose worker is being respawned wait for the
   const replacement = valueOf(answered);
   expect(replacement.slot).toBe(0);
   expect(replacement.workerId).not.toBe(old.workerId);
-  const isEcho = (m: FixtureMessage): boolean => m.type === 'seen' && (m.payload as { n: string }).n === 'after-crash';
-  await waitFor(() => cluster.messages.some(isEcho), { timeout: 5_000 });
-  expect(cluster.messages.filter(isEcho).map((m) => m.workerId)).toEqual([replacement.workerId]);
+  const echoes = (): { workerId: number }[] => seenWith(cluster, (n) => n === 'after-crash');
+  await until(() => echoes().length > 0, { timeout: 5_000, what: 'the echo sent while slot 0 had no worker' });
+  expect(echoes().map((m) => m.workerId)).toEqual([replacement.workerId]);
 });
 
 it('past `slotWaitTimeout` a message to a slot without a ready worker fails with STICKY_ERR_IPC_NO_WORKER', async () => {
   // One crash marks the slot failed (no respawn within the test), so nothing ever becomes ready there.
   const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotWaitTimeout: 300, maxRestarts: 0 }) } });
-  const old = (cluster.ready.workers as SlotInfo[])[1] as SlotInfo;
-  const exited = pEvent(cluster.child, 'message', { filter: exitOf(old.workerId), timeout: 10_000 });
+  const old = readySlot(cluster, 1);
+  const exited = exitOf(cluster, old.workerId);
   valueOf(await run(cluster, 'kill', { target: { slot: 1 } }));
   await exited;
   const fromPrimary = errorOf(await run(cluster, 'sendTo', { target: { slot: 1 }, channel: 'echo', payload: {} }));
@@ -70,7 +70,7 @@ it('past `slotWaitTimeout` a message to a slot without a ready worker fails with
 
 it('requests keep being answered through a rolling restart, by the new workers afterwards', async () => {
   const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2' } });
-  const before = (cluster.ready.workers as SlotInfo[]).map((s) => s.workerId);
+  const before = cluster.ready.workers.map((s) => s.workerId);
   const reload = run<number>(cluster, 'reload', {}, 30_000);
   let isReloading = true;
   void reload.finally(() => { isReloading = false; });
@@ -93,10 +93,11 @@ it('requests keep being answered through a rolling restart, by the new workers a
 });
 
 it('a request whose caller gave up while it waited for the slot\'s replacement never reaches the replacement', async () => {
-  // A slow respawn: the slot stays without a worker for a second.
-  const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, respawnDelay: 1_000 }) } });
-  const old = (cluster.ready.workers as SlotInfo[])[0] as SlotInfo;
-  const exited = pEvent(cluster.child, 'message', { filter: exitOf(old.workerId), timeout: 10_000 });
+  // The replacement is held (it does not listen) until the test releases it: the slot stays without a
+  // ready worker for as long as the callers take to give up, however slow the machine.
+  const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '2', HOLD_REPLACEMENTS: '1', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000 }) } });
+  const old = readySlot(cluster, 0);
+  const exited = exitOf(cluster, old.workerId);
   valueOf(await run(cluster, 'kill', { target: { slot: 0 } }));
   await exited;
   const slow = (tag: string): Record<string, unknown> => ({ target: { slot: 0 }, channel: 'slow', payload: { ms: 1, tag } });
@@ -110,15 +111,16 @@ it('a request whose caller gave up while it waited for the slot\'s replacement n
   const kept = run<string>(cluster, 'requestTo', slow('kept'));
   const [aborted, timedOut, abortedInWorker, timedOutInWorker] = await givenUp;
   // All four gave up while the slot had no worker.
-  expect(valueOf(await run<{ slots: { isReady: boolean }[] }>(cluster, 'stats')).slots[0]?.isReady).toBe(false);
+  expect(valueOf(await run<PrimaryStats>(cluster, 'stats')).slots[0]?.isReady).toBe(false);
   expect(errorOf(aborted).message).toBe('aborted by the caller');
   expect(errorOf(abortedInWorker).message).toBe('aborted by the caller');
   expect(errorOf(timedOut).code).toBe('STICKY_ERR_IPC_TIMEOUT');
   expect(errorOf(timedOutInWorker).code).toBe('STICKY_ERR_IPC_TIMEOUT');
+  valueOf(await run(cluster, 'release'));
   // The one still wanted reaches the replacement, which saw nothing else (a request sent to it
   // afterwards comes after anything released to it when it became ready).
   expect(valueOf(await kept)).toBe('late');
   expect(valueOf(await run<string>(cluster, 'requestTo', slow('last')))).toBe('late');
-  const seen = cluster.messages.filter((m) => m.type === 'seen' && m.workerId !== old.workerId).map((m) => (m.payload as { n: string }).n);
+  const seen = cluster.all('seen', (m) => m.workerId !== old.workerId).map((m) => m.payload?.n);
   expect(seen).toEqual(['kept', 'last']);
 });

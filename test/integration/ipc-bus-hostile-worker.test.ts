@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { readySlot, spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
 import { run, runInWorker, valueOf, type Settled } from '../helpers/bus.js';
+import type { BusStats, PrimaryStats } from '../../dist/index.js';
 
 // A worker that turns against the primary and the other workers over its IPC channel: it forges
 // responses to requests sent to another worker (ids are sequential, so it sprays them), sends sockets
@@ -9,27 +10,16 @@ import { run, runInWorker, valueOf, type Settled } from '../helpers/bus.js';
 // timeouts no timer holds, and reports garbage upstream-reuse counts. The primary survives all of it,
 // answers only from the worker a request went to, closes the sockets, logs a few lines and counts the rest.
 
-interface SlotInfo { slot: number; workerId: number; pid: number }
-interface BusStats { sent: number; received: number; pending: number; dropped: number; foreignResponses: number }
-interface IpcStats { versionMismatches: number; invalidMessages: number; closedHandles: number }
-interface PrimaryStats {
-  state: string;
-  readyWorkers: number;
-  restarts: number;
-  ipc: IpcStats;
-  connections: { upstreamReuseRequests: number; upstreamReuseConnections: number };
-}
-
-const slotOf = (cluster: SpawnedCluster, n: number): SlotInfo => (cluster.ready.workers as SlotInfo[])[n] as SlotInfo;
-const seen = (cluster: SpawnedCluster, filter: (m: FixtureMessage) => boolean): FixtureMessage[] =>
-  cluster.messages.filter((m) => m.type === 'seen' && filter(m));
+const slotOf = readySlot;
+const seen = (cluster: SpawnedCluster, filter: (m: MessageOf<'seen'>) => boolean): MessageOf<'seen'>[] => cluster.all('seen', filter);
 
 /** Has the worker in `slot` run the attack `op`, and waits until the primary relayed that it did. */
 async function attack(cluster: SpawnedCluster, slot: number, op: string, args: Record<string, unknown>): Promise<void> {
   const before = seen(cluster, (m) => m.done === op).length;
   valueOf(await run(cluster, 'sendTo', { target: { slot }, channel: 'do', payload: { op, ...args } }));
-  await waitFor(() => seen(cluster, (m) => m.done === op).length > before, { timeout: 10_000 });
-  const report = seen(cluster, (m) => m.done === op).at(-1) as FixtureMessage & { result: Settled };
+  await until(() => seen(cluster, (m) => m.done === op).length > before, { timeout: 10_000 });
+  // hostile-worker.mjs reports the attack's outcome as settled data.
+  const report = seen(cluster, (m) => m.done === op).at(-1) as MessageOf<'seen'> & { result: Settled };
   expect(report.result).toEqual({ ok: true });
 }
 
@@ -47,7 +37,7 @@ describe('forged bus responses', () => {
     const victim = slotOf(cluster, 0);
     const hold = { target: { slot: 0 }, channel: 'hold', payload: { tag: 'p2w' }, timeout: 15_000 };
     const pending = run(cluster, 'requestTo', hold);
-    await waitFor(() => seen(cluster, (m) => m.held === 'p2w').length === 1, { timeout: 5_000 });
+    await until(() => seen(cluster, (m) => m.held === 'p2w').length === 1, { timeout: 5_000 });
     const before = await busStats(cluster);
     // Worker 1 answers every id the primary may have used so far, the victim's pending one among them.
     await attack(cluster, 1, 'forge', { from: 1, to: 1_000 });
@@ -66,7 +56,7 @@ describe('forged bus responses', () => {
     // Worker 2 asks worker 0 through the primary, which forwards it under an id of its own (negative).
     const hold = { op: 'requestTo', target: { slot: 0 }, channel: 'hold', payload: { tag: 'w2w' }, timeout: 15_000 };
     const pending = runInWorker(cluster, { slot: 2 }, hold);
-    await waitFor(() => seen(cluster, (m) => m.held === 'w2w').length === 1, { timeout: 5_000 });
+    await until(() => seen(cluster, (m) => m.held === 'w2w').length === 1, { timeout: 5_000 });
     const before = await busStats(cluster);
     await attack(cluster, 1, 'forge', { from: -1_000, to: -1 });
     valueOf(await run(cluster, 'sendTo', { target: { slot: 0 }, channel: 'release', payload: {} }));
@@ -85,7 +75,7 @@ describe('what a worker sends the primary on its channel', () => {
       ({ k: 'q', i: n + 1, c: 'none', d: null, t: 1e308, to: { s: 0 } }));
     await attack(cluster, 1, 'raw', { messages: [{ __sticky: 1, v: 1, type: 'sticky:bus', payload: frames }] });
     valueOf(await run(cluster, 'mark', { text: 'after-timeouts' }));
-    await waitFor(() => cluster.output().includes('after-timeouts'), { timeout: 5_000 });
+    await until(() => cluster.output().includes('after-timeouts'), { timeout: 5_000 });
     expect(cluster.output()).not.toContain('TimeoutOverflowWarning');
     expect((await busStats(cluster)).dropped - before.dropped).toBe(200);
   });
@@ -95,7 +85,7 @@ describe('what a worker sends the primary on its channel', () => {
     const pid = cluster.child.pid as number;
     const baseline = openFds(pid);
     await attack(cluster, 1, 'handles', { count: 100 });
-    await waitFor(() => openFds(pid) <= baseline + 3, { timeout: 5_000 });
+    await until(() => openFds(pid) <= baseline + 3, { timeout: 5_000 });
     const after = await stats(cluster);
     expect(after.ipc.closedHandles).toBe(100);
     expect(after.state).toBe('running');
@@ -118,7 +108,7 @@ describe('what a worker sends the primary on its channel', () => {
     await attack(cluster, 1, 'raw', { messages, repeat: 1_000 });
     // The marker goes to the same stderr pipe after every warning the primary wrote.
     valueOf(await run(cluster, 'mark', { text: 'after-flood' }));
-    await waitFor(() => cluster.output().includes('after-flood'), { timeout: 5_000 });
+    await until(() => cluster.output().includes('after-flood'), { timeout: 5_000 });
     const warnings = logLines(cluster).filter((line) => line.msg === 'protocol version mismatch');
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings.length).toBeLessThanOrEqual(3);
@@ -156,7 +146,7 @@ describe('what a worker sends the primary on its channel', () => {
     expect(after.connections).toMatchObject({ upstreamReuseRequests: 1_500, upstreamReuseConnections: 500 });
     expect(after.ipc.invalidMessages).toBe(garbage.length);
     valueOf(await run(cluster, 'mark', { text: 'after-reports' }));
-    await waitFor(() => cluster.output().includes('after-reports'), { timeout: 5_000 });
+    await until(() => cluster.output().includes('after-reports'), { timeout: 5_000 });
     const warnings = logLines(cluster).filter((line) => line.msg === 'upstream connections carry several clients');
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings.length).toBeLessThanOrEqual(3);

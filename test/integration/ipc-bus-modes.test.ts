@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { spawnCluster, waitFor } from '../helpers/cluster.js';
+import { spawnCluster, until } from '../helpers/cluster.js';
 import { errorOf, run, runInWorker, valueOf } from '../helpers/bus.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
@@ -49,7 +49,7 @@ it('a payload that cannot be serialized while a socket handoff is in flight fail
   const cluster = await spawnCluster('bus-app.mjs', { env: { WORKERS: '1', MODE: 'proxyHeader' } });
   valueOf(await run(cluster, 'sendTo', { target: { slot: 0 }, channel: 'block', payload: { ms: 1_500 } }));
   const pending = request({ port: cluster.port, headers: { 'x-forwarded-for': '203.0.113.9' } });
-  await waitFor(async () => (valueOf(await run<{ slots: { handoffs: number }[] }>(cluster, 'stats')).slots[0]?.handoffs ?? 0) >= 1, { timeout: 5_000 });
+  await until(async () => (valueOf(await run<{ slots: { handoffs: number }[] }>(cluster, 'stats')).slots[0]?.handoffs ?? 0) >= 1, { timeout: 5_000 });
   expect(errorOf(await run(cluster, 'richPayload', { target: { slot: 0 } })).code).toBe('STICKY_ERR_IPC_INVALID_PAYLOAD');
   expect((await pending).status).toBe(200);
   expect(valueOf(await run<Whoami>(cluster, 'requestTo', { target: { slot: 0 }, channel: 'whoami', payload: {} })).slot).toBe(0);

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { io as connect, type Socket } from 'socket.io-client';
-import { spawnCluster, waitFor } from '../helpers/cluster.js';
+import { spawnCluster, until } from '../helpers/cluster.js';
 import { sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -41,8 +41,8 @@ it.skipIf(!onLinux)('coexists with @socket.io/cluster-adapter broadcasting', asy
 
   // Every bus message arrived, none dropped (the adapter's messages are not taken for bus frames).
   let ticks = { count: 0, dropped: -1 };
-  await waitFor(async () => {
-    ticks = (await cluster.ask('ticks')) as unknown as typeof ticks;
+  await until(async () => {
+    ticks = await cluster.ask('ticks');
     return ticks.count >= TICKS;
   }, { timeout: 10_000 });
   expect(ticks).toMatchObject({ count: TICKS, dropped: 0 });

@@ -1,29 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { isMessage, useSharedCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
-import { errorOf, run, runInWorker, valueOf } from '../helpers/bus.js';
+import { readySlot, until, useSharedCluster, type ReadySlot } from '../helpers/cluster.js';
+import { errorOf, run, runInWorker, seenWith, valueOf } from '../helpers/bus.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
 // The application bus between real processes: every direction, broadcast, request/response with
 // its failures (timeout, abort, remote error, no responder), and routing by key.
 
-interface SlotInfo { slot: number; workerId: number; pid: number }
 interface Whoami { workerId: number; slot: number; pid: number; payload: unknown; from: { kind: string; workerId?: number; slot?: number } }
 
 const WORKERS = 3;
 
 describe('bus between the primary and its workers', () => {
   const cluster = useSharedCluster('bus-app.mjs', { env: { WORKERS: String(WORKERS) } });
-  const slots = (): SlotInfo[] => cluster().ready.workers as SlotInfo[];
-  const slot = (n: number): SlotInfo => {
-    const { slot: index, workerId, pid } = slots()[n] as SlotInfo;
+  const slots = (): ReadySlot[] => cluster().ready.workers;
+  const slot = (n: number): { slot: number; workerId: number; pid: number } => {
+    const { slot: index, workerId, pid } = readySlot(cluster(), n);
     return { slot: index, workerId, pid };
   };
-  const seen = (filter: (m: FixtureMessage) => boolean): FixtureMessage[] => cluster().messages.filter((m) => m.type === 'seen' && filter(m));
+  const seen = (match: (tag: string) => boolean): ReturnType<typeof seenWith> => seenWith(cluster(), match);
 
   it('worker → primary: every worker\'s message arrives with its sender', async () => {
-    await waitFor(() => cluster().messages.filter(isMessage('hello')).length === WORKERS, { timeout: 5_000 });
-    const hellos = cluster().messages.filter(isMessage('hello'));
+    await until(() => cluster().all('hello').length === WORKERS, { timeout: 5_000 });
+    const hellos = cluster().all('hello');
     for (const info of slots()) {
       const hello = hellos.find((m) => m.workerId === info.workerId);
       expect(hello).toMatchObject({ slot: info.slot, pid: info.pid, sender: { kind: 'worker', workerId: info.workerId, slot: info.slot } });
@@ -34,29 +33,29 @@ describe('bus between the primary and its workers', () => {
     const target = slot(1);
     expect(valueOf(await run(cluster(), 'sendTo', { target: { workerId: target.workerId }, channel: 'echo', payload: { n: 'by-id' } }))).toBeUndefined();
     expect(valueOf(await run(cluster(), 'sendTo', { target: { slot: 2 }, channel: 'echo', payload: { n: 'by-slot' } }))).toBeUndefined();
-    await waitFor(() => seen((m) => (m.payload as { n: string }).n.startsWith('by-')).length === 2, { timeout: 5_000 });
-    expect(seen((m) => (m.payload as { n: string }).n === 'by-id').map((m) => m.workerId)).toEqual([target.workerId]);
-    expect(seen((m) => (m.payload as { n: string }).n === 'by-slot').map((m) => m.workerId)).toEqual([slot(2).workerId]);
-    expect(seen((m) => (m.payload as { n: string }).n === 'by-id')[0]?.from).toEqual({ kind: 'primary' });
+    await until(() => seen((n) => n.startsWith('by-')).length === 2, { timeout: 5_000 });
+    expect(seen((n) => n === 'by-id').map((m) => m.workerId)).toEqual([target.workerId]);
+    expect(seen((n) => n === 'by-slot').map((m) => m.workerId)).toEqual([slot(2).workerId]);
+    expect(seen((n) => n === 'by-id')[0]?.from).toEqual({ kind: 'primary' });
   });
 
   it('primary → all workers: a broadcast reaches each worker once', async () => {
     expect(valueOf(await run(cluster(), 'broadcast', { channel: 'echo', payload: { n: 'purge' } }))).toBe(WORKERS);
-    await waitFor(() => seen((m) => (m.payload as { n: string }).n === 'purge').length === WORKERS, { timeout: 5_000 });
-    expect(seen((m) => (m.payload as { n: string }).n === 'purge').map((m) => m.workerId).sort()).toEqual(slots().map((s) => s.workerId).sort());
+    await until(() => seen((n) => n === 'purge').length === WORKERS, { timeout: 5_000 });
+    expect(seen((n) => n === 'purge').map((m) => m.workerId).sort()).toEqual(slots().map((s) => s.workerId).sort());
   });
 
   it('worker → worker through the primary, and a worker\'s broadcast (without and with itself)', async () => {
     const from = slot(0);
     const to = slot(2);
     expect(valueOf(await runInWorker(cluster(), { slot: 0 }, { op: 'sendTo', target: { slot: 2 }, channel: 'echo', payload: { n: 'w2w' } }))).toBeUndefined();
-    await waitFor(() => seen((m) => (m.payload as { n: string }).n === 'w2w').length === 1, { timeout: 5_000 });
-    expect(seen((m) => (m.payload as { n: string }).n === 'w2w')[0]).toMatchObject({ workerId: to.workerId, from: { kind: 'worker', workerId: from.workerId, slot: 0 } });
+    await until(() => seen((n) => n === 'w2w').length === 1, { timeout: 5_000 });
+    expect(seen((n) => n === 'w2w')[0]).toMatchObject({ workerId: to.workerId, from: { kind: 'worker', workerId: from.workerId, slot: 0 } });
 
     expect(valueOf(await runInWorker(cluster(), { slot: 0 }, { op: 'broadcast', channel: 'echo', payload: { n: 'w-bcast' } }))).toBe(WORKERS - 1);
     expect(valueOf(await runInWorker(cluster(), { slot: 1 }, { op: 'broadcast', channel: 'echo', payload: { n: 'w-bcast-self' }, includeSelf: true }))).toBe(WORKERS);
-    await waitFor(() => seen((m) => (m.payload as { n: string }).n.startsWith('w-bcast')).length === 2 * WORKERS - 1, { timeout: 5_000 });
-    expect(seen((m) => (m.payload as { n: string }).n === 'w-bcast').map((m) => m.workerId).sort()).toEqual([slot(1).workerId, slot(2).workerId].sort());
+    await until(() => seen((n) => n.startsWith('w-bcast')).length === 2 * WORKERS - 1, { timeout: 5_000 });
+    expect(seen((n) => n === 'w-bcast').map((m) => m.workerId).sort()).toEqual([slot(1).workerId, slot(2).workerId].sort());
   });
 
   it('request/response: primary → worker, worker → primary, worker → worker', async () => {

@@ -1,6 +1,5 @@
 import { expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { spawnCluster, until } from '../helpers/cluster.js';
 import { sourceAddress } from '../helpers/client.js';
 import http from 'node:http';
 import { onLinux } from '../helpers/platform.js';
@@ -45,7 +44,7 @@ it.skipIf(!onLinux)('metrics: the primary adds up the requests every worker repo
   }
   expect(served.size).toBeGreaterThan(1);
   let totals = { total: 0, bySlot: {} as Record<string, number> };
-  await waitFor(async () => {
+  await until(async () => {
     totals = await getJson(cluster.port, '/stats');
     return totals.total >= 30;
   }, { timeout: 10_000, interval: 50 });
@@ -55,9 +54,8 @@ it.skipIf(!onLinux)('metrics: the primary adds up the requests every worker repo
 
 it('tasks: the primary hands out every task, sees its progress in order and collects the right results', async () => {
   const cluster = await spawnCluster(example('bus-tasks.mjs'), { env: { PORT: '0', WORKERS: '3', TASKS: '6' } });
-  const done = (cluster.messages.find(isMessage('tasksDone')) ??
-    await pEvent(cluster.child, 'message', { filter: isMessage('tasksDone'), timeout: 15_000 })) as FixtureMessage;
-  const tasks = done.tasks as { id: number; primes: number; slot: number; progress: number[] }[];
+  const done = await cluster.first('tasksDone', { timeout: 15_000 });
+  const tasks = done.tasks;
   const isPrime = (n: number): boolean => {
     for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
     return n >= 2;
@@ -87,7 +85,7 @@ it.skipIf(!onLinux)('cache purge: a purge from one worker empties the key in eve
   expect(await getJson(port, '/purge/a', { localAddress: first as string, method: 'POST' })).toEqual({ purged: 'a', workers: 3 });
   for (const address of byWorker.values()) {
     // The purge is on its way to each worker; the first read after it arrived finds the key gone.
-    await waitFor(async () => !(await getJson<{ cached: boolean }>(port, '/item/a', { localAddress: address })).cached, { timeout: 5_000 });
+    await until(async () => !(await getJson<{ cached: boolean }>(port, '/item/a', { localAddress: address })).cached, { timeout: 5_000 });
   }
 });
 

@@ -2,15 +2,14 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
 import { spawnCluster } from '../helpers/cluster.js';
+import type { ClosedProbe } from '../helpers/protocol.js';
 import { portBelowEphemeralRange } from '../helpers/client.js';
 
 // The primary's handle refuses what does not fit its state, with STICKY_ERR_INVALID_STATE and a hint,
 // instead of binding a port nobody closes or forking workers for a cluster that is going away.
 
-interface Outcome { code: string; message?: string }
-type Probe = { state: string; listen: Outcome; reload: Outcome; scale: Outcome; whenReady: Outcome };
 
-const codes = ({ listen, reload, scale, whenReady }: Probe): Record<string, string> =>
+const codes = ({ listen, reload, scale, whenReady }: ClosedProbe): Record<string, string> =>
   ({ listen: listen.code, reload: reload.code, scale: scale.code, whenReady: whenReady.code });
 
 /** Resolves with whether something accepts connections on the port. */
@@ -46,7 +45,7 @@ describe('primary handle', () => {
   it('rejects listen(), reload(), scale() and whenReady() once close() was called, and binds no port after it', async () => {
     // Below the ephemeral range: once closed, nothing running alongside takes the port.
     const cluster = await spawnCluster('closed-primary.mjs', { env: { PORT: String(await portBelowEphemeralRange()) } });
-    const { closing, closed } = (await cluster.ask('close')) as unknown as { closing: Probe; closed: Probe };
+    const { closing, closed } = await cluster.ask('close');
     const invalid = { listen: 'STICKY_ERR_INVALID_STATE', reload: 'STICKY_ERR_INVALID_STATE', scale: 'STICKY_ERR_INVALID_STATE', whenReady: 'STICKY_ERR_INVALID_STATE' };
     expect(closing.state).toBe('closing');
     expect(codes(closing)).toEqual(invalid);

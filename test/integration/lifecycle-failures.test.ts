@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { pEvent, pEventMultiple } from 'p-event';
-import { isMessage, pause, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { pEventMultiple } from 'p-event';
+import { isMessage, readySlot, spawnCluster, statsOf, until, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -9,15 +9,7 @@ import { onLinux } from '../helpers/platform.js';
 // worker, a worker dying with sockets it never acknowledged, crashes during a reload, signal bursts.
 // After each: every slot has a live worker or a pending respawn, and no process or socket is lost.
 
-interface SlotStats {
-  slot: number; pid: number | undefined; workerId: number | undefined; isReady: boolean; isFailed: boolean;
-  isRespawnPending: boolean; queued: number; unacknowledged: number;
-}
-interface Stats { workers: number; readyWorkers: number; slots: SlotStats[]; connections: Record<string, number> }
-
-async function stats(cluster: SpawnedCluster): Promise<Stats> {
-  return ((await cluster.ask('stats')) as unknown as { stats: Stats }).stats;
-}
+const stats = statsOf;
 
 /** Source addresses whose connections land on `slot`, found by asking. */
 async function addressesOf(cluster: SpawnedCluster, slot: number, count: number): Promise<string[]> {
@@ -29,8 +21,8 @@ async function addressesOf(cluster: SpawnedCluster, slot: number, count: number)
   return found;
 }
 
-const slotMessage = (type: string, slot: number, extra: (m: FixtureMessage) => boolean = () => true) => (message: unknown): boolean =>
-  isMessage(type)(message) && (message as FixtureMessage).slot === slot && extra(message as FixtureMessage);
+const slotMessage = (type: 'respawnScheduled' | 'workerReady', slot: number) => (message: unknown): boolean =>
+  isMessage(type)(message) && message.slot === slot;
 
 /** A raw GET that resolves with the status line's code, or the error that ended it. */
 function rawGet(port: number, localAddress: string, timeout: number): Promise<{ status: number; slot?: number; error?: string }> {
@@ -56,8 +48,8 @@ function rawGet(port: number, localAddress: string, timeout: number): Promise<{ 
 describe.skipIf(!onLinux)('lifecycle failures', () => {
   it('a fork that fails (EMFILE) counts as a crash: the slot gets a worker once fds are free again', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ respawnDelay: 50, maxRespawnDelay: 200 }) } });
-    const victim = (cluster.ready.workers as SlotStats[])[1] as SlotStats;
-    const hog = (await cluster.ask('hogFds')) as FixtureMessage;
+    const victim = readySlot(cluster, 1);
+    const hog = await cluster.ask('hogFds');
     expect(hog.code).toBe('EMFILE');
     // The worker's exit, then at least one failed fork for its slot, each followed by a respawn decision.
     const decisions = pEventMultiple(cluster.child, 'message', { filter: slotMessage('respawnScheduled', 1), count: 2, timeout: 10_000 });
@@ -65,15 +57,15 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     await decisions;
     const failedFork = cluster.messages.find((m) => m.type === 'workerExit' && m.slot === 1 && m.pid !== victim.pid);
     expect(failedFork).toMatchObject({ expected: false });
-    const ready = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 1), timeout: 10_000 });
+    const ready = cluster.next('workerReady', { where: (m) => m.slot === 1, timeout: 10_000 });
     await cluster.ask('releaseFds');
-    const replacement = (await ready) as FixtureMessage;
+    const replacement = await ready;
     expect(replacement.pid).not.toBe(victim.pid);
     const after = await stats(cluster);
     expect(after.slots[1]).toMatchObject({ pid: replacement.pid, isReady: true });
     expect(after.workers).toBe(2);
     // Shutdown still completes: no phantom worker is waited for.
-    const ended = pEvent(cluster.child, 'message', { filter: isMessage('shutdownEnd'), timeout: 10_000 });
+    const ended = cluster.next('shutdownEnd', { timeout: 10_000 });
     cluster.child.kill('SIGTERM');
     expect(await ended).toMatchObject({ killed: [] });
     expect(await waitForExit(cluster.child)).toMatchObject({ code: 0 });
@@ -82,14 +74,14 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
   it('a worker that disconnects its channel leaves its slot: a replacement serves the slot, shutdown is quick', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownTimeout: 15_000, steering: 'primary' }) } });
     const [client] = await addressesOf(cluster, 0, 1);
-    const old = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
-    const replaced = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 0), timeout: 10_000 });
+    const old = readySlot(cluster, 0);
+    const replaced = cluster.next('workerReady', { where: (m) => m.slot === 0, timeout: 10_000 });
     expect((await request({ port: cluster.port, localAddress: client as string, path: '/disconnect' })).reply.pid).toBe(old.pid);
-    const ready = (await replaced) as FixtureMessage;
+    const ready = await replaced;
     expect(ready.pid).not.toBe(old.pid);
     expect((await request({ port: cluster.port, localAddress: client as string })).reply).toMatchObject({ slot: 0, pid: ready.pid });
     const started = Date.now();
-    const ended = pEvent(cluster.child, 'message', { filter: isMessage('shutdownEnd'), timeout: 14_000 });
+    const ended = cluster.next('shutdownEnd', { timeout: 14_000 });
     cluster.child.kill('SIGTERM');
     expect(await ended).toMatchObject({ killed: [] });
     expect(await waitForExit(cluster.child)).toMatchObject({ code: 0 });
@@ -99,11 +91,13 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
 
   it('SIGTTIN four times in a burst adds four slots', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2' } });
-    const done = pEvent(cluster.child, 'message', { filter: (m: unknown) => isMessage('scaled')(m) && (m as FixtureMessage).to === 6, timeout: 15_000 });
+    const done = cluster.next('scaled', { where: (m) => m.to === 6, timeout: 15_000 });
     for (let i = 0; i < 4; i++) {
+      // Standard signals do not queue: each is sent once the primary handled the one before (which
+      // takes far less than the first step's fork, so all four arrive while it runs).
+      const handled = cluster.next('signalled');
       cluster.child.kill('SIGTTIN');
-      // Standard signals do not queue: spaced so that each one is delivered.
-      await pause(50);
+      await handled;
     }
     await done;
     const after = await stats(cluster);
@@ -113,9 +107,9 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
 
   it('a crash during a rolling restart leaves exactly one worker process per slot', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '3' } });
-    const first = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
-    const started = pEvent(cluster.child, 'message', { filter: isMessage('reloadStart'), timeout: 5_000 });
-    const reloaded = pEvent(cluster.child, 'message', { filter: isMessage('reloaded'), timeout: 30_000 });
+    const first = readySlot(cluster, 0);
+    const started = cluster.next('reloadStart', { timeout: 5_000 });
+    const reloaded = cluster.next('reloaded', { timeout: 30_000 });
     cluster.child.send({ type: 'reload' });
     await started;
     // Slot 0's replacement is starting now: its old worker crashes meanwhile.
@@ -123,7 +117,7 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     expect(await reloaded).toMatchObject({ ok: true });
     const after = await stats(cluster);
     expect(after.workers).toBe(3);
-    const { pids } = (await cluster.ask('pids')) as unknown as { pids: number[] };
+    const { pids } = await cluster.ask('pids');
     expect(pids.sort()).toEqual(after.slots.map((slot) => slot.pid).sort());
   });
 
@@ -133,18 +127,17 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', MODE: mode, OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000, workerTimeout: 0, ...steering }) } });
     const clients = await addressesOf(cluster, 0, 5);
     expect(clients).toHaveLength(5);
-    const victim = (cluster.ready.workers as SlotStats[])[0] as SlotStats;
+    const victim = readySlot(cluster, 0);
     process.kill(victim.pid as number, 'SIGSTOP');
     try {
       const replies = clients.map((address) => rawGet(cluster.port, address, 15_000));
       // All five reached the primary and wait on the stopped worker.
-      await waitFor(async () => {
-        const slot = (await stats(cluster)).slots[0] as SlotStats;
-        return slot.unacknowledged === 5;
+      await until(async () => {
+        return (await stats(cluster)).slots[0]?.unacknowledged === 5;
       }, { timeout: 10_000 });
-      const replaced = pEvent(cluster.child, 'message', { filter: slotMessage('workerReady', 0), timeout: 10_000 });
+      const replaced = cluster.next('workerReady', { where: (m) => m.slot === 0, timeout: 10_000 });
       process.kill(victim.pid as number, 'SIGKILL');
-      const ready = (await replaced) as FixtureMessage;
+      const ready = await replaced;
       const results = await Promise.all(replies);
       expect(results).toEqual(clients.map(() => ({ status: 200, slot: 0 })));
       expect(ready.pid).not.toBe(victim.pid);
@@ -160,8 +153,8 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     const clients = await addressesOf(cluster, 0, 12);
     expect(clients.length).toBeGreaterThanOrEqual(8);
     expect((await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' })).reply.slot).toBe(0);
-    const hungPid = (cluster.ready.workers as SlotStats[])[0]?.pid as number;
-    const fdsBefore = ((await cluster.ask('fds')) as unknown as { count: number }).count;
+    const hungPid = readySlot(cluster, 0).pid;
+    const fdsBefore = (await cluster.ask('fds')).count;
     const results = await Promise.all(clients.map((address) => rawGet(cluster.port, address, 8_000)));
     // The one socket Node already wrote to the hung worker's channel cannot be taken back.
     const served = results.filter((result) => result.status === 200);
@@ -170,7 +163,7 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     const after = await stats(cluster);
     expect(after.slots[0]?.unacknowledged).toBeLessThanOrEqual(1);
     expect(after.connections.failedOver).toBeGreaterThanOrEqual(clients.length - 1);
-    const fdsAfter = ((await cluster.ask('fds')) as unknown as { count: number }).count;
+    const fdsAfter = (await cluster.ask('fds')).count;
     expect(fdsAfter - fdsBefore).toBeLessThanOrEqual(1);
     process.kill(hungPid, 'SIGKILL');
   });

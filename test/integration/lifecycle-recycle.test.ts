@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, waitFor } from '../helpers/cluster.js';
+import { spawnCluster, until } from '../helpers/cluster.js';
 import { sourceAddress } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
-
-interface Stats { slots: { slot: number; generation: number; isReady: boolean }[] }
 
 describe('recycling', () => {
   // Both data planes: the kernel's (IP mode's default on Linux) and the primary hop.
@@ -13,13 +11,13 @@ describe('recycling', () => {
     const load = startLoad(cluster.port, [1, 2, 3, 4, 5, 6, 7, 8].map(sourceAddress), 6);
     // Every worker has at most 50 requests before it asks to go: 300 requests recycle each slot at least once.
     await load.until(300);
-    await waitFor(async () => {
-      const { stats } = (await cluster.ask('stats')) as unknown as { stats: Stats };
+    await until(async () => {
+      const { stats } = await cluster.ask('stats');
       return stats.slots.every((slot) => slot.generation >= 1);
     }, { timeout: 20_000 });
     // The replaced workers drain and exit; the load keeps going meanwhile and after.
-    const exits = () => cluster.messages.filter((message) => message.type === 'workerExit');
-    await waitFor(() => exits().length >= 2, { timeout: 20_000 });
+    const exits = () => cluster.all('workerExit');
+    await until(() => exits().length >= 2, { timeout: 20_000 });
     await load.until(50);
     const result = await load.stop();
     expect(result.errors).toEqual([]);
@@ -34,7 +32,7 @@ describe('recycling', () => {
     // 1 byte: every worker is over it at its first check.
     const options = { maxMemory: 1, memoryCheckInterval: 200 };
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '1', OPTIONS: JSON.stringify(options) } });
-    await waitFor(() => cluster.output().includes('"msg":"worker recycled"'), { timeout: 15_000 });
+    await until(() => cluster.output().includes('"msg":"worker recycled"'), { timeout: 15_000 });
     expect(cluster.output()).toContain('"reason":"maxMemory"');
     const exits = cluster.messages.filter((message) => message.type === 'workerExit');
     expect(exits.every((exit) => exit.expected === true)).toBe(true);

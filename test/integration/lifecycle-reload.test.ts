@@ -2,13 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { pEvent } from 'p-event';
-import { defaultPlane, isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { defaultPlane, isMessage, spawnCluster, until, type FixtureMessageType, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
+import type { PrimaryStats } from '../../dist/index.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
 import { onLinux } from '../helpers/platform.js';
 
-interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; isFailed: boolean; isRespawnPending: boolean; generation: number }
 
 function versionFile(content: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sticky-reload-'));
@@ -18,15 +17,15 @@ function versionFile(content: string): string {
   return file;
 }
 
-async function slots(cluster: SpawnedCluster): Promise<SlotStats[]> {
-  const { stats } = (await cluster.ask('stats')) as unknown as { stats: { slots: SlotStats[] } };
+async function slots(cluster: SpawnedCluster): Promise<PrimaryStats['slots']> {
+  const { stats } = await cluster.ask('stats');
   return stats.slots;
 }
 
-async function reload(cluster: SpawnedCluster): Promise<FixtureMessage> {
-  const reply = pEvent(cluster.child, 'message', { filter: isMessage('reloaded'), timeout: 30_000 });
+async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
+  const reply = cluster.next('reloaded', { timeout: 30_000 });
   cluster.child.send({ type: 'reload' });
-  return (await reply) as FixtureMessage;
+  return await reply;
 }
 
 /** Slot of each address, asked on a fresh connection. */
@@ -105,7 +104,7 @@ describe.skipIf(!onLinux)('rolling restart', () => {
     const before = await slots(cluster);
     const ends = pEventCount(cluster, 'reloadEnd', 2);
     cluster.child.kill('SIGHUP');
-    await pEvent(cluster.child, 'message', { filter: isMessage('reloadStart'), timeout: 10_000 });
+    await cluster.next('reloadStart', { timeout: 10_000 });
     cluster.child.kill('SIGHUP');
     await ends;
     const order = cluster.messages.filter((m) => m.type === 'reloadStart' || m.type === 'reloadEnd').map((m) => m.type);
@@ -118,11 +117,11 @@ describe.skipIf(!onLinux)('rolling restart', () => {
   it('SIGHUP to the whole process group reloads once and leaves exactly one worker per slot', async () => {
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '2' }, detached: true });
     const before = await slots(cluster);
-    const ended = pEvent(cluster.child, 'message', { filter: isMessage('reloadEnd'), timeout: 20_000 });
+    const ended = cluster.next('reloadEnd', { timeout: 20_000 });
     process.kill(-(cluster.child.pid as number), 'SIGHUP');
-    expect(((await ended) as FixtureMessage).ok).toBe(true);
+    expect((await ended).ok).toBe(true);
     const after = await slots(cluster);
-    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workers: number } };
+    const { stats } = await cluster.ask('stats');
     expect(stats.workers).toBe(2);
     expect(after.every((slot) => slot.isReady && !slot.isRespawnPending && slot.generation === 1)).toBe(true);
     expect(after.map((slot) => slot.pid).filter((pid) => before.some((old) => old.pid === pid))).toEqual([]);
@@ -132,8 +131,8 @@ describe.skipIf(!onLinux)('rolling restart', () => {
   it('shutdown during a reload wins: no replacement outlives it', async () => {
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '3' } });
     const reloaded = reload(cluster);
-    await pEvent(cluster.child, 'message', { filter: isMessage('reloadProgress'), timeout: 10_000 });
-    const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 20_000 });
+    await cluster.next('reloadProgress', { timeout: 10_000 });
+    const closed = cluster.next('closed', { timeout: 20_000 });
     cluster.child.send({ type: 'closeMaster' });
     await closed;
     const result = await reloaded;
@@ -156,9 +155,9 @@ describe.skipIf(!onLinux)('respawn policy', () => {
     const slotZero = clients.filter((address) => map.get(address) === 0);
     expect(slotZero.length).toBeGreaterThan(0);
     writeFileSync(file, 'crash-slot0');
-    const failed = pEvent(cluster.child, 'message', { filter: isMessage('slotFailed'), timeout: 20_000 });
+    const failed = cluster.next('slotFailed', { timeout: 20_000 });
     process.kill((await slots(cluster))[0]?.pid as number, 'SIGKILL');
-    const failure = (await failed) as FixtureMessage;
+    const failure = await failed;
     expect(failure.slot).toBe(0);
     const delays = cluster.messages.filter(isMessage('respawnScheduled')).map((m) => m.delay as number);
     // 0, then 40·2^k with ±20% jitter: each at least 1.6× the one before it.
@@ -178,7 +177,7 @@ describe.skipIf(!onLinux)('respawn policy', () => {
     expect((await reload(cluster)).ok).toBe(true);
     const healed = await slots(cluster);
     expect(healed.map((slot) => [slot.isReady, slot.isFailed, slot.isRespawnPending])).toEqual([[true, false, false], [true, false, false], [true, false, false]]);
-    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workers: number } };
+    const { stats } = await cluster.ask('stats');
     expect(stats.workers).toBe(3);
     for (const address of slotZero) expect((await request({ port: cluster.port, localAddress: address })).reply.slot).toBe(0);
   }, 60_000);
@@ -189,9 +188,9 @@ describe.skipIf(!onLinux)('scaling', () => {
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '4' } });
     const clients = addresses(200);
     const before = await slotMap(cluster.port, clients);
-    const scaled = pEvent(cluster.child, 'message', { filter: isMessage('scaledTo'), timeout: 20_000 });
+    const scaled = cluster.next('scaledTo', { timeout: 20_000 });
     cluster.child.send({ type: 'scale', workers: 5 });
-    expect(((await scaled) as FixtureMessage).ok).toBe(true);
+    expect((await scaled).ok).toBe(true);
     const after = await slotMap(cluster.port, clients);
     const moved = clients.filter((address) => before.get(address) !== after.get(address));
     expect(moved.length / clients.length).toBeLessThanOrEqual(0.3);
@@ -200,12 +199,12 @@ describe.skipIf(!onLinux)('scaling', () => {
     console.info(`scale 4 → 5 moved ${moved.length} of ${clients.length} addresses`);
 
     cluster.child.kill('SIGTTOU');
-    await waitFor(async () => (await slots(cluster)).length === 4);
+    await until(async () => (await slots(cluster)).length === 4);
     const back = await slotMap(cluster.port, clients);
     expect(clients.filter((address) => back.get(address) !== before.get(address))).toEqual([]);
   }, 60_000);
 });
 
-function pEventCount(cluster: SpawnedCluster, type: string, count: number): Promise<void> {
-  return waitFor(() => cluster.messages.filter(isMessage(type)).length >= count, { timeout: 30_000 });
+async function pEventCount(cluster: SpawnedCluster, type: FixtureMessageType, count: number): Promise<void> {
+  await until(() => cluster.all(type).length >= count, { timeout: 30_000, what: `${count} '${type}' messages` });
 }

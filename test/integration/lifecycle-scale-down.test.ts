@@ -1,10 +1,9 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { expect, it } from 'vitest';
-import { pEvent } from 'p-event';
 import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
 import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
-import { isMessage, spawnCluster, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
@@ -15,9 +14,9 @@ import { isKernelAvailable } from '../helpers/platform.js';
 const modelSlot = (address: string, slots: number): number => bucketTable(slots, 0)[bucketOfAddress(address, 0)] as number;
 
 async function scaleTo(cluster: SpawnedCluster, workers: number): Promise<void> {
-  const done = pEvent(cluster.child, 'message', { filter: isMessage('scaledTo'), timeout: 15_000 });
+  const done = cluster.next('scaledTo', { timeout: 15_000 });
   cluster.child.send({ type: 'scale', workers });
-  expect(((await done) as FixtureMessage).ok).toBe(true);
+  expect((await done).ok).toBe(true);
 }
 
 /** A GET on a fresh connection; `connected` once the kernel completed the handshake (the client sits in the accept queue). */
@@ -62,12 +61,12 @@ it.skipIf(!isKernelAvailable)('shutdown under kernel steering: clients queued on
   await request({ port: cluster.port, localAddress: first, path: '/pause?ms=800' });
   const clients = addresses.map((address) => get(cluster.port, address));
   await Promise.all(clients.map((client) => client.connected));
-  const ended = pEvent(cluster.child, 'message', { filter: isMessage('shutdownEnd'), timeout: 15_000 });
+  const ended = cluster.next('shutdownEnd', { timeout: 15_000 });
   cluster.child.kill('SIGTERM');
   const replies = await Promise.all(clients.map((client) => client.reply));
   for (const reply of replies) {
     expect(reply).toMatch(/^HTTP\/1\.1 200 /);
     expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { slot: number }).toMatchObject({ slot: 1 });
   }
-  expect(((await ended) as FixtureMessage).killed).toEqual([]);
+  expect((await ended).killed).toEqual([]);
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { isMessage, spawnCluster, statsOf, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import type { PrimaryStats } from '../../dist/index.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
 
@@ -9,13 +10,9 @@ import { startLoad } from '../helpers/load.js';
 // the slot's successor, installs it when ready and retires the old worker once its connections ended.
 // Runs on the default data plane; TEST_STEERING=primary runs it over the primary hop.
 
-interface SlotStats { slot: number; pid: number | undefined; workerId: number | undefined; isReady: boolean }
+const slotsOf = async (cluster: SpawnedCluster): Promise<PrimaryStats['slots']> => (await statsOf(cluster)).slots;
 
-const slotsOf = async (cluster: SpawnedCluster): Promise<SlotStats[]> =>
-  ((await cluster.ask('stats')).stats as { slots: SlotStats[] }).slots;
-
-const isReport = (event: string) => (message: unknown): boolean =>
-  isMessage('report')(message) && (message as FixtureMessage).event === event;
+const isReport = (event: string) => (message: unknown): boolean => isMessage('report')(message) && message.event === event;
 
 /** The first message of the fixture primary that matches, whether it arrived already or arrives within `timeout`. */
 async function messageOf(cluster: SpawnedCluster, filter: (message: FixtureMessage) => boolean, timeout = 20_000): Promise<FixtureMessage> {
@@ -66,7 +63,7 @@ describe('a worker that closes its own server', () => {
     // Other slots keep their workers.
     for (const other of before) if (other.slot !== slot) expect(after[other.slot]?.pid).toBe(other.pid);
     // Exactly one successor was forked, and the primary said why.
-    const online = cluster.messages.filter((m) => m.type === 'workerOnline' && (m as FixtureMessage).workerId !== undefined);
+    const online = cluster.all('workerOnline');
     expect(online.filter((m) => !before.some((s) => s.workerId === m.workerId))).toHaveLength(1);
     expect(cluster.messages.filter(isMessage('workerServerClose'))).toEqual([
       expect.objectContaining({ slot, workerId: oldWorkerId, pid: oldPid }),
@@ -100,8 +97,8 @@ describe('a worker that closes its own server', () => {
 
   it('during shutdown (shutdownDelay) forks no successor; every worker exits as planned', async () => {
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', CLOSE_ON_REQUEST: '1', OPTIONS: JSON.stringify({ shutdownDelay: 1_500 }) } });
-    const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
-    const shutDown = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 20_000 });
+    const started = cluster.next('shutdownStart', { timeout: 5_000 });
+    const shutDown = cluster.next('closed', { timeout: 20_000 });
     cluster.child.send({ type: 'closeMaster', waitForConnections: true });
     await started;
     const onlineBefore = cluster.messages.filter(isMessage('workerOnline')).length;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitForExit } from '../helpers/cluster.js';
+import { spawnCluster, waitForExit } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 
 const DELAY = 1_500;
@@ -8,7 +7,7 @@ const DELAY = 1_500;
 describe('shutdownDelay', () => {
   it('keeps accepting and serving new clients for its duration after SIGTERM, readiness failing, then shuts down', async () => {
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownDelay: DELAY }) } });
-    const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
+    const started = cluster.next('shutdownStart', { timeout: 5_000 });
     const signalledAt = performance.now();
     cluster.child.kill('SIGTERM');
     await started;
@@ -19,7 +18,7 @@ describe('shutdownDelay', () => {
       const { status } = await request({ port: cluster.port, localAddress: sourceAddress(100 + i) });
       answered.push(status);
     }
-    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { state: string; readyWorkers: number } };
+    const { stats } = await cluster.ask('stats');
     expect(answered).toEqual([200, 200, 200, 200, 200, 200]);
     // Readiness already fails while everything still serves: the primary is draining.
     expect(stats).toMatchObject({ state: 'draining', readyWorkers: 2 });
@@ -30,7 +29,7 @@ describe('shutdownDelay', () => {
 
   it('a second signal skips what is left of the delay', async () => {
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '1', OPTIONS: JSON.stringify({ shutdownDelay: 60_000 }) } });
-    const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
+    const started = cluster.next('shutdownStart', { timeout: 5_000 });
     cluster.child.kill('SIGTERM');
     await started;
     expect((await request({ port: cluster.port })).status).toBe(200);

@@ -5,8 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { isMessage, spawnCluster, until, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
 import { onLinux } from '../helpers/platform.js';
 
 function markerDir(): string {
@@ -50,7 +49,7 @@ async function startSlowRequests(cluster: SpawnedCluster, count: number, ms: num
     check();
   });
   // …and once every one of them reached a worker's handler (on either data plane).
-  await waitFor(async () => ((await cluster.ask('stats')) as unknown as { inHandlers: number }).inHandlers >= count);
+  await until(async () => ((await cluster.ask('stats')).inHandlers ?? 0) >= count);
   return requests;
 }
 
@@ -71,7 +70,7 @@ describe.skipIf(!onLinux)('shutdown', () => {
     const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '2', MARKER_DIR: dir } });
     const requests = await startSlowRequests(cluster, 10, 5_000);
     cluster.child.kill('SIGTERM');
-    await pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
+    await cluster.next('shutdownStart', { timeout: 5_000 });
     cluster.child.kill('SIGTERM');
     const outcomes = await Promise.all(requests);
     expect(outcomes.filter((outcome) => outcome.status === 'reset')).toHaveLength(10);
@@ -89,12 +88,12 @@ describe.skipIf(!onLinux)('shutdown', () => {
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.write('GET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n');
-    await waitFor(async () => {
-      const { stats } = (await cluster.ask('stats')) as unknown as { stats: { connections: { pendingHeads: number } } };
+    await until(async () => {
+      const { stats } = await cluster.ask('stats');
       return stats.connections.pendingHeads === 1;
     });
-    const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
-    const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 10_000 });
+    const started = cluster.next('shutdownStart', { timeout: 5_000 });
+    const closed = cluster.next('closed', { timeout: 10_000 });
     cluster.child.send({ type: 'closeMaster', waitForConnections: true });
     await started;
     socket.write('X-Forwarded-For: 10.1.2.3\r\n\r\n');
@@ -102,18 +101,18 @@ describe.skipIf(!onLinux)('shutdown', () => {
     const text = Buffer.concat(chunks).toString();
     // Answered; with `Connection: close` unless the worker finished it before its close request arrived.
     expect(text).toMatch(/^HTTP\/1\.1 200 OK/);
-    expect(((await closed) as FixtureMessage).error).toBeUndefined();
+    expect((await closed).error).toBeUndefined();
   }, 30_000);
 
   it('closeMaster(cb, false) resets in-flight requests and still runs the hooks', async () => {
     const dir = markerDir();
     const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '2', MARKER_DIR: dir } });
     const requests = await startSlowRequests(cluster, 20, 2_000);
-    const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 10_000 });
+    const closed = cluster.next('closed', { timeout: 10_000 });
     cluster.child.send({ type: 'closeMaster', waitForConnections: false });
     const outcomes = await Promise.all(requests);
     expect(outcomes.filter((outcome) => outcome.status === 'reset')).toHaveLength(20);
-    const result = (await closed) as FixtureMessage;
+    const result = await closed;
     expect(result.callbacks).toBe(1);
     expect(result.error).toBeUndefined();
     expect(hookMarkers(dir)).toHaveLength(2);
@@ -124,7 +123,7 @@ describe.skipIf(!onLinux)('shutdown', () => {
       const dir = markerDir();
       const cluster = await spawnCluster('shutdown-app.mjs', { env: { WORKERS: '3', MARKER_DIR: dir }, detached: trigger !== 'closeMaster' });
       if (trigger === 'closeMaster') {
-        const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 10_000 });
+        const closed = cluster.next('closed', { timeout: 10_000 });
         cluster.child.send({ type: 'closeMaster', waitForConnections: true });
         await closed;
       } else {
@@ -174,11 +173,11 @@ describe.skipIf(!onLinux)('shutdown', () => {
     onTestFinished(() => agents.forEach((agent) => agent.destroy()));
     for (const agent of agents) expect((await get(cluster.port, '/', agent)).status).toBe(200);
     const inFlight = await startSlowRequests(cluster, 1, 1_000);
-    const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 10_000 });
+    const closed = cluster.next('closed', { timeout: 10_000 });
     const triggeredAt = Date.now();
     cluster.child.send({ type: 'closeMaster', waitForConnections: true });
     expect((await inFlight[0])?.status).toBe(200);
-    const { at } = (await closed) as unknown as { at: number };
+    const { at = Number.NaN } = await closed;
     // The 60 s keep-alive timeout would hold a naive drain for a minute; ours ends after the request.
     expect(at - triggeredAt).toBeLessThan(5_000);
     console.info(`shutdown with 20 idle keep-alive clients + 1 in-flight 1 s request took ${at - triggeredAt} ms`);
@@ -188,11 +187,10 @@ describe.skipIf(!onLinux)('shutdown', () => {
     const cluster = await spawnCluster('shutdown-app.mjs', {
       env: { WORKERS: '2', HOOK: 'never', OPTIONS: JSON.stringify({ shutdownTimeout: 1_000 }) },
     });
-    const closed = pEvent(cluster.child, 'message', { filter: isMessage('closed'), timeout: 10_000 });
+    const closed = cluster.next('closed', { timeout: 10_000 });
     cluster.child.send({ type: 'closeMaster', waitForConnections: true });
     expect(await closed).toMatchObject({ error: 'STICKY_ERR_SHUTDOWN_TIMEOUT', callbacks: 1 });
-    const end = cluster.messages.find(isMessage('shutdownEnd'));
-    expect((end?.killed as number[]).length).toBe(2);
+    expect(cluster.all('shutdownEnd')[0]?.killed).toHaveLength(2);
   }, 30_000);
 
   it('a hook that never finishes makes a SIGTERM shutdown exit with code 1', async () => {

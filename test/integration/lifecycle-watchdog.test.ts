@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
 // The watchdog (`workerTimeout`): a ready worker that stops answering the primary's heartbeat is
 // killed and replaced in its own slot; the connections routed to it reach the replacement, and the
 // other slots never notice.
-
-interface SlotStats { slot: number; pid: number; workerId: number; isReady: boolean; unacknowledged: number }
 
 async function clientsBySlot(cluster: SpawnedCluster, perSlot: number): Promise<Map<number, string[]>> {
   const map = new Map<number, string[]>();
@@ -23,9 +20,6 @@ async function clientsBySlot(cluster: SpawnedCluster, perSlot: number): Promise<
   return map;
 }
 
-const forSlot = (type: string, slot: number) => (message: unknown): boolean =>
-  isMessage(type)(message) && (message as FixtureMessage).slot === slot;
-
 describe.skipIf(!onLinux)('workerTimeout', () => {
   // A blocked worker under kernel steering (its clients wait in its slot's socket) and a worker that
   // only stops reading IPC, through the primary hop (under kernel steering it would still accept).
@@ -34,29 +28,29 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
       const cluster = await spawnCluster('resilience-app.mjs', {
         env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 2_000, slotWaitTimeout: 15_000, steering }) },
       });
-      const initial = cluster.ready.workers as SlotStats[];
+      const initial = cluster.ready.workers;
       const clients = await clientsBySlot(cluster, 3);
       const stuck = clients.get(0) as string[];
       const healthy = (clients.get(1) as string[])[0] as string;
-      const timedOut = pEvent(cluster.child, 'message', { filter: forSlot('workerTimeout', 0), timeout: 10_000 });
-      const replaced = pEvent(cluster.child, 'message', { filter: forSlot('workerReady', 0), timeout: 15_000 });
+      const timedOut = cluster.next('workerTimeout', { where: (m) => m.slot === 0, timeout: 10_000 });
+      const replaced = cluster.next('workerReady', { where: (m) => m.slot === 0, timeout: 15_000 });
       expect((await request({ port: cluster.port, localAddress: stuck[0] as string, path })).reply.pid).toBe(initial[0]?.pid);
       // Sent to the stuck worker before the watchdog fires: they must not be lost.
       const waiting = stuck.map((localAddress) => request({ port: cluster.port, localAddress, timeout: 15_000 }));
 
-      const timeout = (await timedOut) as FixtureMessage;
+      const timeout = await timedOut;
       expect(timeout).toMatchObject({ slot: 0, pid: initial[0]?.pid, workerId: initial[0]?.workerId, error: 'STICKY_ERR_WORKER_TIMEOUT' });
       expect(timeout.silentFor).toBeGreaterThan(2_000);
-      const ready = (await replaced) as FixtureMessage;
+      const ready = await replaced;
       expect(ready.pid).not.toBe(initial[0]?.pid);
       for (const response of await Promise.all(waiting)) {
         expect(response.status).toBe(200);
         expect(response.reply).toMatchObject({ slot: 0, pid: ready.pid });
       }
-      expect(cluster.messages.find((m) => m.type === 'workerExit' && m.pid === initial[0]?.pid)).toMatchObject({ expected: false });
+      expect(cluster.all('workerExit', (m) => m.pid === initial[0]?.pid)[0]).toMatchObject({ expected: false });
       // The other slot kept its worker and its client.
       expect((await request({ port: cluster.port, localAddress: healthy })).reply.pid).toBe(initial[1]?.pid);
-      const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workerTimeouts: number; workers: number; slots: SlotStats[] } };
+      const { stats } = await cluster.ask('stats');
       expect(stats.workerTimeouts).toBe(1);
       expect(stats.workers).toBe(2);
       expect(stats.slots.map((slot) => slot.pid)).toEqual([ready.pid, initial[1]?.pid]);
@@ -65,17 +59,17 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
 
   it('`workerTimeout: 0` turns the watchdog off: a stuck worker keeps its slot, its clients fail over', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary' }) } });
-    const initial = cluster.ready.workers as SlotStats[];
+    const initial = cluster.ready.workers;
     const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
     await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });
     // The first connection after the hang is written to the stuck worker's channel and stays there;
     // the next one waits in the primary for 500 ms and is then served by slot 1.
     const lost = request({ port: cluster.port, localAddress: clients[0] as string, timeout: 3_000 }).then(() => 'served', () => 'timed out');
-    await waitFor(async () => ((await cluster.ask('stats')) as unknown as { stats: { slots: SlotStats[] } }).stats.slots[0]?.unacknowledged === 1);
+    await until(async () => (await statsOf(cluster)).slots[0]?.unacknowledged === 1);
     const reply = await request({ port: cluster.port, localAddress: clients[1] as string });
     expect(reply.reply.slot).toBe(1);
     expect(await lost).toBe('timed out');
-    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { workerTimeouts: number; slots: SlotStats[] } };
+    const { stats } = await cluster.ask('stats');
     expect(stats.workerTimeouts).toBe(0);
     expect(stats.slots.map((slot) => slot.pid)).toEqual(initial.map((slot) => slot.pid));
     process.kill(initial[0]?.pid as number, 'SIGKILL');

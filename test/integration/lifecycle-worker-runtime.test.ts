@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { spawnCluster, until, type MessageOf } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
 
 // A worker process attaches one server: a second listen() in the same worker is refused with
@@ -7,8 +7,8 @@ import { request } from '../helpers/client.js';
 
 it('refuses a second server in a worker and keeps serving with the first', async () => {
   const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', ATTACH_TWICE: '1', OPTIONS: JSON.stringify({ logger: false }) } });
-  const reports = (): FixtureMessage[] => cluster.messages.filter((message) => message.type === 'report' && message.event === 'attachTwice');
-  await waitFor(() => reports().length === 2);
+  const reports = (): MessageOf<'report'>[] => cluster.all('report', (message) => message.event === 'attachTwice');
+  await until(() => reports().length === 2);
   expect(reports().map(({ workerId, code, hint }) => ({ workerId, code, hint })).sort((a, b) => Number(a.workerId) - Number(b.workerId))).toEqual([1, 2].map((workerId) => ({
     workerId, code: 'STICKY_ERR_INVALID_STATE', hint: 'Call `listen()` (or `attachWorker()`) once per worker; put several apps behind one server.',
   })));

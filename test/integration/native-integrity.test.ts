@@ -3,11 +3,10 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pEvent } from 'p-event';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
 import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
-import { isMessage, spawnCluster, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, type SpawnedCluster } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
@@ -42,15 +41,16 @@ async function startFrom(packageRoot: string): Promise<SpawnedCluster> {
   // `auto` chosen here: the plane must not follow TEST_STEERING.
   const env = { WORKERS: '2', OPTIONS: JSON.stringify({ steering: 'auto' }) };
   const started = await spawnCluster('app.mjs', { packageRoot, env, waitReady: false });
-  const ready = pEvent(started.child, 'message', { filter: isMessage('ready'), timeout: 15_000 });
+  const gaveUp = new AbortController();
+  const ready = started.next('ready', { timeout: 15_000, signal: gaveUp.signal });
   const exited = once(started.child, 'exit').then((args) => args, (error: unknown) => [error]);
   const first = await Promise.race([ready, exited]);
   if (Array.isArray(first)) {
-    ready.cancel();
+    gaveUp.abort();
+    ready.catch(() => undefined);
     throw new Error(`the primary exited before it was ready (code, signal: ${first.map(String).join(', ')})`);
   }
-  const message = first as FixtureMessage;
-  return { ...started, ready: message, port: message.port as number };
+  return { ...started, ready: first, port: first.port };
 }
 
 describe.skipIf(!isKernelAvailable)('a damaged prebuilt addon', () => {

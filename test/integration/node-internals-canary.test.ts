@@ -82,6 +82,7 @@ describe('Node internals of the primary', () => {
     });
     const read = pEvent<string, string>(child, 'message', { timeout: 5_000 });
     expect(hasHandleInFlight(child)).toBe(false);
+    // A bare handle, as the primary sends it: Node's typings only name net.Socket and net.Server.
     child.send({ type: 'handle' }, handle as unknown as Socket);
     expect(hasHandleInFlight(child)).toBe(true);
     await acknowledged;

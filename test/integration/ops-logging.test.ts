@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, stopProcess, waitFor } from '../helpers/cluster.js';
+import { spawnCluster, stopProcess, until } from '../helpers/cluster.js';
 import { repeatedKeys } from '../helpers/json-keys.js';
 
 interface LogLine { level: number; msg: string; component?: string; workerId?: number; pid?: number; workerPid?: number }
@@ -52,7 +52,7 @@ describe('component loggers', () => {
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ logLevel: 'debug', steering: 'auto' }) } });
     // SIGHUP: a rolling restart, so the reload's own lines are in the output too.
     cluster.child.kill('SIGHUP');
-    await waitFor(() => cluster.output().includes('"msg":"reload end"'), { timeout: 15_000 });
+    await until(() => cluster.output().includes('"msg":"reload end"'), { timeout: 15_000 });
     await stopProcess(cluster.child);
     // The raw lines: JSON.parse would keep only the last of two "component" keys.
     const raw = cluster.output().split('\n').filter((line) => line.startsWith('{'));

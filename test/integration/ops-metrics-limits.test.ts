@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { spawnCluster, waitFor, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
 import { portBelowEphemeralRange, request, sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -50,8 +50,7 @@ async function openIdle(port: number, count: number): Promise<Idle[]> {
   return idle;
 }
 
-interface Stats { connections: { acceptPauses: number; acceptPaused: number } }
-const stats = async (cluster: SpawnedCluster): Promise<Stats> => ((await cluster.ask('stats')) as unknown as { stats: Stats }).stats;
+const stats = statsOf;
 
 async function spawnPrimaryHop(metrics: Record<string, unknown>, env: Record<string, string> = {}): Promise<SpawnedCluster & { metricsPort: number }> {
   // The primary hop: the public port is the primary's own listening socket, in its descriptor table.
@@ -69,7 +68,7 @@ describe.skipIf(!onLinux)('metrics endpoint limits', () => {
 
     const idle = await openIdle(cluster.metricsPort, 300);
     // Those beyond the cap are closed as soon as they are accepted; the primary holds the rest.
-    await waitFor(() => idle.filter((entry) => entry.closedAt === undefined).length <= CAP, { timeout: 5_000 });
+    await until(() => idle.filter((entry) => entry.closedAt === undefined).length <= CAP, { timeout: 5_000 });
     expect(openFds(pid)).toBeLessThanOrEqual(baseline + CAP + 4);
 
     // A worker still answers on the public port, which never closed.
@@ -79,12 +78,12 @@ describe.skipIf(!onLinux)('metrics endpoint limits', () => {
     expect((await stats(cluster)).connections.acceptPauses).toBe(0);
 
     // The primary closes the silent ones itself (Node's default would keep them 60 s and more).
-    await waitFor(() => idle.every((entry) => entry.closedAt !== undefined), { timeout: 15_000 });
+    await until(() => idle.every((entry) => entry.closedAt !== undefined), { timeout: 15_000 });
     const held = Math.max(...idle.map((entry) => (entry.closedAt as number) - entry.connectedAt));
     expect(held).toBeLessThan(15_000);
     expect((await get(cluster.metricsPort, '/metrics')).status).toBe(200);
     expect((await get(cluster.metricsPort, '/healthz')).status).toBe(200);
-    await waitFor(() => openFds(pid) <= baseline + 2, { timeout: 5_000 });
+    await until(() => openFds(pid) <= baseline + 2, { timeout: 5_000 });
   }, 40_000);
 
   it('a client trickling a request head one header at a time is closed at the request deadline', async () => {
@@ -104,7 +103,7 @@ describe.skipIf(!onLinux)('metrics endpoint limits', () => {
       else socket.write(`x-${sent}: y\r\n`);
     }, 500);
     onTestFinished(() => clearInterval(trickle));
-    await waitFor(() => closedAt !== undefined, { timeout: 20_000 });
+    await until(() => closedAt !== undefined, { timeout: 20_000 });
     expect((closedAt as number) - start).toBeLessThan(15_000);
   }, 30_000);
 
@@ -113,7 +112,7 @@ describe.skipIf(!onLinux)('metrics endpoint limits', () => {
     const scrape = await get(cluster.metricsPort, '/metrics');
     expect(scrape.status).toBe(200);
     expect(scrape.body).toContain('sticky_runtime_ready_workers 2');
-    await waitFor(() => cluster.output().includes('metrics collect hook failed'), { timeout: 5_000 });
+    await until(() => cluster.output().includes('metrics collect hook failed'), { timeout: 5_000 });
   });
 
   it('with metrics.token, /metrics answers 401 without the token or with a wrong one; the probes need none', async () => {
@@ -142,14 +141,14 @@ describe.skipIf(!onLinux)('metrics endpoint limits', () => {
     expect(JSON.parse(before.body)).toEqual({ ready: true, state: 'running', notReadySlots: [], accepting: true });
 
     expect((await cluster.ask('hogFds')).code).toBe('EMFILE');
-    await waitFor(async () => (await stats(cluster)).connections.acceptPaused === 1, { timeout: 5_000 });
+    await until(async () => (await stats(cluster)).connections.acceptPaused === 1, { timeout: 5_000 });
     const paused = await get(cluster.metricsPort, '/readyz', { agent });
     expect(paused.status).toBe(503);
     expect(JSON.parse(paused.body)).toEqual({ ready: false, state: 'running', notReadySlots: [], accepting: false });
     expect((await get(cluster.metricsPort, '/healthz', { agent })).status).toBe(200);
 
     await cluster.ask('releaseFds');
-    await waitFor(async () => (await stats(cluster)).connections.acceptPaused === 0, { timeout: 5_000 });
+    await until(async () => (await stats(cluster)).connections.acceptPaused === 0, { timeout: 5_000 });
     expect((await get(cluster.metricsPort, '/readyz')).status).toBe(200);
   });
 });

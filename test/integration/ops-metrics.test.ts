@@ -1,8 +1,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { pEvent } from 'p-event';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { isMessage, spawnCluster, waitFor, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, until, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 
 interface Sample { labels?: Record<string, string>; value?: string }
@@ -73,8 +72,8 @@ describe('metrics endpoint', () => {
   it('reports how long each slot\'s last reload step took', async () => {
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ metrics: { port: 0 } }) } });
     cluster.child.kill('SIGHUP');
-    await waitFor(async () => (await scrape(cluster)).has('sticky_runtime_slot_last_reload_duration_seconds'), { timeout: 15_000 });
-    await waitFor(async () => values(await scrape(cluster), 'sticky_runtime_slot_last_reload_duration_seconds').length === 2, { timeout: 15_000 });
+    await until(async () => (await scrape(cluster)).has('sticky_runtime_slot_last_reload_duration_seconds'), { timeout: 15_000 });
+    await until(async () => values(await scrape(cluster), 'sticky_runtime_slot_last_reload_duration_seconds').length === 2, { timeout: 15_000 });
     const families = await scrape(cluster);
     for (const sample of values(families, 'sticky_runtime_slot_last_reload_duration_seconds')) expect(sample.value).toBeGreaterThan(0);
     expect(values(families, 'sticky_runtime_slot_restarts_total').map((sample) => sample.value)).toEqual([1, 1]);
@@ -87,7 +86,7 @@ describe('metrics endpoint', () => {
     const metricsPort = cluster.ready.metricsPort as number;
     const victim = (cluster.ready.workers as { slot: number; pid: number }[])[1];
     if (victim === undefined) throw new Error('no worker in slot 1');
-    const failed = pEvent(cluster.child, 'message', { filter: isMessage('slotFailed'), timeout: 10_000 });
+    const failed = cluster.next('slotFailed', { timeout: 10_000 });
     process.kill(victim.pid, 'SIGKILL');
     await failed;
     const readyz = await get(metricsPort, '/readyz');
@@ -102,7 +101,7 @@ describe('metrics endpoint', () => {
     const options = { metrics: { port: 0 }, shutdownDelay: 2_000 };
     const cluster = await spawnCluster('app.mjs', { env: { WORKERS: '1', OPTIONS: JSON.stringify(options) } });
     const metricsPort = cluster.ready.metricsPort as number;
-    const started = pEvent(cluster.child, 'message', { filter: isMessage('shutdownStart'), timeout: 5_000 });
+    const started = cluster.next('shutdownStart', { timeout: 5_000 });
     cluster.child.kill('SIGTERM');
     await started;
     expect((await get(metricsPort, '/readyz')).status).toBe(503);

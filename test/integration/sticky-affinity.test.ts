@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { type SpawnedCluster, useSharedCluster, waitFor } from '../helpers/cluster.js';
+import { until, useSharedCluster, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -186,10 +186,10 @@ describe('affinity by a custom key (generatePrehashArray)', () => {
 
 /** One report: the first request with another key on one connection; counted in stats(). */
 async function expectReuseReported(current: SpawnedCluster): Promise<void> {
-  await waitFor(() => current.messages.some((message) => message.type === 'upstreamReuse'), { timeout: 5_000 });
+  await until(() => current.messages.some((message) => message.type === 'upstreamReuse'), { timeout: 5_000 });
   expect(current.messages.filter((message) => message.type === 'upstreamReuse')).toEqual([
     expect.objectContaining({ requests: 1, connections: 1, hint: expect.stringContaining('PROXY protocol') }),
   ]);
-  const { stats } = (await current.ask('stats')) as unknown as { stats: { connections: { upstreamReuseRequests: number; upstreamReuseConnections: number } } };
+  const { stats } = await current.ask('stats');
   expect([stats.connections.upstreamReuseRequests, stats.connections.upstreamReuseConnections]).toEqual([1, 1]);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { waitFor, type SpawnedCluster, useSharedCluster } from '../helpers/cluster.js';
+import { until, useSharedCluster, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, proxyV1, proxyV2, rawExchange, replyOf, request, requestHead, sendInParts } from '../helpers/client.js';
 
 // The primary outlives any client: in the modes that read bytes, a bad head is answered (or, for a
@@ -82,7 +82,7 @@ describe('bad HTTP input at the primary (proxyHeader mode)', () => {
   it('answers 503 and closes when maxPendingHeads sockets already wait for their head', async () => {
     const before = await countsOf(current());
     const waiting = Array.from({ length: MAX_PENDING_HEADS }, () => rawExchange(current().port, 'GET / HTTP/1.1\r\n'));
-    await waitFor(async () => (await countsOf(current())).pendingHeads === MAX_PENDING_HEADS, { timeout: 5_000 });
+    await until(async () => (await countsOf(current())).pendingHeads === MAX_PENDING_HEADS, { timeout: 5_000 });
     const started = performance.now();
     const refused = await rawExchange(current().port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(statusLine(refused.text)).toBe('HTTP/1.1 503 Service Unavailable');

@@ -1,8 +1,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { spawnCluster, statsOf, until } from '../helpers/cluster.js';
 import { mapLimit, rawExchange, request, type WorkerReply } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -25,12 +24,12 @@ async function abandon(port: number, payload: string): Promise<void> {
 it.skipIf(!onLinux)('returns to its baseline of open fds after normal, refused and orphaned connections', async () => {
   const cluster = await spawnCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'proxyHeader' } });
   const { child, port } = cluster;
-  const fds = async (): Promise<number> => (await cluster.ask('fds')).count as number;
+  const fds = async (): Promise<number> => (await cluster.ask('fds')).count;
   const forwarded = (i: number): Record<string, string> => ({ 'x-forwarded-for': `198.51.100.${(i % 200) + 1}` });
 
   // Warm up (lazy handles, timers), then take the baseline.
   const mapping = await mapLimit(Array.from({ length: 40 }, (_, i) => i), 8, async (i) => (await request({ port, headers: forwarded(i) })).reply);
-  await waitFor(async () => ((await cluster.ask('stats')).stats as { connections: { pendingHeads: number } }).connections.pendingHeads === 0);
+  await until(async () => (await statsOf(cluster)).connections.pendingHeads === 0);
   const baseline = await fds();
   let connections = 0;
 
@@ -59,17 +58,17 @@ it.skipIf(!onLinux)('returns to its baseline of open fds after normal, refused a
   // primary. Every one must end, served by the replacement or closed; none may hang.
   const victim = mapping[0] as WorkerReply;
   const victimKeys = mapping.map((reply, i) => (reply.workerId === victim.workerId ? i : -1)).filter((i) => i >= 0);
-  const routed = async (): Promise<number> => ((await cluster.ask('stats')).stats as { connections: { routed: number } }).connections.routed;
+  const routed = async (): Promise<number> => (await statsOf(cluster)).connections.routed;
   const orphan = (i: number, delay: number): Promise<string> => request({
     port, timeout: 8_000, headers: { ...forwarded(victimKeys[i % victimKeys.length] as number), 'x-delay': String(delay) },
   }).then((response) => `${response.status}`, (error: Error) => error.message);
   const routedBefore = await routed();
   const held = Array.from({ length: 25 }, (_, i) => orphan(i, 2_000));
-  await waitFor(async () => (await routed()) >= routedBefore + 25);
+  await until(async () => (await routed()) >= routedBefore + 25);
   process.kill(victim.pid, 'SIGSTOP');
   const stalled = Array.from({ length: 25 }, (_, i) => orphan(25 + i, 0));
-  await waitFor(async () => (await routed()) >= routedBefore + 50);
-  const replaced = pEvent(child, 'message', { filter: (m) => isMessage('workerReady')(m) && (m as FixtureMessage).slot === victim.slot, timeout: 10_000 });
+  await until(async () => (await routed()) >= routedBefore + 50);
+  const replaced = cluster.next('workerReady', { where: (m) => m.slot === victim.slot, timeout: 10_000 });
   process.kill(victim.pid, 'SIGKILL');
   await replaced;
   const outcomes = await Promise.all([...held, ...stalled]);
@@ -80,6 +79,6 @@ it.skipIf(!onLinux)('returns to its baseline of open fds after normal, refused a
   connections += outcomes.length;
   expect(connections).toBe(200);
 
-  await waitFor(async () => (await fds()) <= baseline + SLACK, { timeout: 10_000 });
+  await until(async () => (await fds()) <= baseline + SLACK, { timeout: 10_000 });
   expect(child.exitCode).toBeNull();
 });

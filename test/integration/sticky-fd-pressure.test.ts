@@ -2,7 +2,7 @@ import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { pause, spawnCluster, waitFor, type SpawnedCluster } from '../helpers/cluster.js';
+import { pause, spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
 import { portBelowEphemeralRange, request } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -14,9 +14,7 @@ import { onLinux } from '../helpers/platform.js';
 
 const NOFILE = 256;
 
-interface Connections { accepted: number; acceptPauses: number; acceptPaused: number }
-interface Stats { connections: Connections; readyWorkers: number; workers: number; slots: { pid: number }[] }
-const stats = async (cluster: SpawnedCluster): Promise<Stats> => ((await cluster.ask('stats')) as unknown as { stats: Stats }).stats;
+const stats = statsOf;
 const isPaused = (paused: number) => async (cluster: SpawnedCluster): Promise<boolean> => (await stats(cluster)).connections.acceptPaused === paused;
 
 /** Connects and resolves how the attempt ended: refused at once, closed by the other side, or still open at the deadline. */
@@ -37,8 +35,8 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-async function expectServedAgain(cluster: SpawnedCluster, headers: Record<string, string>, pids: number[]): Promise<void> {
-  await waitFor(() => isPaused(0)(cluster), { timeout: 5_000 });
+async function expectServedAgain(cluster: SpawnedCluster, headers: Record<string, string>, pids: (number | undefined)[]): Promise<void> {
+  await until(() => isPaused(0)(cluster), { timeout: 5_000 });
   expect((await request({ port: cluster.port, headers })).status).toBe(200);
   const after = await stats(cluster);
   // No restart: the same primary and the same workers serve again.
@@ -58,7 +56,7 @@ describe.skipIf(!onLinux)('fd pressure', () => {
 
       // The application takes every descriptor; libuv still holds its spare one.
       expect((await cluster.ask('hogFds')).code).toBe('EMFILE');
-      await waitFor(() => isPaused(1)(cluster), { timeout: 5_000 });
+      await until(() => isPaused(1)(cluster), { timeout: 5_000 });
       const before = await stats(cluster);
       expect(before.connections.acceptPauses).toBe(1);
       // The port is closed meanwhile: refused at once, nothing accepted into the primary.

@@ -1,18 +1,16 @@
 import { expect, it } from 'vitest';
-import { spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { spawnCluster, statsOf, until, type FixtureMessage, type MessageOf } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
 
 // Messages from a worker that are not the runtime's (application messages, junk, look-alikes with
 // another protocol version or a bad payload) are ignored: no shutdown, no early readiness, no crash.
 
-interface SlotState { slot: number; workerId: number; pid: number; isReady: boolean }
-interface Stats { state: string; readyWorkers: number; restarts: number; slots: SlotState[] }
 
 it('ignores foreign and malformed messages from workers and keeps serving', async () => {
   const cluster = await spawnCluster('noisy-worker.mjs', { env: { WORKERS: '2' } });
   const { child, port, messages } = cluster;
   const primaryPid = child.pid;
-  const workers = cluster.ready.workers as SlotState[];
+  const workers = cluster.ready.workers;
   expect(workers).toHaveLength(2);
 
   // Each worker sent its noise before it attached its server; none of it counted as readiness.
@@ -34,9 +32,9 @@ it('ignores foreign and malformed messages from workers and keeps serving', asyn
 
   // A worker's channel delivers in order: once the primary relayed every noiseDone report, it has
   // handled all the noise sent before each.
-  const noiseDone = (m: FixtureMessage): boolean => m.type === 'report' && m.event === 'noiseDone';
-  await waitFor(() => messages.filter(noiseDone).length === workers.length + 20, { timeout: 5_000 });
-  const stats = (await cluster.ask('stats')).stats as Stats;
+  const noiseDone = (): MessageOf<'report'>[] => cluster.all('report', (m) => m.event === 'noiseDone');
+  await until(() => noiseDone().length === workers.length + 20, { timeout: 5_000 });
+  const stats = await statsOf(cluster);
   expect(stats.state).toBe('running');
   expect(stats.readyWorkers).toBe(2);
   expect(stats.restarts).toBe(0);

@@ -1,8 +1,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, type FixtureMessage } from '../helpers/cluster.js';
+import { spawnCluster } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
@@ -13,18 +12,16 @@ import { isKernelAvailable } from '../helpers/platform.js';
 describe.skipIf(!isKernelAvailable)('Node internals of the kernel data plane', () => {
   it('lets a cluster worker accept on the primary\'s handle, which survives the worker and serves its replacement', async () => {
     const cluster = await spawnCluster('kernel-handle-canary.mjs');
-    const firstOf = async (type: string): Promise<FixtureMessage> => cluster.messages.find(isMessage(type)) ??
-      await pEvent(cluster.child, 'message', { filter: isMessage(type), timeout: 10_000 }) as FixtureMessage;
-    const inherited = await firstOf('inherited');
+    const inherited = await cluster.first('inherited');
     // Close-on-exec: the worker did not inherit the slot socket at fork.
     expect(inherited.isInherited).toBe(false);
-    const online = await firstOf('online');
+    const online = await cluster.first('online');
     const first = await request({ port: cluster.port });
     expect(first.reply.pid).toBe(online.pid);
     expect(first.reply.pid).not.toBe(cluster.ready.primaryPid);
 
     // Kill the worker: a client connecting now completes its handshake into the backlog and waits.
-    const exited = pEvent(cluster.child, 'message', { filter: isMessage('exit'), timeout: 10_000 });
+    const exited = cluster.next('exit', { timeout: 10_000 });
     cluster.child.send({ type: 'kill' });
     await exited;
     const waiting = net.connect({ port: cluster.port, host: '127.0.0.1' });
@@ -36,9 +33,9 @@ describe.skipIf(!isKernelAvailable)('Node internals of the kernel data plane', (
       waiting.on('end', () => resolve(text));
       waiting.on('error', reject);
     });
-    const replaced = pEvent(cluster.child, 'message', { filter: isMessage('online'), timeout: 10_000 }) as Promise<FixtureMessage>;
+    const replaced = cluster.next('online', { timeout: 10_000 });
     cluster.child.send({ type: 'fork' });
     const second = await replaced;
-    expect(await answer).toContain(`{"pid":${second.pid as number}}`);
+    expect(await answer).toContain(`{"pid":${second.pid}}`);
   });
 });

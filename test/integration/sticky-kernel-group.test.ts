@@ -8,7 +8,7 @@ import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
 import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
 import { BPF, encodeProgram, generateReusePortProgram, type BpfInstruction } from '../../src/sticky/planes/reuseport-program.js';
 import { mapLimit } from '../helpers/client.js';
-import { waitFor } from '../helpers/cluster.js';
+import { until } from '../helpers/cluster.js';
 import { onLinux } from '../helpers/platform.js';
 
 // Kernel == model, in-process with real sockets: a reuseport group made by the native part, the
@@ -69,7 +69,7 @@ async function connectFrom(port: number, host: string, localAddress: string): Pr
 
 async function connectAll(group: Group, host: string, addresses: readonly string[]): Promise<void> {
   await mapLimit(addresses, 16, (address) => connectFrom(group.port, host, address));
-  await waitFor(() => addresses.every((address) => group.acceptedBy.has(address) || group.acceptedBy.has(`::ffff:${address}`)));
+  await until(() => addresses.every((address) => group.acceptedBy.has(address) || group.acceptedBy.has(`::ffff:${address}`)));
 }
 
 const loopbackClients = (count: number): string[] =>
@@ -101,7 +101,7 @@ describe.skipIf(sockets === undefined)('reuseport group with the generated progr
       attach(group, generateReusePortProgram(table, seed, size));
       group.acceptedBy.clear();
       await connectFrom(group.port, '::1', '::1');
-      await waitFor(() => group.acceptedBy.has('::1'));
+      await until(() => group.acceptedBy.has('::1'));
       expect(group.acceptedBy.get('::1'), `seed ${seed}`).toBe(table[bucketOfAddress('::1', seed)]);
       if (seed > 1) continue;
       await connectAll(group, '127.0.0.1', clients);

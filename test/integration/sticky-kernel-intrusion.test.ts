@@ -4,7 +4,7 @@ import { pEvent } from 'p-event';
 import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
 import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
 import type { KernelGroupStats } from '../../src/sticky/index.js';
-import { isMessage, spawnCluster, stopProcess, waitFor, waitForExit, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { isMessage, spawnCluster, stopProcess, waitForExit, type SpawnedCluster, statsOf, until, type FixtureMessageType, type MessageOf } from '../helpers/cluster.js';
 import { mapLimit, request } from '../helpers/client.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
@@ -26,13 +26,13 @@ async function intrude(port: number, env: Record<string, string> = {}): Promise<
 }
 
 async function kernelStats(cluster: SpawnedCluster): Promise<KernelGroupStats> {
-  return ((await cluster.ask('stats')) as unknown as { stats: { kernel: KernelGroupStats } }).stats.kernel;
+  return (await statsOf(cluster)).kernel;
 }
 
 /** Resolves once a periodic check began after this call, so it saw (and undid) everything done before. */
 async function checkedSince(cluster: SpawnedCluster): Promise<void> {
   const { programRestores } = await kernelStats(cluster);
-  await waitFor(async () => (await kernelStats(cluster)).programRestores > programRestores + 1, { timeout: 5_000 + CHECK_MS * 20 });
+  await until(async () => (await kernelStats(cluster)).programRestores > programRestores + 1, { timeout: 5_000 + CHECK_MS * 20 });
 }
 
 /** Which slot answers each client (-1: the intruder). */
@@ -41,8 +41,7 @@ async function slotsOf(port: number, addresses: readonly string[]): Promise<numb
   return replies.map((reply) => reply.reply.slot);
 }
 
-const next = (cluster: SpawnedCluster, type: string): Promise<FixtureMessage> =>
-  pEvent(cluster.child, 'message', { filter: isMessage(type), timeout: 10_000 }) as Promise<FixtureMessage>;
+const next = <K extends FixtureMessageType>(cluster: SpawnedCluster, type: K): Promise<MessageOf<K>> => cluster.next(type);
 
 describe.skipIf(!isKernelAvailable)('kernel steering: a same-user process in the reuseport group', () => {
   it('replacing the program: detected within the check interval, the program re-attached, every client on its slot again', async () => {
@@ -88,7 +87,7 @@ describe.skipIf(!isKernelAvailable)('kernel steering: a same-user process in the
     const refused = await scaled;
     expect(refused).toMatchObject({ ok: false, code: 'STICKY_ERR_FOREIGN_LISTENER' });
     expect(refused.message).toMatch(/another process listen on port/);
-    expect((refused.stats as { slots: unknown[] }).slots).toHaveLength(2);
+    expect(refused.stats?.slots).toHaveLength(2);
     expect(await kernelStats(cluster)).toMatchObject({ refusedScales: 1, foreignListeners: 1 });
     expect(cluster.output()).toContain('scale refused');
     // The clients a third slot would take stay on their two-slot slot: none reaches the intruder.
@@ -99,9 +98,9 @@ describe.skipIf(!isKernelAvailable)('kernel steering: a same-user process in the
     intruder.kill('SIGTERM');
     await waitForExit(intruder);
     await gone;
-    const again = pEvent(cluster.child, 'message', { filter: isMessage('scaledTo'), timeout: 20_000 });
+    const again = cluster.next('scaledTo', { timeout: 20_000 });
     cluster.child.send({ type: 'scale', workers: 3 });
-    expect(((await again) as FixtureMessage).ok).toBe(true);
+    expect((await again).ok).toBe(true);
     expect(await slotsOf(cluster.port, newSlotClients)).toEqual(newSlotClients.map(() => 2));
   }, 60_000);
 });

@@ -3,13 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { pEvent } from 'p-event';
 import { Balancer } from '../../src/sticky/balancer-primary.js';
 import { normalizeListenOptions, type ListenOptions } from '../../src/options/index.js';
 import { resolveLogger } from '../../src/logger.js';
 import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
 import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, waitFor, type SpawnedCluster, statsOf, until } from '../helpers/cluster.js';
 import { mapLimit, request } from '../helpers/client.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
@@ -98,9 +97,9 @@ describe.skipIf(!isKernelAvailable)('kernel steering: scaling', () => {
   }
 
   async function scale(cluster: SpawnedCluster, workers: number): Promise<void> {
-    const scaled = pEvent(cluster.child, 'message', { filter: isMessage('scaledTo'), timeout: 20_000 });
+    const scaled = cluster.next('scaledTo', { timeout: 20_000 });
     cluster.child.send({ type: 'scale', workers });
-    expect(((await scaled) as FixtureMessage).ok).toBe(true);
+    expect((await scaled).ok).toBe(true);
   }
 
   it('2 → 3 moves about 1/3 of the clients, all into the new slot; 3 → 2 brings every one back', async () => {
@@ -116,7 +115,7 @@ describe.skipIf(!isKernelAvailable)('kernel steering: scaling', () => {
     expect(moved.length / addresses.length).toBeLessThan(0.46);
     expect([...after.entries()].every(([address, slot]) => slot === modelSlot(address, 3))).toBe(true);
     await scale(cluster, 2);
-    await waitFor(async () => ((await cluster.ask('stats')) as unknown as { stats: { slots: unknown[] } }).stats.slots.length === 2);
+    await until(async () => (await statsOf(cluster)).slots.length === 2);
     const back = await slotMap(cluster, addresses);
     expect(addresses.filter((address) => back.get(address) !== before.get(address))).toEqual([]);
   }, 60_000);
@@ -137,23 +136,23 @@ describe.skipIf(!isKernelAvailable)('kernel steering: a failed slot', () => {
     const slotZero = clients(80).filter((address) => modelSlot(address, 2) === 0).slice(0, 4);
     expect(slotZero).toHaveLength(4);
     writeFileSync(file, 'crash-slot0');
-    const failed = pEvent(cluster.child, 'message', { filter: isMessage('slotFailed'), timeout: 20_000 });
-    const exited = pEvent(cluster.child, 'message', { filter: (m) => isMessage('workerExit')(m) && (m as FixtureMessage).slot === 0, timeout: 10_000 });
-    const { stats } = (await cluster.ask('stats')) as unknown as { stats: { slots: { pid: number }[] } };
+    const failed = cluster.next('slotFailed', { timeout: 20_000 });
+    const exited = cluster.next('workerExit', { where: (m) => m.slot === 0, timeout: 10_000 });
+    const { stats } = await cluster.ask('stats');
     process.kill(stats.slots[0]?.pid as number, 'SIGKILL');
     await exited;
     // Slot 0 has no worker now: these connect into its socket's queue and wait there.
     const stranded = slotZero.map((localAddress) => request({ port: cluster.port, localAddress, timeout: 15_000 }));
-    expect(((await failed) as FixtureMessage).slot).toBe(0);
+    expect((await failed).slot).toBe(0);
     // Once the slot is failed, a live worker accepts what waited in its queue, and new clients of the slot go there too.
     for (const reply of await Promise.all(stranded)) expect(reply.reply.slot).toBe(1);
     for (const localAddress of slotZero) expect((await request({ port: cluster.port, localAddress })).reply.slot).toBe(1);
 
     // A fixed version deployed by a reload heals the slot: its clients come back.
     writeFileSync(file, 'ok');
-    const reloaded = pEvent(cluster.child, 'message', { filter: isMessage('reloaded'), timeout: 30_000 });
+    const reloaded = cluster.next('reloaded', { timeout: 30_000 });
     cluster.child.send({ type: 'reload' });
-    expect(((await reloaded) as FixtureMessage).ok).toBe(true);
+    expect((await reloaded).ok).toBe(true);
     for (const localAddress of slotZero) expect((await request({ port: cluster.port, localAddress })).reply.slot).toBe(0);
   }, 60_000);
 });

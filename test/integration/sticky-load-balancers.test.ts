@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printOutputOnFailure, spawnSharedCluster, stopProcess, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { printOutputOnFailure, spawnSharedCluster, stopProcess, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
 import {
   findBinary, freePorts, haproxyHeaderBackend, haproxyProxyProtocolBackend, nginxProxyProtocolStream, nginxStreamModule, noteSkip, startBalancer,
@@ -105,7 +105,7 @@ async function upstreamReuse(pair: Pair): Promise<number> {
   return replies.reduce((sum, reply) => sum + (reply.stats as { connections: { upstreamReuseRequests: number } }).connections.upstreamReuseRequests, 0);
 }
 
-const reuseEvents = (pair: Pair): FixtureMessage[] => pair.flatMap((cluster) => cluster.messages.filter((message) => message.type === 'upstreamReuse'));
+const reuseEvents = (pair: Pair): MessageOf<'upstreamReuse'>[] => pair.flatMap((cluster) => cluster.all('upstreamReuse'));
 
 function expectExact(outcome: Outcome, primaries: Pair): void {
   expect({ misrouted: outcome.misrouted, requests: outcome.replies.length }).toEqual({ misrouted: 0, requests: CLIENTS * REQUESTS });
@@ -170,11 +170,11 @@ describe.skipIf(haproxy === undefined && nginx === undefined)('load balancers in
     it('mode http + option forwardfor with the default http-reuse safe: misroutes, and the workers report it (event, stats)', async () => {
       const before = await upstreamReuse(header());
       expect(await misroutedWithin(ports.safe)).toBeGreaterThan(0);
-      await waitFor(() => reuseEvents(header()).length > 0, { timeout: 5_000 });
-      const event = reuseEvents(header())[0] as FixtureMessage;
+      await until(() => reuseEvents(header()).length > 0, { timeout: 5_000 });
+      const event = reuseEvents(header())[0];
       expect(event).toMatchObject({ requests: expect.any(Number), connections: expect.any(Number), workerId: expect.any(Number), pid: expect.any(Number) });
-      expect((event.requests as number) >= (event.connections as number) && (event.connections as number) > 0).toBe(true);
-      expect(event.hint).toContain('`http-reuse never`');
+      expect(event !== undefined && event.requests >= event.connections && event.connections > 0).toBe(true);
+      expect(event?.hint).toContain('`http-reuse never`');
       expect(await upstreamReuse(header())).toBeGreaterThan(before);
     });
   });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { pEvent } from 'p-event';
 import { describe, expect, it } from 'vitest';
 import { io as connectIo, type Socket as IoSocket } from 'socket.io-client';
-import { isMessage, spawnCluster, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, type SpawnedCluster } from '../helpers/cluster.js';
 
 // Many Socket.IO clients behind one address (NAT, a corporate proxy, a mobile carrier): with
 // `socketIoSessions`, the handshakes spread over the workers and every later request of a session
@@ -44,7 +44,7 @@ describe('Socket.IO sessions behind one address (socketIoSessions)', () => {
       }
       // No request of any session reached a worker that did not hold it.
       expect(connectionErrors(cluster)).toEqual([]);
-      const { stats } = await cluster.ask('stats') as unknown as { stats: { connections: { keyFallbacks: number } } };
+      const { stats } = await cluster.ask('stats');
       expect(stats.connections.keyFallbacks).toBe(0);
     } finally {
       for (const { socket, agent } of clients) {
@@ -105,10 +105,10 @@ describe('Socket.IO sessions behind one address (socketIoSessions)', () => {
       const first = open();
       const victim = await first.hello;
       // Killed without warning: the slot's sessions die with it, its slot gets a new worker.
-      const replaced = pEvent(cluster.child, 'message', { filter: (m) => isMessage('workerReady')(m) && (m as { slot: number }).slot === victim.slot, timeout: 10_000 });
+      const replaced = cluster.next('workerReady', { where: (m) => m.slot === victim.slot, timeout: 10_000 });
       const reconnected = pEvent(first.socket as never, 'hello', { timeout: 10_000 }) as Promise<Hello>;
       process.kill(victim.pid, 'SIGKILL');
-      const replacement = (await replaced) as unknown as { pid: number; workerId: number };
+      const replacement = await replaced;
       expect(replacement.pid).not.toBe(victim.pid);
       // The client reconnected under a new session id, which carries the slot that took it.
       const again = await reconnected;

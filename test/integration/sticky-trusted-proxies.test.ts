@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, useSharedCluster, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
+import { spawnCluster, statsOf, useSharedCluster, waitForExit, type SpawnedCluster } from '../helpers/cluster.js';
+import type { BalancerStats } from '../../dist/index.js';
 import { proxyV1, proxyV2, replyOf, request, requestHead, sendInParts, sendUntilClosed } from '../helpers/client.js';
 
 // `trustedProxies`: a forwarded client address (PROXY header, X-Forwarded-For) counts only when the
@@ -16,9 +17,7 @@ const ATTACKER = '127.0.0.66';
 const FORGED = ['6.6.6.6', '6.6.6.7', '6.6.6.8', '6.6.6.9', '7.7.7.7', '8.8.8.8', '9.9.9.9', '198.51.100.1'];
 const WORKERS = '4';
 
-interface ConnectionStats { accepted: number; routed: number; untrustedProxyPeer: number }
-const connections = async (cluster: SpawnedCluster): Promise<ConnectionStats> =>
-  ((await cluster.ask('stats')).stats as { connections: ConnectionStats }).connections;
+const connections = async (cluster: SpawnedCluster): Promise<BalancerStats> => (await statsOf(cluster)).connections;
 
 function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,5 @@
 import { expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { defaultPlane, isMessage, spawnCluster, waitFor, type FixtureMessage } from '../helpers/cluster.js';
+import { defaultPlane, spawnCluster, until, type MessageOf } from '../helpers/cluster.js';
 import { mapLimit, request, sourceAddress, type WorkerReply } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 
@@ -16,7 +15,7 @@ it.skipIf(!onLinux)('keeps every other client in place when a worker is killed, 
   // A generous slot wait, so that the slot's clients wait for the replacement even on a slow machine.
   const cluster = await spawnCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'ip', OPTIONS: JSON.stringify({ slotWaitTimeout: 15_000 }) } });
   const { child, port } = cluster;
-  const slots = cluster.ready.workers as SlotState[];
+  const slots = cluster.ready.workers;
   // On Linux this runs over the kernel plane: the dead worker's clients wait in its slot socket's queue.
   expect((cluster.ready.steering as { plane: string }).plane).toBe(defaultPlane());
   const addresses = Array.from({ length: CLIENTS }, (_, i) => sourceAddress(200 + i));
@@ -52,25 +51,23 @@ it.skipIf(!onLinux)('keeps every other client in place when a worker is killed, 
   };
   const load = Promise.all(otherClients.map(lane));
 
-  const isVictimMessage = (type: string) => (message: unknown): boolean =>
-    isMessage(type)(message) && (message as FixtureMessage).slot === victim.slot;
-  const exited = pEvent(child, 'message', { filter: isVictimMessage('workerExit'), timeout: 10_000 });
-  const replaced = pEvent(child, 'message', { filter: isVictimMessage('workerReady'), timeout: 10_000 });
+  const exited = cluster.next('workerExit', { where: (m) => m.slot === victim.slot, timeout: 10_000 });
+  const replaced = cluster.next('workerReady', { where: (m) => m.slot === victim.slot, timeout: 10_000 });
   const roundsBeforeKill = rounds;
   let roundsAtReady = 0;
-  let ready: FixtureMessage;
+  let ready: MessageOf<'workerReady'>;
   let waitingForReplacement: ReturnType<typeof request>[];
   try {
     process.kill(victim.pid, 'SIGKILL');
-    const exit = (await exited) as FixtureMessage;
+    const exit = await exited;
     expect(exit).toMatchObject({ pid: victim.pid, workerId: victim.workerId, signal: 'SIGKILL', expected: false });
     // Sent from the moment the primary saw the exit: they wait for the slot's replacement.
     waitingForReplacement = victimClients.map((localAddress) => request({ port, localAddress }));
-    ready = (await replaced) as FixtureMessage;
+    ready = await replaced;
     expect(ready.pid).not.toBe(victim.pid);
     roundsAtReady = rounds;
     // Keep the load on for about two more rounds of every lane after the replacement is up.
-    await waitFor(() => rounds >= roundsAtReady + otherClients.length * 2, { timeout: 10_000 });
+    await until(() => rounds >= roundsAtReady + otherClients.length * 2, { timeout: 10_000 });
   } finally {
     isLoaded = false;
     await load;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { pEvent } from 'p-event';
-import { isMessage, spawnCluster, waitFor, type FixtureMessage, useSharedCluster } from '../helpers/cluster.js';
+import { isMessage, spawnCluster, until, useSharedCluster, type FixtureMessage } from '../helpers/cluster.js';
 import { rawExchange, request, requestHead, sendInParts } from '../helpers/client.js';
 
 // A worker's server treats handed-off sockets like sockets it accepted itself: its headersTimeout and
@@ -58,7 +58,7 @@ it('lets a worker close its server: idle handed-off connections close, the callb
   const idleClosed = pEvent(idleSocket as NonNullable<typeof idleSocket>, 'close', { timeout: 3_000 });
   const routedBefore = ((await cluster.ask('stats')).stats as { connections: { routed: number } }).connections.routed;
   const busy = request({ port, path: '/busy', headers: { 'x-delay': '1500' } });
-  await waitFor(async () => ((await cluster.ask('stats')).stats as { connections: { routed: number } }).connections.routed > routedBefore);
+  await until(async () => ((await cluster.ask('stats')).stats as { connections: { routed: number } }).connections.routed > routedBefore);
 
   const reported = pEvent(cluster.child, 'message', {
     filter: (m) => isMessage('report')(m) && isServerClosed(m as FixtureMessage), timeout: 8_000,

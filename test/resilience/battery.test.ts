@@ -1,8 +1,7 @@
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pEvent } from 'p-event';
-import { isMessage, pause, spawnCluster, waitFor, type FixtureMessage, type SpawnedCluster } from '../helpers/cluster.js';
+import { pause, spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
 import { portBelowEphemeralRange, request, sourceAddress } from '../helpers/client.js';
 import { recordLoad, type RequestRecord } from './load.js';
 import { onLinux } from '../helpers/platform.js';
@@ -40,12 +39,9 @@ interface Row {
 }
 const rows: Row[] = [];
 
-interface SlotStats { slot: number; pid: number; isReady: boolean }
-interface Stats { workers: number; readyWorkers: number; slots: SlotStats[]; workerTimeouts: number; connections: Record<string, number> }
-
-const stats = async (cluster: SpawnedCluster): Promise<Stats> => ((await cluster.ask('stats')) as unknown as { stats: Stats }).stats;
-const fds = async (cluster: SpawnedCluster): Promise<number> => (await cluster.ask('fds')).count as number;
-const pids = async (cluster: SpawnedCluster): Promise<number[]> => (await cluster.ask('pids')).pids as number[];
+const stats = statsOf;
+const fds = async (cluster: SpawnedCluster): Promise<number> => (await cluster.ask('fds')).count;
+const pids = async (cluster: SpawnedCluster): Promise<number[]> => (await cluster.ask('pids')).pids;
 
 /** Every slot ready with one process each, then the primary's fds at most `baseline`; reports what is left over. */
 async function settle(cluster: SpawnedCluster, baseline: number): Promise<{ leakedFds: number; leakedProcesses: number; primaryDeaths: number }> {
@@ -54,8 +50,8 @@ async function settle(cluster: SpawnedCluster, baseline: number): Promise<{ leak
     const current = await stats(cluster);
     return current.readyWorkers === current.slots.length && (await pids(cluster)).length === current.slots.length;
   };
-  await waitFor(isSettled, { timeout: 30_000, interval: 100 }).catch(() => undefined);
-  await waitFor(async () => (await fds(cluster)) <= baseline, { timeout: 10_000, interval: 100 }).catch(() => undefined);
+  await until(isSettled, { timeout: 30_000, interval: 100 }).catch(() => undefined);
+  await until(async () => (await fds(cluster)) <= baseline, { timeout: 10_000, interval: 100 }).catch(() => undefined);
   const current = await stats(cluster);
   return {
     leakedFds: Math.max(0, (await fds(cluster)) - baseline),
@@ -113,7 +109,7 @@ describe.skipIf(!onLinux)(`resilience battery (${isLong ? 'long' : 'short'})`, (
     while (performance.now() < until) {
       await pause(SCALE.killEvery);
       const victim = (await stats(cluster)).slots.filter((slot) => slot.isReady)[kills.length % WORKERS];
-      if (victim === undefined) continue;
+      if (victim?.pid === undefined) continue;
       kills.push({ slot: victim.slot, at: performance.now() });
       try { process.kill(victim.pid, 'SIGKILL'); } catch { /* exited meanwhile */ }
     }
@@ -145,11 +141,11 @@ describe.skipIf(!onLinux)(`resilience battery (${isLong ? 'long' : 'short'})`, (
         // not yet scheduled to take it, as on a loaded machine) merges into it and is lost. Each
         // one is sent once the previous one has been delivered.
         if (isSignalPending(pid)) stillPending++;
-        await waitFor(() => !isSignalPending(pid), { timeout: 10_000, interval: 5 });
+        await until(() => !isSignalPending(pid), { timeout: 10_000, interval: 5 });
         cluster.child.kill(signal);
         await pause(60);
       }
-      await waitFor(async () => {
+      await until(async () => {
         const current = await stats(cluster);
         return current.slots.length === WORKERS && current.workers === WORKERS && current.readyWorkers === WORKERS;
       }, { timeout: 60_000, interval: 100 });
@@ -182,8 +178,8 @@ describe.skipIf(!onLinux)(`resilience battery (${isLong ? 'long' : 'short'})`, (
       for (let round = 0; round < SCALE.hangRounds; round++) {
         const slot = round % WORKERS;
         const address = ADDRESSES.find((a) => slotOf.get(a) === slot) as string;
-        const timedOut = pEvent(cluster.child, 'message', { filter: (m: unknown) => isMessage('workerTimeout')(m) && (m as FixtureMessage).slot === slot, timeout: 15_000 });
-        const replaced = pEvent(cluster.child, 'message', { filter: (m: unknown) => isMessage('workerReady')(m) && (m as FixtureMessage).slot === slot, timeout: 20_000 });
+        const timedOut = cluster.next('workerTimeout', { where: (m) => m.slot === slot, timeout: 15_000 });
+        const replaced = cluster.next('workerReady', { where: (m) => m.slot === slot, timeout: 20_000 });
         const before = performance.now();
         await request({ port: cluster.port, localAddress: address, path });
         stalls.push({ slot, at: performance.now() });
@@ -224,12 +220,12 @@ describe.skipIf(!onLinux)(`resilience battery (${isLong ? 'long' : 'short'})`, (
       });
       // The primary fills its 128 fds with them, then closes its port until descriptors are free: the
       // rest are refused (or, within one check interval, accepted and closed by libuv).
-      await waitFor(async () => (await stats(cluster)).connections.acceptPaused === 1, { timeout: 10_000, interval: 50 });
+      await until(async () => (await stats(cluster)).connections.acceptPaused === 1, { timeout: 10_000, interval: 50 });
       const held = (await stats(cluster)).connections.pendingHeads ?? 0;
       heldMax = Math.max(heldMax, held);
       for (const socket of sockets) socket.destroy();
       // Then it listens and serves again, without help.
-      await waitFor(async () => {
+      await until(async () => {
         const { connections } = await stats(cluster);
         return connections.pendingHeads === 0 && connections.acceptPaused === 0;
       }, { timeout: 10_000, interval: 100 });

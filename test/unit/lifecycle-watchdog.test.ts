@@ -20,6 +20,7 @@ describe('workerTimeout', () => {
 
   it('rejects what is not a non-negative integer of ms', () => {
     expect(() => normalizeListenOptions({ workerTimeout: -1 })).toThrow(/`workerTimeout`.*-1 \(number\)/);
+    // A JavaScript caller's wrong type.
     expect(() => normalizeListenOptions({ workerTimeout: '5s' as unknown as number })).toThrow(/`workerTimeout`/);
   });
 });

@@ -38,6 +38,7 @@ describe('normalizeListenOptions: defaults', () => {
     });
     expect(typeof logger.child).toBe('function');
     // The default logger: pino at `info`.
+    // The public type is the narrow StickyLogger; the default is a pino logger underneath.
     expect((logger as unknown as PinoLogger).level).toBe('info');
   });
 
@@ -257,6 +258,7 @@ describe('normalizeListenOptions: env', () => {
   });
 
   it('turns numbers and booleans into strings, as process.env would', () => {
+    // A JavaScript caller's non-string values.
     const env = { PORT: 8080, DEBUG: false } as unknown as Record<string, string>;
     expect(normalizeListenOptions({ env }).env).toEqual({ PORT: '8080', DEBUG: 'false' });
   });
@@ -340,6 +342,7 @@ describe('normalizeListenOptions: logger', () => {
   });
 
   it('takes logLevel for the default logger and rejects an unknown level', () => {
+    // The default logger is pino underneath its StickyLogger type.
     expect((normalizeListenOptions({ logLevel: 'debug' }).logger as unknown as PinoLogger).level).toBe('debug');
     expect(thrownBy({ logLevel: 'verbose' }).message).toBe(
       'Expected `logLevel` to be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", received "verbose" (string).',
@@ -348,6 +351,7 @@ describe('normalizeListenOptions: logger', () => {
 
   it('logger: false and logLevel: silent log nothing', () => {
     for (const input of [{ logger: false as const }, { logLevel: 'silent' as const }]) {
+      // pino underneath the StickyLogger type.
       expect((normalizeListenOptions(input).logger as unknown as PinoLogger).isLevelEnabled('fatal')).toBe(false);
     }
   });

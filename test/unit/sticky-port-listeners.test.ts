@@ -55,6 +55,7 @@ describe('the listener table', () => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
+    // The listening socket's fd: Node exposes it only on the internal handle.
     const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
     expect(readPortListeners(port)).toEqual([{ address: '127.0.0.1', inode: fstatSync(fd).ino }]);
     await new Promise((resolve) => server.close(resolve));

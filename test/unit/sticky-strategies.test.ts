@@ -128,6 +128,7 @@ describe('HTTP head strategies', () => {
     expect(seen[0]?.request).toMatchObject({ method: 'POST', url: '/login', httpVersion: '1.1', headers: { 'x-user': 'user-1' } });
     const throwing = headStrategyOf({ generatePrehashArray: () => { throw new Error('no key'); } });
     expect(feed(throwing, requestHead('GET', '/'))).toMatchObject({ verdict: HeadVerdict.route, head: { slot: undefined } });
+    // A JavaScript key function that returns neither a string nor an array.
     const unusable = headStrategyOf({ generatePrehashArray: () => ({}) as unknown as string });
     expect(feed(unusable, requestHead('GET', '/')).head.slot).toBeUndefined();
   });
