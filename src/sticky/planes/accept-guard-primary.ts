@@ -88,7 +88,9 @@ export class AcceptGuard {
 
   #resume = (): void => {
     if (!this.#isRunning) return;
-    const code = descriptorShortage();
+    // Two: the listening socket takes one again (the one its close freed, which alone would let the
+    // guard resume into the same shortage and drop clients until the next check), the next client one.
+    const code = descriptorShortage(2);
     if (code !== undefined) {
       this.#retryLater();
       return;
@@ -120,14 +122,17 @@ export class AcceptGuard {
   }
 }
 
-/** 'EMFILE' or 'ENFILE' when the process cannot open one more descriptor now, else undefined. */
-function descriptorShortage(): string | undefined {
+/** 'EMFILE' or 'ENFILE' when the process cannot open `count` more descriptors now, else undefined. */
+function descriptorShortage(count = 1): string | undefined {
+  const opened: number[] = [];
   try {
-    closeSync(openSync(devNull, 'r'));
+    for (let i = 0; i < count; i++) opened.push(openSync(devNull, 'r'));
     return undefined;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // Any other failure (no null device in a chroot) says nothing about descriptors: keep accepting.
     return code === 'EMFILE' || code === 'ENFILE' ? code : undefined;
+  } finally {
+    for (const fd of opened) closeSync(fd);
   }
 }
