@@ -157,6 +157,18 @@ export function haproxyStates(statsSocket: string, backend: string): Promise<Rec
   });
 }
 
+/**
+ * Whether HAProxy sees all `count` servers of `backend` UP. False while its stats socket is not there
+ * yet (HAProxy creates it after it listens on its frontends) or refuses.
+ */
+export async function haproxyAllUp(statsSocket: string, backend: string, count: number): Promise<boolean> {
+  const states = await haproxyStates(statsSocket, backend).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') return undefined;
+    throw error;
+  });
+  return states !== undefined && Object.keys(states).length === count && Object.values(states).every((state) => state === 'UP');
+}
+
 /** A host as a balancer's configuration names it; without a metrics port, it has no health check. */
 export interface FleetEntry { readonly name: string; readonly address: string; readonly port: number; readonly metricsPort?: number }
 

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/cluster.js';
 import { findBinary, freePorts, nginxStreamModule, noteSkip, startBalancer, type RunningBalancer } from '../helpers/load-balancer.js';
 import {
-  fleetClients, haproxyFleetConfig, haproxyStates, nginxFleetConfig, probe, readyz, startFleet, type Fleet, type FleetHost, type HostReply,
+  fleetClients, haproxyAllUp, haproxyFleetConfig, haproxyStates, nginxFleetConfig, probe, readyz, startFleet, type Fleet, type FleetHost, type HostReply,
 } from '../helpers/fleet.js';
 import { sendControl } from '../../src/cli/control-client.js';
 
@@ -49,7 +49,7 @@ describe.skipIf(haproxy === undefined)('a fleet of three hosts behind HAProxy an
       balancers.push(await startBalancer(nginx, (dir) => ['-p', dir, '-e', 'stderr', '-c', `${dir}/nginx.conf`],
         (dir) => ({ 'nginx.conf': nginxFleetConfig(hosts().hosts, nginxPort, dir, streamModule) }), [nginxPort]));
     }
-    await waitFor(async () => Object.values(await haproxyStates(statsSocket, 'hosts')).every((state) => state === 'UP'), { timeout: 10_000 });
+    await waitFor(() => haproxyAllUp(statsSocket, 'hosts', hosts().hosts.length), { timeout: 10_000 });
   }, 60_000);
   afterAll(async () => {
     await Promise.all(balancers.map((balancer) => balancer.stop()));

@@ -5,7 +5,7 @@ import { stopProcess, waitFor, waitForExit } from '../helpers/cluster.js';
 import { mapLimit } from '../helpers/client.js';
 import { findBinary, freePorts, noteSkip, startBalancer, type RunningBalancer } from '../helpers/load-balancer.js';
 import {
-  fleetClients, fleetRequest, haproxyFleetConfig, haproxyStates, probe, readyz, startFleet, type Fleet, type HostReply,
+  fleetClients, fleetRequest, haproxyAllUp, haproxyFleetConfig, probe, readyz, startFleet, type Fleet, type HostReply,
 } from '../helpers/fleet.js';
 
 // A fleet deploy under load: hosts behind HAProxy, reloaded one at a time by
@@ -40,7 +40,7 @@ describe.skipIf(haproxy === undefined)('fleet deploy under load', () => {
     const statsSocket = `${fleet.dir}/haproxy.sock`;
     const config = haproxyFleetConfig(fleet.hosts, port, statsSocket);
     balancer = await startBalancer(haproxy as string, (dir) => ['-db', '-f', `${dir}/haproxy.cfg`], () => ({ 'haproxy.cfg': config }), [port]);
-    await waitFor(async () => Object.values(await haproxyStates(statsSocket, 'hosts')).every((state) => state === 'UP'), { timeout: 10_000 });
+    await waitFor(() => haproxyAllUp(statsSocket, 'hosts', SCALE.hosts), { timeout: 10_000 });
   }, 60_000);
   afterAll(async () => {
     await balancer?.stop();
