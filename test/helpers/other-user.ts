@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
 import { onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
@@ -8,15 +9,28 @@ import { stopProcess } from './cluster.js';
 // A local attacker of another uid: a real Node process run as `nobody`, which the tests can start only
 // when they run as root (CI does). And what a process's sockets listen on, read from /proc.
 
-/** The uid and gid of `nobody`, or undefined when this process cannot start one (not root, no such user). */
+/** Whether a user other than the owner may run this Node: every directory above it searchable, the binary executable. */
+function othersMayRun(path: string): boolean {
+  for (let at = path; ; at = dirname(at)) {
+    if ((statSync(at).mode & 0o001) === 0) return false;
+    if (at === dirname(at)) return true;
+  }
+}
+
+/**
+ * The uid and gid of `nobody`, or undefined when this process cannot start one (not root, no such
+ * user, or this Node lies where other users cannot run it).
+ */
 export const nobody: { uid: number; gid: number } | undefined = ((): { uid: number; gid: number } | undefined => {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
+  if (process.platform !== 'linux' || process.getuid?.() !== 0 || !othersMayRun(process.execPath)) return undefined;
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((entry) => entry.startsWith('nobody:'));
   const [, , uid, gid] = line?.split(':') ?? [];
   return uid === undefined || gid === undefined ? undefined : { uid: Number(uid), gid: Number(gid) };
 })();
 
-export const NEEDS_ROOT = `needs root to run the attacker as nobody (running as ${userInfo().username})`;
+export const NEEDS_ROOT =
+  `needs root and a Node that other users may run, to run the attacker as nobody (running as ${userInfo().username}, ` +
+  `Node at ${process.execPath})`;
 
 /**
  * Runs `script` (CommonJS, `node -e`) as `nobody`, with `args` in `process.argv.slice(1)`; its
