@@ -7,7 +7,9 @@ export type { ChannelStats } from './lifecycle/index.js';
 export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {
-  ready, onShutdown, onDrain, EXIT_CODE_KILLED, ReloadError, isReloadError,
+  ready, onShutdown, onDrain, onHandover, onAdopt, adoptedState, EXIT_CODE_KILLED, ReloadError, isReloadError,
+  type AdoptInfo, type AdoptHook, type AdoptedState, type HandoverOptions, type HandoverInfo,
+  type HandoverStats,
   type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,
   type UpstreamReuseInfo,
   type ReloadReport, type SlotReloadReport, type WorkerTimeoutInfo, type RespawnScheduledInfo, type SlotFailedInfo,
@@ -28,6 +30,6 @@ export {
   workerBus, WorkerBus, PrimaryBus, BusRemoteError,
   type BusSchema, type RequestSpec, type PrimaryMessages, type PrimaryRequests, type WorkerMessages,
   type WorkerRequests, type ChannelOf, type PayloadOf, type RequestOf, type ResponseOf, type BusRoutingKey,
-  type WorkerTarget, type BusSender,
+  type WorkerTarget, type BusSender, type EmptyStartReason,
   type RequestOptions, type MessageListener, type Responder, type BusStats,
 } from './ipc/index.js';

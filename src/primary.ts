@@ -100,7 +100,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     for (const event of supervisorEvents) {
       this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
     }
-    for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled'] as const) {
+    for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled', 'handover'] as const) {
       this.#topology.on(event, (payload) => this.emit(event, payload as never));
     }
     this.#supervisor.on('recycle', (payload) => {

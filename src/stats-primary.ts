@@ -1,6 +1,8 @@
 import { readdirSync } from 'node:fs';
 import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from './sticky/index.js';
-import type { ChannelStats, LifecycleState, SlotState, Supervisor, Topology } from './lifecycle/index.js';
+import type {
+  ChannelStats, HandoverStats, LifecycleState, SlotState, Supervisor, Topology,
+} from './lifecycle/index.js';
 import type {
   FigureBook, MetricsSource, ScrapeTarget, SlotFigures, SlotStateName, WorkerScrapes,
 } from './ops/index.js';
@@ -46,6 +48,8 @@ export interface PrimaryStats {
    * invalid runtime message) or closed (a handle nobody takes). The bus's own counters are `bus().stats()`.
    */
   ipc: ChannelStats;
+  /** Slot state handovers of planned replacements: adopted, started empty (by reason), the last pause and size. */
+  handovers: HandoverStats;
 }
 
 /** The parts of the primary its figures come from. */
@@ -95,6 +99,7 @@ export function collectStats(
     kernel: balancer.kernelStats(),
     connections,
     ipc: { ...supervisor.channels.stats },
+    handovers: topology.handoverStats(),
   };
 }
 
@@ -115,6 +120,7 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
         restarts: stats.restarts,
         connections: { ...stats.connections },
         kernel: { ...stats.kernel },
+        handovers: { adopted: stats.handovers.adopted, empty: { ...stats.handovers.empty }, lastPauseMs: stats.handovers.lastPauseMs },
         openFds: openFds(),
         startTimeSeconds: startedAt / 1000,
       };

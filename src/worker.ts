@@ -9,7 +9,7 @@ import { decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
 import {
   HopWorker, KernelWorker, formatSessionId, keyRuleOf, listenForHandoffs, watchUpstreamReuse,
 } from './sticky/index.js';
-import { workerRuntime, type WorkerRuntime, type WorkerShutdown } from './lifecycle/index.js';
+import { workerHandover, workerRuntime, type WorkerRuntime, type WorkerShutdown } from './lifecycle/index.js';
 import { resolveApp, type ResolvedApp, type StickyApp } from './app-server.js';
 import { startWorkerFigures } from './ops/index.js';
 
@@ -32,6 +32,8 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   const { shutdown, planes: [hop, kernel] } = runtime.attach(server, log, lifecycle,
     (gate) => [new HopWorker(server, gate), new KernelWorker(server, gate)] as const);
   if (lifecycle.readiness === 'listen') runtime.readyRequested();
+  const handover = workerHandover();
+  handover.attach(log, (timeout) => shutdown.quiesce(timeout));
   // Header and custom modes: a proxy that reuses one connection for several clients is reported.
   const rule = keyRuleOf(options.generatePrehashArray);
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
@@ -56,6 +58,10 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
     else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
     else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
+    else if (decoded.message.type === 'sticky:handoverChannel') {
+      handover.receiveChannel(decoded.message.payload.role, decoded.message.payload.maxBytes, handle);
+    } else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);
+    else if (decoded.message.type === 'sticky:startEmpty') handover.startEmpty(decoded.message.payload.reason);
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();
       figures.flush();

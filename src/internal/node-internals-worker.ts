@@ -55,6 +55,16 @@ export function responseOf(socket: Socket): ServerResponse | undefined {
 }
 
 /**
+ * An HTTP connection of a server (idle between requests or with one in flight), not an upgraded one
+ * (a WebSocket) or a plain TCP one: `connectionListenerInternal` sets `socket.parser` and the upgrade
+ * path (`onParserExecuteCommon`) frees it to null, in https://github.com/nodejs/node/blob/v20.x/lib/_http_server.js.
+ */
+export function isHttpConnection(socket: Socket): boolean {
+  const parser = (socket as unknown as { parser?: unknown }).parser;
+  return typeof parser === 'object' && parser !== null;
+}
+
+/**
  * Runs the process's listeners of a signal as if it had been received: `process.emit(signal, signal)`
  * is what Node's signal wrap does on delivery (startListeningIfSignal in
  * https://github.com/nodejs/node/blob/v20.x/lib/internal/process/signal.js). No signal is sent.

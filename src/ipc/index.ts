@@ -1,5 +1,6 @@
 export {
-  TAG, PROTOCOL_VERSION, CONNECTION_WITHOUT_BYTES, encodeMessage, decodeMessage,
+  TAG, PROTOCOL_VERSION, CONNECTION_WITHOUT_BYTES, EMPTY_START_REASONS, encodeMessage, decodeMessage,
+  type EmptyStartReason,
   type RuntimeMessageMap, type RuntimeMessageType, type RuntimeMessage, type Envelope, type DecodeResult,
 } from './protocol.js';
 export {

@@ -64,7 +64,37 @@ export interface RuntimeMessageMap {
   'sticky:ping': Record<string, never>;
   /** worker → primary: the answer to a ping, sent from the worker's event loop. */
   'sticky:pong': Record<string, never>;
+  /** worker → primary: the application registered `onHandover()`: hand my slot state to my successor. */
+  'sticky:handoverOffer': Record<string, never>;
+  /**
+   * primary → worker, with one end of the slot state channel (a connected Unix socket): `give` is the
+   * retiring worker's end (it writes), `take` the successor's (it reads at most `maxBytes`).
+   */
+  'sticky:handoverChannel': { role: 'give' | 'take'; maxBytes: number };
+  /**
+   * primary → the retiring worker, after the last connection routed to it: take no new connection,
+   * let the requests in flight finish (at most `timeout` ms), then write the slot state to the channel.
+   */
+  'sticky:handoverBegin': { timeout: number };
+  /** primary → a worker that gets no slot state (first start, crash, nothing offered, a deadline passed). */
+  'sticky:startEmpty': { reason: EmptyStartReason };
+  /** worker → primary: the slot state was adopted (or not, and why); route my slot to me now. */
+  'sticky:adopted': { isAdopted: boolean; reason?: EmptyStartReason; bytes: number };
 }
+
+/**
+ * Why a worker starts without its slot's state: the slot's first worker, a respawn after a crash or a
+ * hang, a predecessor that registered no `onHandover()`, a state past `handoverMaxBytes`, a handover
+ * past `handoverTimeout`, `onAdopt()` refused (returned false) or threw, `onHandover()` threw, another
+ * handover protocol (a primary or predecessor of another version), the predecessor gone mid-way.
+ */
+export const EMPTY_START_REASONS = [
+  'firstStart', 'crashed', 'noHandover', 'tooLarge', 'timeout', 'refused', 'adoptFailed', 'handoverFailed',
+  'protocol', 'predecessorGone',
+] as const;
+export type EmptyStartReason = (typeof EMPTY_START_REASONS)[number];
+const isEmptyStartReason = (value: unknown): value is EmptyStartReason =>
+  (EMPTY_START_REASONS as readonly unknown[]).includes(value);
 
 export type RuntimeMessageType = keyof RuntimeMessageMap;
 
@@ -182,7 +212,24 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const families = decodeFamilies(payload.families);
       return isTotal(id) && families !== undefined ? { type, payload: { id, families } } : undefined;
     }
+    case 'sticky:handoverChannel': {
+      const { role, maxBytes } = payload;
+      return (role === 'give' || role === 'take') && isTotal(maxBytes) ? { type, payload: { role, maxBytes } } : undefined;
+    }
+    case 'sticky:handoverBegin': {
+      const { timeout } = payload;
+      return isTotal(timeout) ? { type, payload: { timeout } } : undefined;
+    }
+    case 'sticky:startEmpty':
+      return isEmptyStartReason(payload.reason) ? { type, payload: { reason: payload.reason } } : undefined;
+    case 'sticky:adopted': {
+      const { isAdopted, reason, bytes } = payload;
+      if (typeof isAdopted !== 'boolean' || !isTotal(bytes)) return undefined;
+      if (reason !== undefined && !isEmptyStartReason(reason)) return undefined;
+      return { type, payload: { isAdopted, bytes, ...(reason === undefined ? {} : { reason }) } };
+    }
     case 'sticky:ready':
+    case 'sticky:handoverOffer':
     case 'sticky:serverClose':
     case 'sticky:unrouted':
     case 'sticky:ping':

@@ -10,10 +10,15 @@ export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals
 export type { WorkerShutdown, DrainHook } from './shutdown-worker.js';
 export { WorkerRuntime, workerRuntime, ready, onShutdown, onDrain } from './runtime-worker.js';
 export {
+  WorkerHandover, workerHandover, onHandover, onAdopt, adoptedState,
+  type AdoptInfo, type AdoptHook, type AdoptedState, type HandoverOptions,
+} from './handover-worker.js';
+export type { HandoverInfo } from './handover-primary.js';
+export {
   decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision,
 } from './respawn-policy.js';
 export { transition, canTransition, type LifecycleState } from './state.js';
 export {
-  Topology, type TopologyEvents, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo,
+  Topology, type TopologyEvents, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo, type HandoverStats,
 } from './topology-primary.js';
 export { planRollout, ReloadError, isReloadError, type ReloadReport, type SlotReloadReport } from './rollout.js';

@@ -5,12 +5,12 @@ import type { Logger } from '../logger.js';
 import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { ConnectionGate, WorkerPlane } from '../sticky/index.js';
 import { settlesWithin } from '../internal/deadline.js';
-import { emitSignal, responseOf } from '../internal/node-internals-worker.js';
+import { emitSignal, isHttpConnection, responseOf } from '../internal/node-internals-worker.js';
 import { decideAppClose, type AppCloseState, type WorkerShutdownState } from './server-close.js';
 
 // A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit. Also the
-// application's own `server.close()`, which shares the drain's gentle close of the server (this is
-// why the file passes 250 lines).
+// application's own `server.close()` and the quiescence before a slot state handover, which share the
+// drain's gentle close of the server's connections (this is why the file passes 250 lines).
 
 /** A function the application registered with `onDrain()`; the drain waits for what it returns. */
 export type DrainHook = () => unknown;
@@ -50,6 +50,8 @@ export class WorkerShutdown implements ConnectionGate {
   /** Set once the runtime closed the server (the application's close or the drain): settles on 'close'. */
   #closed: Promise<void> | undefined;
   #isKeepAliveRefused = false;
+  /** The worker hands its slot over to its successor: it takes no new slot socket. */
+  #isHandingOver = false;
   #waitForConnections = true;
   readonly #drainTimeout: number;
   /** Handed-off sockets still open, for the drain. */
@@ -105,7 +107,7 @@ export class WorkerShutdown implements ConnectionGate {
   #leaveSlot(): void {
     this.#appClose = 'pending';
     this.#log.info({}, 'server closed by the application: leaving the slot');
-    for (const plane of this.#planes) plane.serverClosed();
+    for (const plane of this.#planes) plane.leaveSlot();
     this.#refuseKeepAlive();
     const complete = (): void => this.unrouted();
     process.once('disconnect', complete);
@@ -162,9 +164,31 @@ export class WorkerShutdown implements ConnectionGate {
     return this.#state !== 'running';
   }
 
-  /** Draining, or the application closed its server: no new slot socket is taken. */
+  /** Draining, handing the slot over, or the application closed its server: no new slot socket is taken. */
   get isLeaving(): boolean {
-    return this.isDraining || this.isServerClosed;
+    return this.isDraining || this.isServerClosed || this.#isHandingOver;
+  }
+
+  /**
+   * Before a slot state handover: the worker takes no new connection of its slot, its responses carry
+   * `Connection: close`, idle keep-alive connections close after a grace; settles once no HTTP
+   * connection is open (upgraded ones, WebSockets, do not count), or after `timeout` ms.
+   */
+  quiesce(timeout: number): Promise<void> {
+    this.#isHandingOver = true;
+    for (const plane of this.#planes) plane.leaveSlot();
+    const server = this.#server;
+    if (!isHttpServer(server)) return Promise.resolve();
+    this.#refuseKeepAlive();
+    const open: Promise<unknown>[] = [];
+    for (const socket of this.#sockets) {
+      if (socket.destroyed || !isHttpConnection(socket)) continue;
+      this.#closeWhenIdle(socket);
+      open.push(new Promise((resolve) => socket.once('close', resolve)));
+    }
+    if (open.length === 0) return Promise.resolve();
+    const grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
+    return settlesWithin(Promise.all(open), timeout).then(() => clearTimeout(grace));
   }
 
   /**

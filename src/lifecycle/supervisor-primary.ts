@@ -13,6 +13,7 @@ import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
 import { WorkerChannels } from './worker-channel-primary.js';
 import { decideServerClose, needsSuccessor } from './server-close.js';
+import { startEmpty } from './handover-primary.js';
 
 export type {
   SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo,
@@ -160,10 +161,13 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     tracked.worker.process.kill('SIGKILL');
   }
 
-  /** Forks a worker for `slot`; it becomes the slot's worker only once the slot owner installs it. */
-  fork(slot: number): Tracked {
+  /**
+   * Forks a worker for `slot`; it becomes the slot's worker only once the slot owner installs it. A
+   * `successor` (a planned replacement's) learns from the topology what state it starts with.
+   */
+  fork(slot: number, isSuccessor = false): Tracked {
     const worker = cluster.fork(encodeWorkerEnv(this.#options, slot));
-    const tracked = new Tracked(worker, slot, this.#table.link(slot, worker));
+    const tracked = new Tracked(worker, slot, this.#table.link(slot, worker), isSuccessor);
     // First, before the application can add listeners of its own to the worker (see WorkerChannels.watch).
     this.channels.watch(worker, (message) => this.#onMessage(tracked, message));
     this.#log.debug({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker forked');
@@ -201,6 +205,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
       this.emit('recycle', { ...this.#info(tracked), ...message.payload });
     } else if (message.type === 'sticky:serverClose') {
       this.#onServerClose(tracked);
+    } else if (message.type === 'sticky:handoverOffer') {
+      tracked.markHandoverOffer();
+    } else if (message.type === 'sticky:adopted') {
+      tracked.markAdopted(message.payload);
     } else if (message.type === 'sticky:upstreamReuse') {
       this.emit('upstreamReuse', { ...this.#info(tracked), ...message.payload, hint: UPSTREAM_REUSE_HINT });
     } else if (message.type === 'sticky:figures') {
@@ -250,6 +258,10 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
 
   #onReady(tracked: Tracked): void {
     if (this.isStopping || !tracked.markReady()) return;
+    // A worker that is no planned replacement's successor starts without slot state.
+    if (!tracked.isSuccessor) {
+      startEmpty(tracked, (this.slots.view(tracked.slot)?.generation ?? 0) > 0 ? 'crashed' : 'firstStart');
+    }
     this.slots.ready(tracked);
     const { slot, worker } = tracked;
     this.#log.info({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker ready');

@@ -7,6 +7,8 @@ import type { Supervisor, Tracked } from './supervisor-primary.js';
 import type { SlotOwner } from './slot-owner-primary.js';
 import { ReloadError, nextScaleTarget, planRollout, type ReloadReport, type SlotReloadReport } from './rollout.js';
 import { needsSuccessor } from './server-close.js';
+import { handOver, startEmpty, type HandoverInfo } from './handover-primary.js';
+import type { EmptyStartReason } from '../ipc/index.js';
 
 // Rolling restarts and scaling: the executors of changes to the set of workers. One change at a
 // time: a reload asked for during a reload queues one more after it; scaling waits its turn. The
@@ -20,7 +22,19 @@ export interface ReloadProgressInfo extends SlotReloadReport { done: number; tot
 /** The cluster now has `to` slots. */
 export interface ScaledInfo { from: number; to: number }
 
+/** The slot state handovers of planned replacements so far. */
+export interface HandoverStats {
+  /** Successors that adopted their predecessor's state. */
+  adopted: number;
+  /** Planned replacements whose successor started empty, by reason (a predecessor without `onHandover()`: `noHandover`). */
+  empty: Partial<Record<EmptyStartReason, number>>;
+  /** The last handover's pause (ms the slot's new clients waited) and size (bytes adopted). */
+  lastPauseMs: number | undefined;
+  lastBytes: number | undefined;
+}
+
 export interface TopologyEvents extends Record<string, unknown> {
+  handover: HandoverInfo;
   reloadStart: ReloadStartInfo;
   reloadProgress: ReloadProgressInfo;
   reloadEnd: ReloadReport;
@@ -48,6 +62,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   /** The slot count once every queued scale step has run; undefined when none is queued. */
   #scaleTarget: number | undefined;
   #queuedScales = 0;
+  readonly #handovers: HandoverStats = { adopted: 0, empty: {}, lastPauseMs: undefined, lastBytes: undefined };
 
   constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, log: Logger) {
     super();
@@ -74,6 +89,11 @@ export class Topology extends TypedEmitter<TopologyEvents> {
 
   lastReloadDuration(slot: number): number | undefined {
     return this.#lastReloadMs[slot];
+  }
+
+  handoverStats(): HandoverStats {
+    const { empty, ...rest } = this.#handovers;
+    return { ...rest, empty: { ...empty } };
   }
 
   /**
@@ -198,7 +218,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   async #replace(slot: number): Promise<SlotReloadReport> {
     const old = this.#slots.view(slot)?.current;
     const startedAt = performance.now();
-    const replacement = this.#supervisor.fork(slot);
+    const replacement = this.#supervisor.fork(slot, true);
     const isReady = await replacement.settled;
     if (!isReady || this.#supervisor.isStopping) {
       // The replacement failed to start: the old worker keeps the slot. During shutdown the
@@ -208,12 +228,49 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       const reason = REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown';
       return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason };
     }
+    if (old !== undefined && this.#canHandOver(old)) {
+      const handover = await this.#handOver(old, replacement);
+      if (handover.isSuccessorGone) {
+        // The old worker already left its slot: the slot gets a new worker as after a crash.
+        this.#supervisor.respawnClosedSlot(slot, old.worker.id);
+        const reason = REASONS.exited as string;
+        return { slot, status: 'failed', oldWorkerId: old.worker.id, newWorkerId: replacement.worker.id, reason };
+      }
+    } else {
+      startEmpty(replacement, old === undefined || old.exitCode !== undefined ? 'crashed' : 'noHandover');
+      if (old !== undefined) this.#countEmpty('noHandover');
+    }
     // Whoever held the slot meanwhile leaves it: the old worker, or the respawn of an old worker that
     // crashed while the replacement started. Exactly one process per slot remains.
     this.#slots.install(replacement);
     await Promise.all((this.#slots.view(slot)?.leaving ?? []).map((tracked) => this.#drain(tracked)));
     this.#lastReloadMs[slot] = Math.round(performance.now() - startedAt);
     return { slot, status: 'replaced', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id };
+  }
+
+  /** The old worker offered its slot state and can still hand it over. */
+  #canHandOver(old: Tracked): boolean {
+    return old.hasHandoverOffer && old.isReady && old.exitCode === undefined && !old.isRetiring &&
+      old.worker.isConnected() && this.#slots.view(old.slot)?.current === old;
+  }
+
+  async #handOver(old: Tracked, replacement: Tracked): Promise<{ isSuccessorGone: boolean }> {
+    const limits = { timeout: this.#options.handoverTimeout, maxBytes: this.#options.handoverMaxBytes };
+    const { isSuccessorGone, ...info } = await handOver(old, replacement, this.#slots, limits);
+    if (isSuccessorGone) return { isSuccessorGone };
+    if (info.isAdopted) this.#handovers.adopted++;
+    else this.#countEmpty(info.reason ?? 'handoverFailed');
+    this.#handovers.lastPauseMs = info.pauseMs;
+    this.#handovers.lastBytes = info.bytes;
+    const fields = { slot: info.slot, workerId: info.fromWorkerId, newWorkerId: info.toWorkerId, pauseMs: info.pauseMs };
+    if (info.isAdopted) this.#log.info({ ...fields, bytes: info.bytes }, 'slot state handed over');
+    else this.#log.warn({ ...fields, reason: info.reason }, 'successor starts without the slot state');
+    this.emit('handover', info);
+    return { isSuccessorGone };
+  }
+
+  #countEmpty(reason: EmptyStartReason): void {
+    this.#handovers.empty[reason] = (this.#handovers.empty[reason] ?? 0) + 1;
   }
 
   /** Retires a worker as shutdown does (drain, hooks) and waits for its exit, killing it past the deadline. */

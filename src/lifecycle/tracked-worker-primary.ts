@@ -1,5 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { WorkerLink } from '../sticky/index.js';
+import type { RuntimeMessageMap } from '../ipc/index.js';
 import { deferred } from '../internal/deadline.js';
 
 // A worker process as the supervisor tracks it: its readiness, retirement and exit, and the timers
@@ -17,7 +18,13 @@ export class Tracked {
   /** True once ready; false if it exited, failed or was abandoned first. */
   readonly settled: Promise<boolean>;
   readonly exited: Promise<void>;
+  /** The successor's answer in a slot state handover: it adopted the state, or started empty. */
+  readonly adopted: Promise<RuntimeMessageMap['sticky:adopted']>;
+  /** Forked to replace the slot's worker in a planned replacement: the topology tells it about the state. */
+  readonly isSuccessor: boolean;
   readonly #settle: (isReady: boolean) => void;
+  readonly #adopt: (answer: RuntimeMessageMap['sticky:adopted']) => void;
+  #hasHandoverOffer = false;
   readonly #markExited: () => void;
   #isReady = false;
   #isRetiring = false;
@@ -28,10 +35,14 @@ export class Tracked {
   #readyTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
 
-  constructor(worker: Worker, slot: number, link: WorkerLink) {
+  constructor(worker: Worker, slot: number, link: WorkerLink, isSuccessor = false) {
     this.worker = worker;
     this.slot = slot;
     this.link = link;
+    this.isSuccessor = isSuccessor;
+    const adopted = deferred<RuntimeMessageMap['sticky:adopted']>();
+    this.adopted = adopted.promise;
+    this.#adopt = adopted.resolve;
     const settled = deferred<boolean>();
     const exited = deferred<void>();
     this.settled = settled.promise;
@@ -59,6 +70,20 @@ export class Tracked {
 
   markServerClosed(): void {
     this.#hasClosedServer = true;
+  }
+
+  /** Its application registered `onHandover()`: a planned replacement hands its slot state over. */
+  get hasHandoverOffer(): boolean {
+    return this.#hasHandoverOffer;
+  }
+
+  markHandoverOffer(): void {
+    this.#hasHandoverOffer = true;
+  }
+
+  /** The worker answered a handover (the first answer counts). */
+  markAdopted(answer: RuntimeMessageMap['sticky:adopted']): void {
+    this.#adopt(answer);
   }
 
   /** The watchdog or a closed channel gave up on it: it is killed after a grace. */

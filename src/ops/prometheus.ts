@@ -47,6 +47,8 @@ export interface PrimaryMetrics {
   connections: Readonly<Record<string, number>>;
   /** Kernel steering's group checks, by name (camelCase); `foreignListeners` is a level. */
   kernel: Readonly<Record<string, number>>;
+  /** Slot state handovers: adopted, started empty by reason, the last pause (ms). */
+  handovers?: { adopted: number; empty: Readonly<Record<string, number | undefined>>; lastPauseMs: number | undefined };
   /** Open file descriptors of the primary, when the platform tells (Linux). */
   openFds: number | undefined;
   /** Event-loop delay of the primary since the last scrape, in ms. */
@@ -118,6 +120,8 @@ export function renderMetrics(metrics: PrimaryMetrics): string {
     single(`sticky_runtime_kernel_${snake(key)}${isGauge ? '' : '_total'}`, isGauge ? 'gauge' : 'counter', KERNEL_HELP[key] ?? `Kernel steering: ${key}.`, value);
   }
 
+  renderHandovers(out, metrics.handovers);
+
   single('process_start_time_seconds', 'gauge', 'Start time of the primary since the Unix epoch, in seconds.', metrics.startTimeSeconds);
   if (metrics.openFds !== undefined) single('process_open_fds', 'gauge', 'Open file descriptors of the primary.', metrics.openFds);
   if (metrics.eventLoopDelay !== undefined) {
@@ -129,6 +133,19 @@ export function renderMetrics(metrics: PrimaryMetrics): string {
   // The workers' prom-client families last; one the primary wrote (process_*, nodejs_*) gets their samples too.
   for (const { slot, families } of metrics.workerFamilies ?? []) out.workerFamilies(slot, families);
   return out.text;
+}
+
+/** Planned replacements by outcome: `adopted`, or the reason the successor started empty. */
+function renderHandovers(out: Exposition, handovers: PrimaryMetrics['handovers']): void {
+  if (handovers === undefined) return;
+  const name = 'sticky_runtime_handovers_total';
+  out.family(name, 'counter', 'Planned replacements by slot state outcome: adopted, or why the successor started empty.');
+  out.sample(name, handovers.adopted, { result: 'adopted' });
+  for (const [reason, count] of Object.entries(handovers.empty)) if (count !== undefined) out.sample(name, count, { result: reason });
+  if (handovers.lastPauseMs === undefined) return;
+  const pause = 'sticky_runtime_handover_last_pause_seconds';
+  out.family(pause, 'gauge', 'How long the slot of the last handover kept its new clients waiting.');
+  out.sample(pause, handovers.lastPauseMs / 1000);
 }
 
 /** The slots' own figures, as their workers reported them. */

@@ -14,6 +14,8 @@ export const DEFAULTS = Object.freeze({
   shutdownTimeout: 30_000,
   shutdownDelay: 0,
   drainTimeout: 10_000,
+  handoverTimeout: 2_000,
+  handoverMaxBytes: 64 * 1024 * 1024,
   handleSignals: true,
   readyTimeout: 30_000,
   workerTimeout: 30_000,

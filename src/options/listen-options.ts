@@ -161,6 +161,19 @@ export interface ListenOptions {
    */
   drainTimeout?: number;
   /**
+   * Ms a slot may pause in a planned replacement (rolling restart, recycling, the CLI's reload) while
+   * its slot state passes to the successor (`onHandover()` / `onAdopt()`): the slot's new clients wait
+   * meanwhile. The retiring worker waits half of it for its requests in flight (a long-poll, an SSE
+   * stream), then hands the state over anyway; past it the successor starts empty and is routed. Keep
+   * it below `slotWaitTimeout`, past which waiting clients go to another slot. @default 2000
+   */
+  handoverTimeout?: number;
+  /**
+   * Bytes of serialised slot state a handover carries at most; past it the successor starts empty
+   * (a warning, and `stats().handovers`). @default 67108864 (64 MiB)
+   */
+  handoverMaxBytes?: number;
+  /**
    * Install signal handlers in the primary: SIGTERM/SIGINT shut down gracefully (a second one stops
    * waiting), SIGHUP starts a rolling restart, SIGTTIN/SIGTTOU add/remove a slot (not on Windows).
    * @default true
@@ -278,6 +291,8 @@ export interface ResolvedListenOptions {
   shutdownTimeout: number;
   shutdownDelay: number;
   drainTimeout: number;
+  handoverTimeout: number;
+  handoverMaxBytes: number;
   handleSignals: boolean;
   readyTimeout: number;
   workerTimeout: number;

@@ -2,6 +2,7 @@ import type { StickyError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { invalidOption } from './checks.js';
 import { AddressRanges } from '../internal/address-ranges.js';
+import { STATE_PROTOCOL } from '../internal/state-frame.js';
 import { DEFAULTS } from './defaults.js';
 import { ROUTING_MODES, type ResolvedListenOptions, type RoutingMode } from './listen-options.js';
 
@@ -25,6 +26,7 @@ const NAMES = {
   memoryCheckInterval: 'STICKY_RUNTIME_MEMORY_CHECK_INTERVAL',
   reportInterval: 'STICKY_RUNTIME_REPORT_INTERVAL',
   metrics: 'STICKY_RUNTIME_METRICS',
+  handover: 'STICKY_RUNTIME_HANDOVER',
 } as const;
 
 /** What a worker takes from the primary that forked it. `undefined`: not set (a process it did not fork). */
@@ -50,6 +52,8 @@ export interface InheritedOptions {
   reportInterval: number;
   /** The primary serves `/metrics`: the worker gathers prom-client's default metrics for it. */
   isScraped: boolean;
+  /** The slot state handover protocol the primary speaks; undefined: none (an older primary). */
+  handoverProtocol: number | undefined;
 }
 
 /**
@@ -85,6 +89,7 @@ export function encodeWorkerEnv(
     [NAMES.memoryCheckInterval]: String(options.memoryCheckInterval),
     [NAMES.reportInterval]: String(options.reportInterval),
     [NAMES.metrics]: options.metrics === undefined ? '0' : '1',
+    [NAMES.handover]: String(STATE_PROTOCOL),
   };
 }
 
@@ -133,6 +138,7 @@ export function decodeWorkerEnv(env: Readonly<Record<string, string | undefined>
     memoryCheckInterval: integer(NAMES.memoryCheckInterval, 10) ?? DEFAULTS.memoryCheckInterval,
     reportInterval: integer(NAMES.reportInterval, 0) ?? 0,
     isScraped: oneOf(NAMES.metrics, ['0', '1'] as const) === '1',
+    handoverProtocol: integer(NAMES.handover, 1),
   };
 }
 

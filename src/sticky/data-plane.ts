@@ -65,6 +65,9 @@ export interface WorkerPlane {
    * settles (bounded by the drain's timeout): the worker still takes connections meanwhile.
    */
   drainBegin(request: DrainRequest): Promise<void> | undefined;
-  /** The application closed its server outside shutdown: the worker leaves its slot. */
-  serverClosed(): void;
+  /**
+   * The worker leaves its slot (its application closed its server outside shutdown, or it hands the slot
+   * over to its successor): it takes no new connection of its slot.
+   */
+  leaveSlot(): void;
 }

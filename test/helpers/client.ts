@@ -270,3 +270,25 @@ export async function portBelowEphemeralRange(): Promise<number> {
   }
   throw new Error(`no free port found between ${first} and ${low}`);
 }
+
+/** A request whose answer is any JSON (the examples' own shapes). */
+export function getJson<T>(
+  port: number, path: string, { localAddress = '127.0.0.1', method = 'GET', agent = false as http.Agent | false } = {},
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, localAddress, agent, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch {
+          reject(new Error(`not JSON (status ${res.statusCode}): ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,5 +1,5 @@
 import type {
-  ForeignListenerGoneInfo, ForeignListenerInfo, PrimaryEvents, PrimaryStats, ReloadReport, SlotReloadReport, SteeringState,
+  ForeignListenerGoneInfo, ForeignListenerInfo, HandoverInfo, PrimaryEvents, PrimaryStats, ReloadReport, SlotReloadReport, SteeringState,
   UpstreamReuseInfo, WorkerExitInfo, WorkerInfo,
 } from '../../dist/index.js';
 
@@ -33,6 +33,7 @@ interface ForwardedEvents {
   scaled: { from: number; to: number };
   foreignListener: ForeignListenerInfo;
   foreignListenerGone: ForeignListenerGoneInfo;
+  handover: HandoverInfo;
 }
 
 /** What a call on `closed-primary.mjs` returned: `'ok'` or the error's code, and its message. */

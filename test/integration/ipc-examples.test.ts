@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { spawnCluster, until } from '../helpers/cluster.js';
-import { sourceAddress } from '../helpers/client.js';
+import { getJson, sourceAddress } from '../helpers/client.js';
 import http from 'node:http';
 import { onLinux } from '../helpers/platform.js';
 
@@ -9,25 +9,6 @@ import { onLinux } from '../helpers/platform.js';
 
 const example = (name: string): string => `../../examples/${name}`;
 
-/** A request whose answer is any JSON (the examples' own shapes). */
-function getJson<T>(port: number, path: string, { localAddress = '127.0.0.1', method = 'GET' } = {}): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, localAddress, agent: false, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(text) as T);
-        } catch {
-          reject(new Error(`not JSON (status ${res.statusCode}): ${text.slice(0, 200)}`));
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 it.skipIf(!onLinux)('metrics: the primary adds up the requests every worker reports', async () => {
   const cluster = await spawnCluster(example('bus-metrics.mjs'), { env: { PORT: '0', WORKERS: '3', REPORT_EVERY_MS: '50' } });

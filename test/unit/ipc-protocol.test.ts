@@ -202,3 +202,33 @@ describe('kernel steering messages', () => {
     expect(decodeMessage({ __sticky: 1, v: 1, type: 'sticky:unlisten', payload: { slot: 'a' } }).kind).toBe('malformed');
   });
 });
+
+describe('slot state handover messages', () => {
+  const raw = (type: string, payload: unknown): unknown => ({ __sticky: 1, v: 1, type, payload });
+
+  it('decodes each of them as sent', () => {
+    for (const message of [
+      encodeMessage('sticky:handoverOffer', {}),
+      encodeMessage('sticky:handoverChannel', { role: 'give', maxBytes: 1024 }),
+      encodeMessage('sticky:handoverChannel', { role: 'take', maxBytes: 0 }),
+      encodeMessage('sticky:handoverBegin', { timeout: 1000 }),
+      encodeMessage('sticky:startEmpty', { reason: 'crashed' }),
+      encodeMessage('sticky:adopted', { isAdopted: true, bytes: 10 }),
+      encodeMessage('sticky:adopted', { isAdopted: false, reason: 'tooLarge', bytes: 0 }),
+    ]) {
+      expect(decodeMessage(message)).toEqual({ kind: 'message', message: { type: message.type, payload: message.payload } });
+    }
+  });
+
+  it.each([
+    ['a channel of another role', 'sticky:handoverChannel', { role: 'steal', maxBytes: 1 }],
+    ['a negative size', 'sticky:handoverChannel', { role: 'take', maxBytes: -1 }],
+    ['a fractional deadline', 'sticky:handoverBegin', { timeout: 0.5 }],
+    ['an unknown reason', 'sticky:startEmpty', { reason: 'because' }],
+    ['an adoption without a boolean', 'sticky:adopted', { isAdopted: 'yes', bytes: 1 }],
+    ['an adoption with an unknown reason', 'sticky:adopted', { isAdopted: false, reason: 'x', bytes: 0 }],
+    ['an adoption of an uncountable size', 'sticky:adopted', { isAdopted: true, bytes: Number.NaN }],
+  ])('refuses %s', (_, type, payload) => {
+    expect(decodeMessage(raw(type, payload))).toEqual({ kind: 'malformed' });
+  });
+});

@@ -31,6 +31,17 @@ describe('renderMetrics', () => {
     expect(text).toContain('sticky_runtime_kernel_program_restores_total 39\n');
   });
 
+  it('counts slot state handovers by outcome, and the last pause in seconds', () => {
+    const handovers = { adopted: 5, empty: { timeout: 1, noHandover: 2 }, lastPauseMs: 120 };
+    const withHandovers = renderMetrics({ ...base, handovers });
+    expect(withHandovers).toContain('# TYPE sticky_runtime_handovers_total counter\n');
+    expect(withHandovers).toContain('sticky_runtime_handovers_total{result="adopted"} 5\n');
+    expect(withHandovers).toContain('sticky_runtime_handovers_total{result="timeout"} 1\n');
+    expect(withHandovers).toContain('sticky_runtime_handovers_total{result="noHandover"} 2\n');
+    expect(withHandovers).toContain('sticky_runtime_handover_last_pause_seconds 0.12\n');
+    expect(text).not.toContain('sticky_runtime_handovers_total');
+  });
+
   it('converts ms to seconds and leaves out what is unknown', () => {
     expect(text).toContain('sticky_runtime_slot_last_reload_duration_seconds{slot="0"} 1.5\n');
     expect(text).not.toContain('sticky_runtime_slot_last_reload_duration_seconds{slot="1"}');

@@ -75,12 +75,12 @@ describe('worker environment', () => {
     expect(decodeWorkerEnv(env)).toEqual({
       slot: 3, readiness: 'manual', shutdownTimeout: 9_000, drainTimeout: 3_000, ipcTimeout: 700, logLevel: 'debug',
       proxyHeader: 'x-forwarded-for', trustedHops: 2, trustedProxies: undefined, mode: 'proxyHeader', maxRequests: 110, maxMemory: 2 ** 30, memoryCheckInterval: 250,
-      reportInterval: 500, isScraped: true,
+      reportInterval: 500, isScraped: true, handoverProtocol: 1,
     });
     // Without the endpoint, workers gather no prom-client metrics; by default they report every second.
     expect(decodeWorkerEnv(encodeWorkerEnv(normalize({}), 0))).toMatchObject({ reportInterval: 1_000, isScraped: false });
     // A process the runtime did not fork reports nothing.
-    expect(decodeWorkerEnv({})).toMatchObject({ reportInterval: 0, isScraped: false });
+    expect(decodeWorkerEnv({})).toMatchObject({ reportInterval: 0, isScraped: false, handoverProtocol: undefined });
     expect(decodeWorkerEnv(encodeWorkerEnv(options, 0, () => 0)).maxRequests).toBe(100);
     // "Never" written as the largest integer, plus jitter, still reads back.
     const never = normalize({ maxRequests: Number.MAX_SAFE_INTEGER, maxRequestsJitter: 10 });

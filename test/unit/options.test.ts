@@ -24,7 +24,7 @@ describe('normalizeListenOptions: defaults', () => {
     expect(rest).toEqual({
       trustedHops: 0, hashSeed: 0, backlog: 2048, steering: 'auto', groupCheckInterval: 1000, maxHeadBytes: 16_384, headTimeout: 10_000,
       maxPendingHeads: 1024, slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, shutdownDelay: 0,
-      drainTimeout: 10_000, handleSignals: true, readyTimeout: 30_000, workerTimeout: 30_000, readiness: 'listen',
+      drainTimeout: 10_000, handoverTimeout: 2_000, handoverMaxBytes: 64 * 1024 * 1024, handleSignals: true, readyTimeout: 30_000, workerTimeout: 30_000, readiness: 'listen',
       reloadConcurrency: 1, maxRequests: 0, maxRequestsJitter: 0, maxMemory: 0, memoryCheckInterval: 5_000,
       reportInterval: 1_000, metricsRegistry: undefined, respawnDelay: 100, maxRespawnDelay: 30_000, minUptime: 5_000, maxRestarts: 10, restartWindow: 60_000,
       failedSlotRetry: 60_000, logLevel: 'info', ipcTimeout: 10_000,
@@ -354,5 +354,14 @@ describe('normalizeListenOptions: logger', () => {
       // pino underneath the StickyLogger type.
       expect((normalizeListenOptions(input).logger as unknown as PinoLogger).isLevelEnabled('fatal')).toBe(false);
     }
+  });
+});
+
+describe('slot state handover options', () => {
+  it('takes handoverTimeout and handoverMaxBytes within their bounds, and names the option it refuses', () => {
+    expect(normalizeListenOptions({ handoverTimeout: 250, handoverMaxBytes: 0 })).toMatchObject({ handoverTimeout: 250, handoverMaxBytes: 0 });
+    expect(() => normalizeListenOptions({ handoverTimeout: 0 })).toThrow(/handoverTimeout/);
+    expect(() => normalizeListenOptions({ handoverMaxBytes: 2 ** 31 })).toThrow(/handoverMaxBytes/);
+    expect(() => normalizeListenOptions({ handoverMaxBytes: 1.5 })).toThrow(/handoverMaxBytes/);
   });
 });

@@ -48,5 +48,5 @@ export class HopWorker implements WorkerPlane {
     return undefined;
   }
 
-  serverClosed(): void {}
+  leaveSlot(): void {}
 }

@@ -53,8 +53,8 @@ export class KernelWorker implements WorkerPlane {
     });
   }
 
-  /** The application closed its server: the slot's clients wait in its socket's queue for the successor. */
-  serverClosed(): void {
+  /** The worker leaves its slot: the slot's clients wait in its socket's queue for the successor. */
+  leaveSlot(): void {
     this.#closeAll();
   }
 

@@ -1,0 +1,153 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeMessage, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
+import { settlesWithin } from '../internal/deadline.js';
+import type { Tracked } from './tracked-worker-primary.js';
+import type { SlotOwner } from './slot-owner-primary.js';
+
+// Slot state handover, the primary's half (a worker's is handover-worker.ts): inside a planned
+// replacement, once the successor is ready, the primary makes the state channel (a connected pair of
+// Unix sockets), gives one end to each worker, takes the slot's route from the retiring worker (its new
+// clients wait in the slot's queue or its socket's backlog) and waits, at most `handoverTimeout`, for the
+// successor to say it adopted the state; the caller then routes the slot to the successor.
+
+/** One slot state handover, as the primary's `handover` event reports it. */
+export interface HandoverInfo {
+  slot: number;
+  fromWorkerId: number;
+  toWorkerId: number;
+  /** The successor took the state; else it started empty, for `reason`. */
+  isAdopted: boolean;
+  reason?: EmptyStartReason;
+  /** Bytes of state the successor adopted (0 when it started empty). */
+  bytes: number;
+  /** Ms the slot's new clients waited: from the retiring worker's last connection to the successor's first. */
+  pauseMs: number;
+}
+
+/** A handover's result; `isSuccessorGone`: the successor exited meanwhile (the slot needs another). */
+export type HandoverResult = HandoverInfo & { isSuccessorGone: boolean };
+
+export interface HandoverLimits {
+  /** Ms the slot may pause; the retiring worker waits half of it for its requests in flight. */
+  timeout: number;
+  maxBytes: number;
+}
+
+const ignoreSendError = (): void => {
+  // The worker exited meanwhile: its exit is handled by the supervisor, and the wait below ends.
+};
+
+/**
+ * Hands the slot state of `from` (which offered it) to `to` (ready, not routed yet). The caller
+ * installs `to` once this settles, whatever the result.
+ */
+export async function handOver(
+  from: Tracked, to: Tracked, slots: SlotOwner, limits: HandoverLimits,
+): Promise<HandoverResult> {
+  const base = { slot: to.slot, fromWorkerId: from.worker.id, toWorkerId: to.worker.id };
+  let ends: [Socket, Socket];
+  try {
+    ends = await openStateChannel(limits.timeout);
+  } catch {
+    startEmpty(to, 'handoverFailed');
+    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs: 0, isSuccessorGone: false };
+  }
+  const [give, take] = ends;
+  const { maxBytes } = limits;
+  to.worker.send(encodeMessage('sticky:handoverChannel', { role: 'take', maxBytes }), take, ignoreSendError);
+  from.worker.send(encodeMessage('sticky:handoverChannel', { role: 'give', maxBytes }), give, ignoreSendError);
+  const startedAt = performance.now();
+  // After the last connection already on its way to the retiring worker (see WorkerLink.recall).
+  const begin = encodeMessage('sticky:handoverBegin', { timeout: Math.floor(limits.timeout / 2) });
+  if (from.hasClosedServer) from.worker.send(begin, ignoreSendError);
+  else slots.withdraw(from, begin);
+  let answer: RuntimeMessageMap['sticky:adopted'] | undefined;
+  await settlesWithin(Promise.race([to.adopted.then((adopted) => (answer = adopted)), to.exited]), limits.timeout);
+  const pauseMs = Math.round(performance.now() - startedAt);
+  if (to.exitCode !== undefined) {
+    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs, isSuccessorGone: true };
+  }
+  if (answer === undefined) {
+    startEmpty(to, 'timeout');
+    return { ...base, isAdopted: false, reason: 'timeout', bytes: 0, pauseMs, isSuccessorGone: false };
+  }
+  const reason = answer.isAdopted ? {} : { reason: answer.reason ?? 'handoverFailed' };
+  return { ...base, isAdopted: answer.isAdopted, ...reason, bytes: answer.bytes, pauseMs, isSuccessorGone: false };
+}
+
+/** Tells a worker it gets no slot state (and why); it settles its `adoptedState()`. */
+export function startEmpty(tracked: Tracked, reason: EmptyStartReason): void {
+  if (tracked.worker.isConnected()) tracked.worker.send(encodeMessage('sticky:startEmpty', { reason }), ignoreSendError);
+}
+
+/**
+ * A connected pair of Unix sockets, made by the primary: a listener in a fresh directory only this
+ * user can enter (mode 0700), one connection to it, then the listener and the directory are gone.
+ * The connecting end writes a random nonce the accepted end must read back, so a connection of
+ * another process of this user that raced in is not taken for it.
+ */
+export async function openStateChannel(timeout: number): Promise<[Socket, Socket]> {
+  const directory = await mkdtemp(join(tmpdir(), 'sticky-runtime-'));
+  const server = createServer({ pauseOnConnect: true });
+  const sockets: Socket[] = [];
+  try {
+    const path = join(directory, 'state.sock');
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    const nonce = randomBytes(16);
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    const client = connect(path);
+    sockets.push(client);
+    client.on('error', () => undefined);
+    client.write(nonce);
+    const pair = (async (): Promise<[Socket, Socket]> => {
+      const socket = await accepted;
+      sockets.push(socket);
+      server.close();
+      socket.on('error', () => undefined);
+      const read = await readExactly(socket, nonce.length);
+      if (!timingSafeEqual(read, nonce)) throw new Error('a foreign connection reached the state channel');
+      return [client, socket];
+    })();
+    if (!(await settlesWithin(pair, timeout))) throw new Error('the state channel did not connect in time');
+    return await pair;
+  } catch (error) {
+    for (const socket of sockets) socket.destroy();
+    throw error;
+  } finally {
+    server.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** The next `length` bytes of a paused socket, leaving it paused with nothing read past them. */
+function readExactly(socket: Socket, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      const needed = length - size;
+      if (chunk.length > needed) {
+        socket.unshift(chunk.subarray(needed));
+        chunk = chunk.subarray(0, needed);
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size < length) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onClose = (): void => reject(new Error('the state channel closed'));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.resume();
+  });
+}

@@ -1,0 +1,269 @@
+import cluster from 'node:cluster';
+import { Socket } from 'node:net';
+import { deserialize, serialize } from 'node:v8';
+import type { Logger } from '../logger.js';
+import { ErrorCode, StickyError } from '../errors.js';
+import { encodeMessage, type EmptyStartReason } from '../ipc/index.js';
+import { inheritedOptions } from '../options/index.js';
+import { deferred } from '../internal/deadline.js';
+import { STATE_PROTOCOL, encodeStateHeader, readStateHeader, type StateHeader } from '../internal/state-frame.js';
+
+// Slot state handover, a worker's half (the primary's is handover-primary.ts). A retiring worker whose
+// application registered `onHandover()` stops taking connections when the primary says so, lets its
+// requests in flight finish, and writes its slot state (v8.serialize bytes) to a channel the primary
+// made; its successor reads them, runs the application's `onAdopt()` hooks, and only then asks to be
+// routed. A worker that gets no state (first start, crash, a deadline, a refusal) is told why.
+
+/** What the successor learns with the state. */
+export interface AdoptInfo {
+  /** Size of the serialised state in bytes. */
+  readonly bytes: number;
+  /** The version the predecessor passed to `onHandover()`, if any. */
+  readonly version: string | undefined;
+}
+
+/** Takes the predecessor's slot state; returning `false` refuses it (the worker starts empty). */
+export type AdoptHook = (state: unknown, info: AdoptInfo) => unknown;
+
+export interface HandoverOptions {
+  /** The application's version, passed to the successor's `onAdopt()` hooks (which may refuse it). */
+  version?: string;
+}
+
+/** What this worker started with: its predecessor's slot state, or nothing and why. */
+export type AdoptedState =
+  | { readonly isAdopted: true; readonly state: unknown; readonly bytes: number; readonly version: string | undefined }
+  | { readonly isAdopted: false; readonly state: undefined; readonly reason: EmptyStartReason };
+
+/** Reasons not worth a warning: nothing was lost. */
+const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
+
+const ignoreClosedChannel = (): void => {
+  // The primary is gone: nobody to tell.
+};
+
+export class WorkerHandover {
+  #give: { hook: () => unknown; version: string | undefined } | undefined;
+  readonly #adoptHooks: AdoptHook[] = [];
+  readonly #result = deferred<AdoptedState>();
+  #isSettled = false;
+  #isAdopting = false;
+  #giveChannel: { socket: Socket; maxBytes: number } | undefined;
+  #takeChannel: Socket | undefined;
+  #log: Logger | undefined;
+  #quiesce: (timeout: number) => Promise<void> = () => Promise.resolve();
+
+  /** The attached server's logger and its quiescence (no new connection, requests in flight finished). */
+  attach(log: Logger, quiesce: (timeout: number) => Promise<void>): void {
+    this.#log = log;
+    this.#quiesce = quiesce;
+    // A primary of another handover protocol (or none) never sends this worker a state.
+    if (inheritedOptions().handoverProtocol !== STATE_PROTOCOL) this.#settleEmpty('protocol', false);
+  }
+
+  offer(hook: () => unknown, options: HandoverOptions): void {
+    if (this.#give !== undefined) {
+      throw new StickyError(ErrorCode.InvalidState, '`onHandover()` is already registered in this worker.', {
+        hint: 'Register one hook that returns the whole slot state (e.g. an object of your Maps).',
+      });
+    }
+    this.#give = { hook, version: options.version };
+    process.send?.(encodeMessage('sticky:handoverOffer', {}), undefined, {}, ignoreClosedChannel);
+  }
+
+  addAdoptHook(hook: AdoptHook): void {
+    this.#adoptHooks.push(hook);
+  }
+
+  get adopted(): Promise<AdoptedState> {
+    return this.#result.promise;
+  }
+
+  /** `sticky:handoverChannel`: this worker's end of the state channel. */
+  receiveChannel(role: 'give' | 'take', maxBytes: number, handle: unknown): void {
+    if (!(handle instanceof Socket)) return;
+    handle.on('error', () => {
+      // The other end went away: the reader sees the stream end early, the writer has nobody to tell.
+    });
+    if (role === 'give') this.#giveChannel = { socket: handle, maxBytes };
+    else if (this.#isSettled) handle.destroy();
+    else this.#take(handle, maxBytes);
+  }
+
+  /** `sticky:handoverBegin`: quiesce for at most `timeout` ms, then hand the state over. */
+  begin(timeout: number): void {
+    void this.#handOver(timeout);
+  }
+
+  /** `sticky:startEmpty`: no state comes (or it came too late: a running adoption finishes, said in the log). */
+  startEmpty(reason: EmptyStartReason): void {
+    if (this.#isAdopting && !this.#isSettled) {
+      this.#log?.warn({ reason }, 'slot state still being adopted past the primary\'s deadline');
+      return;
+    }
+    this.#settleEmpty(reason, false);
+  }
+
+  async #handOver(timeout: number): Promise<void> {
+    const channel = this.#giveChannel;
+    this.#giveChannel = undefined;
+    await this.#quiesce(timeout);
+    if (channel === undefined || this.#give === undefined) return;
+    const { socket, maxBytes } = channel;
+    let header: StateHeader;
+    let payload: Buffer | undefined;
+    try {
+      payload = serialize(await this.#give.hook());
+      const status = payload.length > maxBytes ? 'tooLarge' : 'ok';
+      header = { protocol: STATE_PROTOCOL, status, bytes: payload.length, ...this.#version() };
+      if (status === 'tooLarge') {
+        this.#log?.warn({ bytes: payload.length, handoverMaxBytes: maxBytes }, 'slot state too large to hand over');
+        payload = undefined;
+      }
+    } catch (error) {
+      this.#log?.error({ err: error }, 'handover hook failed: the successor starts empty');
+      header = { protocol: STATE_PROTOCOL, status: 'handoverFailed', bytes: 0, ...this.#version() };
+      payload = undefined;
+    }
+    socket.write(encodeStateHeader(header));
+    if (payload !== undefined) socket.write(payload);
+    socket.end();
+    if (payload !== undefined) this.#log?.info({ bytes: payload.length }, 'slot state handed over');
+  }
+
+  #version(): { version?: string } {
+    const version = this.#give?.version;
+    return version === undefined ? {} : { version };
+  }
+
+  #take(socket: Socket, maxBytes: number): void {
+    this.#takeChannel = socket;
+    let pending: Buffer = Buffer.alloc(0);
+    let header: StateHeader | undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const refuse = (reason: EmptyStartReason): void => this.#settleEmpty(reason, true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#isSettled || this.#isAdopting) return;
+      if (header === undefined) {
+        pending = Buffer.concat([pending, chunk]);
+        const read = readStateHeader(pending);
+        if (read.kind === 'more') return;
+        if (read.kind === 'invalid' || read.header.protocol !== STATE_PROTOCOL) return refuse('protocol');
+        header = read.header;
+        if (header.status !== 'ok') return refuse(header.status);
+        if (header.bytes > maxBytes) return refuse('tooLarge');
+        chunk = pending.subarray(read.used);
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > header.bytes) return refuse('protocol');
+      if (size === header.bytes) void this.#adopt(Buffer.concat(chunks, size), header);
+    });
+    socket.on('close', () => {
+      if (!this.#isAdopting) refuse('predecessorGone');
+    });
+  }
+
+  async #adopt(bytes: Buffer, header: StateHeader): Promise<void> {
+    this.#isAdopting = true;
+    this.#takeChannel?.destroy();
+    let state: unknown;
+    try {
+      state = deserialize(bytes);
+    } catch (error) {
+      this.#log?.error({ err: error }, 'slot state could not be read: starting empty');
+      this.#settleEmpty('handoverFailed', true);
+      return;
+    }
+    const info: AdoptInfo = { bytes: bytes.length, version: header.version };
+    for (const hook of this.#adoptHooks) {
+      try {
+        if ((await hook(state, info)) === false) {
+          this.#settleEmpty('refused', true);
+          return;
+        }
+      } catch (error) {
+        this.#log?.error({ err: error }, 'adopt hook failed: starting empty');
+        this.#settleEmpty('adoptFailed', true);
+        return;
+      }
+    }
+    if (this.#isSettled) return;
+    this.#isSettled = true;
+    this.#result.resolve({ isAdopted: true, state, bytes: bytes.length, version: header.version });
+    this.#log?.info({ bytes: bytes.length }, 'slot state adopted');
+    process.send?.(encodeMessage('sticky:adopted', { isAdopted: true, bytes: bytes.length }), undefined, {},
+      ignoreClosedChannel);
+  }
+
+  /** Starts without state; `shouldReport`: the primary waits for this worker's answer. */
+  #settleEmpty(reason: EmptyStartReason, shouldReport: boolean): void {
+    if (this.#isSettled) return;
+    this.#isSettled = true;
+    this.#takeChannel?.destroy();
+    this.#result.resolve({ isAdopted: false, state: undefined, reason });
+    if (QUIET_REASONS.has(reason)) this.#log?.debug({ reason }, 'starting without slot state');
+    else this.#log?.[reason === 'crashed' ? 'info' : 'warn']({ reason }, 'starting without slot state');
+    if (shouldReport) {
+      process.send?.(encodeMessage('sticky:adopted', { isAdopted: false, reason, bytes: 0 }), undefined, {},
+        ignoreClosedChannel);
+    }
+  }
+}
+
+let handover: WorkerHandover | undefined;
+
+/** This worker process's handover, made on first use. */
+export function workerHandover(): WorkerHandover {
+  handover ??= new WorkerHandover();
+  return handover;
+}
+
+/**
+ * Registers what this worker's slot carries (its in-memory sessions, caches): on a planned
+ * replacement (rolling restart, recycling, the CLI's reload) the hook's value, serialised with
+ * `v8.serialize` (Map, Set, Date, Buffer, BigInt round-trip; functions and sockets do not), reaches
+ * the slot's next worker before it takes a connection. Once per worker.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary, `STICKY_ERR_INVALID_STATE` when
+ * called twice.
+ * @example
+ * const sessions = new Map();
+ * onHandover(() => sessions);
+ * onAdopt((state) => { for (const [id, session] of state) sessions.set(id, session); });
+ */
+export function onHandover(hook: () => unknown, options: HandoverOptions = {}): void {
+  assertWorker('onHandover');
+  workerHandover().offer(hook, options);
+}
+
+/**
+ * Registers a hook that receives the predecessor's slot state before this worker takes a connection;
+ * the slot waits for what it returns (within `handoverTimeout`). Returning `false` refuses the state.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
+ */
+export function onAdopt(hook: AdoptHook): void {
+  assertWorker('onAdopt');
+  workerHandover().addAdoptHook(hook);
+}
+
+/**
+ * Settles once this worker knows what it started with: its predecessor's slot state, or nothing and
+ * why. It settles after readiness: await it after `ready()`, not before.
+ */
+export function adoptedState(): Promise<AdoptedState> {
+  try {
+    assertWorker('adoptedState');
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return workerHandover().adopted;
+}
+
+function assertWorker(name: string): void {
+  if (!cluster.isWorker) {
+    throw new StickyError(ErrorCode.WrongProcess, `\`${name}()\` works only in a worker.`, {
+      hint: 'Call it in the worker branch, where `listen()` returned null.',
+    });
+  }
+}

@@ -1,0 +1,260 @@
+import http from 'node:http';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { defaultPlane, spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
+import { getJson, sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
+
+// Slot state handover: a planned replacement hands the retiring worker's slot state (here, per-client
+// visit counters in a Map) to its successor before the successor takes a connection; a crash does not,
+// and the successor says so. Real primaries, workers and clients from distinct source addresses.
+
+interface Visit { count: number; slot: number; pid: number; workerId: number; adopted: { isAdopted: boolean; reason?: string } }
+interface Adopted {
+  slot: number; pid: number; clients: number;
+  adopted: { isAdopted: boolean; reason?: string; bytes?: number };
+  adoptInfo?: { bytes: number; version?: string; isDate: boolean; big: string; pad: number };
+}
+
+const visit = (port: number, address: string): Promise<Visit> => getJson<Visit>(port, '/visit', { localAddress: address });
+
+async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
+  const reply = cluster.next('reloaded', { timeout: 30_000 });
+  cluster.child.send({ type: 'reload' });
+  return await reply;
+}
+
+/** Visits from each address `times` times, one address after the other; returns the last answer of each. */
+async function visitAll(port: number, addresses: string[], times = 1): Promise<Map<string, Visit>> {
+  const last = new Map<string, Visit>();
+  for (let round = 0; round < times; round++) {
+    for (const address of addresses) last.set(address, await visit(port, address));
+  }
+  return last;
+}
+
+interface VisitLoad {
+  until(answered: number): Promise<void>;
+  answered(): number;
+  stop(): Promise<{ errors: string[]; broken: string[]; pidsPerClient: number[] }>;
+}
+
+/**
+ * One loop per address, each visiting back to back and checking that its counter goes up by one; half
+ * the loops keep their connection alive between visits, half open a fresh one each time.
+ */
+function startVisits(port: number, clients: string[]): VisitLoad {
+  let isRunning = true;
+  let answered = 0;
+  const errors: string[] = [];
+  const broken: string[] = [];
+  const pids = clients.map(() => new Set<number>());
+  const waiters: { target: number; resolve: () => void }[] = [];
+  const loops = clients.map(async (address, index) => {
+    const agent = index % 2 === 0 ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
+    let expected = 1;
+    while (isRunning) {
+      try {
+        const answer = await getJson<Visit>(port, '/visit', { localAddress: address, agent });
+        if (answer.count !== expected) broken.push(`${address}: ${answer.count} after ${expected - 1}`);
+        expected = answer.count + 1;
+        pids[index]?.add(answer.pid);
+        answered++;
+        for (const waiter of waiters.filter((w) => answered >= w.target)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
+      } catch (error) {
+        errors.push(`${address}: ${(error as Error).message}`);
+      }
+    }
+    if (agent !== false) agent.destroy();
+  });
+  return {
+    until: (target) => new Promise((resolve) => {
+      if (answered >= target) resolve();
+      else waiters.push({ target, resolve });
+    }),
+    answered: () => answered,
+    stop: async () => {
+      isRunning = false;
+      await Promise.all(loops);
+      return { errors, broken, pidsPerClient: pids.map((set) => set.size) };
+    },
+  };
+}
+
+const addresses = (count: number): string[] => Array.from({ length: count }, (_, i) => sourceAddress(i));
+
+describe.skipIf(!onLinux)('slot state handover', () => {
+  it('a rolling restart hands every slot its state: counters continue, successors report what they adopted', async () => {
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '3', APP_VERSION: '7' } });
+    expect((cluster.ready.steering as { plane: string }).plane).toBe(defaultPlane());
+    const clients = addresses(24);
+    const before = await visitAll(cluster.port, clients, 3);
+    for (const answer of before.values()) expect(answer.count).toBe(3);
+    const result = await reload(cluster);
+    expect(result.ok).toBe(true);
+    const handovers = cluster.all('handover');
+    expect(handovers).toHaveLength(3);
+    for (const handover of handovers) expect(handover).toMatchObject({ isAdopted: true });
+    for (const handover of handovers) expect(handover.bytes).toBeGreaterThan(0);
+    const after = await visitAll(cluster.port, clients);
+    for (const [address, answer] of after) {
+      // The same slot, a new process, and the counter went on from 3.
+      expect(answer.slot, address).toBe(before.get(address)?.slot);
+      expect(answer.pid, address).not.toBe(before.get(address)?.pid);
+      expect(answer.count, address).toBe(4);
+      expect(answer.adopted.isAdopted, address).toBe(true);
+    }
+    const adopted = await getJson<Adopted>(cluster.port, '/adopted', { localAddress: clients[0] });
+    // Map, Date, Buffer and BigInt came through v8.serialize; the app's version reached onAdopt.
+    expect(adopted.adoptInfo).toMatchObject({ version: '7', isDate: true, big: String(2n ** 70n), pad: 0 });
+    const { stats } = await cluster.ask('stats');
+    expect(stats.handovers.adopted).toBe(3);
+    expect(stats.handovers.empty).toEqual({});
+  });
+
+  it('under load, three rolling restarts: no counter ever resets or skips, 0 failed requests, on both kinds of connection', async () => {
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '3' } });
+    const clients = addresses(40);
+    const load = startVisits(cluster.port, clients);
+    await load.until(400);
+    for (let round = 0; round < 3; round++) {
+      expect((await reload(cluster)).ok).toBe(true);
+      await load.until(load.answered() + 200);
+    }
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    // Each client's answers counted 1, 2, 3, … with no gap or repeat, across every worker of its slot.
+    expect(result.broken).toEqual([]);
+    expect(result.pidsPerClient.some((pids) => pids > 1)).toBe(true);
+    expect(cluster.all('handover').filter((handover) => handover.isAdopted)).toHaveLength(9);
+  });
+
+  it('the state is taken once the requests in flight finished: a slow visit counts in the successor', async () => {
+    const options = JSON.stringify({ handoverTimeout: 20_000 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options } });
+    const [client] = addresses(1) as [string];
+    // On one kept-alive connection: the slow visit surely reaches the worker that is about to retire.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => agent.destroy());
+    const { pid } = await getJson<Visit>(cluster.port, '/visit', { localAddress: client, agent });
+    await getJson<Visit>(cluster.port, '/visit', { localAddress: client, agent });
+    const slow = getJson<Visit>(cluster.port, '/visit?delay=1500', { localAddress: client, agent });
+    const reloaded = reload(cluster);
+    expect(await slow).toMatchObject({ count: 3, pid });
+    expect((await reloaded).ok).toBe(true);
+    expect(cluster.all('handover')).toMatchObject([{ isAdopted: true }]);
+    const answer = await visit(cluster.port, client);
+    expect(answer.pid).not.toBe(pid);
+    expect(answer.count).toBe(4);
+  });
+
+  it('a request still in flight at half of handoverTimeout does not hold the slot: the state goes, the request ends on the old worker', async () => {
+    const options = JSON.stringify({ handoverTimeout: 1_000 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options } });
+    const [client, other] = addresses(2) as [string, string];
+    await visitAll(cluster.port, [client], 2);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => agent.destroy());
+    const { pid } = await getJson<Visit>(cluster.port, '/visit', { localAddress: other, agent });
+    const order: string[] = [];
+    const handedOver = cluster.next('handover', { timeout: 20_000 }).then((handover) => {
+      order.push('handover');
+      return handover;
+    });
+    const slow = getJson<Visit>(cluster.port, '/visit?delay=8000', { localAddress: other, agent }).then((answer) => {
+      order.push('slow answer');
+      return answer;
+    });
+    const reloaded = reload(cluster);
+    expect(await handedOver).toMatchObject({ isAdopted: true });
+    // The slow request was answered by the retiring worker, after the handover: its visit is not in the state.
+    expect(await slow).toMatchObject({ count: 2, pid });
+    expect(order).toEqual(['handover', 'slow answer']);
+    expect((await reloaded).ok).toBe(true);
+    expect(await visit(cluster.port, client)).toMatchObject({ count: 3 });
+  });
+
+  it('recycling (maxRequests) and a server the application closed hand the state over too', async () => {
+    const options = JSON.stringify({ maxRequests: 12 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options } });
+    const [client] = addresses(1) as [string];
+    const first = await visit(cluster.port, client);
+    const recycled = cluster.next('handover', { timeout: 20_000 });
+    await visitAll(cluster.port, [client], 11);
+    expect(await recycled).toMatchObject({ isAdopted: true });
+    let answer = await visit(cluster.port, client);
+    await until(async () => (answer = await visit(cluster.port, client)).pid !== first.pid, { what: 'the recycled worker answers' });
+    const afterRecycle = answer;
+    expect(afterRecycle.adopted.isAdopted).toBe(true);
+    // Visits stayed counted one by one across the recycle.
+    const replaced = cluster.next('handover', { timeout: 20_000 });
+    const closing = await getJson<{ closing: boolean; pid: number }>(cluster.port, '/close', { localAddress: client });
+    expect(closing).toMatchObject({ closing: true, pid: afterRecycle.pid });
+    expect(await replaced).toMatchObject({ isAdopted: true, fromWorkerId: afterRecycle.workerId });
+    const last = await visit(cluster.port, client);
+    expect(last.pid).not.toBe(afterRecycle.pid);
+    expect(last.count).toBe(afterRecycle.count + 1);
+  });
+
+  it('a crash is no handover: the respawned worker starts empty and says it was a crash', async () => {
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '2' } });
+    const [client] = addresses(1) as [string];
+    const first = await visitAll(cluster.port, [client], 2);
+    const { pid, slot } = first.get(client) as Visit;
+    const respawned = cluster.next('workerReady', { where: (m) => m.slot === slot && m.pid !== pid, timeout: 20_000 });
+    process.kill(pid, 'SIGKILL');
+    await respawned;
+    const answer = await visit(cluster.port, client);
+    expect(answer).toMatchObject({ slot, count: 1, adopted: { isAdopted: false, reason: 'crashed' } });
+  });
+
+  it('a worker without onHandover() gives no state: its successor starts empty, counted as noHandover', async () => {
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '2', HANDOVER: 'off' } });
+    const clients = addresses(6);
+    await visitAll(cluster.port, clients, 2);
+    expect((await reload(cluster)).ok).toBe(true);
+    const after = await visitAll(cluster.port, clients);
+    for (const answer of after.values()) expect(answer).toMatchObject({ count: 1, adopted: { isAdopted: false, reason: 'noHandover' } });
+    const { stats } = await cluster.ask('stats');
+    expect(stats.handovers).toMatchObject({ adopted: 0, empty: { noHandover: 2 } });
+    expect(cluster.all('handover')).toEqual([]);
+  });
+
+  it('a state past handoverMaxBytes is not handed over: the successor starts empty with tooLarge', async () => {
+    const options = JSON.stringify({ handoverMaxBytes: 1024 * 1024 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, PAD_BYTES: String(2 * 1024 * 1024) } });
+    const [client] = addresses(1) as [string];
+    await visitAll(cluster.port, [client], 2);
+    expect((await reload(cluster)).ok).toBe(true);
+    expect(cluster.all('handover')).toMatchObject([{ isAdopted: false, reason: 'tooLarge', bytes: 0 }]);
+    expect(await visit(cluster.port, client)).toMatchObject({ count: 1, adopted: { isAdopted: false, reason: 'tooLarge' } });
+    expect(cluster.output()).toContain('slot state too large to hand over');
+  });
+
+  it('a handover hook slower than handoverTimeout: the successor is routed at the deadline and starts empty', async () => {
+    const options = JSON.stringify({ handoverTimeout: 400 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, HOOK_DELAY: '60000' } });
+    const [client] = addresses(1) as [string];
+    await visitAll(cluster.port, [client], 2);
+    expect((await reload(cluster)).ok).toBe(true);
+    const [handover] = cluster.all('handover');
+    expect(handover).toMatchObject({ isAdopted: false, reason: 'timeout' });
+    // The pause ended at the deadline, not when the hook finished (a minute later).
+    expect(handover?.pauseMs).toBeLessThan(60_000);
+    expect(await visit(cluster.port, client)).toMatchObject({ count: 1, adopted: { isAdopted: false, reason: 'timeout' } });
+  });
+
+  it('an adopt hook that refuses or throws: the successor starts empty, refused or adoptFailed', async () => {
+    for (const [adopt, reason] of [['refuse', 'refused'], ['throw', 'adoptFailed']] as const) {
+      const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', ADOPT: adopt } });
+      const [client] = addresses(1) as [string];
+      await visitAll(cluster.port, [client], 2);
+      expect((await reload(cluster)).ok).toBe(true);
+      expect(cluster.all('handover')).toMatchObject([{ isAdopted: false, reason }]);
+      expect(await visit(cluster.port, client)).toMatchObject({ count: 1, adopted: { isAdopted: false, reason } });
+      cluster.child.kill('SIGTERM');
+    }
+  });
+});
