@@ -35,7 +35,7 @@
 // signal, and removes its temporary directory.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AttributedClient, slowRequests } from './lib/attributed-client.mjs';
@@ -211,6 +211,22 @@ function cleanupAll() {
   })();
   return cleaning;
 }
+// The last resort when the script dies before its cleanup ran: SIGTERM to the processes it started
+// (the serve primary stops its workers, PM2's daemon its apps).
+const startedPids = new Set();
+process.on('exit', () => {
+  for (const pid of startedPids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+process.on('uncaughtException', (error) => {
+  console.error(error);
+  cleanupAll().finally(() => process.exit(1));
+});
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
     log(`${signal}: stopping`);
@@ -238,17 +254,24 @@ async function main() {
   for (const makeRunner of sides) {
     const port = await freePort();
     const runner = makeRunner(port);
-    cleanups.push(() => runner.cleanup());
+    cleanups.push(async () => {
+      await runner.cleanup();
+      startedPids.clear();
+    });
+    runner.onPid = (pid) => startedPids.add(pid);
+    runner.onPidGone = (pid) => startedPids.delete(pid);
     results.push(await runSide(runner, port));
     await runner.cleanup();
+    startedPids.clear();
   }
   const path = resultsPath(isQuick);
   const setup = {
-    command: `${commandLine('bench/pm2-side-by-side.mjs')} (after \`npm run build\`)`,
+    command: commandLine('bench/pm2-side-by-side.mjs'),
     date: today(),
     minutes: (Date.now() - startedAt) / 60_000,
     revision: sourceRevision(),
     machine: describeMachine(),
+    cores: availableParallelism(),
     settings,
     keepAliveSources,
     closeSources,

@@ -65,6 +65,9 @@ export function stickyRuntimeRunner({ dir, host, port, workers }) {
       child = spawn(process.execPath, [BIN, 'serve', APP, '--host', host, '--port', String(port), '--workers', String(workers),
         '--control-socket', socket, '--log-level', 'warn'], { cwd: dir, stdio: ['ignore', log, log] });
       exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+      this.onPid?.(child.pid);
+      const { pid } = child;
+      child.once('exit', () => this.onPidGone?.(pid));
     },
     get pid() {
       return child?.pid;
@@ -149,6 +152,7 @@ export function pm2Runner({ dir, host, port, workers, pm2 }) {
     async prepare() {
       await pm2.pm2(['ping']);
       daemonPid = pm2.daemonPid();
+      if (daemonPid !== undefined) this.onPid?.(daemonPid);
     },
     start() {
       this.starting = pm2.pm2(['start', ecosystem]);

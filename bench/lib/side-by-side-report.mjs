@@ -18,11 +18,14 @@ export function renderSideBySide(results, setup) {
     return kinds(counts);
   };
   const out = [];
-  out.push(`## \`sticky-runtime serve\` and PM2 cluster mode side by side (${setup.date})`);
+  // Busy: more runnable processes than cores, on average over the last minute, when a side began.
+  const busy = results.some((r) => Number(r.loadAverage.split(' ')[0]) > setup.cores);
+  out.push(`## \`sticky-runtime serve\` and PM2 cluster mode side by side (${setup.date}${busy ? ', busy machine' : ''})`);
   out.push('');
   out.push(`The same Express app (\`bench/targets/express-app.cjs\`), ${settings.workers} workers each, under the same load ` +
-    `(${settings.sources} source addresses, half of them keep-alive), ${settings.reloads} rolling reloads each, one side ` +
-    'after the other on the same machine. Command: `' + setup.command.replace(/`/g, '') + '`.');
+    `(${settings.sources} source addresses, half of them keep-alive), ${settings.reloads} rolling ` +
+    `reload${settings.reloads === 1 ? '' : 's'} each, one side after the other on the same machine. ` +
+    `Command: \`${setup.command}\` (after \`npm run build\`).`);
   out.push('');
   out.push(table(['', ...results.map((r) => r.name)], [
     ['failed requests per reload', ...perReload((x) => String(total(x.failures)))],
@@ -72,7 +75,12 @@ export function renderSideBySide(results, setup) {
     'with PM2\'s daemon already running) until the first `200` on a fresh connection, tried every 10 ms.');
   out.push(`- **Stop**: after the load, ${settings.inflight} requests to \`GET /slow?ms=${settings.slowMs}\` from ` +
     `${setup.inflightSources[0]} … ${setup.inflightSources.at(-1)}; once each has received its first line from a worker, ` +
-    'the cluster is told to stop. Lost: the response did not complete. The app installs no signal handler of its own.');
+    'the cluster is told to stop. Lost: the response did not complete. The app installs no signal handler of its own. ' +
+    'The stop\'s duration includes waiting for what is in flight, where the runner waits.');
+  out.push('- **Why PM2 resets**: PM2 stops a worker (on reload and on `pm2 stop`) with SIGINT, then SIGKILL after ' +
+    '`kill_timeout`; an app without a SIGINT handler of its own exits at once, and the requests in flight and ' +
+    'keep-alive connections of that worker go with it. A sticky-runtime worker drains first: it answers what is in ' +
+    'flight and closes each keep-alive connection after a response that says `Connection: close`.');
   out.push('');
   out.push('### Setup');
   out.push('');
