@@ -4,14 +4,15 @@
 //   PORT=8080 WORKERS=2 npm run demo   (environment: PORT 3000, WORKERS 4, HOST 127.0.0.1, LOG_LEVEL info)
 //
 // Every worker keeps its visit counts in its own memory, keyed by the client address. The counts
-// only add up because sticky-runtime sends every connection from one address to the same worker.
+// only add up because sticky-runtime sends every connection from one address to the same worker, and
+// they survive a reload (kill -HUP <primary pid>): each slot hands them to its next worker.
 // This same file runs in the primary and in every worker: listen() tells them apart.
 import cluster from 'node:cluster';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
-import { listen, onDrain, onShutdown } from '../dist/index.js';
+import { adoptedState, listen, onAdopt, onDrain, onHandover, onShutdown } from '../dist/index.js';
 import { prettyDestination } from './pretty-log.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -57,6 +58,15 @@ if (closeMaster === null) startWorker();
 else startPrimary(closeMaster);
 
 function startWorker() {
+  // A reload (kill -HUP <primary pid>) hands this slot's visit counts to the slot's next worker.
+  onHandover(() => visits);
+  onAdopt((state) => {
+    if (state instanceof Map) for (const [client, count] of state) visits.set(client, count);
+  });
+  void adoptedState().then((started) => {
+    if (started.isAdopted) log.info({ clients: visits.size, bytes: started.bytes }, 'visit counts adopted');
+  });
+
   // Attached to the same server: an upgrade request reaches the worker that owns the client.
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws, req) => {

@@ -17,6 +17,9 @@ onAdopt((state, info) => {
   expectType<string | undefined>(info.version);
   return info.version === '2.1.0';
 });
+onAdopt<Map<string, { visits: number }>>((state) => {
+  expectType<Map<string, { visits: number }>>(state);
+});
 onAdopt(async (state) => {
   if (state instanceof Map) for (const [id, session] of state) sessions.set(String(id), session as { visits: number });
 });

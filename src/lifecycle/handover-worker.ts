@@ -22,8 +22,11 @@ export interface AdoptInfo {
   readonly version: string | undefined;
 }
 
-/** Takes the predecessor's slot state; returning `false` refuses it (the worker starts empty). */
-export type AdoptHook = (state: unknown, info: AdoptInfo) => unknown;
+/**
+ * Takes the predecessor's slot state; returning `false` refuses it (the worker starts empty). `T` is
+ * what the application's `onHandover()` returns: it is not checked (the state crossed processes).
+ */
+export type AdoptHook<T = unknown> = (state: T, info: AdoptInfo) => unknown;
 
 export interface HandoverOptions {
   /** The application's version, passed to the successor's `onAdopt()` hooks (which may refuse it). */
@@ -242,9 +245,9 @@ export function onHandover(hook: () => unknown, options: HandoverOptions = {}): 
  * the slot waits for what it returns (within `handoverTimeout`). Returning `false` refuses the state.
  * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary.
  */
-export function onAdopt(hook: AdoptHook): void {
+export function onAdopt<T = unknown>(hook: AdoptHook<T>): void {
   assertWorker('onAdopt');
-  workerHandover().addAdoptHook(hook);
+  workerHandover().addAdoptHook(hook as AdoptHook);
 }
 
 /**
