@@ -118,7 +118,7 @@ export interface FixtureMessages extends ForwardedEvents {
   /** ws-move-parent.mjs: every WebSocket of the serving child moved to a fresh one (or was refused). */
   moved: WsMoved;
   /** ws-move-parent.mjs: the serving child's WebSockets, those with a client frame half-read, and its sequence errors. */
-  probe: { midFrame: number; open: number; errors: number };
+  wsProbe: { midFrame: number; open: number; errors: number };
 }
 
 /** What a move of ws-move-parent.mjs reports. */

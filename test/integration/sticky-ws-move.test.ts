@@ -109,7 +109,7 @@ describe.skipIf(process.platform !== 'linux')('moving live ws WebSockets between
     const frame = maskedFrame(JSON.stringify({ n: 1 }));
     const socket = (slow.ws as unknown as { _socket: import('node:net').Socket })._socket;
     socket.write(frame.subarray(0, 10));
-    await until(async () => (await cluster.ask('probe')).midFrame === 1, { what: 'the frame half-read' });
+    await until(async () => (await cluster.ask('wsProbe')).midFrame === 1, { what: 'the frame half-read' });
     let fromPid = cluster.ready.pid;
     await heardFrom(clients, fromPid ?? 0, 3);
     const timings: string[] = [];
@@ -135,7 +135,7 @@ describe.skipIf(process.platform !== 'linux')('moving live ws WebSockets between
     await finish([...clients, slow]);
     expect(slow.byPid.get(fromPid ?? 0)).toBeGreaterThan(0);
     expect(clients.reduce((sum, client) => sum + client.big, 0)).toBeGreaterThan(0);
-    expect((await cluster.ask('probe')).errors).toBe(0);
+    expect((await cluster.ask('wsProbe')).errors).toBe(0);
     console.log(`moved 201 WebSockets (freeze+send / until adopted) in ${timings.join(', ')} ms`);
   }, 120_000);
 
@@ -151,7 +151,7 @@ describe.skipIf(process.platform !== 'linux')('moving live ws WebSockets between
       fromPid = result.toPid;
     }
     await finish(clients);
-    expect((await cluster.ask('probe')).errors).toBe(0);
+    expect((await cluster.ask('wsProbe')).errors).toBe(0);
   }, 60_000);
 
   it('refuses deflate with context takeover: those close with 1001, as without a handover', async () => {
