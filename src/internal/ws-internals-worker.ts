@@ -7,6 +7,8 @@ import type { Socket } from 'node:net';
 // https://github.com/websockets/ws/tree/8.23.0/lib). A ws release that changes one breaks this module
 // only, and test/integration/ws-internals-canary.test.ts says which accessor broke. ws is never
 // imported here: the WebSocket class comes from the application's WebSocketServer (`options.WebSocket`).
+// Longer than most files on purpose: it is the one place ws's private state is read or written, so a
+// ws upgrade is checked here and in its canary only.
 
 /** A server-side `ws` WebSocket, as far as this module's callers see it. */
 export interface WebSocketLike extends EventEmitter {

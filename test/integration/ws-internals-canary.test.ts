@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -112,5 +113,36 @@ describe('the ws internals a WebSocket move relies on', () => {
     expect(connectionSettings(ws).deflate).toEqual(moved.description.deflate);
     // Not released: in one process both objects share the handle, and releasing would close it.
     ws.terminate();
+  });
+
+  it('refuses a client frame still half-read at the deadline, and keeps serving it', async () => {
+    const { server, client } = await pair();
+    const raw = (client as unknown as { _socket: Socket })._socket;
+    const frame = Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69]);
+    raw.write(frame.subarray(0, 7));
+    await until(() => !frameState(server).isReceiverAtFrame, { what: 'the receiver mid-frame' });
+    expect(await freezeWebSocket(server, { timeout: 30 })).toEqual({ refused: 'midFrame' });
+    const received = textOf(server);
+    raw.write(frame.subarray(7));
+    expect(await received).toBe('hi');
+  });
+
+  it('refuses TLS terminated in this process and deflate with context takeover, leaving them open', async () => {
+    const tls = { cert: readFileSync(new URL('../fixtures/tls/cert.pem', import.meta.url)),
+      key: readFileSync(new URL('../fixtures/tls/key.pem', import.meta.url)) };
+    const httpsServer = https.createServer(tls);
+    const wss = new WebSocketServer({ server: httpsServer });
+    httpsServer.listen(0, '127.0.0.1');
+    await once(httpsServer, 'listening');
+    onTestFinished(() => { wss.close(); httpsServer.close(); httpsServer.closeAllConnections(); });
+    const accepted = pEvent<string, WebSocket>(wss, 'connection', { timeout: 5_000 });
+    const client = new WebSocket(`wss://127.0.0.1:${(httpsServer.address() as AddressInfo).port}/`, { rejectUnauthorized: false });
+    onTestFinished(() => client.terminate());
+    const [server] = await Promise.all([accepted, once(client, 'open')]);
+    expect(await freezeWebSocket(server, { timeout: 100 })).toEqual({ refused: 'tls' });
+    expect(server.readyState).toBe(WebSocket.OPEN);
+    const { server: deflating } = await pair({ perMessageDeflate: true }, { perMessageDeflate: true });
+    expect(await freezeWebSocket(deflating, { timeout: 100 })).toEqual({ refused: 'deflateContext' });
+    expect(deflating.readyState).toBe(WebSocket.OPEN);
   });
 });
