@@ -54,6 +54,10 @@ export const ErrorCode = {
    * behind it is refused.
    */
   ForeignListener: 'STICKY_ERR_FOREIGN_LISTENER',
+  /** A `send` on a ws WebSocket that moved to another process (the connection lives on there). */
+  WebSocketMoved: 'STICKY_ERR_WS_MOVED',
+  /** A moved WebSocket could not be rebuilt: its description is not one this version reads, or no handle came. */
+  WebSocketHandover: 'STICKY_ERR_WS_HANDOVER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -132,3 +132,49 @@ export function listenWithoutSocket(server: Server, name: string): Promise<void>
     });
   });
 }
+
+/** A connected socket's libuv stream handle (tcp_wrap or pipe_wrap), as far as moving it needs. */
+export interface StreamHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+interface StreamSocketInternals {
+  _handle: StreamHandle | null;
+  _read: (size: number) => void;
+}
+
+const neverRead = (): void => undefined;
+
+/**
+ * The socket's libuv handle, which travels over IPC as a bare handle ('net.Native'); null once the
+ * socket was destroyed. `Socket#_handle`: https://github.com/nodejs/node/blob/v20.x/lib/net.js (function Socket).
+ */
+export function streamHandleOf(socket: Socket): StreamHandle | null {
+  return (socket as unknown as StreamSocketInternals)._handle ?? null;
+}
+
+/**
+ * Stops the socket reading for good, until `startReading`: `socket.pause()` does not stop the handle
+ * (bytes keep landing in the stream's buffer), so the handle's reads stop, and `_read` (which restarts
+ * them: tryReadStart in lib/net.js, called by every `read()`) does nothing while it is stopped.
+ */
+export function stopReading(socket: Socket): void {
+  const internals = socket as unknown as StreamSocketInternals;
+  if (internals._handle !== null) {
+    internals._handle.reading = false;
+    internals._handle.readStop();
+  }
+  internals._read = neverRead;
+}
+
+/** Undoes `stopReading`: `Socket#_read` is the prototype's again and the handle reads (tryReadStart, lib/net.js). */
+export function startReading(socket: Socket): void {
+  const internals = socket as unknown as StreamSocketInternals;
+  if (Object.hasOwn(internals, '_read')) delete (internals as Partial<StreamSocketInternals>)._read;
+  if (internals._handle !== null && !internals._handle.reading) {
+    internals._handle.reading = true;
+    internals._handle.readStart();
+  }
+}

@@ -13,3 +13,8 @@ export {
   keyRuleOf, watchUpstreamReuse,
   type ProxyHeaderResult, type UpstreamReuseCounts,
 } from './routing/index.js';
+export {
+  freezeWebSocket, type FreezeOptions, type FrozenWebSocket, type MoveRefused, type WebSocketDescription,
+} from './ws-freeze-worker.js';
+export { thawWebSocket, type ThawOptions } from './ws-thaw-worker.js';
+export { boundaryVerdict, deflateRefusal, type MoveRefusal } from './ws-boundary.js';

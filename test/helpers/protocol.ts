@@ -114,6 +114,29 @@ export interface FixtureMessages extends ForwardedEvents {
   online: { pid: number };
   exit: { pid: number };
   listenFailed: { error: string };
+  /** ws-move-parent.mjs: the serving child was told to freeze its WebSockets. */
+  freezing: Record<string, never>;
+  /** ws-move-parent.mjs: every WebSocket of the serving child moved to a fresh one (or was refused). */
+  moved: WsMoved;
+  /** ws-move-parent.mjs: the serving child's WebSockets, those with a client frame half-read, and its sequence errors. */
+  wsProbe: { midFrame: number; open: number; errors: number };
+}
+
+/** What a move of ws-move-parent.mjs reports. */
+export interface WsMoved {
+  count: number;
+  refused: Record<string, number>;
+  /** WebSockets with a client frame half-read when the freeze began. */
+  midFrame: number;
+  /** Ms the old process took to freeze and send every WebSocket; `totalMs` until the last was adopted. */
+  ms: number;
+  totalMs: number;
+  fromPid: number;
+  toPid: number;
+  adopted: number;
+  lost: number;
+  /** The first moved WebSocket's old object after the move. */
+  afterMove?: { readyState: number; thrown: string; callback: string | undefined };
 }
 
 export type FixtureMessageType = keyof FixtureMessages;
