@@ -7,7 +7,8 @@ export type { ChannelStats } from './lifecycle/index.js';
 export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';
 export {
-  ready, onShutdown, onDrain, onHandover, onAdopt, adoptedState, EXIT_CODE_KILLED, ReloadError, isReloadError,
+  ready, onShutdown, onDrain, onHandover, onAdopt, adoptedState, handOverWebSockets,
+  type WebSocketHandover, type WebSocketServerOf, EXIT_CODE_KILLED, ReloadError, isReloadError,
   type AdoptInfo, type AdoptHook, type AdoptedState, type HandoverOptions, type HandoverInfo,
   type HandoverStats,
   type ShutdownResult, type ShutdownReason, type WorkerInfo, type WorkerExitInfo, type SlotState,

@@ -33,7 +33,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     (gate) => [new HopWorker(server, gate), new KernelWorker(server, gate)] as const);
   if (lifecycle.readiness === 'listen') runtime.readyRequested();
   const handover = workerHandover();
-  handover.attach(log, (timeout) => shutdown.quiesce(timeout));
+  handover.attach(server, log, (timeout) => shutdown.quiesce(timeout));
   // Header and custom modes: a proxy that reuses one connection for several clients is reported.
   const rule = keyRuleOf(options.generatePrehashArray);
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
@@ -60,7 +60,8 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
     else if (decoded.message.type === 'sticky:handoverChannel') {
       handover.receiveChannel(decoded.message.payload.role, decoded.message.payload.maxBytes, handle);
-    } else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);
+    } else if (decoded.message.type === 'sticky:handoverSocket') handover.receiveSocket(decoded.message.payload, handle);
+    else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);
     else if (decoded.message.type === 'sticky:startEmpty') handover.startEmpty(decoded.message.payload.reason);
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();

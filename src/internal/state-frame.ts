@@ -8,8 +8,11 @@ export const STATE_PROTOCOL = 1;
 /** At most this many header bytes: a longer header is not ours. */
 export const MAX_HEADER_BYTES = 4096;
 
-/** `ok`: the state follows; else no state, and why (past the giver's `maxBytes`, or its hook threw). */
-export type StateStatus = 'ok' | 'tooLarge' | 'handoverFailed';
+/**
+ * `ok`: the state follows; else no state, and why: past the giver's `maxBytes`, its hook threw, or it
+ * registered none (it moves only connections).
+ */
+export type StateStatus = 'ok' | 'tooLarge' | 'handoverFailed' | 'noHandover';
 
 export interface StateHeader {
   readonly protocol: number;
@@ -18,6 +21,8 @@ export interface StateHeader {
   readonly bytes: number;
   /** The application's version, as given to `onHandover()`. */
   readonly version?: string;
+  /** Connections the giver sent through the primary before this frame (the taker waits for them). */
+  readonly sockets?: number;
 }
 
 /** The frame's start: length prefix and header; the state's bytes follow it when `status` is `ok`. */
@@ -34,7 +39,9 @@ export type HeaderRead =
   | { readonly kind: 'invalid' }
   | { readonly kind: 'header'; readonly header: StateHeader; readonly used: number };
 
-const STATUSES: readonly unknown[] = ['ok', 'tooLarge', 'handoverFailed'];
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+const STATUSES: readonly unknown[] = ['ok', 'tooLarge', 'handoverFailed', 'noHandover'];
 
 /** Reads the header at the start of `buffer`: complete (and how many bytes it used), incomplete, or not ours. */
 export function readStateHeader(buffer: Buffer): HeaderRead {
@@ -49,10 +56,13 @@ export function readStateHeader(buffer: Buffer): HeaderRead {
     return { kind: 'invalid' };
   }
   if (typeof value !== 'object' || value === null) return { kind: 'invalid' };
-  const { protocol, status, bytes, version } = value as Record<string, unknown>;
+  const { protocol, status, bytes, version, sockets } = value as Record<string, unknown>;
   if (typeof protocol !== 'number' || !STATUSES.includes(status)) return { kind: 'invalid' };
-  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) return { kind: 'invalid' };
+  if (!isCount(bytes) || (sockets !== undefined && !isCount(sockets))) return { kind: 'invalid' };
   if (version !== undefined && typeof version !== 'string') return { kind: 'invalid' };
-  const header: StateHeader = { protocol, status: status as StateStatus, bytes, ...(version === undefined ? {} : { version }) };
+  const header: StateHeader = {
+    protocol, status: status as StateStatus, bytes, ...(version === undefined ? {} : { version }),
+    ...(sockets === undefined ? {} : { sockets }),
+  };
   return { kind: 'header', header, used: 4 + length };
 }

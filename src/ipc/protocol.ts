@@ -78,8 +78,16 @@ export interface RuntimeMessageMap {
   'sticky:handoverBegin': { timeout: number };
   /** primary → a worker that gets no slot state (first start, crash, nothing offered, a deadline passed). */
   'sticky:startEmpty': { reason: EmptyStartReason };
-  /** worker → primary: the slot state was adopted (or not, and why); route my slot to me now. */
-  'sticky:adopted': { isAdopted: boolean; reason?: EmptyStartReason; bytes: number };
+  /**
+   * worker → worker through the primary, during a handover, with a connection's bare handle: a ws
+   * WebSocket (`kind: 'ws'`, its frozen `description`) or an idle HTTP keep-alive connection (`'http'`),
+   * with the application's per-connection `state` (base64 of v8.serialize bytes) and the bytes read but
+   * not parsed (`head`, base64). The primary forwards it, untouched, only from a retiring worker to its
+   * successor.
+   */
+  'sticky:handoverSocket': { kind: 'ws' | 'http'; description?: Record<string, unknown>; state?: string; head?: string };
+  /** worker → primary: the slot state was adopted (or not, and why), and `sockets` moved connections; route me now. */
+  'sticky:adopted': { isAdopted: boolean; reason?: EmptyStartReason; bytes: number; sockets?: number };
 }
 
 /**
@@ -223,10 +231,27 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     case 'sticky:startEmpty':
       return isEmptyStartReason(payload.reason) ? { type, payload: { reason: payload.reason } } : undefined;
     case 'sticky:adopted': {
-      const { isAdopted, reason, bytes } = payload;
+      const { isAdopted, reason, bytes, sockets } = payload;
       if (typeof isAdopted !== 'boolean' || !isTotal(bytes)) return undefined;
       if (reason !== undefined && !isEmptyStartReason(reason)) return undefined;
-      return { type, payload: { isAdopted, bytes, ...(reason === undefined ? {} : { reason }) } };
+      if (sockets !== undefined && !isTotal(sockets)) return undefined;
+      return {
+        type,
+        payload: { isAdopted, bytes, ...(reason === undefined ? {} : { reason }), ...(sockets === undefined ? {} : { sockets }) },
+      };
+    }
+    case 'sticky:handoverSocket': {
+      const { kind, description, state, head } = payload;
+      if (kind !== 'ws' && kind !== 'http') return undefined;
+      if (description !== undefined && !isRecord(description)) return undefined;
+      if ((state !== undefined && typeof state !== 'string') || (head !== undefined && typeof head !== 'string')) return undefined;
+      return {
+        type,
+        payload: {
+          kind, ...(description === undefined ? {} : { description }), ...(state === undefined ? {} : { state }),
+          ...(head === undefined ? {} : { head }),
+        },
+      };
     }
     case 'sticky:ready':
     case 'sticky:handoverOffer':

@@ -26,6 +26,8 @@ export interface HandoverInfo {
   bytes: number;
   /** Ms the slot's new clients waited: from the retiring worker's last connection to the successor's first. */
   pauseMs: number;
+  /** Open connections (ws WebSockets) the successor adopted, the same TCP connections. */
+  sockets: number;
 }
 
 /** A handover's result; `isSuccessorGone`: the successor exited meanwhile (the slot needs another). */
@@ -54,10 +56,12 @@ export async function handOver(
     ends = await openStateChannel(limits.timeout);
   } catch {
     startEmpty(to, 'handoverFailed');
-    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs: 0, isSuccessorGone: false };
+    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs: 0, sockets: 0, isSuccessorGone: false };
   }
   const [give, take] = ends;
   const { maxBytes } = limits;
+  // The retiring worker's moved connections go to this successor (also past the deadline, until it exits).
+  from.handoverTarget = to;
   to.worker.send(encodeMessage('sticky:handoverChannel', { role: 'take', maxBytes }), take, ignoreSendError);
   from.worker.send(encodeMessage('sticky:handoverChannel', { role: 'give', maxBytes }), give, ignoreSendError);
   const startedAt = performance.now();
@@ -69,14 +73,33 @@ export async function handOver(
   await settlesWithin(Promise.race([to.adopted.then((adopted) => (answer = adopted)), to.exited]), limits.timeout);
   const pauseMs = Math.round(performance.now() - startedAt);
   if (to.exitCode !== undefined) {
-    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs, isSuccessorGone: true };
+    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs, sockets: 0, isSuccessorGone: true };
   }
   if (answer === undefined) {
     startEmpty(to, 'timeout');
-    return { ...base, isAdopted: false, reason: 'timeout', bytes: 0, pauseMs, isSuccessorGone: false };
+    return { ...base, isAdopted: false, reason: 'timeout', bytes: 0, pauseMs, sockets: 0, isSuccessorGone: false };
   }
   const reason = answer.isAdopted ? {} : { reason: answer.reason ?? 'handoverFailed' };
-  return { ...base, isAdopted: answer.isAdopted, ...reason, bytes: answer.bytes, pauseMs, isSuccessorGone: false };
+  const { isAdopted, bytes, sockets = 0 } = answer;
+  return { ...base, isAdopted, ...reason, bytes, pauseMs, sockets, isSuccessorGone: false };
+}
+
+/**
+ * A connection a retiring worker moves (its bare handle): forwarded untouched to its successor, whose
+ * copy then is the only one (Node leaves a sent bare handle open in the sender). False when the worker
+ * hands nothing over now, or its successor is gone: the caller closes the handle.
+ */
+export function forwardMovedSocket(
+  from: Tracked, payload: RuntimeMessageMap['sticky:handoverSocket'], handle: unknown,
+): boolean {
+  const to = from.handoverTarget;
+  if (to === undefined || typeof handle !== 'object' || handle === null || !to.worker.isConnected()) return false;
+  to.worker.send(encodeMessage('sticky:handoverSocket', payload), handle as never, (error: Error | null) => {
+    const closable = handle as { close?: () => void };
+    // Sent: the successor holds its own copy. Not sent: the connection is lost either way.
+    if (error === null || typeof closable.close === 'function') closable.close?.();
+  });
+  return true;
 }
 
 /** Tells a worker it gets no slot state (and why); it settles its `adoptedState()`. */

@@ -1,12 +1,14 @@
 import cluster from 'node:cluster';
-import { Socket } from 'node:net';
+import type { EventEmitter } from 'node:events';
+import { Socket, type Server } from 'node:net';
 import { deserialize, serialize } from 'node:v8';
 import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
-import { encodeMessage, type EmptyStartReason } from '../ipc/index.js';
+import { encodeMessage, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
 import { inheritedOptions } from '../options/index.js';
 import { deferred } from '../internal/deadline.js';
 import { STATE_PROTOCOL, encodeStateHeader, readStateHeader, type StateHeader } from '../internal/state-frame.js';
+import { SocketMoves, type WebSocketHandover, type WebSocketServerOf } from './handover-sockets-worker.js';
 
 // Slot state handover, a worker's half (the primary's is handover-primary.ts). A retiring worker whose
 // application registered `onHandover()` stops taking connections when the primary says so, lets its
@@ -38,6 +40,12 @@ export type AdoptedState =
   | { readonly isAdopted: true; readonly state: unknown; readonly bytes: number; readonly version: string | undefined }
   | { readonly isAdopted: false; readonly state: undefined; readonly reason: EmptyStartReason };
 
+/**
+ * The longest a successor waits for the connections its predecessor sent before the state; the
+ * primary's `handoverTimeout` ends the pause sooner.
+ */
+const MAX_SOCKET_WAIT_MS = 60_000;
+
 /** Reasons not worth a warning: nothing was lost. */
 const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
 
@@ -55,11 +63,15 @@ export class WorkerHandover {
   #takeChannel: Socket | undefined;
   #log: Logger | undefined;
   #quiesce: (timeout: number) => Promise<void> = () => Promise.resolve();
+  #isOffered = false;
+  /** The connections a handover moves (ws WebSockets). */
+  readonly moves = new SocketMoves();
 
-  /** The attached server's logger and its quiescence (no new connection, requests in flight finished). */
-  attach(log: Logger, quiesce: (timeout: number) => Promise<void>): void {
+  /** The attached server, its logger and its quiescence (no new connection, requests in flight finished). */
+  attach(server: Server, log: Logger, quiesce: (timeout: number) => Promise<void>): void {
     this.#log = log;
     this.#quiesce = quiesce;
+    this.moves.attach(server, log);
     // A primary of another handover protocol (or none) never sends this worker a state.
     if (inheritedOptions().handoverProtocol !== STATE_PROTOCOL) this.#settleEmpty('protocol', false);
   }
@@ -71,7 +83,29 @@ export class WorkerHandover {
       });
     }
     this.#give = { hook, version: options.version };
+    this.#offer();
+  }
+
+  offerWebSockets(server: WebSocketServerOf<EventEmitter>, hooks: WebSocketHandover<EventEmitter, unknown>): void {
+    if (this.moves.hasMovers) {
+      throw new StickyError(ErrorCode.InvalidState, '`handOverWebSockets()` is already registered in this worker.', {
+        hint: 'Register it once, for the WebSocketServer attached to the worker\'s server.',
+      });
+    }
+    this.moves.registerWebSockets(server, hooks);
+    this.#offer();
+  }
+
+  /** Tells the primary, once, that a planned replacement of this worker has something to hand over. */
+  #offer(): void {
+    if (this.#isOffered) return;
+    this.#isOffered = true;
     process.send?.(encodeMessage('sticky:handoverOffer', {}), undefined, {}, ignoreClosedChannel);
+  }
+
+  /** `sticky:handoverSocket`: a connection moved here from the predecessor. */
+  receiveSocket(payload: RuntimeMessageMap['sticky:handoverSocket'], handle: unknown): void {
+    this.moves.receive(payload, handle);
   }
 
   addAdoptHook(hook: AdoptHook): void {
@@ -110,28 +144,31 @@ export class WorkerHandover {
   async #handOver(timeout: number): Promise<void> {
     const channel = this.#giveChannel;
     this.#giveChannel = undefined;
+    const startedAt = performance.now();
     await this.#quiesce(timeout);
-    if (channel === undefined || this.#give === undefined) return;
-    const { socket, maxBytes } = channel;
-    let header: StateHeader;
-    let payload: Buffer | undefined;
-    try {
-      payload = serialize(await this.#give.hook());
-      const status = payload.length > maxBytes ? 'tooLarge' : 'ok';
-      header = { protocol: STATE_PROTOCOL, status, bytes: payload.length, ...this.#version() };
-      if (status === 'tooLarge') {
-        this.#log?.warn({ bytes: payload.length, handoverMaxBytes: maxBytes }, 'slot state too large to hand over');
-        payload = undefined;
-      }
-    } catch (error) {
-      this.#log?.error({ err: error }, 'handover hook failed: the successor starts empty');
-      header = { protocol: STATE_PROTOCOL, status: 'handoverFailed', bytes: 0, ...this.#version() };
-      payload = undefined;
-    }
+    if (channel === undefined) return;
+    const sockets = await this.moves.sendAll(Math.max(0, timeout - (performance.now() - startedAt)));
+    const { header, payload } = await this.#snapshot(channel.maxBytes, sockets);
+    const { socket } = channel;
     socket.write(encodeStateHeader(header));
     if (payload !== undefined) socket.write(payload);
     socket.end();
     if (payload !== undefined) this.#log?.info({ bytes: payload.length }, 'slot state handed over');
+  }
+
+  /** The slot state's frame: the hook's value serialised, or why there is none. */
+  async #snapshot(maxBytes: number, sockets: number): Promise<{ header: StateHeader; payload?: Buffer }> {
+    const base = { protocol: STATE_PROTOCOL, ...this.#version(), sockets };
+    if (this.#give === undefined) return { header: { ...base, status: 'noHandover', bytes: 0 } };
+    try {
+      const payload = serialize(await this.#give.hook());
+      if (payload.length <= maxBytes) return { header: { ...base, status: 'ok', bytes: payload.length }, payload };
+      this.#log?.warn({ bytes: payload.length, handoverMaxBytes: maxBytes }, 'slot state too large to hand over');
+      return { header: { ...base, status: 'tooLarge', bytes: payload.length } };
+    } catch (error) {
+      this.#log?.error({ err: error }, 'handover hook failed: the successor starts empty');
+      return { header: { ...base, status: 'handoverFailed', bytes: 0 } };
+    }
   }
 
   #version(): { version?: string } {
@@ -154,62 +191,76 @@ export class WorkerHandover {
         if (read.kind === 'more') return;
         if (read.kind === 'invalid' || read.header.protocol !== STATE_PROTOCOL) return refuse('protocol');
         header = read.header;
-        if (header.status !== 'ok') return refuse(header.status);
-        if (header.bytes > maxBytes) return refuse('tooLarge');
+        if (header.status !== 'ok') return void this.#complete(header, undefined, header.status);
+        if (header.bytes > maxBytes) return void this.#complete(header, undefined, 'tooLarge');
         chunk = pending.subarray(read.used);
       }
       chunks.push(chunk);
       size += chunk.length;
       if (size > header.bytes) return refuse('protocol');
-      if (size === header.bytes) void this.#adopt(Buffer.concat(chunks, size), header);
+      if (size === header.bytes) void this.#complete(header, Buffer.concat(chunks, size), undefined);
     });
     socket.on('close', () => {
       if (!this.#isAdopting) refuse('predecessorGone');
     });
   }
 
-  async #adopt(bytes: Buffer, header: StateHeader): Promise<void> {
+  /**
+   * The frame is read: adopt the state (or not, for `emptyReason`), wait for the connections the
+   * predecessor sent before it, adopt them, then tell the primary to route this worker.
+   */
+  async #complete(header: StateHeader, bytes: Buffer | undefined, emptyReason: EmptyStartReason | undefined): Promise<void> {
     this.#isAdopting = true;
     this.#takeChannel?.destroy();
+    const result = bytes === undefined ? emptyReason ?? 'handoverFailed' : await this.#adopt(bytes, header);
+    // The primary's deadline bounds the wait: past it this worker is routed anyway (startEmpty).
+    await this.moves.received(header.sockets ?? 0, MAX_SOCKET_WAIT_MS);
+    const sockets = await this.moves.open();
+    if (typeof result === 'string') {
+      this.#settleEmpty(result, true, sockets);
+      return;
+    }
+    if (this.#isSettled) return;
+    this.#isSettled = true;
+    this.#result.resolve(result);
+    this.#log?.info({ bytes: result.bytes, sockets }, 'slot state adopted');
+    process.send?.(encodeMessage('sticky:adopted', { isAdopted: true, bytes: result.bytes, sockets }), undefined, {},
+      ignoreClosedChannel);
+  }
+
+  /** Runs the application's adopt hooks on the state; the adopted state, or why it was not. */
+  async #adopt(bytes: Buffer, header: StateHeader): Promise<AdoptedState & { isAdopted: true } | EmptyStartReason> {
     let state: unknown;
     try {
       state = deserialize(bytes);
     } catch (error) {
       this.#log?.error({ err: error }, 'slot state could not be read: starting empty');
-      this.#settleEmpty('handoverFailed', true);
-      return;
+      return 'handoverFailed';
     }
     const info: AdoptInfo = { bytes: bytes.length, version: header.version };
     for (const hook of this.#adoptHooks) {
       try {
-        if ((await hook(state, info)) === false) {
-          this.#settleEmpty('refused', true);
-          return;
-        }
+        if ((await hook(state, info)) === false) return 'refused';
       } catch (error) {
         this.#log?.error({ err: error }, 'adopt hook failed: starting empty');
-        this.#settleEmpty('adoptFailed', true);
-        return;
+        return 'adoptFailed';
       }
     }
-    if (this.#isSettled) return;
-    this.#isSettled = true;
-    this.#result.resolve({ isAdopted: true, state, bytes: bytes.length, version: header.version });
-    this.#log?.info({ bytes: bytes.length }, 'slot state adopted');
-    process.send?.(encodeMessage('sticky:adopted', { isAdopted: true, bytes: bytes.length }), undefined, {},
-      ignoreClosedChannel);
+    return { isAdopted: true, state, bytes: bytes.length, version: header.version };
   }
 
   /** Starts without state; `shouldReport`: the primary waits for this worker's answer. */
-  #settleEmpty(reason: EmptyStartReason, shouldReport: boolean): void {
+  #settleEmpty(reason: EmptyStartReason, shouldReport: boolean, sockets = 0): void {
     if (this.#isSettled) return;
     this.#isSettled = true;
     this.#takeChannel?.destroy();
+    // Connections moved here (or still coming, past a deadline) are adopted all the same.
+    void this.moves.open();
     this.#result.resolve({ isAdopted: false, state: undefined, reason });
     if (QUIET_REASONS.has(reason)) this.#log?.debug({ reason }, 'starting without slot state');
     else this.#log?.[reason === 'crashed' ? 'info' : 'warn']({ reason }, 'starting without slot state');
     if (shouldReport) {
-      process.send?.(encodeMessage('sticky:adopted', { isAdopted: false, reason, bytes: 0 }), undefined, {},
+      process.send?.(encodeMessage('sticky:adopted', { isAdopted: false, reason, bytes: 0, sockets }), undefined, {},
         ignoreClosedChannel);
     }
   }
@@ -238,6 +289,29 @@ export function workerHandover(): WorkerHandover {
 export function onHandover(hook: () => unknown, options: HandoverOptions = {}): void {
   assertWorker('onHandover');
   workerHandover().offer(hook, options);
+}
+
+/**
+ * Moves this worker's open ws WebSockets to its slot's successor in a planned replacement, as the same
+ * TCP connections: no close frame, no reconnect, no message lost or repeated. Each one stops at a frame
+ * boundary; `state(ws)` (optional) gives what the application keeps for it (v8.serialize), and in the
+ * successor `adopt(ws, state)` installs the application's listeners before the WebSocket reads on (it
+ * gets no `'connection'` event: the upgrade request is gone). The old object emits `close` (1001) once
+ * its connection moved; a send on it then fails with `STICKY_ERR_WS_MOVED`. What cannot move (TLS in
+ * the worker, permessage-deflate with context takeover, a frame still half-read at the deadline) closes
+ * with 1001 as before. Register it in every worker, once.
+ * @throws {StickyError} `STICKY_ERR_WRONG_PROCESS` in the primary, `STICKY_ERR_INVALID_STATE` when
+ * called twice.
+ * @example
+ * const wss = new WebSocketServer({ server });
+ * wss.on('connection', (ws, req) => serve(ws, { user: userOf(req) }));
+ * handOverWebSockets(wss, { state: (ws) => stateOf.get(ws), adopt: (ws, state) => serve(ws, state) });
+ */
+export function handOverWebSockets<W extends EventEmitter, S = unknown>(
+  server: WebSocketServerOf<W>, hooks: WebSocketHandover<W, S>,
+): void {
+  assertWorker('handOverWebSockets');
+  workerHandover().offerWebSockets(server, hooks as unknown as WebSocketHandover<EventEmitter, unknown>);
 }
 
 /**

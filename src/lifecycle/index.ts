@@ -10,10 +10,11 @@ export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals
 export type { WorkerShutdown, DrainHook } from './shutdown-worker.js';
 export { WorkerRuntime, workerRuntime, ready, onShutdown, onDrain } from './runtime-worker.js';
 export {
-  WorkerHandover, workerHandover, onHandover, onAdopt, adoptedState,
+  WorkerHandover, workerHandover, onHandover, onAdopt, adoptedState, handOverWebSockets,
   type AdoptInfo, type AdoptHook, type AdoptedState, type HandoverOptions,
 } from './handover-worker.js';
 export type { HandoverInfo } from './handover-primary.js';
+export type { WebSocketHandover, WebSocketServerOf } from './handover-sockets-worker.js';
 export {
   decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision,
 } from './respawn-policy.js';

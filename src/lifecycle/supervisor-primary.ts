@@ -13,7 +13,7 @@ import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
 import { WorkerChannels } from './worker-channel-primary.js';
 import { decideServerClose, needsSuccessor } from './server-close.js';
-import { startEmpty } from './handover-primary.js';
+import { forwardMovedSocket, startEmpty } from './handover-primary.js';
 
 export type {
   SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo,
@@ -169,7 +169,11 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     const worker = cluster.fork(encodeWorkerEnv(this.#options, slot));
     const tracked = new Tracked(worker, slot, this.#table.link(slot, worker), isSuccessor);
     // First, before the application can add listeners of its own to the worker (see WorkerChannels.watch).
-    this.channels.watch(worker, (message) => this.#onMessage(tracked, message));
+    this.channels.watch(worker, (message, handle) => {
+      if (message?.type === 'sticky:handoverSocket') return forwardMovedSocket(tracked, message.payload, handle);
+      this.#onMessage(tracked, message);
+      return false;
+    });
     this.#log.debug({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker forked');
     this.#tracked.set(worker, tracked);
     tracked.awaitReady(this.#options.readyTimeout, () => {

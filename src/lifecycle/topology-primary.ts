@@ -28,6 +28,8 @@ export interface HandoverStats {
   adopted: number;
   /** Planned replacements whose successor started empty, by reason (a predecessor without `onHandover()`: `noHandover`). */
   empty: Partial<Record<EmptyStartReason, number>>;
+  /** Open connections (ws WebSockets) successors adopted, the same TCP connections. */
+  sockets: number;
   /** The last handover's pause (ms the slot's new clients waited) and size (bytes adopted). */
   lastPauseMs: number | undefined;
   lastBytes: number | undefined;
@@ -62,7 +64,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
   /** The slot count once every queued scale step has run; undefined when none is queued. */
   #scaleTarget: number | undefined;
   #queuedScales = 0;
-  readonly #handovers: HandoverStats = { adopted: 0, empty: {}, lastPauseMs: undefined, lastBytes: undefined };
+  readonly #handovers: HandoverStats = {
+    adopted: 0, empty: {}, sockets: 0, lastPauseMs: undefined, lastBytes: undefined,
+  };
 
   constructor(options: Readonly<ResolvedListenOptions>, supervisor: Supervisor, log: Logger) {
     super();
@@ -260,10 +264,11 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     if (isSuccessorGone) return { isSuccessorGone };
     if (info.isAdopted) this.#handovers.adopted++;
     else this.#countEmpty(info.reason ?? 'handoverFailed');
+    this.#handovers.sockets += info.sockets;
     this.#handovers.lastPauseMs = info.pauseMs;
     this.#handovers.lastBytes = info.bytes;
     const fields = { slot: info.slot, workerId: info.fromWorkerId, newWorkerId: info.toWorkerId, pauseMs: info.pauseMs };
-    if (info.isAdopted) this.#log.info({ ...fields, bytes: info.bytes }, 'slot state handed over');
+    if (info.isAdopted) this.#log.info({ ...fields, bytes: info.bytes, sockets: info.sockets }, 'slot state handed over');
     else this.#log.warn({ ...fields, reason: info.reason }, 'successor starts without the slot state');
     this.emit('handover', info);
     return { isSuccessorGone };

@@ -25,6 +25,8 @@ export class Tracked {
   readonly #settle: (isReady: boolean) => void;
   readonly #adopt: (answer: RuntimeMessageMap['sticky:adopted']) => void;
   #hasHandoverOffer = false;
+  /** While this worker hands its slot over: the successor its moved connections are forwarded to. */
+  handoverTarget: Tracked | undefined;
   readonly #markExited: () => void;
   #isReady = false;
   #isRetiring = false;

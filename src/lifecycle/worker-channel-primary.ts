@@ -7,8 +7,8 @@ import { foreignListenerCount, runtimeListener } from '../internal/runtime-liste
 // What the primary takes from a worker's IPC channel. The runtime's messages are narrowed by the
 // codec; what it drops (another protocol version, a payload out of bounds) is counted and logged at
 // most once per 10 s per worker, since a worker can send it in a loop. A handle (socket, server) that
-// comes with a message nobody takes is closed at once: nothing in the runtime takes a handle from a
-// worker, and one left alone holds a descriptor of the primary for good.
+// comes with a message nobody takes is closed at once (the runtime takes one only to forward a moved
+// connection from a retiring worker to its successor): one left alone holds a descriptor for good.
 
 /** Ms between two warnings of one kind about one worker. */
 export const WARN_INTERVAL_MS = 10_000;
@@ -51,9 +51,10 @@ export class WorkerChannels {
 
   /**
    * Listens to a worker's messages; call it right after `cluster.fork()`. `receive` gets every
-   * message: the runtime's, narrowed, or undefined for anything else.
+   * message: the runtime's, narrowed, or undefined for anything else, and the handle that came with it;
+   * it returns true when it took the handle (else a handle is closed, or left to the application).
    */
-  watch(worker: Worker, receive: (message: RuntimeMessage | undefined) => void): void {
+  watch(worker: Worker, receive: (message: RuntimeMessage | undefined, handle: unknown) => boolean | void): void {
     const watched: Watched = {
       ownWorkerListeners: foreignListenerCount(worker, 'message'),
       ownProcessListeners: foreignListenerCount(worker.process, 'message'),
@@ -62,13 +63,12 @@ export class WorkerChannels {
     worker.on('message', runtimeListener((value: unknown, handle: unknown) => {
       // Hot path (pongs, readiness, reports): one decode; only a handle or a dropped message costs more.
       const decoded = decodeMessage(value);
-      if (handle !== undefined && handle !== null) {
-        this.#settleHandle(worker, watched, decoded.kind !== 'foreign', handle);
-      }
+      const hasHandle = handle !== undefined && handle !== null;
       if (decoded.kind === 'message') {
-        receive(decoded.message);
+        if (receive(decoded.message, handle) !== true && hasHandle) this.#settleHandle(worker, watched, true, handle);
         return;
       }
+      if (hasHandle) this.#settleHandle(worker, watched, decoded.kind !== 'foreign', handle);
       if (decoded.kind === 'version') {
         this.stats.versionMismatches++;
         this.#warn(worker, watched, 'version', { version: decoded.version }, 'protocol version mismatch');
@@ -76,7 +76,7 @@ export class WorkerChannels {
         this.stats.invalidMessages++;
         this.#warn(worker, watched, 'invalid', {}, 'invalid runtime message from a worker: dropped');
       }
-      receive(undefined);
+      receive(undefined, undefined);
     }));
   }
 

@@ -1,0 +1,206 @@
+import type { EventEmitter } from 'node:events';
+import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
+import { deserialize, serialize } from 'node:v8';
+import type { Logger } from '../logger.js';
+import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
+import { deferred, settlesWithin, type Deferred } from '../internal/deadline.js';
+import { freezeWebSocket, thawWebSocket, type FrozenWebSocket, type WebSocketDescription } from '../sticky/index.js';
+
+// The connections a handover moves, a worker's half: the retiring worker stops each open ws WebSocket
+// at a frame boundary and sends its bare handle, its description and the application's per-connection
+// state through the primary; the successor rebuilds each one, and once its slot state is adopted, gives
+// it to the application's `adopt` hook and lets it read on. What cannot move closes with 1001, counted.
+
+/** A ws WebSocketServer, as far as the handover needs it: its clients and its options. */
+export interface WebSocketServerOf<W> extends EventEmitter {
+  readonly clients: Set<W>;
+  readonly options: object;
+}
+
+/** How the application's WebSockets move in a planned replacement (see `handOverWebSockets`). */
+export interface WebSocketHandover<W, S> {
+  /** The per-connection state to take along (v8.serialize), read once the WebSocket stopped at a frame boundary. */
+  state?: (ws: W) => S;
+  /**
+   * In the successor: install the application's listeners on a moved WebSocket, with its state. The
+   * WebSocket reads on (its client's next message) once this returns or its promise settles.
+   */
+  adopt: (ws: W, state: S) => unknown;
+}
+
+interface WsMover {
+  server: WebSocketServerOf<EventEmitter>;
+  hooks: WebSocketHandover<EventEmitter, unknown>;
+}
+
+type SocketMessage = RuntimeMessageMap['sticky:handoverSocket'];
+/** `process.send` with a bare handle (Node sends it as 'net.Native'; its types know only sockets and servers). */
+type SendWithHandle = (message: object, handle: object, options: object, callback: (error: Error | null) => void) => boolean;
+
+/** What a handover did with the connections it met, since the worker started. */
+export interface SocketMoveCounts {
+  sent: number;
+  /** By reason: the WebSocket stayed and closed with 1001. */
+  refused: Record<string, number>;
+  adopted: number;
+  /** Arrived and could not be rebuilt or adopted: closed. */
+  failed: number;
+}
+
+export class SocketMoves {
+  #ws: WsMover | undefined;
+  #httpServer: Server | undefined;
+  #log: Logger | undefined;
+  readonly counts: SocketMoveCounts = { sent: 0, refused: {}, adopted: 0, failed: 0 };
+  /** Moved here before the slot state was adopted: they wait, paused. */
+  readonly #pending: { ws: EventEmitter; state: unknown; isPaused: boolean }[] = [];
+  #isOpen = false;
+  #received = 0;
+  #expected: { count: number; reached: Deferred<void> } | undefined;
+
+  attach(server: Server, log: Logger): void {
+    this.#httpServer = server;
+    this.#log = log;
+  }
+
+  registerWebSockets(server: WebSocketServerOf<EventEmitter>, hooks: WebSocketHandover<EventEmitter, unknown>): void {
+    this.#ws = { server, hooks };
+  }
+
+  get hasMovers(): boolean {
+    return this.#ws !== undefined;
+  }
+
+  /**
+   * The retiring side: stops each WebSocket at a frame boundary (at most `timeout` ms) and sends it
+   * through the primary. Settles with how many went, once each send is through.
+   */
+  async sendAll(timeout: number): Promise<number> {
+    const mover = this.#ws;
+    if (mover === undefined || mover.server.clients.size === 0) return 0;
+    const clients = [...mover.server.clients];
+    const frozen = await Promise.all(clients.map((ws) => freezeWebSocket(ws as never, { timeout })));
+    const sends: Promise<boolean>[] = [];
+    frozen.forEach((result, index) => {
+      const ws = clients[index] as EventEmitter;
+      if ('refused' in result) this.#refuse(ws, result.refused);
+      else sends.push(this.#send(mover, ws, result));
+    });
+    const sent = (await Promise.all(sends)).filter(Boolean).length;
+    this.counts.sent += sent;
+    const refused = clients.length - sent;
+    this.#log?.info({ sent, refused }, 'websockets handed over');
+    return sent;
+  }
+
+  #send(mover: WsMover, ws: EventEmitter, frozen: FrozenWebSocket): Promise<boolean> {
+    let state: string | undefined;
+    try {
+      const value = mover.hooks.state?.(ws);
+      state = value === undefined ? undefined : serialize(value).toString('base64');
+    } catch (error) {
+      this.#log?.error({ err: error }, 'websocket state hook failed: closing it with 1001');
+      frozen.restore();
+      this.#refuse(ws, 'stateFailed');
+      return Promise.resolve(false);
+    }
+    const payload: SocketMessage = {
+      kind: 'ws', description: frozen.description as unknown as Record<string, unknown>,
+      ...(state === undefined ? {} : { state }),
+    };
+    return new Promise((resolve) => {
+      const send = process.send;
+      if (send === undefined) {
+        frozen.restore();
+        this.#refuse(ws, 'noChannel');
+        resolve(false);
+        return;
+      }
+      const message = encodeMessage('sticky:handoverSocket', payload);
+      (send as SendWithHandle).call(process, message, frozen.handle, {}, (error: Error | null) => {
+        if (error === null) frozen.release();
+        else {
+          frozen.restore();
+          this.#refuse(ws, 'noChannel');
+        }
+        resolve(error === null);
+      });
+    });
+  }
+
+  #refuse(ws: EventEmitter, reason: string): void {
+    this.counts.refused[reason] = (this.counts.refused[reason] ?? 0) + 1;
+    (ws as EventEmitter & { close(code: number, reason: string): void }).close(1001, 'server restarting');
+  }
+
+  /** The successor's side: a moved connection arrived (the primary forwarded it). */
+  receive(payload: SocketMessage, handle: unknown): void {
+    this.#take(payload, handle);
+    this.#received++;
+    if (this.#expected !== undefined && this.#received >= this.#expected.count) this.#expected.reached.resolve();
+  }
+
+  #take(payload: SocketMessage, handle: unknown): void {
+    const mover = this.#ws;
+    if (payload.kind !== 'ws' || mover === undefined || typeof handle !== 'object' || handle === null) {
+      this.#fail(handle, undefined, 'a moved connection this worker cannot take: closed');
+      return;
+    }
+    let ws: EventEmitter;
+    let state: unknown;
+    try {
+      const description = payload.description as unknown as WebSocketDescription;
+      ws = thawWebSocket(handle, description, { server: mover.server as never, ...this.#http() }) as EventEmitter;
+      state = payload.state === undefined ? undefined : deserialize(Buffer.from(payload.state, 'base64'));
+      const entry = { ws, state, isPaused: description.isPaused };
+      if (this.#isOpen) void this.#adopt(mover, entry);
+      else this.#pending.push(entry);
+    } catch (error) {
+      this.#fail(undefined, error, 'a moved websocket could not be rebuilt: closed');
+    }
+  }
+
+  #http(): { httpServer?: Server } {
+    return this.#httpServer === undefined ? {} : { httpServer: this.#httpServer };
+  }
+
+  #fail(handle: unknown, error: unknown, message: string): void {
+    this.counts.failed++;
+    this.#log?.warn(error === undefined ? {} : { err: error }, message);
+    if (typeof handle === 'object' && handle !== null && !(handle instanceof Socket)) {
+      new Socket({ handle, readable: false, writable: false } as SocketConstructorOpts).destroy();
+    } else if (handle instanceof Socket) handle.destroy();
+  }
+
+  /** Settles once `count` moved connections arrived here, or after `timeout` ms. */
+  async received(count: number, timeout: number): Promise<void> {
+    if (this.#received >= count) return;
+    this.#expected = { count, reached: deferred<void>() };
+    await settlesWithin(this.#expected.reached.promise, timeout);
+  }
+
+  /** The slot state is settled: the connections that wait are adopted, and those still to come at once. */
+  async open(): Promise<number> {
+    if (this.#isOpen) return 0;
+    this.#isOpen = true;
+    const mover = this.#ws;
+    const pending = this.#pending.splice(0);
+    if (mover === undefined) return 0;
+    const adopted = await Promise.all(pending.map((entry) => this.#adopt(mover, entry)));
+    return adopted.filter(Boolean).length;
+  }
+
+  async #adopt(mover: WsMover, entry: { ws: EventEmitter; state: unknown; isPaused: boolean }): Promise<boolean> {
+    const ws = entry.ws as EventEmitter & { resume(): void; terminate(): void };
+    try {
+      await mover.hooks.adopt(ws, entry.state);
+    } catch (error) {
+      this.#fail(undefined, error, 'websocket adopt hook failed: closed');
+      ws.terminate();
+      return false;
+    }
+    this.counts.adopted++;
+    if (!entry.isPaused) ws.resume();
+    return true;
+  }
+}
