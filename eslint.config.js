@@ -26,6 +26,12 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // The line limit of the style guide (120), where the source already keeps it.
+  // TODO(eslint>=11): max-len leaves ESLint core; take @stylistic/max-len then.
+  {
+    files: ['src/ops/**/*.ts', 'src/cli/**/*.ts', 'src/ipc/**/*.ts', 'src/internal/**/*.ts', 'src/log-format.ts'],
+    rules: { 'max-len': ['error', { code: 120, ignoreUrls: true }] },
+  },
   {
     files: ['src/internal/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: [...AREAS.map((name) => `../${name}/*`), ...ROOTS], message: 'internal/ holds domain-free helpers: it imports no area.' }] }] },

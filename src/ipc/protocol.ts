@@ -126,12 +126,15 @@ export const FIGURE_LIMITS = { cpu: 409_600, lagMs: 86_400_000, rss: 2 ** 50 } a
 
 const isNumberIn = (value: unknown, max: number): value is number =>
   typeof value === 'number' && value >= 0 && value <= max;
-const isTotal = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isTotal = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 function decodeFigures(payload: Record<string, unknown>): WorkerFiguresReport | undefined {
   const { accepted, requests, connections, lag, lagMax, cpu, rss } = payload;
-  if (!isTotal(accepted) || !isTotal(requests) || !isTotal(connections) || !isTotal(rss) || rss > FIGURE_LIMITS.rss) return undefined;
-  if (!isNumberIn(lag, FIGURE_LIMITS.lagMs) || !isNumberIn(lagMax, FIGURE_LIMITS.lagMs) || !isNumberIn(cpu, FIGURE_LIMITS.cpu)) return undefined;
+  if (!isTotal(accepted) || !isTotal(requests) || !isTotal(connections)) return undefined;
+  if (!isTotal(rss) || rss > FIGURE_LIMITS.rss) return undefined;
+  if (!isNumberIn(lag, FIGURE_LIMITS.lagMs) || !isNumberIn(lagMax, FIGURE_LIMITS.lagMs)) return undefined;
+  if (!isNumberIn(cpu, FIGURE_LIMITS.cpu)) return undefined;
   return { accepted, requests, connections, lag, lagMax, cpu, rss };
 }
 
@@ -150,7 +153,9 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
         decoded.client = client;
       }
       if (clientPort !== undefined) {
-        if (typeof clientPort !== 'number' || !Number.isInteger(clientPort) || clientPort < 0 || clientPort > 65_535) return undefined;
+        const isPort = typeof clientPort === 'number' && Number.isInteger(clientPort)
+          && clientPort >= 0 && clientPort <= 65_535;
+        if (!isPort) return undefined;
         decoded.clientPort = clientPort;
       }
       return { type, payload: decoded };
@@ -193,7 +198,8 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     case 'sticky:close': {
       const { waitForConnections, timeout, isSlotRemoved } = payload;
       if (typeof timeout !== 'number' || !(timeout >= 0)) return undefined;
-      return { type, payload: { waitForConnections: waitForConnections === true, timeout, ...(isSlotRemoved === true ? { isSlotRemoved } : {}) } };
+      const removed = isSlotRemoved === true ? { isSlotRemoved } : {};
+      return { type, payload: { waitForConnections: waitForConnections === true, timeout, ...removed } };
     }
     case 'sticky:recycle': {
       const { reason, requests, rss } = payload;
@@ -212,7 +218,9 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
 export function decodeMessage(value: unknown): DecodeResult {
   if (Array.isArray(value)) {
     if (value[0] !== 'sticky:masterclose') return FOREIGN;
-    return { kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: value[1] === true } } };
+    return {
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: value[1] === true } },
+    };
   }
   if (!isRecord(value) || value[TAG] !== 1) return FOREIGN;
   if (value.v !== PROTOCOL_VERSION) return { kind: 'version', version: value.v };
