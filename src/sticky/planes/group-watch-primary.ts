@@ -10,7 +10,7 @@ import {
 // Trust boundary: any process of the same user can join the group (SO_REUSEPORT checks only the
 // uid) and replace its program. Neither the group nor a classic BPF program can say who is in it, so
 // the watch counts the port's listeners (port-listeners.ts) against the inodes of the group's own
-// sockets: at open, before and after each grow and shrink (the group asks), and every
+// sockets: at open, before and after each grow and before each shrink (the group asks), and every
 // `groupCheckInterval` ms, when the group also attaches its program again (one setsockopt), undoing a
 // replaced program whether or not the process that replaced it still listens. A joiner takes the
 // index after the last member, so a new slot's index is verified only while the port holds exactly

@@ -22,8 +22,8 @@ import { drainListener, type DrainResult } from './listener-drain-primary.js';
 // accept what is queued (listener-drain-primary.ts).
 //
 // What else listens on the port is the watch's (group-watch-primary.ts, with the trust boundary):
-// the group asks it before and after each grow and shrink, and its periodic check has the group
-// attach its program again. The plain-bind probe at open keeps an occupied port failing with
+// the group asks it before and after each grow and before each shrink, and its periodic check has
+// the group attach its program again. The plain-bind probe at open keeps an occupied port failing with
 // EADDRINUSE. A shrink closes the last of our indices, which the smaller table no longer names: a
 // joiner moving into it gets no client.
 
