@@ -3,7 +3,9 @@
 // time, level, component with [slot/workerId] when the record names them, the message, then the
 // other fields as key=value. Pure: the default logger's terminal destination calls it per record.
 
-const LEVELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVELS: Readonly<Record<number, string>> = {
+  10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL',
+};
 const COLORS: Readonly<Record<number, number>> = { 10: 90, 20: 36, 30: 32, 40: 33, 50: 31, 60: 35 };
 /** Shown in their own columns, or (pino's `pid` and `hostname`: the writing process) not at all. */
 const COLUMN_KEYS = new Set(['level', 'time', 'msg', 'component', 'workerId', 'slot', 'pid', 'hostname']);
@@ -15,7 +17,8 @@ const pad = (value: number, width = 2): string => String(value).padStart(width, 
 /** `HH:MM:ss.lll` in local time. */
 export function clockOf(epochMs: number): string {
   const date = new Date(epochMs);
-  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+  const seconds = `${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${seconds}`;
 }
 
 /** `lifecycle[0/3]`: the component, then the slot and the worker id the record names (`-` for one it does not). */

@@ -120,7 +120,10 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
         restarts: stats.restarts,
         connections: { ...stats.connections },
         kernel: { ...stats.kernel },
-        handovers: { adopted: stats.handovers.adopted, empty: { ...stats.handovers.empty }, lastPauseMs: stats.handovers.lastPauseMs },
+        handovers: {
+          adopted: stats.handovers.adopted, empty: { ...stats.handovers.empty },
+          lastPauseMs: stats.handovers.lastPauseMs,
+        },
         openFds: openFds(),
         startTimeSeconds: startedAt / 1000,
       };

@@ -60,8 +60,9 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
     else if (decoded.message.type === 'sticky:handoverChannel') {
       handover.receiveChannel(decoded.message.payload.role, decoded.message.payload.maxBytes, handle);
-    } else if (decoded.message.type === 'sticky:handoverSocket') handover.receiveSocket(decoded.message.payload, handle);
-    else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);
+    } else if (decoded.message.type === 'sticky:handoverSocket') {
+      handover.receiveSocket(decoded.message.payload, handle);
+    } else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);
     else if (decoded.message.type === 'sticky:startEmpty') handover.startEmpty(decoded.message.payload.reason);
     else if (decoded.message.type === 'sticky:close') {
       flushUpstreamReuse?.();

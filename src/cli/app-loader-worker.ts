@@ -24,17 +24,21 @@ export async function loadApp(path: string): Promise<LoadedApp> {
   const value = module.default ?? module.app ?? module.server;
   if (value === undefined) {
     const names = Object.keys(module).filter((name) => name !== 'default');
-    throw new StickyError(ErrorCode.InvalidApp, `${path} has no default export, nor one named \`app\` or \`server\` (${
-      names.length === 0 ? 'it exports nothing' : `it exports ${names.slice(0, 8).map((name) => `\`${name}\``).join(', ')}`}).`, {
-      hint: EXPORT_HINT,
-    });
+    const exported = names.length === 0
+      ? 'it exports nothing'
+      : `it exports ${names.slice(0, 8).map((name) => `\`${name}\``).join(', ')}`;
+    throw new StickyError(ErrorCode.InvalidApp,
+      `${path} has no default export, nor one named \`app\` or \`server\` (${exported}).`, { hint: EXPORT_HINT });
   }
   const loaded = await resolveExport(value, path, true);
   const registry = module.metricsRegistry;
   if (registry === undefined) return loaded;
-  if (typeof registry !== 'object' || registry === null || typeof (registry as MetricsRegistry).getMetricsAsJSON !== 'function') {
-    throw new StickyError(ErrorCode.InvalidApp, `${path} exports \`metricsRegistry\` as ${describeValue(registry)}, which is not a prom-client registry.`, {
-      hint: 'Export the registry your metrics are registered in: `export { register as metricsRegistry } from \'prom-client\'`.',
+  if (typeof registry !== 'object' || registry === null
+    || typeof (registry as MetricsRegistry).getMetricsAsJSON !== 'function') {
+    throw new StickyError(ErrorCode.InvalidApp,
+      `${path} exports \`metricsRegistry\` as ${describeValue(registry)}, which is not a prom-client registry.`, {
+      hint: 'Export the registry your metrics are registered in:'
+        + ' `export { register as metricsRegistry } from \'prom-client\'`.',
     });
   }
   return { ...loaded, metricsRegistry: registry as MetricsRegistry };
@@ -49,7 +53,9 @@ async function resolveExport(value: unknown, path: string, mayCall: boolean): Pr
     const close = (value as { close?: unknown }).close;
     return {
       app: value as StickyApp,
-      close: detected.kind === 'fastify' && typeof close === 'function' ? () => Promise.resolve(close.call(value)) : undefined,
+      close: detected.kind === 'fastify' && typeof close === 'function'
+        ? () => Promise.resolve(close.call(value))
+        : undefined,
     };
   }
   if (typeof value === 'function') {
@@ -58,7 +64,7 @@ async function resolveExport(value: unknown, path: string, mayCall: boolean): Pr
     if (fn.length >= 2) return { app: http.createServer(fn as http.RequestListener), close: undefined };
     if (mayCall) return resolveExport(await fn(), path, false);
   }
-  throw new StickyError(ErrorCode.InvalidApp, `${path} exports ${describeValue(value)}${mayCall ? '' : ' from its factory'}, which is not a server or an app.`, {
-    hint: EXPORT_HINT,
-  });
+  const from = mayCall ? '' : ' from its factory';
+  throw new StickyError(ErrorCode.InvalidApp,
+    `${path} exports ${describeValue(value)}${from}, which is not a server or an app.`, { hint: EXPORT_HINT });
 }

@@ -8,9 +8,9 @@ import type { ListenOptions } from '../options/index.js';
 /** Options a flag maps to, by kind. Functions and objects come from the config file only. */
 const INTEGER_OPTIONS = [
   'workers', 'trustedHops', 'hashSeed', 'backlog', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads', 'slotQueueLimit',
-  'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'readyTimeout', 'reloadConcurrency', 'respawnDelay',
-  'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'maxRequests', 'maxRequestsJitter',
-  'maxMemory', 'memoryCheckInterval',
+  'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout', 'readyTimeout', 'reloadConcurrency',
+  'respawnDelay', 'maxRespawnDelay', 'minUptime', 'maxRestarts', 'restartWindow', 'failedSlotRetry', 'maxRequests',
+  'maxRequestsJitter', 'maxMemory', 'memoryCheckInterval',
 ] as const;
 const STRING_OPTIONS = ['proxyHeader', 'readiness', 'logLevel', 'steering'] as const;
 const BOOLEAN_OPTIONS = ['proxyProtocol'] as const;
@@ -114,7 +114,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
       options[name] = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
     }
   }
-  const text = (name: string): string | undefined => (typeof values[name] === 'string' ? values[name] as string : undefined);
+  const text = (name: string): string | undefined =>
+    (typeof values[name] === 'string' ? values[name] as string : undefined);
   const list = (name: string): string[] => (Array.isArray(values[name]) ? values[name] as string[] : []);
   const [command, ...positionals] = parsed.positionals;
   return {
@@ -131,7 +132,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     name: text('name'),
     watch: values.watch === true,
     watchPaths: list('watch-path'),
-    watchIgnore: list('watch-ignore').flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== ''),
+    watchIgnore: list('watch-ignore').flatMap((item) => item.split(','))
+      .map((item) => item.trim()).filter((item) => item !== ''),
     prefixOutput: values['prefix-output'] === true,
     logFile: text('log-file'),
     logDir: text('log-dir'),
@@ -141,16 +143,18 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   };
 }
 
+const FLAGS_HINT = 'Run `sticky-runtime --help` for the flags.';
+
 function flagError(error: unknown): StickyError {
   const message = error instanceof Error ? error.message : String(error);
   const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
   if (unknown !== undefined) {
     const suggestion = closestFlag(unknown.replace(/^-+/, ''));
     return new StickyError(ErrorCode.InvalidOption, `Unknown flag \`${unknown}\`.`, {
-      hint: suggestion === undefined ? 'Run `sticky-runtime --help` for the flags.' : `Did you mean \`--${suggestion}\`?`,
+      hint: suggestion === undefined ? FLAGS_HINT : `Did you mean \`--${suggestion}\`?`,
     });
   }
-  return new StickyError(ErrorCode.InvalidOption, message.replace(/^.*?: /, ''), { hint: 'Run `sticky-runtime --help` for the flags.' });
+  return new StickyError(ErrorCode.InvalidOption, message.replace(/^.*?: /, ''), { hint: FLAGS_HINT });
 }
 
 /** The known flag within two edits of `name`, if any. */
@@ -173,7 +177,9 @@ function editDistance(a: string, b: string): number {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      const deletion = (previous[j] as number) + 1;
+      const insertion = (current[j - 1] as number) + 1;
+      current[j] = Math.min(deletion, insertion, (previous[j - 1] as number) + cost);
     }
     previous = current;
   }

@@ -52,7 +52,9 @@ function requestOf(parsed: ParsedCommand): object {
   if (parsed.command !== 'scale') return { command: parsed.command };
   const count = parsed.positionals[0];
   if (count === undefined || !/^\d+$/.test(count)) {
-    throw new StickyError(ErrorCode.InvalidOption, `Expected a worker count after \`scale\`, received ${JSON.stringify(count ?? '')}.`, { hint: 'sticky-runtime scale 4' });
+    throw new StickyError(ErrorCode.InvalidOption,
+      `Expected a worker count after \`scale\`, received ${JSON.stringify(count ?? '')}.`,
+      { hint: 'sticky-runtime scale 4' });
   }
   return { command: 'scale', workers: Number(count) };
 }
@@ -64,7 +66,9 @@ export async function control(parsed: ParsedCommand): Promise<void> {
     request = requestOf(parsed);
     plan = await targetsOf(parsed);
     if (parsed.watch && parsed.command !== 'status') {
-      throw new StickyError(ErrorCode.InvalidOption, `\`--watch\` is for \`status\` and \`serve\`, not \`${String(parsed.command)}\`.`, { hint: 'sticky-runtime status --watch' });
+      throw new StickyError(ErrorCode.InvalidOption,
+        `\`--watch\` is for \`status\` and \`serve\`, not \`${String(parsed.command)}\`.`,
+        { hint: 'sticky-runtime status --watch' });
     }
   } catch (error) {
     throw new CliFailure(error, EXIT_CODES.usage);
@@ -101,7 +105,8 @@ export async function control(parsed: ParsedCommand): Promise<void> {
 async function statusOfAll(targets: ControlTarget[], isJson: boolean): Promise<number> {
   const results = await Promise.all(targets.map(async (target) => {
     try {
-      return { target, reply: await sendControl(target.path, { command: 'status' }, () => undefined, STATUS_TIMEOUT_MS) };
+      const reply = await sendControl(target.path, { command: 'status' }, () => undefined, STATUS_TIMEOUT_MS);
+      return { target, reply };
     } catch (error) {
       return { target, error };
     }
@@ -109,7 +114,8 @@ async function statusOfAll(targets: ControlTarget[], isJson: boolean): Promise<n
   let answered = 0;
   for (const { target, reply, error } of results) {
     if (reply === undefined || reply.type !== 'result') {
-      printError(error ?? new StickyError(ErrorCode.ControlUnavailable, `${labelOf(target)}: ${String(reply?.message)}`));
+      printError(error
+        ?? new StickyError(ErrorCode.ControlUnavailable, `${labelOf(target)}: ${String(reply?.message)}`));
       continue;
     }
     let text: string;
@@ -127,9 +133,9 @@ async function statusOfAll(targets: ControlTarget[], isJson: boolean): Promise<n
 }
 
 const notStatus = (path: string, cause: unknown): StickyError =>
-  new StickyError(ErrorCode.ControlUnavailable, `The answer at the control socket ${path} is not a sticky-runtime cluster's status reply.`, {
-    cause, hint: 'Check the `--control-socket` path.',
-  });
+  new StickyError(ErrorCode.ControlUnavailable,
+    `The answer at the control socket ${path} is not a sticky-runtime cluster's status reply.`,
+    { cause, hint: 'Check the `--control-socket` path.' });
 
 /** The text a successful reply prints; whatever the server sent, no terminal control sequence survives. */
 function replyText(parsed: ParsedCommand, reply: ControlReply, path: string): string {
@@ -137,7 +143,9 @@ function replyText(parsed: ParsedCommand, reply: ControlReply, path: string): st
     if (parsed.command === 'status') {
       return parsed.json ? `${terminalJson(reply)}\n` : stripControl(formatStatus(reply as unknown as StatusReply));
     }
-    if (parsed.command === 'scale') return stripControl(`scaled from ${String(reply.from)} to ${String(reply.to)} workers\n`);
+    if (parsed.command === 'scale') {
+      return stripControl(`scaled from ${String(reply.from)} to ${String(reply.to)} workers\n`);
+    }
     const report = reply.report as { slots: unknown[] };
     return `reloaded ${Number(report.slots.length)} slots\n`;
   } catch (error) {

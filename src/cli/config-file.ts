@@ -39,23 +39,26 @@ export function listenOptionsOf(config: ConfigFile): ListenOptions {
  * or its `primary` is not a function.
  */
 export async function loadConfig(explicit: string | undefined): Promise<ConfigFile> {
-  const path = explicit === undefined ? CONFIG_NAMES.map((name) => resolve(name)).find((name) => existsSync(name)) : resolve(explicit);
+  const path = explicit === undefined
+    ? CONFIG_NAMES.map((name) => resolve(name)).find((name) => existsSync(name))
+    : resolve(explicit);
   if (path === undefined) return {};
   if (!existsSync(path)) {
-    throw new StickyError(ErrorCode.InvalidOption, `Config file ${path} does not exist.`, { hint: 'Check the `--config` path.' });
+    throw new StickyError(ErrorCode.InvalidOption, `Config file ${path} does not exist.`,
+      { hint: 'Check the `--config` path.' });
   }
   const module = await import(pathToFileURL(path).href) as { default?: unknown };
   const config = module.default;
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new StickyError(ErrorCode.InvalidOption, `Config file ${path} must export an object of options (default export).`, {
-      hint: 'export default { workers: 4, shutdownDelay: 5000 }',
-    });
+    throw new StickyError(ErrorCode.InvalidOption,
+      `Config file ${path} must export an object of options (default export).`,
+      { hint: 'export default { workers: 4, shutdownDelay: 5000 }' });
   }
   const hook = (config as ConfigFile).primary;
   if (hook !== undefined && typeof hook !== 'function') {
-    throw new StickyError(ErrorCode.InvalidOption, `\`primary\` in the config file ${path} must be a function, received ${typeof hook}.`, {
-      hint: 'export default { primary(primary) { setupPrimary(); } }',
-    });
+    throw new StickyError(ErrorCode.InvalidOption,
+      `\`primary\` in the config file ${path} must be a function, received ${typeof hook}.`,
+      { hint: 'export default { primary(primary) { setupPrimary(); } }' });
   }
   return config as ConfigFile;
 }

@@ -30,9 +30,11 @@ export function sendControl(
     let buffer = '';
     let final: ControlReply | undefined;
     socket.setEncoding('utf8');
-    socket.setTimeout(timeout, () => socket.destroy(new StickyError(ErrorCode.ControlUnavailable, `No answer at ${path} within ${timeout} ms.`, {
-      hint: 'The cluster may be busy or stuck; check its logs.',
-    })));
+    socket.setTimeout(timeout, () => socket.destroy(
+      new StickyError(ErrorCode.ControlUnavailable, `No answer at ${path} within ${timeout} ms.`, {
+        hint: 'The cluster may be busy or stuck; check its logs.',
+      }),
+    ));
     socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => {
       buffer += chunk;
@@ -47,23 +49,24 @@ export function sendControl(
         if (reply.type === 'progress') onProgress(reply);
         else final = reply;
       }
-      if (buffer.length > MAX_ANSWER_BYTES) socket.destroy(notProtocol(path, `more than ${MAX_ANSWER_BYTES} bytes without a line end`));
+      if (buffer.length > MAX_ANSWER_BYTES) {
+        socket.destroy(notProtocol(path, `more than ${MAX_ANSWER_BYTES} bytes without a line end`));
+      }
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       if (error instanceof StickyError) {
         reject(error);
         return;
       }
-      reject(new StickyError(ErrorCode.ControlUnavailable, `No sticky-runtime cluster answers at ${path} (${error.code ?? error.message}).`, {
-        hint: 'Start one with `sticky-runtime serve`, or pass the `--control-socket` it uses.',
-        cause: error,
-      }));
+      reject(noCluster(path, error.code ?? error.message, error));
     });
     socket.once('close', () => {
       if (final !== undefined) resolve(final);
-      else reject(new StickyError(ErrorCode.ControlUnavailable, `The cluster at ${path} closed the control connection without an answer.`, {
-        hint: 'It may be shutting down; check its logs.',
-      }));
+      else {
+        reject(new StickyError(ErrorCode.ControlUnavailable,
+          `The cluster at ${path} closed the control connection without an answer.`,
+          { hint: 'It may be shutting down; check its logs.' }));
+      }
     });
   });
 }
@@ -75,13 +78,21 @@ function parseReply(line: string): ControlReply | undefined {
   } catch {
     return undefined;
   }
-  const isReply = value !== null && typeof value === 'object' && !Array.isArray(value) && REPLY_TYPES.has((value as ControlReply).type);
+  const isReply = value !== null && typeof value === 'object' && !Array.isArray(value)
+    && REPLY_TYPES.has((value as ControlReply).type);
   return isReply ? value as ControlReply : undefined;
 }
 
 function notProtocol(path: string, what: string): StickyError {
-  return new StickyError(ErrorCode.ControlUnavailable, `What listens at ${path} is no sticky-runtime cluster: it answered ${what}.`, {
-    hint: 'Check the `--control-socket` path.',
+  return new StickyError(ErrorCode.ControlUnavailable,
+    `What listens at ${path} is no sticky-runtime cluster: it answered ${what}.`,
+    { hint: 'Check the `--control-socket` path.' });
+}
+
+function noCluster(path: string, reason: string, cause: unknown): StickyError {
+  return new StickyError(ErrorCode.ControlUnavailable, `No sticky-runtime cluster answers at ${path} (${reason}).`, {
+    hint: 'Start one with `sticky-runtime serve`, or pass the `--control-socket` it uses.',
+    cause,
   });
 }
 
@@ -96,16 +107,13 @@ function assertTrusted(path: string): void {
     socket = lstatSync(path);
     directory = statSync(realpathSync(dirname(path)));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new StickyError(ErrorCode.ControlUnavailable, `No sticky-runtime cluster answers at ${path} (${code}).`, {
-      hint: 'Start one with `sticky-runtime serve`, or pass the `--control-socket` it uses.',
-      cause: error,
-    });
+    throw noCluster(path, (error as NodeJS.ErrnoException).code ?? String(error), error);
   }
   const reason = untrustedReason(socket, directory, uid);
   if (reason !== undefined) {
     throw new StickyError(ErrorCode.ControlUntrusted, `Refusing to use the control socket ${path}: ${reason}.`, {
-      hint: 'Run the command as the user that runs `sticky-runtime serve`, with a `--control-socket` in a directory only that user can write to.',
+      hint: 'Run the command as the user that runs `sticky-runtime serve`, with a `--control-socket`'
+        + ' in a directory only that user can write to.',
     });
   }
 }

@@ -55,7 +55,8 @@ export class ControlServer {
         process.umask(previous);
       }
     }).catch((error: unknown) => {
-      throw new StickyError(ErrorCode.ListenFailed, `Could not create the control socket ${this.#path}.`, { cause: error, hint: 'See `cause`.' });
+      throw new StickyError(ErrorCode.ListenFailed, `Could not create the control socket ${this.#path}.`,
+        { cause: error, hint: 'See `cause`.' });
     });
     chmodSync(this.#path, 0o600);
     this.#log.info({ path: this.#path }, 'control socket listening');
@@ -75,7 +76,9 @@ export class ControlServer {
       buffer += chunk;
       const end = buffer.indexOf('\n');
       if (end === -1) {
-        if (buffer.length > MAX_REQUEST_BYTES) this.#finish(socket, errorReply(new StickyError(ErrorCode.InvalidOption, 'Control request too long.')));
+        if (buffer.length > MAX_REQUEST_BYTES) {
+          this.#finish(socket, errorReply(new StickyError(ErrorCode.InvalidOption, 'Control request too long.')));
+        }
         return;
       }
       socket.removeListener('data', onData);
@@ -141,9 +144,11 @@ export class ControlServer {
 function errorReply(error: unknown): ControlReply {
   if (isStickyError(error)) {
     const report = (error as { report?: unknown }).report;
-    return { type: 'error', code: error.code, message: error.message, hint: error.hint, ...(report === undefined ? {} : { report }) };
+    const withReport = report === undefined ? {} : { report };
+    return { type: 'error', code: error.code, message: error.message, hint: error.hint, ...withReport };
   }
-  return { type: 'error', code: 'STICKY_ERR_INVALID_STATE', message: error instanceof Error ? error.message : String(error) };
+  const message = error instanceof Error ? error.message : String(error);
+  return { type: 'error', code: 'STICKY_ERR_INVALID_STATE', message };
 }
 
 /** Removes a stale socket of this user at `path`; throws when anything else is there. */
@@ -157,17 +162,19 @@ async function removeStaleSocket(path: string, name: string | undefined): Promis
   }
   if (!stat.isSocket()) throw refusal(path, `is ${kindOf(stat)}, not a socket`);
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) throw refusal(path, `is a socket of uid ${stat.uid}, not of this user (uid ${uid})`);
+  if (uid !== undefined && stat.uid !== uid) {
+    throw refusal(path, `is a socket of uid ${stat.uid}, not of this user (uid ${uid})`);
+  }
   const probe = await probeSocket(path);
   if (probe === 'answering' && name !== undefined) {
-    throw new StickyError(ErrorCode.ListenFailed, `A cluster named ${JSON.stringify(name)} already runs (its control socket ${path} answers).`, {
-      hint: 'Stop it first, or choose another `--name`; `sticky-runtime status` lists the running ones.',
-    });
+    throw new StickyError(ErrorCode.ListenFailed,
+      `A cluster named ${JSON.stringify(name)} already runs (its control socket ${path} answers).`,
+      { hint: 'Stop it first, or choose another `--name`; `sticky-runtime status` lists the running ones.' });
   }
   if (probe === 'answering') {
-    throw new StickyError(ErrorCode.ListenFailed, `Something already answers at the control socket ${path} (a running cluster?).`, {
-      hint: 'Stop it, or give this one another `--control-socket`.',
-    });
+    throw new StickyError(ErrorCode.ListenFailed,
+      `Something already answers at the control socket ${path} (a running cluster?).`,
+      { hint: 'Stop it, or give this one another `--control-socket`.' });
   }
   if (probe !== 'ECONNREFUSED') throw refusal(path, `is a socket whose state is unknown (${probe})`);
   rmSync(path);

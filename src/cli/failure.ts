@@ -17,5 +17,8 @@ export class CliFailure extends Error {
 export function printError(error: unknown): void {
   // A message may quote a path or a value it was given: no control sequence of theirs reaches the terminal.
   if (isStickyError(error)) write(process.stderr, stripControl(`sticky-runtime: ${error.code}: ${error.message}\n`));
-  else write(process.stderr, stripControl(`sticky-runtime: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`));
+  else {
+    const text = error instanceof Error ? error.stack ?? error.message : String(error);
+    write(process.stderr, stripControl(`sticky-runtime: ${text}\n`));
+  }
 }

@@ -47,7 +47,8 @@ export function formatBytes(bytes: number | undefined): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit] as string}`;
 }
 
-const numberOr = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+const numberOr = (value: unknown): number | undefined =>
+  (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 
 /** A reported figure as the table shows it: '-' while the slot's worker has not reported it. */
 function figure(value: unknown, format: (value: number) => string): string {
@@ -64,8 +65,11 @@ export function slotState(slot: SlotStatus): string {
 
 export function formatStatus(status: StatusReply): string {
   const { stats } = status;
-  const head = `${stats.state} · primary pid ${status.pid} · up ${formatDuration(status.uptime)} · ${stats.slots.length} slots, ${stats.readyWorkers} ready · ${stats.restarts} respawns\n`;
-  const rows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'CPU', 'MEM', 'REQUESTS', 'CONNS', 'LAG', 'RESTARTS', 'QUEUED', 'HANDOFFS']];
+  const head = `${stats.state} · primary pid ${status.pid} · up ${formatDuration(status.uptime)}`
+    + ` · ${stats.slots.length} slots, ${stats.readyWorkers} ready · ${stats.restarts} respawns\n`;
+  const rows = [
+    ['SLOT', 'PID', 'STATE', 'UPTIME', 'CPU', 'MEM', 'REQUESTS', 'CONNS', 'LAG', 'RESTARTS', 'QUEUED', 'HANDOFFS'],
+  ];
   for (const slot of stats.slots) {
     rows.push([
       String(slot.slot), slot.pid === undefined ? '-' : String(slot.pid), slotState(slot), formatDuration(slot.uptime),
@@ -75,12 +79,16 @@ export function formatStatus(status: StatusReply): string {
     ]);
   }
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return head + rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+  const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
+  return `${head}${lines.join('\n')}\n`;
 }
 
 /** One line per slot a reload walked: "reload 2/4: slot 1 replaced (worker 2 → 6)". */
 export function formatProgress(progress: Readonly<Record<string, unknown>>): string {
-  const workers = progress.newWorkerId === undefined ? '' : ` (worker ${String(progress.oldWorkerId ?? '-')} → ${String(progress.newWorkerId)})`;
+  const workers = progress.newWorkerId === undefined
+    ? ''
+    : ` (worker ${String(progress.oldWorkerId ?? '-')} → ${String(progress.newWorkerId)})`;
   const reason = typeof progress.reason === 'string' ? `: ${progress.reason}` : '';
-  return `reload ${String(progress.done)}/${String(progress.total)}: slot ${String(progress.slot)} ${String(progress.status)}${workers}${reason}\n`;
+  const step = `${String(progress.done)}/${String(progress.total)}`;
+  return `reload ${step}: slot ${String(progress.slot)} ${String(progress.status)}${workers}${reason}\n`;
 }

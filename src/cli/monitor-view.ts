@@ -23,7 +23,8 @@ export interface WorkerFigures {
   requests: number | undefined;
 }
 
-const numberOr = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+const numberOr = (value: unknown): number | undefined =>
+  (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 
 export function figuresOf(slot: SlotStatus): WorkerFigures {
   const raw = slot as unknown as Record<string, unknown>;
@@ -33,9 +34,13 @@ export function figuresOf(slot: SlotStatus): WorkerFigures {
 /** The previous poll's request count per worker pid, for requests/s. */
 export type Samples = Map<number, { at: number; requests: number }>;
 
-export const MONITOR_COLUMNS = ['SLOT', 'PID', 'STATE', 'UPTIME', 'CPU', 'MEM', 'REQ/S', 'RESTARTS', 'QUEUED', 'HANDOFFS'];
+export const MONITOR_COLUMNS = [
+  'SLOT', 'PID', 'STATE', 'UPTIME', 'CPU', 'MEM', 'REQ/S', 'RESTARTS', 'QUEUED', 'HANDOFFS',
+];
 
-function rateOf(pid: number | undefined, requests: number | undefined, now: number, previous: Samples, next: Samples): string {
+function rateOf(
+  pid: number | undefined, requests: number | undefined, now: number, previous: Samples, next: Samples,
+): string {
   if (pid === undefined || requests === undefined) return '-';
   next.set(pid, { at: now, requests });
   const before = previous.get(pid);
@@ -61,7 +66,9 @@ export function table(rows: string[][]): string[] {
 }
 
 /** The lines of one frame; `next` receives this poll's samples. */
-export function renderFrame(clusters: readonly ClusterSnapshot[], now: number, previous: Samples, next: Samples): string[] {
+export function renderFrame(
+  clusters: readonly ClusterSnapshot[], now: number, previous: Samples, next: Samples,
+): string[] {
   const lines = [`sticky-runtime status --watch · ${new Date(now).toISOString().slice(11, 19)} · q or Ctrl-C quits`];
   if (clusters.length === 0) lines.push('', 'no running cluster found');
   for (const cluster of clusters) {

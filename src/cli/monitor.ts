@@ -18,7 +18,8 @@ async function snapshot(target: ControlTarget): Promise<ClusterSnapshot> {
   const label = labelOf(target);
   try {
     const reply = await sendControl(target.path, { command: 'status' }, () => undefined, STATUS_TIMEOUT_MS);
-    if (reply.type !== 'result' || typeof reply.stats !== 'object' || !Array.isArray((reply.stats as { slots?: unknown } | null)?.slots)) {
+    const slots = (reply.stats as { slots?: unknown } | null | undefined)?.slots;
+    if (reply.type !== 'result' || typeof reply.stats !== 'object' || !Array.isArray(slots)) {
       return { label, error: reply.type === 'error' ? String(reply.message) : 'not a status reply' };
     }
     return { label, reply: reply as unknown as StatusReply };
@@ -56,7 +57,9 @@ export function monitor(targets: () => ControlTarget[], isList: boolean): Promis
       if (isStopped) return;
       if (isFirst && !clusters.some((cluster) => cluster.reply !== undefined)) {
         const detail = clusters[0]?.error ?? 'none found';
-        printError(new StickyError(ErrorCode.ControlUnavailable, `No sticky-runtime cluster answers${isList ? '' : ` at ${clusters[0]?.label ?? ''}`}: ${detail}`, {
+        const where = isList ? '' : ` at ${clusters[0]?.label ?? ''}`;
+        const message = `No sticky-runtime cluster answers${where}: ${detail}`;
+        printError(new StickyError(ErrorCode.ControlUnavailable, message, {
           hint: 'Start one with `sticky-runtime serve`, or pass the `--name` / `--control-socket` it uses.',
         }));
         stop(EXIT_CODES.unavailable);
@@ -67,7 +70,10 @@ export function monitor(targets: () => ControlTarget[], isList: boolean): Promis
       const next: Samples = new Map();
       const lines = renderFrame(clusters, Date.now(), previous, next).map((line) => stripControl(line));
       previous = next;
-      write(process.stdout, isTty ? `${ESC}H${lines.map((line) => `${line}${ESC}K`).join('\n')}\n${ESC}J` : `${lines.join('\n')}\n\n`);
+      const frame = isTty
+        ? `${ESC}H${lines.map((line) => `${line}${ESC}K`).join('\n')}\n${ESC}J`
+        : `${lines.join('\n')}\n\n`;
+      write(process.stdout, frame);
       timer = setTimeout(() => void poll(), POLL_INTERVAL_MS);
     };
     if (process.stdin.isTTY) {

@@ -20,13 +20,15 @@ export interface Output { prefix: boolean; logFile: string | undefined; logDir: 
 /** The flags over the config file; `--log-dir` needs the output routed, so it implies `--prefix-output`. */
 export function outputOf(parsed: ParsedCommand, config: OutputConfig): Output {
   if (config.prefixOutput !== undefined && typeof config.prefixOutput !== 'boolean') {
-    throw new StickyError(ErrorCode.InvalidOption, `Expected \`prefixOutput\` to be a boolean, received ${JSON.stringify(config.prefixOutput)}.`);
+    throw new StickyError(ErrorCode.InvalidOption,
+      `Expected \`prefixOutput\` to be a boolean, received ${JSON.stringify(config.prefixOutput)}.`);
   }
   const path = (flag: string | undefined, key: 'logFile' | 'logDir'): string | undefined => {
     const value: unknown = flag ?? config[key];
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || value === '') {
-      throw new StickyError(ErrorCode.InvalidOption, `Expected \`${key}\` to be a path, received ${JSON.stringify(value)}.`);
+      throw new StickyError(ErrorCode.InvalidOption,
+        `Expected \`${key}\` to be a path, received ${JSON.stringify(value)}.`);
     }
     return resolve(value);
   };

@@ -80,7 +80,9 @@ export class OutputRouter {
     const onDrop = (lines: number): void => this.#dropped(lines);
     const onError = (error: NodeJS.ErrnoException): void => {
       // A destination that cannot be written (reader gone, full disk): its lines are lost, the cluster goes on.
-      if (this.#errorLog.take(performance.now()) !== undefined) this.#log.warn({ err: error }, 'app output not written');
+      if (this.#errorLog.take(performance.now()) !== undefined) {
+        this.#log.warn({ err: error }, 'app output not written');
+      }
     };
     return typeof target === 'string'
       ? new FileSink(target, OUTPUT_BUFFER_BYTES, onDrop, onError)
@@ -148,6 +150,8 @@ export class OutputRouter {
   #dropped(lines: number): void {
     this.#droppedLines += lines;
     const suppressed = this.#dropLog.take(performance.now());
-    if (suppressed !== undefined) this.#log.warn({ droppedLines: this.#droppedLines }, 'app output dropped: a destination is not keeping up');
+    if (suppressed !== undefined) {
+      this.#log.warn({ droppedLines: this.#droppedLines }, 'app output dropped: a destination is not keeping up');
+    }
   }
 }

@@ -25,7 +25,10 @@ export class StreamSink implements Sink {
   readonly #onDrop: (lines: number) => void;
   #isClosed = false;
 
-  constructor(stream: NodeJS.WriteStream, limit: number, onDrop: (lines: number) => void, onError: (error: NodeJS.ErrnoException) => void) {
+  constructor(
+    stream: NodeJS.WriteStream, limit: number, onDrop: (lines: number) => void,
+    onError: (error: NodeJS.ErrnoException) => void,
+  ) {
     this.#stream = stream;
     this.#limit = limit;
     this.#onDrop = onDrop;
@@ -65,7 +68,9 @@ export class FileSink implements Sink {
   /** The descriptor a reopen replaced while a write was in flight on it: closed when that write ends. */
   #retiredFd: number | undefined;
 
-  constructor(path: string, limit: number, onDrop: (lines: number) => void, onError: (error: NodeJS.ErrnoException) => void) {
+  constructor(
+    path: string, limit: number, onDrop: (lines: number) => void, onError: (error: NodeJS.ErrnoException) => void,
+  ) {
     this.#limit = limit;
     this.#onDrop = onDrop;
     this.#onError = onError;

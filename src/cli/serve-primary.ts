@@ -74,27 +74,38 @@ async function planServe(parsed: ParsedCommand): Promise<ServePlan> {
   const configOptions = listenOptionsOf(config);
   const app0 = parsed.positionals[0] ?? config.app;
   if (app0 === undefined) {
-    throw new StickyError(ErrorCode.InvalidApp, 'No app given.', { hint: 'sticky-runtime serve ./app.js (or `app` in the config file).' });
+    throw new StickyError(ErrorCode.InvalidApp, 'No app given.',
+      { hint: 'sticky-runtime serve ./app.js (or `app` in the config file).' });
   }
   const appPath = resolve(app0);
-  if (!existsSync(appPath)) throw new StickyError(ErrorCode.InvalidApp, `App module ${appPath} does not exist.`, { hint: 'Check the path.' });
+  if (!existsSync(appPath)) {
+    throw new StickyError(ErrorCode.InvalidApp, `App module ${appPath} does not exist.`, { hint: 'Check the path.' });
+  }
   const merged: ListenOptions = { ...configOptions, ...parsed.options, handleSignals: true };
   const metrics = metricsOf(parsed, configOptions.metrics);
   if (metrics !== undefined) merged.metrics = metrics;
   merged.env = { ...merged.env, STICKY_RUNTIME_APP: appPath };
   if (!parsed.watch && (parsed.watchPaths.length > 0 || parsed.watchIgnore.length > 0)) {
-    throw new StickyError(ErrorCode.InvalidOption, '`--watch-path` and `--watch-ignore` need `--watch`.', { hint: 'sticky-runtime serve ./app.js --watch' });
+    throw new StickyError(ErrorCode.InvalidOption, '`--watch-path` and `--watch-ignore` need `--watch`.',
+      { hint: 'sticky-runtime serve ./app.js --watch' });
   }
-  const output = outputOf(parsed, { prefixOutput: config.prefixOutput, logFile: config.logFile, logDir: config.logDir } as OutputConfig);
+  const output = outputOf(parsed,
+    { prefixOutput: config.prefixOutput, logFile: config.logFile, logDir: config.logDir } as OutputConfig);
   return {
     options: normalizeListenOptions(withOutput(merged, output)),
     output,
     port: parsePort(parsed.port ?? config.port ?? process.env.PORT ?? 3000),
     host: parsed.host ?? config.host,
-    target: chosenTarget({ name: parsed.name, controlSocket: parsed.controlSocket }, { name: config.name, controlSocket: config.controlSocket }),
+    target: chosenTarget(
+      { name: parsed.name, controlSocket: parsed.controlSocket },
+      { name: config.name, controlSocket: config.controlSocket },
+    ),
     hook: config.primary,
     watch: parsed.watch
-      ? { paths: checkWatchPaths(parsed.watchPaths.length > 0 ? parsed.watchPaths : [dirname(appPath)]), ignore: parsed.watchIgnore }
+      ? {
+        paths: checkWatchPaths(parsed.watchPaths.length > 0 ? parsed.watchPaths : [dirname(appPath)]),
+        ignore: parsed.watchIgnore,
+      }
       : undefined,
   };
 }
@@ -116,7 +127,8 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
     throw new CliFailure(error, EXIT_CODES.startFailed);
   }
 
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], ...workerStdio(output) });
+  const workerMain = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+  cluster.setupPrimary({ exec: workerMain, args: [], ...workerStdio(output) });
   const primary = startPrimary(options);
   const stopOutput = startOutput(primary, output, options.logger);
   const log = options.logger.child({ component: 'primary' });
@@ -130,11 +142,12 @@ export async function serve(parsed: ParsedCommand): Promise<void> {
   primary.on('reloadProgress', (progress) => log.info({ ...progress }, 'reload progress'));
   // A worker that dies while the cluster first starts means the app does not load: stop at once.
   const starting = new AbortController();
-  const onStartExit = (exit: { expected: boolean; workerId: number; code: number | null; signal: string | null }): void => {
+  type StartExit = { expected: boolean; workerId: number; code: number | null; signal: string | null };
+  const onStartExit = (exit: StartExit): void => {
     if (exit.expected) return;
-    starting.abort(new StickyError(ErrorCode.WorkerStartFailed, `Worker ${exit.workerId} exited during start-up (code ${String(exit.code)}, signal ${String(exit.signal)}).`, {
-      hint: 'See the error it printed above.',
-    }));
+    const how = `code ${String(exit.code)}, signal ${String(exit.signal)}`;
+    const message = `Worker ${exit.workerId} exited during start-up (${how}).`;
+    starting.abort(new StickyError(ErrorCode.WorkerStartFailed, message, { hint: 'See the error it printed above.' }));
   };
   primary.on('workerExit', onStartExit);
   try {

@@ -25,7 +25,9 @@ export const labelOf = (target: ControlTarget): string =>
   target.name === undefined ? `unnamed cluster (${target.path})` : `cluster ${target.name} (${target.path})`;
 
 /** The directory of named sockets. Pure. */
-export function namedSocketDirectory(env: Readonly<Record<string, string | undefined>>, uid: number | undefined, temp: string): string {
+export function namedSocketDirectory(
+  env: Readonly<Record<string, string | undefined>>, uid: number | undefined, temp: string,
+): string {
   const runtime = env.XDG_RUNTIME_DIR;
   if (runtime !== undefined && runtime !== '' && isAbsolute(runtime)) return join(runtime, 'sticky-runtime');
   return join(temp, uid === undefined ? 'sticky-runtime' : `sticky-runtime-${uid}`);
@@ -39,7 +41,8 @@ const socketDirectory = (): string => namedSocketDirectory(process.env, process.
  */
 export function checkName(name: string): string {
   if (!NAME.test(name)) {
-    throw new StickyError(ErrorCode.InvalidOption, `Expected \`--name\` to be 1–64 letters, digits, '.', '_' or '-' (starting with a letter or digit), received ${JSON.stringify(name)}.`, {
+    throw new StickyError(ErrorCode.InvalidOption, 'Expected `--name` to be 1–64 letters, digits, \'.\', \'_\' or \'-\''
+      + ` (starting with a letter or digit), received ${JSON.stringify(name)}.`, {
       hint: 'sticky-runtime serve ./app.js --name api',
     });
   }
@@ -57,15 +60,16 @@ export function prepareNamedSocket(name: string): string {
     mkdirSync(directory, { mode: 0o700 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new StickyError(ErrorCode.ListenFailed, `Cannot create the control socket directory ${directory}.`, { cause: error, hint: 'See `cause`.' });
+      throw new StickyError(ErrorCode.ListenFailed, `Cannot create the control socket directory ${directory}.`,
+        { cause: error, hint: 'See `cause`.' });
     }
   }
   // Also after mkdir(): what is there now is checked, not what was meant to be created.
   const reason = directoryReason(directory);
   if (reason !== undefined) {
-    throw new StickyError(ErrorCode.ListenFailed, `Refusing the control socket directory ${directory}: ${reason}; it is left as it is.`, {
-      hint: 'Remove it if it is yours to remove (serve creates it again, mode 0700), or set $XDG_RUNTIME_DIR.',
-    });
+    throw new StickyError(ErrorCode.ListenFailed,
+      `Refusing the control socket directory ${directory}: ${reason}; it is left as it is.`,
+      { hint: 'Remove it if it is yours to remove (serve creates it again, mode 0700), or set $XDG_RUNTIME_DIR.' });
   }
   return join(directory, `${name}${SUFFIX}`);
 }
@@ -79,9 +83,11 @@ export function namedSocket(name: string): string {
   const directory = socketDirectory();
   const reason = directoryReason(directory);
   if (reason === 'missing') {
-    throw new StickyError(ErrorCode.ControlUnavailable, `No cluster named ${JSON.stringify(name)} runs (no ${directory}).`, {
-      hint: 'Start one with `sticky-runtime serve <app> --name <name>`; `sticky-runtime status` lists the running ones.',
-    });
+    throw new StickyError(ErrorCode.ControlUnavailable,
+      `No cluster named ${JSON.stringify(name)} runs (no ${directory}).`, {
+        hint: 'Start one with `sticky-runtime serve <app> --name <name>`;'
+          + ' `sticky-runtime status` lists the running ones.',
+      });
   }
   if (reason !== undefined) throw untrusted(directory, reason);
   return join(directory, `${name}${SUFFIX}`);
@@ -125,7 +131,8 @@ function lstatOrUndefined(path: string): Stats | undefined {
 
 function untrusted(directory: string, reason: string): StickyError {
   return new StickyError(ErrorCode.ControlUntrusted, `Refusing the control socket directory ${directory}: ${reason}.`, {
-    hint: 'Run the command as the user that runs `sticky-runtime serve`; remove the directory if it is yours to remove.',
+    hint: 'Run the command as the user that runs `sticky-runtime serve`;'
+      + ' remove the directory if it is yours to remove.',
   });
 }
 
@@ -140,10 +147,13 @@ export interface TargetChoice {
  * when neither flag is given); undefined when none is.
  * @throws {StickyError} `STICKY_ERR_INVALID_OPTION` when both are given, or for a bad name.
  */
-export function chosenTarget(flags: TargetChoice, config: TargetChoice): { name: string } | { path: string } | undefined {
+export function chosenTarget(
+  flags: TargetChoice, config: TargetChoice,
+): { name: string } | { path: string } | undefined {
   const from = flags.name !== undefined || flags.controlSocket !== undefined ? flags : config;
   if (from.name !== undefined && from.controlSocket !== undefined) {
-    throw new StickyError(ErrorCode.InvalidOption, `Give either \`name\` or \`controlSocket\`, not both${from === flags ? ' (`--name`, `--control-socket`)' : ' (config file)'}.`, {
+    const where = from === flags ? ' (`--name`, `--control-socket`)' : ' (config file)';
+    throw new StickyError(ErrorCode.InvalidOption, `Give either \`name\` or \`controlSocket\`, not both${where}.`, {
       hint: 'A named cluster has its socket in a directory of its own: `--name api`.',
     });
   }

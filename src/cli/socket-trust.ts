@@ -16,9 +16,12 @@ export function untrustedReason(socket: PathFacts, directory: PathFacts, uid: nu
   if (socket.isSymbolicLink()) return 'it is a symbolic link';
   if (!socket.isSocket()) return 'it is not a socket';
   if (socket.uid !== uid) return `it belongs to uid ${socket.uid}, not to you (uid ${uid})`;
-  if (directory.uid !== uid && directory.uid !== 0) return `its directory belongs to uid ${directory.uid}, who could replace it`;
+  if (directory.uid !== uid && directory.uid !== 0) {
+    return `its directory belongs to uid ${directory.uid}, who could replace it`;
+  }
   if ((directory.mode & 0o022) !== 0) {
-    return `its directory is writable by ${(directory.mode & 0o002) === 0 ? 'its group' : 'other users'} (mode ${(directory.mode & 0o7777).toString(8)}), who could replace it`;
+    const who = (directory.mode & 0o002) === 0 ? 'its group' : 'other users';
+    return `its directory is writable by ${who} (mode ${(directory.mode & 0o7777).toString(8)}), who could replace it`;
   }
   return undefined;
 }

@@ -24,5 +24,6 @@ export function stripControl(text: string): string {
  * as they are; these are escaped too. Still valid JSON of the same value.
  */
 export function terminalJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\x7f-\x9f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value)
+    .replace(/[\x7f-\x9f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

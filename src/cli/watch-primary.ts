@@ -23,7 +23,8 @@ export function checkWatchPaths(paths: readonly string[]): string[] {
   return paths.map((path) => {
     const absolute = resolve(path);
     if (!existsSync(absolute)) {
-      throw new StickyError(ErrorCode.InvalidOption, `\`--watch-path\` ${absolute} does not exist.`, { hint: 'Check the path.' });
+      throw new StickyError(ErrorCode.InvalidOption, `\`--watch-path\` ${absolute} does not exist.`,
+        { hint: 'Check the path.' });
     }
     return absolute;
   });
@@ -38,7 +39,8 @@ export function watchForReload(primary: StickyPrimary, settings: WatchSettings, 
     try {
       await primary.reload();
     } catch (error) {
-      log.error({ err: error }, 'reload after a change failed: the running workers keep serving; the next change tries again');
+      log.error({ err: error },
+        'reload after a change failed: the running workers keep serving; the next change tries again');
     }
   }, { set: (run, ms) => setTimeout(run, ms), clear: (handle) => clearTimeout(handle as NodeJS.Timeout) });
   const watchers: FSWatcher[] = [];

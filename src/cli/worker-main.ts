@@ -25,8 +25,10 @@ try {
 }
 // `serve --log-file` (without `--prefix-output`): the worker appends its own runtime lines to the file.
 const logFile = process.env.STICKY_RUNTIME_LOG_FILE;
+const fileLogger = (path: string): StickyLogger =>
+  defaultLogger(inheritedOptions().logLevel ?? 'info', path) as StickyLogger;
 attachWorker(app.app, {
-  ...(logFile === undefined || logFile === '' ? {} : { logger: defaultLogger(inheritedOptions().logLevel ?? 'info', logFile) as StickyLogger }),
+  ...(logFile === undefined || logFile === '' ? {} : { logger: fileLogger(logFile) }),
   ...(app.metricsRegistry === undefined ? {} : { metricsRegistry: app.metricsRegistry }),
 });
 const close = app.close;

@@ -124,8 +124,11 @@ export function familiesOf(json: readonly PromClientFamily[]): MetricFamily[] {
     name, help, type: (TYPES.has(type) ? type : 'untyped') as MetricType,
     samples: values.map(({ value, labels, metricName }) => {
       const text: Record<string, string> = {};
-      if (labels !== undefined) for (const key of Object.keys(labels)) text[key] = labelText(labels[key] as string | number);
-      return { ...(metricName === undefined ? {} : { name: metricName }), labels: text, value: Number.isFinite(value) ? value : null };
+      if (labels !== undefined) {
+        for (const key of Object.keys(labels)) text[key] = labelText(labels[key] as string | number);
+      }
+      const ownName = metricName === undefined ? {} : { name: metricName };
+      return { ...ownName, labels: text, value: Number.isFinite(value) ? value : null };
     }),
   }));
 }

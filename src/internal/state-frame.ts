@@ -39,7 +39,8 @@ export type HeaderRead =
   | { readonly kind: 'invalid' }
   | { readonly kind: 'header'; readonly header: StateHeader; readonly used: number };
 
-const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 const STATUSES: readonly unknown[] = ['ok', 'tooLarge', 'handoverFailed', 'noHandover'];
 

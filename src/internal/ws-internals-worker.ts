@@ -301,7 +301,8 @@ function deflateClassOf(webSocket: WebSocketClass): DeflateClass | undefined {
   const known = deflateClasses.get(webSocket);
   if (known !== undefined) return known;
   const modules = Object.values(createRequire(import.meta.url).cache);
-  for (let candidate: unknown = webSocket; typeof candidate === 'function'; candidate = Object.getPrototypeOf(candidate)) {
+  let candidate: unknown = webSocket;
+  for (; typeof candidate === 'function'; candidate = Object.getPrototypeOf(candidate)) {
     const module = modules.find((entry) => entry?.exports === candidate);
     if (module === undefined) continue;
     const found = createRequire(module.filename)('./permessage-deflate.js') as DeflateClass;

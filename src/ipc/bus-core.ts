@@ -35,7 +35,9 @@ export type RequestCancel = () => void;
  * when the caller gives up (timeout, abort), so that a request still waiting to be delivered (for a
  * slot's next worker, in an outbox) never reaches a responder.
  */
-export type RequestWriter = (id: number, timeout: number, settle: (error: StickyError | undefined) => void) => RequestCancel | void;
+export type RequestWriter = (
+  id: number, timeout: number, settle: (error: StickyError | undefined) => void,
+) => RequestCancel | void;
 
 export class BusCore {
   readonly stats: BusStats = { sent: 0, received: 0, pending: 0, timedOut: 0, dropped: 0, foreignResponses: 0 };
@@ -68,7 +70,9 @@ export class BusCore {
   off(channel: string, listener: AnyListener): void {
     const list = this.#listeners.get(channel);
     if (list === undefined) return;
-    const index = list.findIndex((item) => item === listener || (item as { listener?: AnyListener }).listener === listener);
+    const index = list.findIndex(
+      (item) => item === listener || (item as { listener?: AnyListener }).listener === listener,
+    );
     if (index === -1) return;
     const next = list.filter((_, i) => i !== index);
     if (next.length === 0) this.#listeners.delete(channel);
@@ -127,7 +131,10 @@ export class BusCore {
       return;
     }
     if (isThenable(result)) {
-      result.then((value) => reply({ k: 'r', i: id, d: value }), (error: unknown) => reply({ k: 'e', i: id, e: serializeError(error) }));
+      result.then(
+        (value) => reply({ k: 'r', i: id, d: value }),
+        (error: unknown) => reply({ k: 'e', i: id, e: serializeError(error) }),
+      );
     } else {
       reply({ k: 'r', i: id, d: result });
     }
@@ -151,8 +158,10 @@ export class BusCore {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.stats.timedOut++;
-        this.#giveUp(id, new StickyError(ErrorCode.IpcTimeout, `No response to the request '${channel}' within ${timeout} ms.`, {
-          hint: 'The responder is slow or stuck; raise `timeout` (or the `ipcTimeout` option) or make the responder answer sooner.',
+        const message = `No response to the request '${channel}' within ${timeout} ms.`;
+        this.#giveUp(id, new StickyError(ErrorCode.IpcTimeout, message, {
+          hint: 'The responder is slow or stuck; raise `timeout` (or the `ipcTimeout` option)'
+            + ' or make the responder answer sooner.',
         }));
       }, timeout);
       const onAbort = signal === undefined ? undefined : (): void => this.#giveUp(id, signal.reason);
@@ -226,7 +235,8 @@ export class BusCore {
 }
 
 export function noResponder(channel: string): StickyError {
-  return new StickyError(ErrorCode.IpcNoHandler, `No responder for the request channel '${channel}' in the receiving process.`, {
+  const message = `No responder for the request channel '${channel}' in the receiving process.`;
+  return new StickyError(ErrorCode.IpcNoHandler, message, {
     hint: 'Register it with `bus.handle(channel, responder)` before the process becomes ready.',
   });
 }

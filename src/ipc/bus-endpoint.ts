@@ -34,7 +34,9 @@ export abstract class BusEndpoint<Messages, Requests> {
    * response, what it throws reaches the caller as a `STICKY_ERR_IPC_REMOTE` error.
    * @throws {StickyError} `STICKY_ERR_INVALID_STATE` when the channel already has a responder.
    */
-  handle<C extends ChannelOf<Requests>>(channel: C, responder: Responder<RequestOf<Requests, C>, ResponseOf<Requests, C>>): this {
+  handle<C extends ChannelOf<Requests>>(
+    channel: C, responder: Responder<RequestOf<Requests, C>, ResponseOf<Requests, C>>,
+  ): this {
     this.#core.handle(channel, responder as Responder<unknown, unknown>);
     return this;
   }

@@ -60,7 +60,8 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
   readonly #forwarder = new Forwarder({
     peerOf: (worker) => this.#peer(worker),
     knownPeer: (workerId) => this.#peers.get(workerId),
-    resolveTarget: (to, deliver, fail, expiresIn, onExpire) => this.#resolveTarget(to, deliver, fail, expiresIn, onExpire),
+    resolveTarget: (to, deliver, fail, expiresIn, onExpire) =>
+      this.#resolveTarget(to, deliver, fail, expiresIn, onExpire),
     broadcast: (frame, except) => this.#broadcast(frame, except),
     drop: () => { this.#core.stats.dropped++; },
     foreign: () => { this.#core.stats.foreignResponses++; },
@@ -73,7 +74,10 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
 
   /** @internal created by the primary */
   constructor(token: typeof CONSTRUCT, directory: BusDirectory, options: PrimaryBusOptions) {
-    if (token !== CONSTRUCT) throw new StickyError(ErrorCode.InvalidState, 'A PrimaryBus cannot be constructed directly.', { hint: 'Use `primary.bus()`.' });
+    if (token !== CONSTRUCT) {
+      throw new StickyError(ErrorCode.InvalidState, 'A PrimaryBus cannot be constructed directly.',
+        { hint: 'Use `primary.bus()`.' });
+    }
     const core = new BusCore(options.timeout);
     super(core);
     this.#core = core;
@@ -89,11 +93,14 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
    * waited for, up to `slotWaitTimeout`. Resolves once written to the worker's channel.
    * @throws {StickyError} `STICKY_ERR_IPC_NO_WORKER`, `STICKY_ERR_IPC_WORKER_EXIT`, `STICKY_ERR_IPC_INVALID_PAYLOAD`
    */
-  sendTo<C extends ChannelOf<WorkerMessages<S>>>(target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C]): Promise<void> {
+  sendTo<C extends ChannelOf<WorkerMessages<S>>>(
+    target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C],
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#core.stats.sent++;
       this.#resolveTarget(toWireTarget(target), (worker) => {
-        this.#peer(worker).outbox.push({ k: 'm', c: channel, d: payload }, (error) => (error === undefined ? resolve() : reject(error)));
+        this.#peer(worker).outbox.push({ k: 'm', c: channel, d: payload },
+          (error) => (error === undefined ? resolve() : reject(error)));
       }, reject);
     });
   }
@@ -167,7 +174,8 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
    * when the delivery waits for the slot (see SlotWaiters.wait for `expiresIn` and `onExpire`).
    */
   #resolveTarget(
-    to: WireTarget, deliver: (worker: Worker) => void, fail: (error: StickyError) => void, expiresIn?: number, onExpire?: () => void,
+    to: WireTarget, deliver: (worker: Worker) => void, fail: (error: StickyError) => void,
+    expiresIn?: number, onExpire?: () => void,
   ): (() => void) | undefined {
     if (this.#isClosed) {
       fail(new StickyError(ErrorCode.IpcClosed, 'The primary shut down.'));
@@ -185,7 +193,9 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
     }
     const slot = 's' in to ? to.s : this.#directory.slotOfKey(to.key);
     if (slot === undefined || slot < 0 || slot >= this.#directory.slotCount()) {
-      fail(noWorker(slot === undefined ? 'The key cannot be routed in this routing mode.' : `There is no slot ${slot} (${this.#directory.slotCount()} slots).`));
+      fail(noWorker(slot === undefined
+        ? 'The key cannot be routed in this routing mode.'
+        : `There is no slot ${slot} (${this.#directory.slotCount()} slots).`));
       return undefined;
     }
     const worker = this.#directory.readyWorkerOf(slot);
@@ -234,8 +244,11 @@ export class PrimaryBus<S extends BusSchema = BusSchema> extends BusEndpoint<Pri
           this.#core.deliver(frame.c, frame.d, peer.sender);
           break;
         case 'q':
-          if (frame.to === undefined) this.#core.answer(frame.i, frame.c, frame.d, peer.sender, (reply) => peer.outbox.push(reply));
-          else this.#forwarder.forward(peer, frame.i, frame.to, frame.c, frame.d, frame.t, frame.a === 1);
+          if (frame.to === undefined) {
+            this.#core.answer(frame.i, frame.c, frame.d, peer.sender, (reply) => peer.outbox.push(reply));
+          } else {
+            this.#forwarder.forward(peer, frame.i, frame.to, frame.c, frame.d, frame.t, frame.a === 1);
+          }
           break;
         case 'x':
           this.#forwarder.cancel(worker.id, frame.i);

@@ -76,7 +76,9 @@ function isTarget(value: unknown): value is WireTarget {
   if (!isRecord(value)) return false;
   if ('w' in value) return Number.isInteger(value.w);
   if ('s' in value) return Number.isInteger(value.s);
-  if ('key' in value) return typeof value.key === 'string' || (Array.isArray(value.key) && value.key.every((n) => typeof n === 'number'));
+  if ('key' in value) {
+    return typeof value.key === 'string' || (Array.isArray(value.key) && value.key.every((n) => typeof n === 'number'));
+  }
   return value.all === 1;
 }
 
@@ -97,8 +99,10 @@ export function isFrame(value: unknown): value is Frame {
     case 'x':
       return isId(value.i);
     case 'e':
-      return isId(value.i) && isRecord(value.e) && typeof value.e.message === 'string' && typeof value.e.name === 'string' &&
-        (value.e.code === undefined || typeof value.e.code === 'string') && (value.e.stack === undefined || typeof value.e.stack === 'string');
+      return isId(value.i) && isRecord(value.e)
+        && typeof value.e.message === 'string' && typeof value.e.name === 'string'
+        && (value.e.code === undefined || typeof value.e.code === 'string')
+        && (value.e.stack === undefined || typeof value.e.stack === 'string');
     default:
       return false;
   }
@@ -108,9 +112,12 @@ export function isFrame(value: unknown): value is Frame {
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return { name: error.name, code: typeof code === 'string' ? code : undefined, message: error.message, stack: error.stack };
+    return {
+      name: error.name, code: typeof code === 'string' ? code : undefined, message: error.message, stack: error.stack,
+    };
   }
-  return { name: 'Error', code: undefined, message: typeof error === 'string' ? error : `Non-error thrown: ${String(error)}`, stack: undefined };
+  const message = typeof error === 'string' ? error : `Non-error thrown: ${String(error)}`;
+  return { name: 'Error', code: undefined, message, stack: undefined };
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
@@ -134,7 +141,9 @@ export class BusRemoteError extends StickyError {
     this.remoteName = remote.name;
     this.channel = channel;
     const here = localStack?.split('\n').slice(1).join('\n');
-    this.stack = `${remote.stack ?? `${remote.name}: ${remote.message}`}\n    -- answered to request '${channel}' --${here === undefined || here === '' ? '' : `\n${here}`}`;
+    const remoteStack = remote.stack ?? `${remote.name}: ${remote.message}`;
+    const localPart = here === undefined || here === '' ? '' : `\n${here}`;
+    this.stack = `${remoteStack}\n    -- answered to request '${channel}' --${localPart}`;
   }
 }
 
@@ -145,7 +154,9 @@ export class BusRemoteError extends StickyError {
 export function rebuildError(channel: string, remote: SerializedError, localStack: string | undefined): StickyError {
   if (remote.r === 1 && remote.code !== undefined && KNOWN_CODES.has(remote.code)) {
     const error = new StickyError(remote.code as ErrorCode, remote.message);
-    if (localStack !== undefined) error.stack = `StickyError: ${remote.message}\n${localStack.split('\n').slice(1).join('\n')}`;
+    if (localStack !== undefined) {
+      error.stack = `StickyError: ${remote.message}\n${localStack.split('\n').slice(1).join('\n')}`;
+    }
     return error;
   }
   return new BusRemoteError(channel, remote, localStack);
@@ -161,7 +172,8 @@ export function toWireKey(key: unknown): WireKey {
   // A byte array hashes as the same numbers (see sticky's hash), and survives JSON as an array.
   if (key instanceof Uint8Array) return Array.from(key);
   if (Array.isArray(key) && key.every((n) => typeof n === 'number')) return key as number[];
-  throw new StickyError(ErrorCode.InvalidOption, `Expected \`key\` to be a string, a Uint8Array or an array of numbers, received ${typeof key}.`);
+  throw new StickyError(ErrorCode.InvalidOption,
+    `Expected \`key\` to be a string, a Uint8Array or an array of numbers, received ${typeof key}.`);
 }
 
 export function toWireTarget(target: WorkerTarget): WireTarget {

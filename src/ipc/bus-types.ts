@@ -65,7 +65,9 @@ export type BusRoutingKey = string | Uint8Array | readonly number[];
 export type WorkerTarget = { workerId: number } | { slot: number } | { key: BusRoutingKey };
 
 /** The sender of a message or request. */
-export type BusSender = { readonly kind: 'primary' } | { readonly kind: 'worker'; readonly workerId: number; readonly slot: number };
+export type BusSender =
+  | { readonly kind: 'primary' }
+  | { readonly kind: 'worker'; readonly workerId: number; readonly slot: number };
 
 /** Options of one request. */
 export interface RequestOptions {

@@ -6,8 +6,8 @@ import { BusEndpoint } from './bus-endpoint.js';
 import { framesOf, isFrame, toWireTarget, type Frame, type WireSender, type WireTarget } from './bus-protocol.js';
 import { Outbox } from './outbox.js';
 import type {
-  BusSchema, BusSender, ChannelOf, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions, ResponseOf, WorkerMessages,
-  WorkerRequests, WorkerTarget,
+  BusSchema, BusSender, ChannelOf, PrimaryMessages, PrimaryRequests, RequestOf, RequestOptions, ResponseOf,
+  WorkerMessages, WorkerRequests, WorkerTarget,
 } from './bus-types.js';
 
 // The bus in a worker: one endpoint per process on the IPC channel to the primary. Messages to other
@@ -41,7 +41,10 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
 
   /** @internal use `workerBus()` */
   constructor(token: typeof CONSTRUCT, timeout: number) {
-    if (token !== CONSTRUCT) throw new StickyError(ErrorCode.InvalidState, 'A WorkerBus cannot be constructed directly.', { hint: 'Use `workerBus()`.' });
+    if (token !== CONSTRUCT) {
+      throw new StickyError(ErrorCode.InvalidState, 'A WorkerBus cannot be constructed directly.',
+        { hint: 'Use `workerBus()`.' });
+    }
     const core = new BusCore(timeout);
     super(core);
     this.#core = core;
@@ -52,9 +55,10 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
     });
     process.on('message', this.#onMessage);
     process.once('disconnect', () => {
-      const closed = (): StickyError => new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the primary is closed.', {
-        hint: 'The primary exited or this worker was disconnected; no response will come.',
-      });
+      const closed = (): StickyError =>
+        new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the primary is closed.', {
+          hint: 'The primary exited or this worker was disconnected; no response will come.',
+        });
       this.#outbox.close(closed());
       this.#core.failPeer(undefined, closed);
     });
@@ -67,7 +71,8 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
   send<C extends ChannelOf<PrimaryMessages<S>>>(channel: C, payload: PrimaryMessages<S>[C]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#core.stats.sent++;
-      this.#outbox.push({ k: 'm', c: channel, d: payload }, (error) => (error === undefined ? resolve() : reject(error)));
+      this.#outbox.push({ k: 'm', c: channel, d: payload },
+        (error) => (error === undefined ? resolve() : reject(error)));
     });
   }
 
@@ -92,7 +97,9 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
    * @throws {StickyError} `STICKY_ERR_IPC_NO_WORKER` (no such worker, or none ready in the slot in time),
    * `STICKY_ERR_IPC_CLOSED`
    */
-  async sendTo<C extends ChannelOf<WorkerMessages<S>>>(target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C]): Promise<void> {
+  async sendTo<C extends ChannelOf<WorkerMessages<S>>>(
+    target: WorkerTarget, channel: C, payload: WorkerMessages<S>[C],
+  ): Promise<void> {
     await this.#forward(toWireTarget(target), channel, payload);
   }
 
@@ -103,7 +110,8 @@ export class WorkerBus<S extends BusSchema = BusSchema> extends BusEndpoint<Work
   broadcast<C extends ChannelOf<WorkerMessages<S>>>(
     channel: C, payload: WorkerMessages<S>[C], options: { includeSelf?: boolean } = {},
   ): Promise<number> {
-    return this.#forward(options.includeSelf === true ? { all: 1, self: 1 } : { all: 1 }, channel, payload) as Promise<number>;
+    const to = options.includeSelf === true ? { all: 1, self: 1 } as const : { all: 1 } as const;
+    return this.#forward(to, channel, payload) as Promise<number>;
   }
 
   /**

@@ -95,10 +95,14 @@ export class Forwarder {
    * A worker's request (or message with an ack) for another worker. One that waits for its slot's
    * next worker is dropped when its asker gives up: at its timeout, or on the asker's 'x' frame.
    */
-  forward(origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number, isMessage: boolean): void {
+  forward(
+    origin: Peer, originId: number, to: WireTarget, channel: string, payload: unknown, timeout: number,
+    isMessage: boolean,
+  ): void {
     if (isMessage && 'all' in to) {
       const frame: Frame = { k: 'm', c: channel, d: payload, f: origin.wire };
-      void this.#routes.broadcast(frame, to.self === 1 ? undefined : origin.worker.id).then((count) => origin.outbox.push({ k: 'r', i: originId, d: count }));
+      void this.#routes.broadcast(frame, to.self === 1 ? undefined : origin.worker.id)
+        .then((count) => origin.outbox.push({ k: 'r', i: originId, d: count }));
       return;
     }
     let isWaiting = false;
@@ -145,7 +149,9 @@ export class Forwarder {
     const forward = this.#table.take(frame.i) as Forward;
     const origin = this.#routes.knownPeer(forward.origin);
     if (origin === undefined) return;
-    origin.outbox.push(frame.k === 'r' ? { k: 'r', i: forward.originId, d: frame.d } : { k: 'e', i: forward.originId, e: frame.e });
+    origin.outbox.push(frame.k === 'r'
+      ? { k: 'r', i: forward.originId, d: frame.d }
+      : { k: 'e', i: forward.originId, e: frame.e });
   }
 
   /** A worker is gone: what it should have answered fails, what it asked for and still waits is dropped. */
@@ -168,13 +174,18 @@ export class Forwarder {
 
   #deliverMessage(origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown): void {
     this.#routes.peerOf(worker).outbox.push({ k: 'm', c: channel, d: payload, f: origin.wire }, (error) => {
-      origin.outbox.push(error === undefined ? { k: 'r', i: originId, d: 1 } : { k: 'e', i: originId, e: runtimeError(error) });
+      origin.outbox.push(error === undefined
+        ? { k: 'r', i: originId, d: 1 }
+        : { k: 'e', i: originId, e: runtimeError(error) });
     });
   }
 
-  #deliverRequest(origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown, timeout: number): void {
+  #deliverRequest(
+    origin: Peer, originId: number, worker: Worker, channel: string, payload: unknown, timeout: number,
+  ): void {
     const id = this.#table.add(origin.worker.id, originId, worker.id, timeout);
-    this.#routes.peerOf(worker).outbox.push({ k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire }, (error) => {
+    const frame: Frame = { k: 'q', i: id, c: channel, d: payload, t: timeout, f: origin.wire };
+    this.#routes.peerOf(worker).outbox.push(frame, (error) => {
       if (error !== undefined) this.#fail(this.#table.take(id), error);
     });
   }

@@ -9,7 +9,7 @@ export {
 export { WorkerBus, workerBus } from './bus-worker.js';
 export { BusRemoteError, type WireKey } from './bus-protocol.js';
 export type {
-  BusSchema, RequestSpec, PrimaryMessages, PrimaryRequests, WorkerMessages, WorkerRequests, ChannelOf, PayloadOf, RequestOf,
-  ResponseOf, BusRoutingKey, WorkerTarget, BusSender, RequestOptions, MessageListener, Responder, BusStats,
+  BusSchema, RequestSpec, PrimaryMessages, PrimaryRequests, WorkerMessages, WorkerRequests, ChannelOf, PayloadOf,
+  RequestOf, ResponseOf, BusRoutingKey, WorkerTarget, BusSender, RequestOptions, MessageListener, Responder, BusStats,
 } from './bus-types.js';
 export { FIGURE_LIMITS } from './protocol.js';

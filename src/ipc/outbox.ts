@@ -25,9 +25,10 @@ export type SendChannel = (message: object, callback: (error: Error | null) => v
 /** The error for frames that a closed channel did not carry. */
 export type ClosedError = (cause: Error) => StickyError;
 
-const channelClosed: ClosedError = (cause) => new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the other process is closed.', {
-  cause, hint: 'The process exited or is exiting; the message was not delivered.',
-});
+const channelClosed: ClosedError = (cause) =>
+  new StickyError(ErrorCode.IpcClosed, 'The IPC channel to the other process is closed.', {
+    cause, hint: 'The process exited or is exiting; the message was not delivered.',
+  });
 type Settle = (error: StickyError | undefined) => void;
 
 export class Outbox {
@@ -163,6 +164,7 @@ const noop = (): void => undefined;
 
 function invalidPayload(cause: unknown): StickyError {
   return new StickyError(ErrorCode.IpcInvalidPayload, 'The bus payload cannot be serialized for the IPC channel.', {
-    cause, hint: 'Send plain JSON data: no cycles, BigInts or functions (Dates become strings, Maps and Sets become {}).',
+    cause,
+    hint: 'Send plain JSON data: no cycles, BigInts or functions (Dates become strings, Maps and Sets become {}).',
   });
 }

@@ -85,7 +85,9 @@ export interface RuntimeMessageMap {
    * not parsed (`head`, base64). The primary forwards it, untouched, only from a retiring worker to its
    * successor.
    */
-  'sticky:handoverSocket': { kind: 'ws' | 'http'; description?: Record<string, unknown>; state?: string; head?: string };
+  'sticky:handoverSocket': {
+    kind: 'ws' | 'http'; description?: Record<string, unknown>; state?: string; head?: string;
+  };
   /** worker → primary: the slot state was adopted (or not, and why), and `sockets` moved connections; route me now. */
   'sticky:adopted': { isAdopted: boolean; reason?: EmptyStartReason; bytes: number; sockets?: number };
 }
@@ -164,12 +166,15 @@ export const FIGURE_LIMITS = { cpu: 409_600, lagMs: 86_400_000, rss: 2 ** 50 } a
 
 const isNumberIn = (value: unknown, max: number): value is number =>
   typeof value === 'number' && value >= 0 && value <= max;
-const isTotal = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isTotal = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 function decodeFigures(payload: Record<string, unknown>): WorkerFiguresReport | undefined {
   const { accepted, requests, connections, lag, lagMax, cpu, rss } = payload;
-  if (!isTotal(accepted) || !isTotal(requests) || !isTotal(connections) || !isTotal(rss) || rss > FIGURE_LIMITS.rss) return undefined;
-  if (!isNumberIn(lag, FIGURE_LIMITS.lagMs) || !isNumberIn(lagMax, FIGURE_LIMITS.lagMs) || !isNumberIn(cpu, FIGURE_LIMITS.cpu)) return undefined;
+  if (!isTotal(accepted) || !isTotal(requests) || !isTotal(connections)) return undefined;
+  if (!isTotal(rss) || rss > FIGURE_LIMITS.rss) return undefined;
+  if (!isNumberIn(lag, FIGURE_LIMITS.lagMs) || !isNumberIn(lagMax, FIGURE_LIMITS.lagMs)) return undefined;
+  if (!isNumberIn(cpu, FIGURE_LIMITS.cpu)) return undefined;
   return { accepted, requests, connections, lag, lagMax, cpu, rss };
 }
 
@@ -188,7 +193,9 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
         decoded.client = client;
       }
       if (clientPort !== undefined) {
-        if (typeof clientPort !== 'number' || !Number.isInteger(clientPort) || clientPort < 0 || clientPort > 65_535) return undefined;
+        const isPort = typeof clientPort === 'number' && Number.isInteger(clientPort)
+          && clientPort >= 0 && clientPort <= 65_535;
+        if (!isPort) return undefined;
         decoded.clientPort = clientPort;
       }
       return { type, payload: decoded };
@@ -222,7 +229,8 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     }
     case 'sticky:handoverChannel': {
       const { role, maxBytes } = payload;
-      return (role === 'give' || role === 'take') && isTotal(maxBytes) ? { type, payload: { role, maxBytes } } : undefined;
+      if ((role !== 'give' && role !== 'take') || !isTotal(maxBytes)) return undefined;
+      return { type, payload: { role, maxBytes } };
     }
     case 'sticky:handoverBegin': {
       const { timeout } = payload;
@@ -237,14 +245,17 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       if (sockets !== undefined && !isTotal(sockets)) return undefined;
       return {
         type,
-        payload: { isAdopted, bytes, ...(reason === undefined ? {} : { reason }), ...(sockets === undefined ? {} : { sockets }) },
+        payload: {
+          isAdopted, bytes, ...(reason === undefined ? {} : { reason }), ...(sockets === undefined ? {} : { sockets }),
+        },
       };
     }
     case 'sticky:handoverSocket': {
       const { kind, description, state, head } = payload;
       if (kind !== 'ws' && kind !== 'http') return undefined;
       if (description !== undefined && !isRecord(description)) return undefined;
-      if ((state !== undefined && typeof state !== 'string') || (head !== undefined && typeof head !== 'string')) return undefined;
+      const isText = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
+      if (!isText(state) || !isText(head)) return undefined;
       return {
         type,
         payload: {
@@ -265,7 +276,8 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
     case 'sticky:close': {
       const { waitForConnections, timeout, isSlotRemoved } = payload;
       if (typeof timeout !== 'number' || !(timeout >= 0)) return undefined;
-      return { type, payload: { waitForConnections: waitForConnections === true, timeout, ...(isSlotRemoved === true ? { isSlotRemoved } : {}) } };
+      const removed = isSlotRemoved === true ? { isSlotRemoved } : {};
+      return { type, payload: { waitForConnections: waitForConnections === true, timeout, ...removed } };
     }
     case 'sticky:recycle': {
       const { reason, requests, rss } = payload;
@@ -284,7 +296,9 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
 export function decodeMessage(value: unknown): DecodeResult {
   if (Array.isArray(value)) {
     if (value[0] !== 'sticky:masterclose') return FOREIGN;
-    return { kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: value[1] === true } } };
+    return {
+      kind: 'message', message: { type: 'sticky:masterclose', payload: { waitForConnections: value[1] === true } },
+    };
   }
   if (!isRecord(value) || value[TAG] !== 1) return FOREIGN;
   if (value.v !== PROTOCOL_VERSION) return { kind: 'version', version: value.v };

@@ -28,11 +28,14 @@ export class SlotWaiters {
    * `onExpire`. Returns a cancel that drops it now; undefined when it failed at once.
    */
   wait(
-    slot: number, deliver: (worker: Worker) => void, fail: (error: StickyError) => void, expiresIn = Infinity, onExpire?: () => void,
+    slot: number, deliver: (worker: Worker) => void, fail: (error: StickyError) => void,
+    expiresIn = Infinity, onExpire?: () => void,
   ): (() => void) | undefined {
     const list = this.#bySlot.get(slot) ?? [];
     if (list.length >= this.#limit) {
-      fail(noWorker(`Slot ${slot} has no ready worker and ${list.length} messages already wait for it (\`slotQueueLimit\`).`));
+      fail(noWorker(
+        `Slot ${slot} has no ready worker and ${list.length} messages already wait for it (\`slotQueueLimit\`).`,
+      ));
       return undefined;
     }
     const isExpiry = expiresIn < this.#timeout;
@@ -85,6 +88,7 @@ export class SlotWaiters {
 
 export function noWorker(message: string): StickyError {
   return new StickyError(ErrorCode.IpcNoWorker, message, {
-    hint: 'Address a live worker: `{ workerId }` of a connected worker, a slot below the worker count, or a routing key.',
+    hint: 'Address a live worker: `{ workerId }` of a connected worker, a slot below the worker count,'
+      + ' or a routing key.',
   });
 }

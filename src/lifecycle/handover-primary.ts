@@ -39,6 +39,9 @@ export interface HandoverLimits {
   maxBytes: number;
 }
 
+/** A handover in which nothing was adopted. */
+const NOTHING = { isAdopted: false, bytes: 0, sockets: 0 } as const;
+
 const ignoreSendError = (): void => {
   // The worker exited meanwhile: its exit is handled by the supervisor, and the wait below ends.
 };
@@ -56,7 +59,7 @@ export async function handOver(
     ends = await openStateChannel(limits.timeout);
   } catch {
     startEmpty(to, 'handoverFailed');
-    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs: 0, sockets: 0, isSuccessorGone: false };
+    return { ...base, ...NOTHING, reason: 'handoverFailed', pauseMs: 0, isSuccessorGone: false };
   }
   const [give, take] = ends;
   const { maxBytes } = limits;
@@ -73,11 +76,11 @@ export async function handOver(
   await settlesWithin(Promise.race([to.adopted.then((adopted) => (answer = adopted)), to.exited]), limits.timeout);
   const pauseMs = Math.round(performance.now() - startedAt);
   if (to.exitCode !== undefined) {
-    return { ...base, isAdopted: false, reason: 'handoverFailed', bytes: 0, pauseMs, sockets: 0, isSuccessorGone: true };
+    return { ...base, ...NOTHING, reason: 'handoverFailed', pauseMs, isSuccessorGone: true };
   }
   if (answer === undefined) {
     startEmpty(to, 'timeout');
-    return { ...base, isAdopted: false, reason: 'timeout', bytes: 0, pauseMs, sockets: 0, isSuccessorGone: false };
+    return { ...base, ...NOTHING, reason: 'timeout', pauseMs, isSuccessorGone: false };
   }
   const reason = answer.isAdopted ? {} : { reason: answer.reason ?? 'handoverFailed' };
   const { isAdopted, bytes, sockets = 0 } = answer;
@@ -104,7 +107,8 @@ export function forwardMovedSocket(
 
 /** Tells a worker it gets no slot state (and why); it settles its `adoptedState()`. */
 export function startEmpty(tracked: Tracked, reason: EmptyStartReason): void {
-  if (tracked.worker.isConnected()) tracked.worker.send(encodeMessage('sticky:startEmpty', { reason }), ignoreSendError);
+  if (!tracked.worker.isConnected()) return;
+  tracked.worker.send(encodeMessage('sticky:startEmpty', { reason }), ignoreSendError);
 }
 
 /**

@@ -35,7 +35,8 @@ interface WsMover {
 
 type SocketMessage = RuntimeMessageMap['sticky:handoverSocket'];
 /** `process.send` with a bare handle (Node sends it as 'net.Native'; its types know only sockets and servers). */
-type SendWithHandle = (message: object, handle: object, options: object, callback: (error: Error | null) => void) => boolean;
+type SendWithHandle =
+  (message: object, handle: object, options: object, callback: (error: Error | null) => void) => boolean;
 
 /** What a handover did with the connections it met, since the worker started. */
 export interface SocketMoveCounts {

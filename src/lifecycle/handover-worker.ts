@@ -209,7 +209,9 @@ export class WorkerHandover {
    * The frame is read: adopt the state (or not, for `emptyReason`), wait for the connections the
    * predecessor sent before it, adopt them, then tell the primary to route this worker.
    */
-  async #complete(header: StateHeader, bytes: Buffer | undefined, emptyReason: EmptyStartReason | undefined): Promise<void> {
+  async #complete(
+    header: StateHeader, bytes: Buffer | undefined, emptyReason: EmptyStartReason | undefined,
+  ): Promise<void> {
     this.#isAdopting = true;
     this.#takeChannel?.destroy();
     const result = bytes === undefined ? emptyReason ?? 'handoverFailed' : await this.#adopt(bytes, header);

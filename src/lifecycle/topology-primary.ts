@@ -26,7 +26,10 @@ export interface ScaledInfo { from: number; to: number }
 export interface HandoverStats {
   /** Successors that adopted their predecessor's state. */
   adopted: number;
-  /** Planned replacements whose successor started empty, by reason (a predecessor without `onHandover()`: `noHandover`). */
+  /**
+   * Planned replacements whose successor started empty, by reason (a predecessor without
+   * `onHandover()`: `noHandover`).
+   */
   empty: Partial<Record<EmptyStartReason, number>>;
   /** Open connections (ws WebSockets) successors adopted, the same TCP connections. */
   sockets: number;
@@ -267,8 +270,9 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     this.#handovers.sockets += info.sockets;
     this.#handovers.lastPauseMs = info.pauseMs;
     this.#handovers.lastBytes = info.bytes;
-    const fields = { slot: info.slot, workerId: info.fromWorkerId, newWorkerId: info.toWorkerId, pauseMs: info.pauseMs };
-    if (info.isAdopted) this.#log.info({ ...fields, bytes: info.bytes, sockets: info.sockets }, 'slot state handed over');
+    const { slot, fromWorkerId: workerId, toWorkerId: newWorkerId, pauseMs, bytes, sockets } = info;
+    const fields = { slot, workerId, newWorkerId, pauseMs };
+    if (info.isAdopted) this.#log.info({ ...fields, bytes, sockets }, 'slot state handed over');
     else this.#log.warn({ ...fields, reason: info.reason }, 'successor starts without the slot state');
     this.emit('handover', info);
     return { isSuccessorGone };

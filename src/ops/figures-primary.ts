@@ -34,7 +34,13 @@ export class FigureBook {
     totals.requests += requests;
     this.accepted += accepted;
     if (last === undefined) this.#latest.set(workerId, { slot, report });
-    else last.report = { ...report, accepted: Math.max(report.accepted, last.report.accepted), requests: Math.max(report.requests, last.report.requests) };
+    else {
+      last.report = {
+        ...report,
+        accepted: Math.max(report.accepted, last.report.accepted),
+        requests: Math.max(report.requests, last.report.requests),
+      };
+    }
   }
 
   /** The worker exited: its last report stays in its slot's totals. */

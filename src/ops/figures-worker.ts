@@ -1,6 +1,8 @@
 import type { Server, Socket } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { familiesOf, type MetricFamily, type PromClientFamily, type WorkerFiguresReport } from '../internal/metric-families.js';
+import {
+  familiesOf, type MetricFamily, type PromClientFamily, type WorkerFiguresReport,
+} from '../internal/metric-families.js';
 import type { Logger } from '../logger.js';
 import type { MetricsRegistry } from '../options/index.js';
 
@@ -49,7 +51,8 @@ export async function loadPromClient(name = 'prom-client'): Promise<PromClient |
   try {
     const module = await import(name) as Partial<PromClient> & { default?: Partial<PromClient> };
     const client = typeof module.collectDefaultMetrics === 'function' ? module : module.default;
-    return typeof client?.collectDefaultMetrics === 'function' && typeof client.Registry === 'function' ? client as PromClient : undefined;
+    const isPromClient = typeof client?.collectDefaultMetrics === 'function' && typeof client.Registry === 'function';
+    return isPromClient ? client as PromClient : undefined;
   } catch {
     return undefined;
   }
@@ -111,7 +114,9 @@ export function startWorkerFigures(server: Server, options: FiguresOptions, sink
           families.push(family);
         }
       } catch (error) {
-        if (!hasWarned) options.log.warn({ err: error }, 'a metrics registry failed: its metrics are left out of the scrape');
+        if (!hasWarned) {
+          options.log.warn({ err: error }, 'a metrics registry failed: its metrics are left out of the scrape');
+        }
         hasWarned = true;
       }
     }

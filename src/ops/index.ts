@@ -1,4 +1,6 @@
 export { MetricsServer, type MetricsSource } from './metrics-primary.js';
-export { renderMetrics, SLOT_STATES, type PrimaryMetrics, type SlotFigureMetrics, type SlotMetrics, type SlotStateName } from './prometheus.js';
+export {
+  renderMetrics, SLOT_STATES, type PrimaryMetrics, type SlotFigureMetrics, type SlotMetrics, type SlotStateName,
+} from './prometheus.js';
 export { startWorkerFigures, loadPromClient, type WorkerFigures } from './figures-worker.js';
 export { FigureBook, WorkerScrapes, type SlotFigures, type ScrapeTarget } from './figures-primary.js';

@@ -118,12 +118,16 @@ export class MetricsServer {
     } else if (path === '/readyz') {
       const readiness = this.#source.readiness();
       send(response, readiness.isReady ? 200 : 503, 'application/json', `${JSON.stringify({
-        ready: readiness.isReady, state: readiness.state, notReadySlots: readiness.notReadySlots, accepting: readiness.isAccepting,
+        ready: readiness.isReady, state: readiness.state, notReadySlots: readiness.notReadySlots,
+        accepting: readiness.isAccepting,
       })}\n`);
     } else if (path === '/metrics') {
       if (this.#isAuthorized !== undefined && !this.#isAuthorized(request.headers.authorization)) {
-        const challenge = request.headers.authorization === undefined ? 'Bearer realm="metrics"' : 'Bearer realm="metrics", error="invalid_token"';
-        send(response, 401, 'text/plain', 'unauthorized: send Authorization: Bearer <token>\n', { 'www-authenticate': challenge });
+        const challenge = request.headers.authorization === undefined
+          ? 'Bearer realm="metrics"'
+          : 'Bearer realm="metrics", error="invalid_token"';
+        send(response, 401, 'text/plain', 'unauthorized: send Authorization: Bearer <token>\n',
+          { 'www-authenticate': challenge });
         return;
       }
       send(response, 200, CONTENT_TYPE, await this.#scrape());

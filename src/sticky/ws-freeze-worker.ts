@@ -4,7 +4,9 @@ import { startReading, stopReading, streamHandleOf } from '../internal/node-inte
 import {
   connectionSettings, detachWebSocket, frameState, isDetachable, socketOfWebSocket, type WebSocketLike,
 } from '../internal/ws-internals-worker.js';
-import { boundaryVerdict, deflateRefusal, refusalAtDeadline, type BoundaryVerdict, type MoveRefusal } from './ws-boundary.js';
+import {
+  boundaryVerdict, deflateRefusal, refusalAtDeadline, type BoundaryVerdict, type MoveRefusal,
+} from './ws-boundary.js';
 
 // The retiring worker's half of moving a live ws WebSocket to another process: stop it at a frame
 // boundary, take the bytes read but not parsed, and give out the bare handle and a plain description.

@@ -72,7 +72,8 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
   });
 
   it('a worker that disconnects its channel leaves its slot: a replacement serves the slot, shutdown is quick', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownTimeout: 15_000, steering: 'primary' }) } });
+    // A shutdownTimeout far past the test's own deadline: a shutdown that waited for it could not pass.
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ shutdownTimeout: 120_000, steering: 'primary' }) } });
     const [client] = await addressesOf(cluster, 0, 1);
     const old = readySlot(cluster, 0);
     const replaced = cluster.next('workerReady', { where: (m) => m.slot === 0, timeout: 10_000 });
@@ -80,13 +81,11 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     const ready = await replaced;
     expect(ready.pid).not.toBe(old.pid);
     expect((await request({ port: cluster.port, localAddress: client as string })).reply).toMatchObject({ slot: 0, pid: ready.pid });
-    const started = Date.now();
-    const ended = cluster.next('shutdownEnd', { timeout: 14_000 });
+    // Not the full shutdownTimeout: nobody waits for a channel that is gone.
+    const ended = cluster.next('shutdownEnd', { timeout: 15_000 });
     cluster.child.kill('SIGTERM');
     expect(await ended).toMatchObject({ killed: [] });
     expect(await waitForExit(cluster.child)).toMatchObject({ code: 0 });
-    // Not the full shutdownTimeout: nobody waits for a channel that is gone.
-    expect(Date.now() - started).toBeLessThan(14_000);
   });
 
   it('SIGTTIN four times in a burst adds four slots', async () => {

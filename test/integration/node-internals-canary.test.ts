@@ -146,11 +146,10 @@ describe('Node internals of a worker', () => {
     const { client, socket } = await acceptedPair(false);
     joinServer(app, socket);
     app.emit('connection', socket);
-    const started = performance.now();
     const answer = nextData(client);
     client.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    // Only the server's timeout checker answers 408: with it not started, no answer would come.
     expect(await answer).toMatch(/^HTTP\/1\.1 408 /);
-    expect(performance.now() - started).toBeLessThan(5_000);
     // close(cb) waits for the connection and calls back without an error.
     const closed = new Promise<Error | undefined>((resolve) => app.close(resolve));
     expect(app.listening).toBe(false);

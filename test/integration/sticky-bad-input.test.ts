@@ -73,21 +73,23 @@ describe('bad HTTP input at the primary (proxyHeader mode)', () => {
     const elapsed = performance.now() - started;
     expect(statusLine(partial.text)).toBe('HTTP/1.1 408 Request Timeout');
     expect(statusLine(silent.text)).toBe('HTTP/1.1 408 Request Timeout');
+    // Not before the deadline (a busy machine only makes it later); that it was the deadline and not
+    // the client giving up is the 408 and the headTimeout counter.
     expect(elapsed).toBeGreaterThanOrEqual(HEAD_TIMEOUT - 50);
-    expect(elapsed).toBeLessThan(HEAD_TIMEOUT + 4_000);
     expect(delta(before, await countsOf(current()))).toEqual({ accepted: 2, headTimeout: 2 });
     await expectServing();
   });
 
   it('answers 503 and closes when maxPendingHeads sockets already wait for their head', async () => {
     const before = await countsOf(current());
-    const waiting = Array.from({ length: MAX_PENDING_HEADS }, () => rawExchange(current().port, 'GET / HTTP/1.1\r\n'));
+    let answeredWaiting = 0;
+    const waiting = Array.from({ length: MAX_PENDING_HEADS }, () =>
+      rawExchange(current().port, 'GET / HTTP/1.1\r\n').finally(() => { answeredWaiting++; }));
     await until(async () => (await countsOf(current())).pendingHeads === MAX_PENDING_HEADS, { timeout: 5_000 });
-    const started = performance.now();
     const refused = await rawExchange(current().port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(statusLine(refused.text)).toBe('HTTP/1.1 503 Service Unavailable');
-    // Refused at once, not at the deadline.
-    expect(performance.now() - started).toBeLessThan(HEAD_TIMEOUT / 2);
+    // Refused at once, not at a deadline: before any of the sockets that came first got its 408.
+    expect(answeredWaiting).toBe(0);
     // The waiting ones are not disturbed by it: they get their own answer at their deadline.
     for (const result of await Promise.all(waiting)) expect(statusLine(result.text)).toBe('HTTP/1.1 408 Request Timeout');
     expect(delta(before, await countsOf(current()))).toEqual({ accepted: MAX_PENDING_HEADS + 1, overloaded: 1, headTimeout: MAX_PENDING_HEADS });
@@ -109,13 +111,12 @@ describe('bad HTTP input at the primary (proxyHeader mode)', () => {
       'SSH-2.0-OpenSSH_9.6\r\n',
     ];
     const before = await countsOf(current());
-    const started = performance.now();
     // Fewer at once than maxPendingHeads, or some would be refused with 503 instead.
     const results = await mapLimit(payloads, MAX_PENDING_HEADS - 1, (payload) => rawExchange(current().port, payload));
     for (const [index, result] of results.entries()) {
       expect({ index, status: statusLine(result.text) }).toEqual({ index, status: 'HTTP/1.1 400 Bad Request' });
     }
-    expect(performance.now() - started).toBeLessThan(HEAD_TIMEOUT);
+    // Answered on their bytes, none at the deadline: 400s, and no headTimeout in the counters.
     expect(delta(before, await countsOf(current()))).toEqual({ accepted: payloads.length, badRequest: payloads.length });
     await expectServing();
   });

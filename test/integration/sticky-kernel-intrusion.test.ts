@@ -44,18 +44,16 @@ async function slotsOf(port: number, addresses: readonly string[]): Promise<numb
 const next = <K extends FixtureMessageType>(cluster: SpawnedCluster, type: K): Promise<MessageOf<K>> => cluster.next(type);
 
 describe.skipIf(!isKernelAvailable)('kernel steering: a same-user process in the reuseport group', () => {
-  it('replacing the program: detected within the check interval, the program re-attached, every client on its slot again', async () => {
+  it('replacing the program: detected by the periodic check, the program re-attached, every client on its slot again', async () => {
     const cluster = await spawnCluster('reload-app.mjs', { env: { WORKERS: '3', OPTIONS: JSON.stringify({ steering: 'kernel', groupCheckInterval: CHECK_MS }) } });
     const addresses = clients(40);
     const expected = addresses.map((address) => modelSlot(address, 3));
     expect(await slotsOf(cluster.port, addresses)).toEqual(expected);
 
     const detected = next(cluster, 'foreignListener');
-    const started = Date.now();
-    // It joins as index 3 and sends every connection there.
+    // It joins as index 3 and sends every connection there. Nothing scales: only a periodic check can see it.
     const intruder = await intrude(cluster.port, { ATTACH: '3' });
     const event = await detected;
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(event).toMatchObject({ port: cluster.port, count: 1, error: { code: 'STICKY_ERR_FOREIGN_LISTENER' } });
     expect(event.inodes).toHaveLength(1);
     await checkedSince(cluster);

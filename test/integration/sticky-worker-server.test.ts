@@ -9,8 +9,9 @@ import { rawExchange, request, requestHead, sendInParts } from '../helpers/clien
 
 const HEADERS_TIMEOUT = 500;
 const REQUEST_TIMEOUT = 1_000;
-// Node's own defaults are 60 s and 300 s; anything near those means the worker's settings were ignored.
-const LATE = 4_000;
+// Node's own defaults are 60 s and 300 s: a 408 before the client gives up (within the test's own
+// deadline) is the worker's settings at work, however busy the machine.
+const CLIENT_DEADLINE = 15_000;
 const TIMEOUT_ENV = { WORKERS: '1', WORKER_HEADERS_TIMEOUT: String(HEADERS_TIMEOUT), WORKER_REQUEST_TIMEOUT: String(REQUEST_TIMEOUT) };
 
 const statusLine = (text: string): string => text.slice(0, text.indexOf('\r\n'));
@@ -22,21 +23,19 @@ describe.each(['ip', 'proxyHeader'] as const)('worker server timeouts in %s mode
   // the primary's own headTimeout governs (see sticky-bad-input).
   if (mode === 'ip') it('answers 408 to a partial head after the worker\'s headersTimeout', async () => {
     const started = performance.now();
-    const result = await rawExchange(cluster().port, 'GET / HTTP/1.1\r\nHost: x\r\n');
+    const result = await rawExchange(cluster().port, 'GET / HTTP/1.1\r\nHost: x\r\n', { timeout: CLIENT_DEADLINE });
     const elapsed = performance.now() - started;
     expect(statusLine(result.text)).toBe('HTTP/1.1 408 Request Timeout');
     expect(elapsed).toBeGreaterThanOrEqual(HEADERS_TIMEOUT - 50);
-    expect(elapsed).toBeLessThan(LATE);
   });
 
   it('answers 408 to a request whose body stalls, after the worker\'s requestTimeout', async () => {
     const head = requestHead('POST', '/slow', { 'content-length': 10, 'x-forwarded-for': '198.51.100.9' });
     const started = performance.now();
-    const result = await rawExchange(cluster().port, `${head}ab`);
+    const result = await rawExchange(cluster().port, `${head}ab`, { timeout: CLIENT_DEADLINE });
     const elapsed = performance.now() - started;
     expect(statusLine(result.text)).toBe('HTTP/1.1 408 Request Timeout');
     expect(elapsed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT - 50);
-    expect(elapsed).toBeLessThan(LATE);
     // The worker is fine afterwards.
     const response = await sendInParts(cluster().port, [requestHead('GET', '/after', { 'x-forwarded-for': '198.51.100.9' })]);
     expect(response.status).toBe(200);
@@ -62,9 +61,8 @@ it('lets a worker close its server: idle handed-off connections close, the callb
 
   const reported = pEvent(cluster.child, 'message', {
     filter: (m) => isMessage('report')(m) && isServerClosed(m as FixtureMessage), timeout: 8_000,
-  }).then((message) => ({ message: message as FixtureMessage, at: performance.now() }));
+  }).then((message) => message as FixtureMessage);
   const closing = await request({ port, path: '/close' });
-  const closingRepliedAt = performance.now();
   expect(closing.status).toBe(200);
   // server.close() closed the idle connection at once (not after keepAliveTimeout)...
   await idleClosed;
@@ -75,8 +73,8 @@ it('lets a worker close its server: idle handed-off connections close, the callb
   expect(busyReply.reply.url).toBe('/busy');
 
   const closed = await reported;
-  expect(closed.message).toMatchObject({ event: 'serverClosed', error: null, workerId: closing.reply.workerId });
-  // The callback came when the busy request ended (about 1.5 s after it began), not when close() ran.
-  expect(closed.at - closingRepliedAt).toBeGreaterThan(500);
+  // The callback came once the busy request was answered (the worker counts what it has not answered
+  // yet), not when close() ran: the busy request and /close itself were unanswered then.
+  expect(closed).toMatchObject({ event: 'serverClosed', error: null, workerId: closing.reply.workerId, unanswered: 0 });
   agent.destroy();
 });

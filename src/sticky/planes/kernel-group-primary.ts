@@ -1,20 +1,16 @@
 import { fstatSync } from 'node:fs';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from '../../logger.js';
-import { ErrorCode, StickyError } from '../../errors.js';
+import type { StickyError } from '../../errors.js';
 import { bucketTable, nextLiveSlot } from '../routing/index.js';
 import { encodeProgram, generateReusePortProgram } from './reuseport-program.js';
 import { holdListeningFd, type NativeListenHandle } from '../../internal/node-internals-primary.js';
 import type { ReusePortSockets } from './reuseport-native.js';
-import {
-  isCompeting, normalizeListenAddress, readPortListeners, readPortListenersAsync, type PortListener,
-} from './port-listeners.js';
-import { foreignListenerError, GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
+import { GroupWatch, type GroupWatchEmit } from './group-watch-primary.js';
 import { drainListener, type DrainResult } from './listener-drain-primary.js';
 
-// The kernel data plane's group (one concern past 250 lines: the sockets and the program that routes
-// between them change together): one SO_REUSEPORT listening socket per slot, all on the public address,
-// created and held by the primary for its whole life, and a BPF program that sends each new
+// The kernel data plane's group: one SO_REUSEPORT listening socket per slot, all on the public
+// address, created and held by the primary for its whole life, and a BPF program that sends each new
 // connection to the socket of its client's slot. A slot's worker accepts on that socket itself.
 //
 // Socket index in the group = order of listen(); closing a socket moves the last one into its
@@ -25,16 +21,11 @@ import { drainListener, type DrainResult } from './listener-drain-primary.js';
 // one on scale-down, all at shutdown) is drained first: it refuses new handshakes while its workers
 // accept what is queued (listener-drain-primary.ts).
 //
-// Trust boundary: any process of the same user can join the group (SO_REUSEPORT checks only the
-// uid) and replace its program. The plain-bind probe keeps an occupied port failing with EADDRINUSE.
-// Neither the group nor a classic BPF program can say who is in it, so the group counts the port's
-// listeners (port-listeners.ts) against the inodes of its own sockets: at open, before and after
-// each grow and shrink, and every `checkInterval` ms, when it also attaches its program again (one
-// setsockopt), undoing a replaced program whether or not the process that replaced it still listens.
-// A joiner takes the index after the last member, so a slot's index is verified only while the
-// port holds exactly the live sockets: a grow is refused otherwise. A shrink closes the last of our
-// indices, which the smaller table no longer names: a joiner moving into it gets no client.
-// (Over 250 lines: the group's indices and the checks that keep them verified belong together.)
+// What else listens on the port is the watch's (group-watch-primary.ts, with the trust boundary):
+// the group asks it before and after each grow and before each shrink, and its periodic check has
+// the group attach its program again. The plain-bind probe at open keeps an occupied port failing with
+// EADDRINUSE. A shrink closes the last of our indices, which the smaller table no longer names: a
+// joiner moving into it gets no client.
 
 export interface KernelGroupOptions {
   host: string | undefined;
@@ -55,16 +46,9 @@ interface Member {
   inode: number;
 }
 
-/** What one look at the port's listeners found. */
-export interface GroupInspection {
-  /** Inodes of competing listeners that are not the cluster's. */
-  foreign: number[];
-  /** The port holds exactly the live sockets: the next socket's index is `size`. */
-  isExact: boolean;
-}
-
 export class KernelGroup {
   readonly address: AddressInfo;
+  readonly watch: GroupWatch;
   readonly #sockets: ReusePortSockets;
   readonly #host: string;
   readonly #isIPv6Only: boolean;
@@ -74,17 +58,8 @@ export class KernelGroup {
   readonly #failed = new Set<number>();
   /** Slots the attached table spreads clients over. */
   #routed = 0;
-  readonly watch: GroupWatch;
-  /** The bound address as the listener table writes it. */
-  readonly #ours: string;
-  /** Inodes of removed slots' sockets that their draining worker may still hold open. */
-  readonly #retiring = new Set<number>();
-  readonly #checkInterval: number;
-  #timer: NodeJS.Timeout | undefined;
-  #isChecking = false;
   /** The program attached last, attached again by each periodic check. */
   #program: Uint32Array | undefined;
-  readonly #log: Logger;
 
   /**
    * Probes the address with a plain bind (so an occupied port fails with EADDRINUSE), opens one
@@ -106,8 +81,7 @@ export class KernelGroup {
     try {
       for (let slot = 0; slot < options.slots; slot++) group.grow();
       group.route(options.slots);
-      group.#timer = setInterval(group.#check, group.#checkInterval);
-      group.#timer.unref();
+      group.watch.start(options.checkInterval, group.#attachAgain);
     } catch (error) {
       group.close();
       throw error;
@@ -122,10 +96,10 @@ export class KernelGroup {
     this.#backlog = options.backlog;
     this.#seed = options.seed;
     this.address = { address: host, family: isIP(host) === 6 ? 'IPv6' : 'IPv4', port };
-    this.#ours = normalizeListenAddress(host) ?? host;
-    this.#checkInterval = options.checkInterval;
-    this.#log = options.log;
-    this.watch = new GroupWatch(port, options.log, options.emit);
+    this.watch = new GroupWatch({
+      port, host, log: options.log, emit: options.emit,
+      members: () => this.#members.map((member) => member.inode),
+    });
   }
 
   get size(): number {
@@ -161,34 +135,9 @@ export class KernelGroup {
     throw after;
   }
 
-  /**
-   * Why a new socket's index cannot be verified now (a foreign listener, or a removed slot's socket
-   * still open), logged and counted; undefined when the port holds exactly the live sockets.
-   */
+  /** Why a new socket's index cannot be verified now (the watch's `refusal`); undefined when it can. */
   refuseGrowth(): StickyError | undefined {
-    const { foreign, isExact } = this.inspect();
-    if (isExact) return undefined;
-    const error = foreign.length > 0 ? foreignListenerError(this.address.port, foreign.length)
-      : new StickyError(ErrorCode.InvalidState, 'A removed slot\'s socket is still open in its draining worker: '
-        + 'a new slot\'s place in the group is unknown.', {
-        hint: 'Scale again once the removed worker has exited.',
-      });
-    // At open nothing is counted: the caller's listen() fails with this error.
-    if (this.#timer !== undefined) this.watch.refused(error);
-    return error;
-  }
-
-  /** Looks at the port's listeners, reports foreign ones to `watch`. */
-  inspect(listeners: readonly PortListener[] = readPortListeners(this.address.port)): GroupInspection {
-    const present = new Set<number>();
-    for (const listener of listeners) {
-      if (isCompeting(this.#ours, listener.address)) present.add(listener.inode);
-    }
-    for (const inode of this.#retiring) if (!present.has(inode)) this.#retiring.delete(inode);
-    const live = new Set(this.#members.map((member) => member.inode));
-    const foreign = [...present].filter((inode) => !live.has(inode) && !this.#retiring.has(inode));
-    this.watch.observe(foreign);
-    return { foreign, isExact: present.size === live.size && [...live].every((inode) => present.has(inode)) };
+    return this.watch.refusal();
   }
 
   /** Spreads clients over the first `slots` sockets (attaching the table for that many slots). */
@@ -202,11 +151,11 @@ export class KernelGroup {
    * clients) and returns its handle, which the caller drains and closes (`drain`).
    */
   shrink(): NativeListenHandle | undefined {
-    this.inspect();
+    this.watch.inspect();
     const member = this.#members.pop();
     if (member === undefined) return undefined;
     this.#failed.delete(this.#members.length);
-    this.#retiring.add(member.inode);
+    this.watch.retire(member.inode);
     return member.handle;
   }
 
@@ -232,29 +181,9 @@ export class KernelGroup {
 
   /** Shutdown: stops the checks and hands over every socket's handle (by slot), for the caller to drain and close. */
   release(): NativeListenHandle[] {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.watch.stop();
     return this.#members.splice(0).map((member) => member.handle);
   }
-
-  /** The periodic check: report the members and attach the program again (a replaced one is undone). */
-  #check = (): void => {
-    if (this.#isChecking) return;
-    this.#isChecking = true;
-    readPortListenersAsync(this.address.port).then((listeners) => {
-      if (this.#timer === undefined) return;
-      this.inspect(listeners);
-      const first = this.#members[0];
-      if (first === undefined || this.#program === undefined) return;
-      this.#sockets.attach(first.fd, this.#program);
-      this.watch.restored();
-    }).catch((error: unknown) => {
-      // Out of descriptors, say: the next check tries again; the routing stays as it was.
-      this.#log.warn({ err: error }, 'kernel group check failed');
-    }).finally(() => {
-      this.#isChecking = false;
-    });
-  };
 
   #attach(): void {
     const first = this.#members[0];
@@ -274,6 +203,14 @@ export class KernelGroup {
     this.#sockets.attach(first.fd, program);
     this.#program = program;
   }
+
+  /** The watch's periodic check: the program attached last, again (a replaced one is undone). */
+  #attachAgain = (): boolean => {
+    const first = this.#members[0];
+    if (first === undefined || this.#program === undefined) return false;
+    this.#sockets.attach(first.fd, this.#program);
+    return true;
+  };
 }
 
 function isFamilyError(error: unknown): boolean {
