@@ -33,7 +33,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     (gate) => [new HopWorker(server, gate), new KernelWorker(server, gate)] as const);
   if (lifecycle.readiness === 'listen') runtime.readyRequested();
   const handover = workerHandover();
-  handover.attach(server, log, (timeout) => shutdown.quiesce(timeout));
+  handover.attach(server, log, shutdown);
   // Header and custom modes: a proxy that reuses one connection for several clients is reported.
   const rule = keyRuleOf(options.generatePrehashArray);
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {

@@ -1,6 +1,7 @@
 import { expectError, expectType } from 'tsd';
+import type { WebSocketServer, WebSocket } from 'ws';
 import {
-  adoptedState, onAdopt, onHandover,
+  adoptedState, handOverWebSockets, onAdopt, onHandover,
   type AdoptInfo, type EmptyStartReason, type HandoverInfo, type HandoverStats, type StickyPrimary,
 } from '../dist/index.js';
 
@@ -43,3 +44,18 @@ primary.on('handover', (info) => {
 });
 expectType<HandoverStats>(primary.stats().handovers);
 expectType<number | undefined>(primary.stats().handovers.empty.timeout);
+
+// WebSockets: the per-connection state's type flows from `state` to `adopt`.
+declare const wss: WebSocketServer;
+handOverWebSockets(wss, {
+  state: (ws) => {
+    expectType<WebSocket>(ws);
+    return { user: 'ann', opened: new Date() };
+  },
+  adopt: (ws, state) => {
+    expectType<WebSocket>(ws);
+    expectType<string>(state.user);
+  },
+});
+handOverWebSockets(wss, { adopt: (ws) => ws.send('moved') });
+expectError(handOverWebSockets(wss, {}));

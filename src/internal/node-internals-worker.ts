@@ -64,6 +64,48 @@ export function isHttpConnection(socket: Socket): boolean {
   return typeof parser === 'object' && parser !== null;
 }
 
+/** An HTTP server's list of its connections' parsers (a ConnectionsList, src/node_http_parser.cc). */
+interface ConnectionsList {
+  idle(): { socket?: Socket }[];
+}
+
+/**
+ * The server's ConnectionsList, `server[kConnections]` (Symbol('http.server.connections'), set up on
+ * 'listening' by setupConnectionsTracking in https://github.com/nodejs/node/blob/v20.x/lib/_http_server.js);
+ * undefined for a server without one (not HTTP, or a Node that changed it).
+ */
+function connectionsOf(server: Server): ConnectionsList | undefined {
+  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
+  const list = key === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[key];
+  return typeof (list as Partial<ConnectionsList> | undefined)?.idle === 'function' ? list as ConnectionsList : undefined;
+}
+
+/**
+ * Takes the HTTP keep-alive connections among `sockets` that are idle between two requests: no byte
+ * of a next request parsed and no response being written. Each stops reading first, then the server's
+ * ConnectionsList says which are idle (its `idle()` lists the parsers whose `last_message_start_` is 0,
+ * the check `closeIdleConnections` uses); the others read on. What arrives after the stop stays in
+ * the kernel, behind the handle. TLS connections are never taken.
+ */
+export function takeIdleHttpConnections(server: Server, sockets: Iterable<Socket>): Socket[] {
+  const list = connectionsOf(server);
+  if (list === undefined) return [];
+  const stopped: Socket[] = [];
+  for (const socket of sockets) {
+    const isTls = (socket as Socket & { encrypted?: boolean }).encrypted === true;
+    if (socket.destroyed || isTls || !isHttpConnection(socket) || responseOf(socket) !== undefined) continue;
+    stopReading(socket);
+    stopped.push(socket);
+  }
+  const idle = new Set(list.idle().map((parser) => parser.socket));
+  const taken: Socket[] = [];
+  for (const socket of stopped) {
+    if (idle.has(socket) && responseOf(socket) === undefined) taken.push(socket);
+    else startReading(socket);
+  }
+  return taken;
+}
+
 /**
  * Runs the process's listeners of a signal as if it had been received: `process.emit(signal, signal)`
  * is what Node's signal wrap does on delivery (startListeningIfSignal in

@@ -87,6 +87,9 @@ export interface RuntimeMessageMap {
    */
   'sticky:handoverSocket': {
     kind: 'ws' | 'http'; description?: Record<string, unknown>; state?: string; head?: string;
+    /** The client a PROXY header reported for the connection. */
+    client?: string;
+    clientPort?: number;
   };
   /** worker → primary: the slot state was adopted (or not, and why), and `sockets` moved connections; route me now. */
   'sticky:adopted': { isAdopted: boolean; reason?: EmptyStartReason; bytes: number; sockets?: number };
@@ -178,6 +181,16 @@ function decodeFigures(payload: Record<string, unknown>): WorkerFiguresReport | 
   return { accepted, requests, connections, lag, lagMax, cpu, rss };
 }
 
+/** A reported client and port, both optional: `{}` without them, undefined when either is malformed. */
+function decodeClient(client: unknown, clientPort: unknown): { client?: string; clientPort?: number } | undefined {
+  if (client !== undefined && typeof client !== 'string') return undefined;
+  const isPort = typeof clientPort === 'number' && Number.isInteger(clientPort) && clientPort >= 0 && clientPort <= 65_535;
+  if (clientPort !== undefined && !isPort) return undefined;
+  return {
+    ...(client === undefined ? {} : { client }), ...(clientPort === undefined ? {} : { clientPort: clientPort as number }),
+  };
+}
+
 function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefined {
   if (!isRecord(payload)) return undefined;
   switch (type) {
@@ -251,8 +264,10 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       };
     }
     case 'sticky:handoverSocket': {
-      const { kind, description, state, head } = payload;
+      const { kind, description, state, head, client, clientPort } = payload;
       if (kind !== 'ws' && kind !== 'http') return undefined;
+      const reported = decodeClient(client, clientPort);
+      if (reported === undefined) return undefined;
       if (description !== undefined && !isRecord(description)) return undefined;
       const isText = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
       if (!isText(state) || !isText(head)) return undefined;
@@ -260,7 +275,7 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
         type,
         payload: {
           kind, ...(description === undefined ? {} : { description }), ...(state === undefined ? {} : { state }),
-          ...(head === undefined ? {} : { head }),
+          ...(head === undefined ? {} : { head }), ...reported,
         },
       };
     }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
 import { settlesWithin } from '../internal/deadline.js';
+import { stopReads } from '../internal/node-internals-primary.js';
 import type { Tracked } from './tracked-worker-primary.js';
 import type { SlotOwner } from './slot-owner-primary.js';
 
@@ -140,6 +141,9 @@ export async function openStateChannel(timeout: number): Promise<[Socket, Socket
       socket.on('error', () => undefined);
       const read = await readExactly(socket, nonce.length);
       if (!timingSafeEqual(read, nonce)) throw new Error('a foreign connection reached the state channel');
+      // `pause()` does not stop the handle reading: what the giver writes later would land here, and
+      // be dropped once the end is sent (Node stops reading a sent socket into its stream).
+      stopReads(socket);
       return [client, socket];
     })();
     if (!(await settlesWithin(pair, timeout))) throw new Error('the state channel did not connect in time');

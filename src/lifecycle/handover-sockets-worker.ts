@@ -4,12 +4,17 @@ import { deserialize, serialize } from 'node:v8';
 import type { Logger } from '../logger.js';
 import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import { deferred, settlesWithin, type Deferred } from '../internal/deadline.js';
-import { freezeWebSocket, thawWebSocket, type FrozenWebSocket, type WebSocketDescription } from '../sticky/index.js';
+import {
+  adoptSocket, freezeWebSocket, reportedClientOf, thawWebSocket, type FrozenWebSocket, type WebSocketDescription,
+} from '../sticky/index.js';
+import { startReading, streamHandleOf } from '../internal/node-internals-worker.js';
 
-// The connections a handover moves, a worker's half: the retiring worker stops each open ws WebSocket
-// at a frame boundary and sends its bare handle, its description and the application's per-connection
-// state through the primary; the successor rebuilds each one, and once its slot state is adopted, gives
-// it to the application's `adopt` hook and lets it read on. What cannot move closes with 1001, counted.
+// The connections a handover moves, a worker's half: the retiring worker sends each idle HTTP
+// keep-alive connection (stopped between two requests) and each open ws WebSocket (stopped at a frame
+// boundary, with its description and the application's per-connection state) as its bare handle
+// through the primary; the successor takes each one once its slot state is adopted: an HTTP connection
+// joins its server as if accepted there, a WebSocket goes to the application's `adopt` hook. What
+// cannot move closes as without a handover (a WebSocket with 1001), counted.
 
 /** A ws WebSocketServer, as far as the handover needs it: its clients and its options. */
 export interface WebSocketServerOf<W> extends EventEmitter {
@@ -27,6 +32,11 @@ export interface WebSocketHandover<W, S> {
    */
   adopt: (ws: W, state: S) => unknown;
 }
+
+/** A connection moved here, waiting for the slot state to be adopted. */
+type Arrival =
+  | { kind: 'ws'; ws: EventEmitter; state: unknown; isPaused: boolean }
+  | { kind: 'http'; socket: Socket; head: string | undefined; client: string | undefined; clientPort: number | undefined };
 
 interface WsMover {
   server: WebSocketServerOf<EventEmitter>;
@@ -52,16 +62,55 @@ export class SocketMoves {
   #ws: WsMover | undefined;
   #httpServer: Server | undefined;
   #log: Logger | undefined;
+  #track: (socket: Socket) => void = () => undefined;
+  /** Sends of idle HTTP connections under way (the retiring side). */
+  readonly #httpSends: Promise<boolean>[] = [];
   readonly counts: SocketMoveCounts = { sent: 0, refused: {}, adopted: 0, failed: 0 };
   /** Moved here before the slot state was adopted: they wait, paused. */
-  readonly #pending: { ws: EventEmitter; state: unknown; isPaused: boolean }[] = [];
+  readonly #pending: Arrival[] = [];
   #isOpen = false;
   #received = 0;
   #expected: { count: number; reached: Deferred<void> } | undefined;
 
-  attach(server: Server, log: Logger): void {
+  /** The attached server, its logger, and how a connection joins the worker's drain. */
+  attach(server: Server, log: Logger, track: (socket: Socket) => void): void {
     this.#httpServer = server;
     this.#log = log;
+    this.#track = track;
+  }
+
+  /**
+   * The retiring side: sends idle HTTP keep-alive connections (stopped reading, between two requests)
+   * through the primary; `sendAll` waits for these sends too.
+   */
+  sendIdle(sockets: readonly Socket[]): void {
+    for (const socket of sockets) this.#httpSends.push(this.#sendIdle(socket));
+  }
+
+  #sendIdle(socket: Socket): Promise<boolean> {
+    const chunks: Buffer[] = [];
+    for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+      chunks.push(chunk);
+    }
+    const head = Buffer.concat(chunks);
+    const handle = streamHandleOf(socket);
+    const send = process.send as SendWithHandle | undefined;
+    const restore = (): boolean => {
+      if (head.length > 0) socket.unshift(head);
+      startReading(socket);
+      return false;
+    };
+    if (handle === null || send === undefined) return Promise.resolve(restore());
+    const payload: SocketMessage = {
+      kind: 'http', ...(head.length === 0 ? {} : { head: head.toString('base64') }), ...reportedClientOf(socket),
+    };
+    return new Promise((resolve) => {
+      send.call(process, encodeMessage('sticky:handoverSocket', payload), handle, {}, (error: Error | null) => {
+        // Sent: the successor holds the connection; closing this copy sends the client nothing.
+        if (error === null) socket.destroy();
+        resolve(error === null || restore());
+      });
+    });
   }
 
   registerWebSockets(server: WebSocketServerOf<EventEmitter>, hooks: WebSocketHandover<EventEmitter, unknown>): void {
@@ -77,6 +126,13 @@ export class SocketMoves {
    * through the primary. Settles with how many went, once each send is through.
    */
   async sendAll(timeout: number): Promise<number> {
+    const http = (await Promise.all(this.#httpSends.splice(0))).filter(Boolean).length;
+    this.counts.sent += http;
+    if (http > 0) this.#log?.info({ sent: http }, 'idle keep-alive connections handed over');
+    return http + await this.#sendWebSockets(timeout);
+  }
+
+  async #sendWebSockets(timeout: number): Promise<number> {
     const mover = this.#ws;
     if (mover === undefined || mover.server.clients.size === 0) return 0;
     const clients = [...mover.server.clients];
@@ -143,6 +199,11 @@ export class SocketMoves {
 
   #take(payload: SocketMessage, handle: unknown): void {
     const mover = this.#ws;
+    if (payload.kind === 'http' && typeof handle === 'object' && handle !== null && !(handle instanceof Socket)) {
+      const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
+      this.#arrive({ kind: 'http', socket, head: payload.head, client: payload.client, clientPort: payload.clientPort });
+      return;
+    }
     if (payload.kind !== 'ws' || mover === undefined || typeof handle !== 'object' || handle === null) {
       this.#fail(handle, undefined, 'a moved connection this worker cannot take: closed');
       return;
@@ -153,9 +214,7 @@ export class SocketMoves {
       const description = payload.description as unknown as WebSocketDescription;
       ws = thawWebSocket(handle, description, { server: mover.server as never, ...this.#http() }) as EventEmitter;
       state = payload.state === undefined ? undefined : deserialize(Buffer.from(payload.state, 'base64'));
-      const entry = { ws, state, isPaused: description.isPaused };
-      if (this.#isOpen) void this.#adopt(mover, entry);
-      else this.#pending.push(entry);
+      this.#arrive({ kind: 'ws', ws, state, isPaused: description.isPaused });
     } catch (error) {
       this.#fail(undefined, error, 'a moved websocket could not be rebuilt: closed');
     }
@@ -180,28 +239,47 @@ export class SocketMoves {
     await settlesWithin(this.#expected.reached.promise, timeout);
   }
 
+  #arrive(arrival: Arrival): void {
+    if (this.#isOpen) void this.#adopt(arrival);
+    else this.#pending.push(arrival);
+  }
+
   /** The slot state is settled: the connections that wait are adopted, and those still to come at once. */
   async open(): Promise<number> {
     if (this.#isOpen) return 0;
     this.#isOpen = true;
-    const mover = this.#ws;
-    const pending = this.#pending.splice(0);
-    if (mover === undefined) return 0;
-    const adopted = await Promise.all(pending.map((entry) => this.#adopt(mover, entry)));
+    const adopted = await Promise.all(this.#pending.splice(0).map((arrival) => this.#adopt(arrival)));
     return adopted.filter(Boolean).length;
   }
 
-  async #adopt(mover: WsMover, entry: { ws: EventEmitter; state: unknown; isPaused: boolean }): Promise<boolean> {
-    const ws = entry.ws as EventEmitter & { resume(): void; terminate(): void };
+  async #adopt(arrival: Arrival): Promise<boolean> {
+    if (arrival.kind === 'http') {
+      const server = this.#httpServer;
+      if (server === undefined) {
+        arrival.socket.destroy();
+        return false;
+      }
+      // As if this worker had accepted it: the client's next request is read from here on.
+      adoptSocket(server, arrival.socket, arrival.head, arrival.client, arrival.clientPort);
+      this.#track(arrival.socket);
+      this.counts.adopted++;
+      return true;
+    }
+    const mover = this.#ws;
+    const ws = arrival.ws as EventEmitter & { resume(): void; terminate(): void };
+    if (mover === undefined) {
+      ws.terminate();
+      return false;
+    }
     try {
-      await mover.hooks.adopt(ws, entry.state);
+      await mover.hooks.adopt(ws, arrival.state);
     } catch (error) {
       this.#fail(undefined, error, 'websocket adopt hook failed: closed');
       ws.terminate();
       return false;
     }
     this.counts.adopted++;
-    if (!entry.isPaused) ws.resume();
+    if (!arrival.isPaused) ws.resume();
     return true;
   }
 }

@@ -16,6 +16,17 @@ import { SocketMoves, type WebSocketHandover, type WebSocketServerOf } from './h
 // made; its successor reads them, runs the application's `onAdopt()` hooks, and only then asks to be
 // routed. A worker that gets no state (first start, crash, a deadline, a refusal) is told why.
 
+/** The worker's shutdown, as a handover uses it. */
+export interface HandoverHost {
+  /**
+   * Takes no new connection of the slot; `moveIdle` gets the idle HTTP keep-alive connections (stopped
+   * reading); settles once the other HTTP connections closed, or after `timeout` ms.
+   */
+  quiesce(timeout: number, moveIdle: (sockets: Socket[]) => void): Promise<void>;
+  /** A connection joins the worker's drain. */
+  track(socket: Socket): void;
+}
+
 /** What the successor learns with the state. */
 export interface AdoptInfo {
   /** Size of the serialised state in bytes. */
@@ -62,16 +73,16 @@ export class WorkerHandover {
   #giveChannel: { socket: Socket; maxBytes: number } | undefined;
   #takeChannel: Socket | undefined;
   #log: Logger | undefined;
-  #quiesce: (timeout: number) => Promise<void> = () => Promise.resolve();
+  #host: HandoverHost | undefined;
   #isOffered = false;
   /** The connections a handover moves (ws WebSockets). */
   readonly moves = new SocketMoves();
 
-  /** The attached server, its logger and its quiescence (no new connection, requests in flight finished). */
-  attach(server: Server, log: Logger, quiesce: (timeout: number) => Promise<void>): void {
+  /** The attached server, its logger and its shutdown (quiescence before a handover, the drain's tracking). */
+  attach(server: Server, log: Logger, host: HandoverHost): void {
     this.#log = log;
-    this.#quiesce = quiesce;
-    this.moves.attach(server, log);
+    this.#host = host;
+    this.moves.attach(server, log, (socket) => host.track(socket));
     // A primary of another handover protocol (or none) never sends this worker a state.
     if (inheritedOptions().handoverProtocol !== STATE_PROTOCOL) this.#settleEmpty('protocol', false);
   }
@@ -145,7 +156,8 @@ export class WorkerHandover {
     const channel = this.#giveChannel;
     this.#giveChannel = undefined;
     const startedAt = performance.now();
-    await this.#quiesce(timeout);
+    // Idle keep-alive connections move at once; the others finish their request first (`Connection: close`).
+    await this.#host?.quiesce(timeout, (idle) => this.moves.sendIdle(idle));
     if (channel === undefined) return;
     const sockets = await this.moves.sendAll(Math.max(0, timeout - (performance.now() - startedAt)));
     const { header, payload } = await this.#snapshot(channel.maxBytes, sockets);

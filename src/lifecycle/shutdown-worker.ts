@@ -5,7 +5,9 @@ import type { Logger } from '../logger.js';
 import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { ConnectionGate, WorkerPlane } from '../sticky/index.js';
 import { settlesWithin } from '../internal/deadline.js';
-import { emitSignal, isHttpConnection, responseOf } from '../internal/node-internals-worker.js';
+import {
+  emitSignal, isHttpConnection, responseOf, takeIdleHttpConnections,
+} from '../internal/node-internals-worker.js';
 import { decideAppClose, type AppCloseState, type WorkerShutdownState } from './server-close.js';
 
 // A worker's part of shutdown: stop taking sockets, drain, run the exit hooks, exit. Also the
@@ -170,23 +172,28 @@ export class WorkerShutdown implements ConnectionGate {
   }
 
   /**
-   * Before a slot state handover: the worker takes no new connection of its slot, its responses carry
-   * `Connection: close`, idle keep-alive connections close after a grace; settles once no HTTP
-   * connection is open (upgraded ones, WebSockets, do not count), or after `timeout` ms.
+   * Before a slot state handover: the worker takes no new connection of its slot and its responses
+   * carry `Connection: close`; `moveIdle` gets the idle keep-alive connections (stopped reading between
+   * two requests: they move to the successor); settles once the other HTTP connections (their request
+   * answered) closed, or after `timeout` ms. Upgraded connections (WebSockets) do not count.
    */
-  quiesce(timeout: number): Promise<void> {
+  quiesce(timeout: number, moveIdle: (sockets: Socket[]) => void): Promise<void> {
     this.#isHandingOver = true;
     for (const plane of this.#planes) plane.leaveSlot();
     const server = this.#server;
     if (!isHttpServer(server)) return Promise.resolve();
     this.#refuseKeepAlive();
+    const idle = takeIdleHttpConnections(server, this.#sockets);
+    if (idle.length > 0) moveIdle(idle);
+    const moving = new Set(idle);
     const open: Promise<unknown>[] = [];
     for (const socket of this.#sockets) {
-      if (socket.destroyed || !isHttpConnection(socket)) continue;
+      if (socket.destroyed || moving.has(socket) || !isHttpConnection(socket)) continue;
       this.#closeWhenIdle(socket);
       open.push(new Promise((resolve) => socket.once('close', resolve)));
     }
     if (open.length === 0) return Promise.resolve();
+    // One that was idle but not movable (TLS) closes after the grace.
     const grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
     return settlesWithin(Promise.all(open), timeout).then(() => clearTimeout(grace));
   }

@@ -6,7 +6,9 @@ export {
   HopWorker, KernelWorker, type ForeignListenerInfo, type ForeignListenerGoneInfo, type GroupWatchEvents,
   type KernelGroupStats, type SteeringState,
 } from './planes/index.js';
-export { adoptSocket, listenForHandoffs, clientAddress, type ClientAddressSource } from './receiver-worker.js';
+export {
+  adoptSocket, listenForHandoffs, clientAddress, reportedClientOf, type ClientAddressSource,
+} from './receiver-worker.js';
 export {
   slotOfAddress, slotOfKey, nextLiveSlot, hashString, jumpHash, normalizeAddress, parseAddressEntry,
   clientAddressFromHeader, parseRequestHead, findHeadEnd, parseProxyHeader, formatSessionId, slotOfSessionUrl,

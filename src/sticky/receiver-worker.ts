@@ -43,6 +43,12 @@ export function listenForHandoffs(server: Server): Promise<void> {
  * reads `socket.remoteAddress` (Express's `req.ip`, Socket.IO's `handshake.address`, loggers, rate
  * limiters) sees the client and not the load balancer. Own properties shadow net.Socket's getters.
  */
+/** The client a PROXY header reported for this socket (to move it with the socket), or undefined. */
+export function reportedClientOf(socket: Socket): { client: string; clientPort?: number } | undefined {
+  if (!Object.hasOwn(socket, PROXY_PEER) || socket.remoteAddress === undefined) return undefined;
+  return { client: socket.remoteAddress, ...(socket.remotePort === undefined ? {} : { clientPort: socket.remotePort }) };
+}
+
 function reportClient(socket: Socket, address: string, port: number | undefined): void {
   const peer = { value: socket.remoteAddress, port: socket.remotePort };
   Object.defineProperty(socket, 'remoteAddress', { value: address, configurable: true, enumerable: true });

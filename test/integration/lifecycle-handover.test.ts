@@ -198,6 +198,32 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     expect(last.count).toBe(afterRecycle.count + 1);
   });
 
+  it('an idle keep-alive connection moves to the successor as the same TCP connection, and its next request is served there', async () => {
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1' } });
+    const [client] = addresses(1) as [string];
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => agent.destroy());
+    const ask = (): Promise<{ visit: Visit; localPort: number | undefined }> => new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: cluster.port, path: '/visit', localAddress: client, agent, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+        res.on('end', () => resolve({ visit: JSON.parse(text) as Visit, localPort: res.socket?.localPort }));
+      });
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+    });
+    const first = await ask();
+    const second = await ask();
+    expect(second.localPort).toBe(first.localPort);
+    expect((await reload(cluster)).ok).toBe(true);
+    const after = await ask();
+    // The same connection (its local port), the next worker, the count going on.
+    expect(after.localPort).toBe(first.localPort);
+    expect(after.visit.pid).not.toBe(first.visit.pid);
+    expect(after.visit.count).toBe(3);
+    expect(cluster.all('handover')).toMatchObject([{ isAdopted: true, sockets: 1 }]);
+  });
+
   it('a crash is no handover: the respawned worker starts empty and says it was a crash', async () => {
     const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '2' } });
     const [client] = addresses(1) as [string];
