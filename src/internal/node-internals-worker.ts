@@ -77,7 +77,8 @@ interface ConnectionsList {
 function connectionsOf(server: Server): ConnectionsList | undefined {
   const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
   const list = key === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[key];
-  return typeof (list as Partial<ConnectionsList> | undefined)?.idle === 'function' ? list as ConnectionsList : undefined;
+  const isList = typeof (list as Partial<ConnectionsList> | undefined)?.idle === 'function';
+  return isList ? list as ConnectionsList : undefined;
 }
 
 /**

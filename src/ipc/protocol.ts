@@ -184,11 +184,11 @@ function decodeFigures(payload: Record<string, unknown>): WorkerFiguresReport | 
 /** A reported client and port, both optional: `{}` without them, undefined when either is malformed. */
 function decodeClient(client: unknown, clientPort: unknown): { client?: string; clientPort?: number } | undefined {
   if (client !== undefined && typeof client !== 'string') return undefined;
-  const isPort = typeof clientPort === 'number' && Number.isInteger(clientPort) && clientPort >= 0 && clientPort <= 65_535;
-  if (clientPort !== undefined && !isPort) return undefined;
-  return {
-    ...(client === undefined ? {} : { client }), ...(clientPort === undefined ? {} : { clientPort: clientPort as number }),
-  };
+  if (clientPort === undefined) return client === undefined ? {} : { client };
+  if (typeof clientPort !== 'number' || !Number.isInteger(clientPort) || clientPort < 0 || clientPort > 65_535) {
+    return undefined;
+  }
+  return { ...(client === undefined ? {} : { client }), clientPort };
 }
 
 function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefined {

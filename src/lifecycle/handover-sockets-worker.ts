@@ -36,7 +36,9 @@ export interface WebSocketHandover<W, S> {
 /** A connection moved here, waiting for the slot state to be adopted. */
 type Arrival =
   | { kind: 'ws'; ws: EventEmitter; state: unknown; isPaused: boolean }
-  | { kind: 'http'; socket: Socket; head: string | undefined; client: string | undefined; clientPort: number | undefined };
+  | {
+    kind: 'http'; socket: Socket; head: string | undefined; client: string | undefined; clientPort: number | undefined;
+  };
 
 interface WsMover {
   server: WebSocketServerOf<EventEmitter>;
@@ -201,7 +203,8 @@ export class SocketMoves {
     const mover = this.#ws;
     if (payload.kind === 'http' && typeof handle === 'object' && handle !== null && !(handle instanceof Socket)) {
       const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
-      this.#arrive({ kind: 'http', socket, head: payload.head, client: payload.client, clientPort: payload.clientPort });
+      const { head, client, clientPort } = payload;
+      this.#arrive({ kind: 'http', socket, head, client, clientPort });
       return;
     }
     if (payload.kind !== 'ws' || mover === undefined || typeof handle !== 'object' || handle === null) {

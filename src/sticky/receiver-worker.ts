@@ -46,7 +46,8 @@ export function listenForHandoffs(server: Server): Promise<void> {
 /** The client a PROXY header reported for this socket (to move it with the socket), or undefined. */
 export function reportedClientOf(socket: Socket): { client: string; clientPort?: number } | undefined {
   if (!Object.hasOwn(socket, PROXY_PEER) || socket.remoteAddress === undefined) return undefined;
-  return { client: socket.remoteAddress, ...(socket.remotePort === undefined ? {} : { clientPort: socket.remotePort }) };
+  const port = socket.remotePort;
+  return { client: socket.remoteAddress, ...(port === undefined ? {} : { clientPort: port }) };
 }
 
 function reportClient(socket: Socket, address: string, port: number | undefined): void {
