@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
 import { settlesWithin } from '../internal/deadline.js';
+import { stopReads } from '../internal/node-internals-primary.js';
 import type { Tracked } from './tracked-worker-primary.js';
 import type { SlotOwner } from './slot-owner-primary.js';
 
@@ -143,6 +144,9 @@ function readExactly(socket: Socket, length: number): Promise<Buffer> {
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.pause();
+      // pause() leaves the handle reading: state bytes the retiring worker writes before this end reaches
+      // the successor would land in the primary's buffer and die with it (the successor saw an empty channel).
+      stopReads(socket);
       resolve(Buffer.concat(chunks, size));
     };
     const onClose = (): void => reject(new Error('the state channel closed'));
