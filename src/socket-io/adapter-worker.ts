@@ -114,7 +114,7 @@ export class StickyClusterAdapter extends ClusterAdapterWithHeartbeat {
   /** Hands this namespace's sessions and packet log over, and leaves the cluster (the worker retires). */
   takeState(): SessionLogState | undefined {
     const state = this.#log?.exportState();
-    this.close();
+    this.#leave();
     return state;
   }
 
@@ -122,13 +122,22 @@ export class StickyClusterAdapter extends ClusterAdapterWithHeartbeat {
     this.#log?.adopt(state, Date.now());
   }
 
+  /** Socket.IO closes the adapter (a namespace removed, the server closed). */
   override close(): void {
+    this.#leave();
+    this.#bus.off(MESSAGE_CHANNEL, this.#onWire);
+    this.#bus.off(RESPONSE_CHANNEL, this.#onResponse);
+  }
+
+  /**
+   * Tells the other workers this adapter is gone. Its listeners stay, ignoring what comes: a retiring
+   * worker still gets their broadcasts until it exits, and a bus message without a listener counts as dropped.
+   */
+  #leave(): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
     super.close();
     clearInterval(this.#sweep);
-    this.#bus.off(MESSAGE_CHANNEL, this.#onWire);
-    this.#bus.off(RESPONSE_CHANNEL, this.#onResponse);
   }
 
   protected override doPublish(message: ClusterMessage): Promise<string> {
@@ -152,7 +161,7 @@ export class StickyClusterAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   #onWire = (message: unknown, from: BusSender): void => {
-    if (!hasHeader(message) || message.nsp !== this.nsp.name || message.uid === this.uid) return;
+    if (this.#isClosed || !hasHeader(message) || message.nsp !== this.nsp.name || message.uid === this.uid) return;
     if (from.kind === 'worker') this.#peers.set(message.uid, from.workerId);
     if (message.type === ADAPTER_CLOSE) this.#peers.delete(message.uid);
     const offset = typeof message.o === 'string' ? message.o : undefined;
@@ -167,7 +176,7 @@ export class StickyClusterAdapter extends ClusterAdapterWithHeartbeat {
   };
 
   #onResponse = (response: unknown): void => {
-    if (hasHeader(response) && response.nsp === this.nsp.name) this.onResponse(response as unknown as ClusterResponse);
+    if (!this.#isClosed && hasHeader(response) && response.nsp === this.nsp.name) this.onResponse(response as unknown as ClusterResponse);
   };
 }
 
