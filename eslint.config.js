@@ -69,6 +69,10 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: [...area('ipc'), ...area('sticky'), ...area('lifecycle'), ...area('ops'), ...area('options'), '../index.js'], message: 'cli/ enters each area through its index.js; nothing imports src/index.ts.' }] }] },
   },
   {
+    files: ['src/socket-io/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: [...area('ipc'), ...area('lifecycle'), ...area('options'), '../sticky/*', '../ops/*', '../cli/*', ...ROOTS], message: 'socket-io/ (the `sticky-runtime/socket.io` entry) enters ipc/, lifecycle/ and options/ through their index.js, and nothing else of the runtime.' }] }] },
+  },
+  {
     files: ['src/primary.ts', 'src/worker.ts', 'src/listen.ts', 'src/stats-primary.ts', 'src/bus-directory-primary.ts', 'src/app-server.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['./ipc/*', '!./ipc/index.js', './sticky/*', '!./sticky/index.js', './lifecycle/*', '!./lifecycle/index.js', './ops/*', '!./ops/index.js', './options/*', '!./options/index.js', './index.js'], message: 'Enter each area through its index.js; nothing imports src/index.ts.' }] }] },
   },

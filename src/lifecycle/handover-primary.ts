@@ -141,9 +141,6 @@ export async function openStateChannel(timeout: number): Promise<[Socket, Socket
       socket.on('error', () => undefined);
       const read = await readExactly(socket, nonce.length);
       if (!timingSafeEqual(read, nonce)) throw new Error('a foreign connection reached the state channel');
-      // `pause()` does not stop the handle reading: what the giver writes later would land here, and
-      // be dropped once the end is sent (Node stops reading a sent socket into its stream).
-      stopReads(socket);
       return [client, socket];
     })();
     if (!(await settlesWithin(pair, timeout))) throw new Error('the state channel did not connect in time');
@@ -174,6 +171,9 @@ function readExactly(socket: Socket, length: number): Promise<Buffer> {
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.pause();
+      // pause() leaves the handle reading: state bytes the retiring worker writes before this end reaches
+      // the successor would land in the primary's buffer and die with it (the successor saw an empty channel).
+      stopReads(socket);
       resolve(Buffer.concat(chunks, size));
     };
     const onClose = (): void => reject(new Error('the state channel closed'));
