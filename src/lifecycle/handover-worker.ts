@@ -51,12 +51,6 @@ export type AdoptedState =
   | { readonly isAdopted: true; readonly state: unknown; readonly bytes: number; readonly version: string | undefined }
   | { readonly isAdopted: false; readonly state: undefined; readonly reason: EmptyStartReason };
 
-/**
- * The longest a successor waits for the connections its predecessor sent before the state; the
- * primary's `handoverTimeout` ends the pause sooner.
- */
-const MAX_SOCKET_WAIT_MS = 60_000;
-
 /** Reasons not worth a warning: nothing was lost. */
 const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
 
@@ -159,13 +153,14 @@ export class WorkerHandover {
     // Idle keep-alive connections move at once; the others finish their request first (`Connection: close`).
     await this.#host?.quiesce(timeout, (idle) => this.moves.sendIdle(idle));
     if (channel === undefined) return;
-    const sockets = await this.moves.sendAll(Math.max(0, timeout - (performance.now() - startedAt)));
-    const { header, payload } = await this.#snapshot(channel.maxBytes, sockets);
+    const moving = await this.moves.prepare(Math.max(0, timeout - (performance.now() - startedAt)));
+    const { header, payload } = await this.#snapshot(channel.maxBytes, moving.count);
     const { socket } = channel;
     socket.write(encodeStateHeader(header));
     if (payload !== undefined) socket.write(payload);
     socket.end();
     if (payload !== undefined) this.#log?.info({ bytes: payload.length }, 'slot state handed over');
+    await moving.send();
   }
 
   /** The slot state's frame: the hook's value serialised, or why there is none. */
@@ -218,8 +213,8 @@ export class WorkerHandover {
   }
 
   /**
-   * The frame is read: adopt the state (or not, for `emptyReason`), wait for the connections the
-   * predecessor sent before it, adopt them, then tell the primary to route this worker.
+   * The frame is read: adopt the state (or not, for `emptyReason`), open the way for the connections
+   * the predecessor moves, then tell the primary to route this worker.
    */
   async #complete(
     header: StateHeader, bytes: Buffer | undefined, emptyReason: EmptyStartReason | undefined,
@@ -227,9 +222,10 @@ export class WorkerHandover {
     this.#isAdopting = true;
     this.#takeChannel?.destroy();
     const result = bytes === undefined ? emptyReason ?? 'handoverFailed' : await this.#adopt(bytes, header);
-    // The primary's deadline bounds the wait: past it this worker is routed anyway (startEmpty).
-    await this.moves.received(header.sockets ?? 0, MAX_SOCKET_WAIT_MS);
-    const sockets = await this.moves.open();
+    // The connections the predecessor moves are taken as they arrive, from now on: the slot does not
+    // wait for them (each one waits, paused, until then).
+    const sockets = header.sockets ?? 0;
+    void this.moves.open();
     if (typeof result === 'string') {
       this.#settleEmpty(result, true, sockets);
       return;
