@@ -30,7 +30,7 @@ interface StreamHandle extends TcpHandle {
 
 interface SocketInternals { _handle: StreamHandle | null }
 interface ServerInternals { _handle: { onconnection?: unknown; fd?: unknown } | null }
-interface ChannelInternals { _handleQueue?: unknown[] | null }
+interface ChannelInternals { _handleQueue?: { handle?: unknown }[] | null }
 
 const handleOf = (socket: Socket): StreamHandle | null => (socket as unknown as SocketInternals)._handle;
 const ignore = (): void => {};
@@ -118,6 +118,16 @@ export function holdListeningFd(fd: number): NativeListenHandle {
 export function hasHandleInFlight(child: ChildProcess): boolean {
   const queue = (child as unknown as ChannelInternals)._handleQueue;
   return queue !== undefined && queue !== null;
+}
+
+/**
+ * `handle` was given to `send()` but waits, unsent, behind another handle in flight: Node keeps such
+ * messages in `_handleQueue` as `{ message, handle, options, callback }` until the ACK of the one in
+ * flight (target._send in setupChannel, https://github.com/nodejs/node/blob/v20.x/lib/internal/child_process.js).
+ */
+export function isHandleQueued(child: ChildProcess, handle: unknown): boolean {
+  const queue = (child as unknown as ChannelInternals)._handleQueue;
+  return queue !== undefined && queue !== null && queue.some((queued) => queued.handle === handle);
 }
 
 /**

@@ -94,7 +94,9 @@ export function takeIdleHttpConnections(server: Server, sockets: Iterable<Socket
   const stopped: Socket[] = [];
   for (const socket of sockets) {
     const isTls = (socket as Socket & { encrypted?: boolean }).encrypted === true;
-    if (socket.destroyed || isTls || !isHttpConnection(socket) || responseOf(socket) !== undefined) continue;
+    // One that is closing (a `Connection: close` response just ended it) has nothing to move.
+    const isClosing = socket.destroyed || socket.writableEnded || !socket.readable;
+    if (isClosing || isTls || !isHttpConnection(socket) || responseOf(socket) !== undefined) continue;
     stopReading(socket);
     stopped.push(socket);
   }
@@ -105,6 +107,22 @@ export function takeIdleHttpConnections(server: Server, sockets: Iterable<Socket
     else startReading(socket);
   }
   return taken;
+}
+
+/**
+ * `server.closeIdleConnections()` but for the connections in `except` (being moved to another process:
+ * destroying one would close it under the move). Without a ConnectionsList, Node's own.
+ */
+export function closeIdleHttpConnectionsExcept(server: Server, except: ReadonlySet<Socket>): void {
+  const list = connectionsOf(server);
+  if (list === undefined) {
+    (server as Server & { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    return;
+  }
+  for (const { socket } of list.idle()) {
+    if (socket === undefined || except.has(socket) || responseOf(socket) !== undefined) continue;
+    socket.destroy();
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { deserialize, serialize } from 'node:v8';
 import type { Logger } from '../logger.js';
 import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
+import { deferred, settlesWithin, type Deferred } from '../internal/deadline.js';
 import {
   adoptSocket, freezeWebSocket, reportedClientOf, thawWebSocket, type FrozenWebSocket, type WebSocketDescription,
 } from '../sticky/index.js';
@@ -70,6 +71,8 @@ export class SocketMoves {
   /** Moved here before the slot state was adopted: they wait, paused. */
   readonly #pending: Arrival[] = [];
   #isOpen = false;
+  #received = 0;
+  #expected: { count: number; reached: Deferred<void> } | undefined;
 
   /** The attached server, its logger, and how a connection joins the worker's drain. */
   attach(server: Server, log: Logger, track: (socket: Socket) => void): void {
@@ -126,30 +129,25 @@ export class SocketMoves {
    */
   /**
    * The retiring side, before the slot state goes: stops each WebSocket at a frame boundary (at most
-   * `timeout` ms; what cannot stop closes with 1001). Returns how many connections this handover moves
-   * (the idle HTTP ones on their way included) and `send`, which sends the WebSockets and settles once
-   * every send is through: after the slot state, so that the slot's pause does not wait for them.
+   * `timeout` ms; what cannot stop closes with 1001) and sends it; settles, once every send (the idle
+   * HTTP connections' too) is through, with how many connections went. The state's frame carries that
+   * count, and the successor is routed once they all arrived.
    */
-  async prepare(timeout: number): Promise<{ count: number; send: () => Promise<void> }> {
+  async sendAll(timeout: number): Promise<number> {
     const mover = this.#ws;
     const clients = mover === undefined ? [] : [...mover.server.clients];
     const frozen = await Promise.all(clients.map((ws) => freezeWebSocket(ws as never, { timeout })));
-    const ready: [EventEmitter, FrozenWebSocket][] = [];
+    const sends: Promise<boolean>[] = [];
     frozen.forEach((result, index) => {
       const ws = clients[index] as EventEmitter;
       if ('refused' in result) this.#refuse(ws, result.refused);
-      else ready.push([ws, result]);
+      else if (mover !== undefined) sends.push(this.#send(mover, ws, result));
     });
-    const httpSends = this.#httpSends.splice(0);
-    const send = async (): Promise<void> => {
-      const sent = mover === undefined ? []
-        : await Promise.all(ready.map(([ws, result]) => this.#send(mover, ws, result)));
-      const http = (await Promise.all(httpSends)).filter(Boolean).length;
-      const webSockets = sent.filter(Boolean).length;
-      this.counts.sent += http + webSockets;
-      this.#log?.info({ http, webSockets, refused: clients.length - webSockets }, 'connections handed over');
-    };
-    return { count: httpSends.length + ready.length, send };
+    const webSockets = (await Promise.all(sends)).filter(Boolean).length;
+    const http = (await Promise.all(this.#httpSends.splice(0))).filter(Boolean).length;
+    this.counts.sent += http + webSockets;
+    this.#log?.info({ http, webSockets, refused: clients.length - webSockets }, 'connections handed over');
+    return http + webSockets;
   }
 
   #send(mover: WsMover, ws: EventEmitter, frozen: FrozenWebSocket): Promise<boolean> {
@@ -194,6 +192,24 @@ export class SocketMoves {
 
   /** The successor's side: a moved connection arrived (the primary forwarded it). */
   receive(payload: SocketMessage, handle: unknown): void {
+    this.#take(payload, handle);
+    this.#received++;
+    if (this.#expected !== undefined && this.#received >= this.#expected.count) this.#expected.reached.resolve();
+  }
+
+  /** Moved connections that arrived here so far, and how many the predecessor said it moves. */
+  get arrivals(): { received: number; expected: number | undefined } {
+    return { received: this.#received, expected: this.#expected?.count };
+  }
+
+  /** Settles once `count` moved connections arrived here, or after `timeout` ms. */
+  async received(count: number, timeout: number): Promise<void> {
+    if (this.#received >= count) return;
+    this.#expected = { count, reached: deferred<void>() };
+    await settlesWithin(this.#expected.reached.promise, timeout);
+  }
+
+  #take(payload: SocketMessage, handle: unknown): void {
     const mover = this.#ws;
     if (payload.kind === 'http' && typeof handle === 'object' && handle !== null && !(handle instanceof Socket)) {
       const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);

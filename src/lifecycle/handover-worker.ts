@@ -51,6 +51,9 @@ export type AdoptedState =
   | { readonly isAdopted: true; readonly state: unknown; readonly bytes: number; readonly version: string | undefined }
   | { readonly isAdopted: false; readonly state: undefined; readonly reason: EmptyStartReason };
 
+/** The longest a successor waits for the connections its predecessor moves; `handoverTimeout` ends the pause sooner. */
+const MAX_SOCKET_WAIT_MS = 60_000;
+
 /** Reasons not worth a warning: nothing was lost. */
 const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
 
@@ -69,6 +72,7 @@ export class WorkerHandover {
   #log: Logger | undefined;
   #host: HandoverHost | undefined;
   #isOffered = false;
+  #hasBegun = false;
   /** The connections a handover moves (ws WebSockets). */
   readonly moves = new SocketMoves();
 
@@ -132,15 +136,18 @@ export class WorkerHandover {
     else this.#take(handle, maxBytes);
   }
 
-  /** `sticky:handoverBegin`: quiesce for at most `timeout` ms, then hand the state over. */
+  /** `sticky:handoverBegin`: quiesce for at most `timeout` ms, then hand the state over (once). */
   begin(timeout: number): void {
+    if (this.#hasBegun) return;
+    this.#hasBegun = true;
     void this.#handOver(timeout);
   }
 
   /** `sticky:startEmpty`: no state comes (or it came too late: a running adoption finishes, said in the log). */
   startEmpty(reason: EmptyStartReason): void {
     if (this.#isAdopting && !this.#isSettled) {
-      this.#log?.warn({ reason }, 'slot state still being adopted past the primary\'s deadline');
+      const arrivals = this.moves.arrivals;
+      this.#log?.warn({ reason, ...arrivals }, 'slot state still being adopted past the primary\'s deadline');
       return;
     }
     this.#settleEmpty(reason, false);
@@ -153,14 +160,13 @@ export class WorkerHandover {
     // Idle keep-alive connections move at once; the others finish their request first (`Connection: close`).
     await this.#host?.quiesce(timeout, (idle) => this.moves.sendIdle(idle));
     if (channel === undefined) return;
-    const moving = await this.moves.prepare(Math.max(0, timeout - (performance.now() - startedAt)));
-    const { header, payload } = await this.#snapshot(channel.maxBytes, moving.count);
+    const sockets = await this.moves.sendAll(Math.max(0, timeout - (performance.now() - startedAt)));
+    const { header, payload } = await this.#snapshot(channel.maxBytes, sockets);
     const { socket } = channel;
     socket.write(encodeStateHeader(header));
     if (payload !== undefined) socket.write(payload);
     socket.end();
     if (payload !== undefined) this.#log?.info({ bytes: payload.length }, 'slot state handed over');
-    await moving.send();
   }
 
   /** The slot state's frame: the hook's value serialised, or why there is none. */
@@ -222,10 +228,12 @@ export class WorkerHandover {
     this.#isAdopting = true;
     this.#takeChannel?.destroy();
     const result = bytes === undefined ? emptyReason ?? 'handoverFailed' : await this.#adopt(bytes, header);
-    // The connections the predecessor moves are taken as they arrive, from now on: the slot does not
-    // wait for them (each one waits, paused, until then).
+    // The connections the predecessor moves come through the primary: the slot is routed here once
+    // they all arrived (the primary's deadline bounds the wait), so that nothing else is sent on this
+    // worker's channel meanwhile. Each one waited, paused, for the state to be adopted.
     const sockets = header.sockets ?? 0;
-    void this.moves.open();
+    await this.moves.received(sockets, MAX_SOCKET_WAIT_MS);
+    await this.moves.open();
     if (typeof result === 'string') {
       this.#settleEmpty(result, true, sockets);
       return;

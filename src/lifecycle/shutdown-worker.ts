@@ -6,7 +6,7 @@ import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { ConnectionGate, WorkerPlane } from '../sticky/index.js';
 import { settlesWithin } from '../internal/deadline.js';
 import {
-  emitSignal, isHttpConnection, responseOf, takeIdleHttpConnections,
+  closeIdleHttpConnectionsExcept, emitSignal, isHttpConnection, responseOf, takeIdleHttpConnections,
 } from '../internal/node-internals-worker.js';
 import { decideAppClose, type AppCloseState, type WorkerShutdownState } from './server-close.js';
 
@@ -193,8 +193,8 @@ export class WorkerShutdown implements ConnectionGate {
       open.push(new Promise((resolve) => socket.once('close', resolve)));
     }
     if (open.length === 0) return Promise.resolve();
-    // One that was idle but not movable (TLS) closes after the grace.
-    const grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeout));
+    // One that was idle but not movable (TLS) closes after the grace; the ones on their way stay.
+    const grace = setTimeout(() => closeIdleHttpConnectionsExcept(server, moving), Math.min(IDLE_GRACE_MS, timeout));
     return settlesWithin(Promise.all(open), timeout).then(() => clearTimeout(grace));
   }
 

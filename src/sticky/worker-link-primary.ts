@@ -24,6 +24,8 @@ export class WorkerLink {
   /** Set by finish() or recall(): the last message, sent once the carrier holds nothing more. */
   #finalMessage: object | undefined;
   #isFinalSent = false;
+  /** The last message as sent: the carrier reports an empty queue after each acknowledgement. */
+  #sentFinal: object | undefined;
   #carrier: LinkCarrier | undefined;
 
   constructor(worker: Worker, slot: number) {
@@ -80,11 +82,12 @@ export class WorkerLink {
     if (this.unacknowledged === 0) this.sendFinal();
   }
 
-  /** The carrier has nothing left on its way: the last message, if any, goes now. */
+  /** The carrier has nothing left on its way: the last message, if any, goes now (each one once). */
   sendFinal(): void {
     const message = this.#finalMessage;
-    if (message === undefined || !this.worker.isConnected()) return;
+    if (message === undefined || message === this.#sentFinal || !this.worker.isConnected()) return;
     this.#isFinalSent = true;
+    this.#sentFinal = message;
     this.worker.send(message, this.markGone);
   }
 

@@ -129,7 +129,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     expect(result.broken).toEqual([]);
     expect(result.pidsPerClient.some((pids) => pids > 1)).toBe(true);
     expect(cluster.all('handover').filter((handover) => handover.isAdopted)).toHaveLength(9);
-  });
+  }, 90_000);
 
   it('the state is taken once the requests in flight finished: a slow visit counts in the successor', async () => {
     const options = JSON.stringify({ handoverTimeout: 20_000 });

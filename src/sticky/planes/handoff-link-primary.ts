@@ -3,7 +3,7 @@ import { CONNECTION_WITHOUT_BYTES, encodeMessage } from '../../ipc/index.js';
 import { detachHandle, isSocket, proxiedClientOf, type Connection, type TcpHandle } from '../connection.js';
 import { DeadlineQueue } from '../deadline-queue.js';
 import type { LinkCarrier, WorkerLink } from '../worker-link-primary.js';
-import { onHandleAcknowledged } from '../../internal/node-internals-primary.js';
+import { isHandleQueued, onHandleAcknowledged } from '../../internal/node-internals-primary.js';
 
 // The primary hop's part of a worker's link: the handoff queue. Node sends one handle at a time per
 // channel and keeps later ones in `_handleQueue`; on every NODE_HANDLE_ACK it replays that whole queue
@@ -144,6 +144,9 @@ export class HandoffLink implements LinkCarrier {
   };
 
   #onAcknowledged = (): void => {
+    // Another handle sent on this channel (a connection a retiring worker moves to this one) is
+    // acknowledged while ours still waits behind it, unsent: not ours.
+    if (this.#current !== undefined && isHandleQueued(this.link.worker.process, this.#current)) return;
     // Node leaves a bare handle ('net.Native') to its sender: after the ACK the worker has its own fd,
     // ours is closed. After a NACK (the worker could not take the fd: it ran out of them) Node
     // retransmits nothing of a bare handle; it is closed rather than sent into the same trouble.
