@@ -34,6 +34,7 @@ export class Tracked {
   #startFailure: StartFailure | undefined;
   #exitCode: number | null | undefined;
   #lastSeen = performance.now();
+  #unansweredSince: number | undefined;
   #readyTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
 
@@ -109,6 +110,20 @@ export class Tracked {
 
   markSeen(): void {
     this.#lastSeen = performance.now();
+    this.#unansweredSince = undefined;
+  }
+
+  /**
+   * performance.now() at the first heartbeat sent since the worker's last message, or undefined;
+   * the watchdog judges silence from it. Only ready workers are pinged, so readiness needs no reset.
+   */
+  get unansweredSince(): number | undefined {
+    return this.#unansweredSince;
+  }
+
+  /** A heartbeat went out at `now`: the first one since the worker's last message starts its silence. */
+  markPinged(now: number): void {
+    this.#unansweredSince ??= now;
   }
 
   /** Starts the readiness deadline: `onTimeout` runs if the worker is not ready `timeout` ms from now. */

@@ -1,9 +1,11 @@
 import type { Tracked } from './tracked-worker-primary.js';
 
 // The liveness check behind `workerTimeout`: every ready worker gets a ping over IPC at a modest
-// interval and answers it from its event loop. A worker silent for longer than the timeout (its loop
-// is blocked, or it stopped reading its channel) is reported to the supervisor, which replaces it.
-// Per tick: one shared message per worker, no allocation per connection or per handoff.
+// interval and answers it from its event loop. A worker that leaves a ping unanswered for longer than
+// the timeout (its loop is blocked, or it stopped reading its channel) is reported to the supervisor,
+// which replaces it. Silence counts from the first unanswered ping, not from the worker's last message:
+// after the primary's own loop stalled, a worker gets the whole timeout to answer the ping sent when the
+// primary woke up. Per tick: one shared message per worker, no allocation per connection or per handoff.
 
 /** Heartbeats per `workerTimeout`: a worker misses several before it is given up on. */
 const PINGS_PER_TIMEOUT = 5;
@@ -20,6 +22,17 @@ export interface WatchdogHost {
 /** The heartbeat interval for a timeout: a fifth of it, within 20 ms … 5 s. */
 export function heartbeatInterval(workerTimeout: number): number {
   return Math.max(MIN_INTERVAL_MS, Math.min(MAX_INTERVAL_MS, Math.floor(workerTimeout / PINGS_PER_TIMEOUT)));
+}
+
+/**
+ * Whether a worker is given up on at a tick at `now`: it has left a ping unanswered since
+ * `unansweredSince` for longer than `workerTimeout`, and the tick is on time. A late tick (the primary
+ * itself was stalled, answers may wait unread in the channels) judges nobody.
+ */
+export function isTimedOut(
+  now: number, unansweredSince: number | undefined, workerTimeout: number, isLate: boolean,
+): boolean {
+  return !isLate && unansweredSince !== undefined && now - unansweredSince > workerTimeout;
 }
 
 export class Watchdog {
@@ -50,15 +63,18 @@ export class Watchdog {
 
   #tick = (): void => {
     const now = performance.now();
-    // A tick this late means the primary itself was stalled: answers may be waiting unread in the
-    // channels, so nobody is judged on this tick.
+    // A tick this late means the primary itself was stalled.
     const isLate = now - this.#lastTick > 2 * this.#interval;
     this.#lastTick = now;
     for (const tracked of this.#host.watched()) {
-      const silentFor = now - tracked.lastSeen;
-      // Rounded up: the event reports a silence longer than `workerTimeout`, as it was (2000.4 ms must not read 2000).
-      if (silentFor > this.#timeout && !isLate) this.#host.timedOut(tracked, Math.ceil(silentFor));
-      else this.#host.ping(tracked);
+      if (isTimedOut(now, tracked.unansweredSince, this.#timeout, isLate)) {
+        // The event reports the time since the worker's last message (at least the unanswered ping's age),
+        // rounded up: a silence longer than `workerTimeout`, as it was (2000.4 ms must not read 2000).
+        this.#host.timedOut(tracked, Math.ceil(now - tracked.lastSeen));
+      } else {
+        tracked.markPinged(now);
+        this.#host.ping(tracked);
+      }
     }
   };
 }
