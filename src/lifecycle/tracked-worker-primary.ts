@@ -114,16 +114,16 @@ export class Tracked {
   }
 
   /**
-   * performance.now() at the first heartbeat sent since the worker's last message, or undefined;
-   * the watchdog judges silence from it. Only ready workers are pinged, so readiness needs no reset.
+   * performance.now() the watchdog counts the worker's silence from (its first heartbeat unanswered),
+   * undefined since its last message. Only ready workers are pinged, so readiness needs no reset.
    */
   get unansweredSince(): number | undefined {
     return this.#unansweredSince;
   }
 
-  /** A heartbeat went out at `now`: the first one since the worker's last message starts its silence. */
-  markPinged(now: number): void {
-    this.#unansweredSince ??= now;
+  /** A heartbeat went out; until the worker's next message its silence counts from `since`. */
+  markPinged(since: number): void {
+    this.#unansweredSince = since;
   }
 
   /** Starts the readiness deadline: `onTimeout` runs if the worker is not ready `timeout` ms from now. */
