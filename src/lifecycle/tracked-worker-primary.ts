@@ -34,6 +34,7 @@ export class Tracked {
   #startFailure: StartFailure | undefined;
   #exitCode: number | null | undefined;
   #lastSeen = performance.now();
+  #unansweredSince: number | undefined;
   #readyTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
 
@@ -109,6 +110,20 @@ export class Tracked {
 
   markSeen(): void {
     this.#lastSeen = performance.now();
+    this.#unansweredSince = undefined;
+  }
+
+  /**
+   * performance.now() the watchdog counts the worker's silence from (its first heartbeat unanswered),
+   * undefined since its last message. Only ready workers are pinged, so readiness needs no reset.
+   */
+  get unansweredSince(): number | undefined {
+    return this.#unansweredSince;
+  }
+
+  /** A heartbeat went out; until the worker's next message its silence counts from `since`. */
+  markPinged(since: number): void {
+    this.#unansweredSince = since;
   }
 
   /** Starts the readiness deadline: `onTimeout` runs if the worker is not ready `timeout` ms from now. */

@@ -68,8 +68,12 @@ export interface Seen {
 }
 
 export interface FixtureMessages extends ForwardedEvents {
-  /** shutdown-app.mjs: the primary is about to block its event loop (blockThenClose). */
+  /** shutdown-app.mjs, resilience-app.mjs: the primary is about to block its event loop (blockThenClose, blockPrimary). */
   blocking: Record<string, never>;
+  /** resilience-app.mjs: its event loop ran again after a `blockPrimary`. */
+  blockPrimary: Record<string, never>;
+  /** resilience-app.mjs: a worker's `/pause` ended and the primary read its message. */
+  paused: { pid: number; ms: number };
   ready: {
     port: number;
     workers: ReadySlot[];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
-import { onLinux } from '../helpers/platform.js';
+import { isKernelAvailable, onLinux } from '../helpers/platform.js';
 
 // The watchdog (`workerTimeout`): a ready worker that stops answering the primary's heartbeat is
 // killed and replaced in its own slot; the connections routed to it reach the replacement, and the
@@ -56,6 +56,48 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
       expect(stats.slots.map((slot) => slot.pid)).toEqual([ready.pid, initial[1]?.pid]);
     });
   }
+
+  // Timeline (ms from the stall's start, heartbeat every 200): the worker replies at ~0 and is busy from
+  // ~1100 to ~1900; the primary is blocked until 1500, where its late tick judges nobody and pings. Judged
+  // from its last answer before the stall, the worker would be killed at the tick at 1700; judged from the
+  // unanswered heartbeat (1500), it has until 2500, and answers at ~1900.
+  it.skipIf(!isKernelAvailable)('keeps a worker busy for less than workerTimeout right after the primary itself stalled', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', {
+      env: { WORKERS: '1', OPTIONS: JSON.stringify({ workerTimeout: 1_000, steering: 'kernel' }) },
+    });
+    const [initial] = cluster.ready.workers;
+    const blocking = cluster.next('blocking');
+    let isStalled = true;
+    const stall = cluster.ask('blockPrimary', { ms: 1_500 }).then(() => { isStalled = false; });
+    await blocking;
+    const paused = cluster.next('paused', { timeout: 10_000 });
+    const timedOut = cluster.next('workerTimeout', { timeout: 10_000 });
+    // Under kernel steering the worker takes the connection itself while the primary is blocked.
+    const { reply } = await request({ port: cluster.port, localAddress: sourceAddress(0), path: '/pause?ms=800&after=1100' });
+    expect(isStalled).toBe(true);
+    expect(reply.pid).toBe(initial?.pid);
+    await stall;
+    // The primary read the worker's message sent after its busy spell: a timeout would have come before it.
+    expect(await Promise.race([paused, timedOut])).toMatchObject({ type: 'paused', pid: initial?.pid, ms: 800 });
+    const { stats } = await cluster.ask('stats');
+    expect(stats.workerTimeouts).toBe(0);
+    expect(stats.slots.map((slot) => slot.pid)).toEqual([initial?.pid]);
+    expect(cluster.all('workerExit')).toEqual([]);
+  });
+
+  it.skipIf(!isKernelAvailable)('still replaces a hung worker when the primary itself stalls after the hang', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', {
+      env: { WORKERS: '1', OPTIONS: JSON.stringify({ workerTimeout: 1_000, steering: 'kernel' }) },
+    });
+    const [initial] = cluster.ready.workers;
+    const timedOut = cluster.next('workerTimeout', { timeout: 10_000 });
+    const replaced = cluster.next('workerReady', { timeout: 15_000 });
+    expect((await request({ port: cluster.port, localAddress: sourceAddress(0), path: '/hang' })).reply.pid).toBe(initial?.pid);
+    await cluster.ask('blockPrimary', { ms: 1_500 });
+    expect(await timedOut).toMatchObject({ slot: 0, pid: initial?.pid, error: 'STICKY_ERR_WORKER_TIMEOUT' });
+    expect((await replaced).pid).not.toBe(initial?.pid);
+    expect((await cluster.ask('stats')).stats.workerTimeouts).toBe(1);
+  });
 
   it('`workerTimeout: 0` turns the watchdog off: a stuck worker keeps its slot, its clients fail over', async () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary' }) } });
