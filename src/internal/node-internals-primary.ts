@@ -25,8 +25,15 @@ export type BareConnectionListener = (status: number, handle: TcpHandle | undefi
 interface StreamHandle extends TcpHandle {
   reading: boolean;
   onread: unknown;
+  readStart(): number;
   readStop(): number;
 }
+
+/**
+ * Called with each read of a bare handle: an ArrayBuffer holding exactly the bytes read, or undefined at
+ * the end of the stream or on a read error (`this` is the handle).
+ */
+export type BareReadListener = (this: TcpHandle, data: ArrayBuffer | undefined) => void;
 
 interface SocketInternals { _handle: StreamHandle | null }
 interface ServerInternals { _handle: { onconnection?: unknown; fd?: unknown } | null }
@@ -82,6 +89,34 @@ export function acceptBareHandles(server: Server, listener: BareConnectionListen
   if (handle === null || typeof handle.onconnection !== 'function') return false;
   handle.onconnection = listener;
   return true;
+}
+
+/**
+ * Reads a bare accepted handle with no net.Socket around it: `listener` gets each chunk libuv reads.
+ * The handle calls its `onread` (an internal field set through the accessor StreamBase::AddMethods
+ * installs) with the default listener's arguments: EmitToJSStreamListener::OnStreamRead in
+ * https://github.com/nodejs/node/blob/v20.x/src/stream_base.cc reallocates the read buffer to the
+ * bytes read and passes it whole (offset 0), and passes no buffer when nread < 0 (EOF, ECONNRESET).
+ * False when the reads could not start (the peer is gone).
+ */
+export function readBareHandle(handle: TcpHandle, listener: BareReadListener): boolean {
+  const stream = handle as StreamHandle;
+  stream.onread = listener;
+  return stream.readStart() === 0;
+}
+
+/** Stops a bare handle's reads (LibuvStreamWrap::ReadStop): later bytes stay in the kernel. */
+export function stopBareReads(handle: TcpHandle): void {
+  (handle as StreamHandle).readStop();
+}
+
+/**
+ * A paused net.Socket around a bare handle (which it owns from now on), as net.Server's onconnection
+ * makes one with `pauseOnConnect`: `new Socket({ handle, pauseOnCreate: true })`, the constructor's
+ * options.handle and options.pauseOnCreate in https://github.com/nodejs/node/blob/v20.x/lib/net.js.
+ */
+export function socketOfHandle(handle: TcpHandle): Socket {
+  return new Socket({ handle, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
 }
 
 /**

@@ -30,7 +30,7 @@ export function closeConnection(connection: Connection): void {
   connection.destroy();
 }
 
-/** The client behind a PROXY protocol header, kept on the primary's socket until the handoff. */
+/** The client behind a PROXY protocol header, kept on the primary's connection until the handoff. */
 export interface ProxiedClient {
   address: string;
   port: number | undefined;
@@ -38,8 +38,8 @@ export interface ProxiedClient {
 
 const PROXIED = Symbol('sticky.proxiedClient');
 
-export function setProxiedClient(socket: Socket, client: ProxiedClient): void {
-  (socket as Socket & { [PROXIED]?: ProxiedClient })[PROXIED] = client;
+export function setProxiedClient(connection: Connection, client: ProxiedClient): void {
+  (connection as Connection & { [PROXIED]?: ProxiedClient })[PROXIED] = client;
 }
 
 /** The PROXY client of a socket, or of a handle taken out of one (it travels with the handle). */

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pEvent } from 'p-event';
 import {
-  acceptBareHandles, allowReads, hasHandleInFlight, onHandleAcknowledged, socketHandle, stopReads, takeSocketHandle, type TcpHandle,
+  acceptBareHandles, allowReads, hasHandleInFlight, onHandleAcknowledged, readBareHandle, socketHandle, socketOfHandle,
+  stopBareReads, stopReads, takeSocketHandle, type TcpHandle,
 } from '../../src/internal/node-internals-primary.js';
 import { emitSignal, joinServer, listenWithoutSocket, responseOf } from '../../src/internal/node-internals-worker.js';
 import { stopProcess } from '../helpers/cluster.js';
@@ -57,6 +58,70 @@ describe('Node internals of the primary', () => {
     expect(handle?.getpeername(peer)).toBe(0);
     expect(peer.address).toBe('127.0.0.2');
     handle?.close();
+  });
+
+  it('readBareHandle: each read arrives whole in an ArrayBuffer, the end as undefined; stopBareReads leaves later bytes to socketOfHandle', async () => {
+    const server = net.createServer({ pauseOnConnect: true });
+    const port = await listening(server);
+    const accepted = new Promise<TcpHandle>((resolve) => {
+      expect(acceptBareHandles(server, (_status, handle) => resolve(handle as TcpHandle))).toBe(true);
+    });
+    const client = net.connect({ port, host: '127.0.0.1' });
+    client.on('error', () => undefined);
+    onTestFinished(() => { client.destroy(); });
+    const handle = await accepted;
+    const reads: (ArrayBuffer | undefined)[] = [];
+    let isCalledOnHandle = false;
+    const firstRead = new Promise<void>((resolve) => {
+      expect(readBareHandle(handle, function (this: TcpHandle, data) {
+        isCalledOnHandle = this === handle;
+        reads.push(data);
+        // Stopped inside the callback, as the head reader does with its verdict.
+        stopBareReads(this);
+        resolve();
+      })).toBe(true);
+    });
+    client.write('head');
+    await firstRead;
+    expect(isCalledOnHandle).toBe(true);
+    expect(reads.map((data) => (data === undefined ? undefined : Buffer.from(data).toString()))).toEqual(['head']);
+    // What comes after the stop stays in the kernel: a socket made around the handle (paused) reads it.
+    client.write('body');
+    const socket = socketOfHandle(handle);
+    onTestFinished(() => { socket.destroy(); });
+    expect(socket.isPaused()).toBe(true);
+    expect(socket.remoteAddress).toBe('127.0.0.1');
+    const body = nextData(socket);
+    socket.resume();
+    expect(await body).toBe('body');
+    // A socket around a handle writes too (the head reader's refusals answer through it).
+    const answer = nextData(client);
+    socket.write('answer');
+    expect(await answer).toBe('answer');
+    expect(reads).toHaveLength(1);
+  });
+
+  it('readBareHandle: the end of the stream arrives as undefined', async () => {
+    const server = net.createServer({ pauseOnConnect: true });
+    const port = await listening(server);
+    const accepted = new Promise<TcpHandle>((resolve) => {
+      acceptBareHandles(server, (_status, handle) => resolve(handle as TcpHandle));
+    });
+    const client = net.connect({ port, host: '127.0.0.1' });
+    client.on('error', () => undefined);
+    onTestFinished(() => { client.destroy(); });
+    const handle = await accepted;
+    onTestFinished(() => { handle.close(); });
+    const reads: (string | undefined)[] = [];
+    const ended = new Promise<void>((resolve) => {
+      readBareHandle(handle, (data) => {
+        reads.push(data === undefined ? undefined : Buffer.from(data).toString());
+        if (data === undefined) resolve();
+      });
+    });
+    client.end('bye');
+    await ended;
+    expect(reads).toEqual(['bye', undefined]);
   });
 
   it('stopReads leaves later bytes to the handle taken by takeSocketHandle; the channel queues behind it until the ACK', async () => {

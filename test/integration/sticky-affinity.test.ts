@@ -159,6 +159,18 @@ describe('affinity by x-forwarded-for (proxyHeader mode)', () => {
   });
 });
 
+describe.skipIf(!onLinux)('a custom key from the socket (generatePrehashArray(req, socket))', () => {
+  const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'customSocket' } });
+
+  it('gives the key function a live socket: keyed by its remoteAddress, each address on one worker, every worker used', async () => {
+    const { port } = cluster();
+    const addresses = Array.from({ length: CLIENTS }, (_, i) => sourceAddress(i));
+    const perAddress = workerPerKey(await routeEach(addresses, (localAddress) => request({ port, localAddress })));
+    expect(perAddress.size).toBe(CLIENTS);
+    expect(distinctSorted(perAddress.values())).toEqual(workerIdsOf(cluster()));
+  });
+});
+
 describe('affinity by a custom key (generatePrehashArray)', () => {
   const cluster = useSharedCluster('app.mjs', { env: { WORKERS: String(WORKERS), MODE: 'custom' } });
 

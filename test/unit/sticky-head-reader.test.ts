@@ -4,10 +4,13 @@ import { pEvent } from 'p-event';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { normalizeListenOptions, type ListenOptions } from '../../src/options/index.js';
 import { HeadReader, HeadVerdict, type HeadInspector, type HeadLimits, type Refusal } from '../../src/sticky/routing/head-reader-primary.js';
+import { acceptBareHandles, socketOfHandle, type TcpHandle } from '../../src/internal/node-internals-primary.js';
+import { closeConnection, type Connection } from '../../src/sticky/connection.js';
 import { createRoutingStrategy } from '../../src/sticky/routing/routing-strategy-primary.js';
 import { proxyV1, requestHead } from '../helpers/client.js';
 
-// The head reader over real loopback sockets in this process: it asks the strategy once per chunk,
+// The head reader over real loopback connections in this process, on the bare handles the listening
+// socket accepts (as the primary hop reads them): it asks the strategy once per chunk,
 // stops at its verdict, and refuses on its own what only it can see (size across reads, age,
 // the number of heads in flight). Time is passed in, so the 408 verdict needs no waiting.
 
@@ -15,7 +18,7 @@ const SLOTS = 8;
 const WAIT = { timeout: 5_000 };
 
 interface Look { length: number; verdict: HeadVerdict }
-interface Routed { socket: Socket; slot: number | undefined; bytes: string | undefined }
+interface Routed { socket: Connection; peer: string; slot: number | undefined; bytes: string | undefined }
 
 async function startReader(input: ListenOptions, limits: Partial<HeadLimits> = {}) {
   const options = normalizeListenOptions({ workers: SLOTS, hashSeed: 7, headTimeout: 60_000, ...input });
@@ -23,7 +26,7 @@ async function startReader(input: ListenOptions, limits: Partial<HeadLimits> = {
   if (strategy.reads === 'nothing') throw new Error('expected a strategy that reads a head');
   const events = new EventEmitter();
   const looks: Look[] = [];
-  const refused: { socket: Socket; refusal: Refusal }[] = [];
+  const refused: { socket: Connection; refusal: Refusal }[] = [];
   const recording: HeadInspector = {
     inspect: (buffer, head, slots) => {
       const verdict = strategy.inspect(buffer, head, slots);
@@ -33,33 +36,37 @@ async function startReader(input: ListenOptions, limits: Partial<HeadLimits> = {
     },
   };
   const reader = new HeadReader(recording, { size: SLOTS }, {
-    onHead: (socket, slot, bytes) => events.emit('head', { socket, slot, bytes }),
+    onHead: (socket, peer, slot, bytes) => events.emit('head', { socket, peer, slot, bytes }),
     onRefuse: (socket, refusal) => {
       refused.push({ socket, refusal });
-      socket.destroy();
+      closeConnection(socket);
     },
   }, { maxHeadBytes: options.maxHeadBytes, headTimeout: options.headTimeout, maxPendingHeads: options.maxPendingHeads, ...limits });
-  const sockets: Socket[] = [];
+  const handles: TcpHandle[] = [];
   const startedAt: number[] = [];
-  const server = createServer({ pauseOnConnect: true }, (socket) => {
-    sockets.push(socket);
-    // Whole ms, so that `since + headTimeout - headTimeout` is `since` exactly.
-    startedAt.push(Math.round(performance.now()));
-    reader.start(socket, startedAt[startedAt.length - 1] as number);
-    events.emit('accepted', socket);
-  });
+  const server = createServer({ pauseOnConnect: true });
   server.listen(0, '127.0.0.1');
   await pEvent(server, 'listening', WAIT);
+  expect(acceptBareHandles(server, (status, handle) => {
+    if (status !== 0 || handle === undefined) return;
+    handles.push(handle);
+    const peer: { address?: string; port?: number } = {};
+    handle.getpeername(peer);
+    // Whole ms, so that `since + headTimeout - headTimeout` is `since` exactly.
+    startedAt.push(Math.round(performance.now()));
+    reader.start(handle, peer.address ?? '', peer.port ?? 0, startedAt[startedAt.length - 1] as number);
+    events.emit('accepted', handle);
+  })).toBe(true);
   const port = (server.address() as AddressInfo).port;
   onTestFinished(() => {
     reader.drain();
-    for (const socket of sockets) socket.destroy();
+    for (const handle of handles) handle.close();
     server.close();
   });
 
   /** A client whose every write reaches the reader as its own chunk. */
-  async function client(): Promise<{ client: Socket; socket: Socket; send: (bytes: Buffer | string) => Promise<void> }> {
-    const accepted = pEvent<string, Socket>(events, 'accepted', WAIT);
+  async function client(): Promise<{ client: Socket; socket: TcpHandle; send: (bytes: Buffer | string) => Promise<void> }> {
+    const accepted = pEvent<string, TcpHandle>(events, 'accepted', WAIT);
     const socket = connect({ port, host: '127.0.0.1', noDelay: true });
     onTestFinished(() => { socket.destroy(); });
     const serverSide = await accepted;
@@ -86,13 +93,35 @@ describe('HeadReader', () => {
     expect(reader.size).toBe(1);
     const routed = pEvent<string, Routed>(events, 'head', WAIT);
     await send(`${head.slice(-1)}BODY`);
-    const { socket: routedSocket, slot, bytes } = await routed;
+    const { socket: routedSocket, peer, slot, bytes } = await routed;
     expect(routedSocket).toBe(socket);
+    expect(peer).toBe('127.0.0.1');
     expect(slot).toBe(7);
     expect(Buffer.from(bytes ?? '', 'base64').toString('latin1')).toBe(`${head}BODY`);
     expect(looks.map((look) => look.length)).toEqual([...Array.from({ length: head.length - 1 }, (_, i) => i + 1), head.length + 4]);
     expect(looks.filter((look) => look.verdict !== HeadVerdict.readMore)).toEqual([{ length: head.length + 4, verdict: HeadVerdict.route }]);
     expect(reader.size).toBe(0);
+  });
+
+  it('takes a head that arrives whole in one read, in one look, and reads nothing after it', async () => {
+    const { events, looks, client } = await startReader({ proxyHeader: 'x-forwarded-for' });
+    const { client: peer } = await client();
+    const head = requestHead('GET', '/one', { 'X-Forwarded-For': '203.0.113.7' });
+    const routed = pEvent<string, Routed>(events, 'head', WAIT);
+    peer.write(head);
+    const { socket, slot, bytes } = await routed;
+    expect(slot).toBe(7);
+    expect(Buffer.from(bytes ?? '', 'base64').toString('latin1')).toBe(head);
+    expect(looks).toEqual([{ length: head.length, verdict: HeadVerdict.route }]);
+    // Reads stopped with the verdict: what the client sends now stays in the kernel for the worker,
+    // which wraps the handle in a socket and reads it.
+    peer.write('later');
+    const worker = socketOfHandle(socket as TcpHandle);
+    onTestFinished(() => { worker.destroy(); });
+    const later = pEvent<string, Buffer>(worker, 'data', WAIT);
+    worker.resume();
+    expect((await later).toString()).toBe('later');
+    expect(looks).toHaveLength(1);
   });
 
   it('refuses a head that outgrows maxHeadBytes across reads (431 verdict)', async () => {
@@ -127,9 +156,10 @@ describe('HeadReader', () => {
 
   it('closes a connection whose client leaves mid-head, with no verdict', async () => {
     const { reader, events, refused, client } = await startReader({ proxyHeader: 'x-forwarded-for' });
-    const { client: peer, socket, send } = await client();
+    const { client: peer, send } = await client();
     await send('GET / HT');
-    const closed = pEvent(socket, 'close', WAIT);
+    // The reader closes its side when it reads the end: the client sees the connection end.
+    const closed = pEvent(peer, 'close', WAIT);
     peer.end();
     await closed;
     expect(reader.size).toBe(0);
@@ -157,9 +187,8 @@ describe('HeadReader', () => {
     const { socket, send } = await client();
     await send('GET /partial HTTP/1.1\r\n');
     const drained = reader.drain();
-    expect(drained.map((entry) => ({ socket: entry.socket, text: entry.buffer.toString('latin1') }))).toEqual([
-      { socket, text: 'GET /partial HTTP/1.1\r\n' },
-    ]);
+    expect(drained.map((entry) => ({ socket: entry.connection, peer: entry.peerAddress, text: entry.buffer.toString('latin1') })))
+      .toEqual([{ socket, peer: '127.0.0.1', text: 'GET /partial HTTP/1.1\r\n' }]);
     expect(reader.size).toBe(0);
   });
 });

@@ -5,21 +5,23 @@ import {
   HeadReader, HeadVerdict, answerAndClose, slotOfAddress,
   type HeadStrategy, type Refusal, type RoutingStrategy, type SocketStrategy,
 } from '../routing/index.js';
-import { closeConnection, isSocket, type TcpHandle } from '../connection.js';
+import { closeConnection, type Connection, type TcpHandle } from '../connection.js';
 import type { DataPlane } from '../data-plane.js';
 import type { SlotQueueStats } from '../slot-queue.js';
 import type { SlotTable } from '../slot-table-primary.js';
 import type { WorkerLink } from '../worker-link-primary.js';
 import { HopDelivery } from './hop-delivery-primary.js';
 import { AcceptGuard } from './accept-guard-primary.js';
-import { acceptBareHandles, listeningFd } from '../../internal/node-internals-primary.js';
+import { acceptBareHandles, listeningFd, takeSocketHandle } from '../../internal/node-internals-primary.js';
 import { loadReusePortSockets } from './reuseport-native.js';
 import { drainListener } from './listener-drain-primary.js';
 
 // The primary hop, the primary's half (the worker's is hop-worker.ts): the primary owns the public
-// port (pauseOnConnect), reads what the mode's strategy needs (the head reader), and hands each
-// connection over IPC to its slot's worker through the slot queue and the worker's handoff link. Hot
-// path: no logging and no per-connection allocation beyond what Node makes; outcomes are counted.
+// port (pauseOnConnect), reads what the mode's strategy needs (the head reader, on the bare handle),
+// and hands each connection over IPC to its slot's worker through the slot queue and the worker's
+// handoff link. Only the modes that give the connection to a key function without reading
+// (generatePrehashArrayNoParsing) accept net.Sockets. Hot path: no logging and no per-connection
+// allocation beyond what Node makes; outcomes are counted.
 
 /** The balancer's counters this plane adds to (see BalancerStats for their meaning). */
 export type HopCounts = Record<'accepted' | 'acceptErrors' | 'keyFallbacks' | Refusal, number>;
@@ -37,6 +39,8 @@ export interface HopContext {
 
 /** Reused for every getpeername() call: the address is read out before the next connection. */
 const PEER: { address?: string; port?: number; family?: string } = {};
+/** The peer of a bare handle into PEER; false when the peer is already gone. */
+const readPeer = (handle: TcpHandle): boolean => handle.getpeername(PEER) === 0 && PEER.address !== undefined;
 
 export class HopPlane implements DataPlane {
   readonly kind = 'primary';
@@ -63,16 +67,15 @@ export class HopPlane implements DataPlane {
     this.#delivery = new HopDelivery(table, {
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
-      // Modes that speak HTTP hold sockets and can answer 503; IP mode may hold bare handles.
-      // (A connection taken back from a dead worker may be a bare handle in any mode: just closed.)
-      reject: unavailable === undefined ? closeConnection
-        : (socket) => (isSocket(socket) ? answerAndClose(socket, unavailable) : closeConnection(socket)),
+      // Modes that speak HTTP answer 503 (a bare handle gets a socket to write it); the others close.
+      reject: unavailable === undefined ? closeConnection : (connection) => answerAndClose(connection, unavailable),
     });
     this.#heads = strategy.reads === 'nothing' ? undefined : new HeadReader(strategy as HeadStrategy, table, {
-      onHead: (socket, slot, bytes) => this.#dispatchWithFallback(slot, socket, bytes),
+      onHead: (connection, peer, slot, bytes) => this.#dispatchWithFallback(slot, connection, peer, bytes),
       onRefuse: this.#refuse,
     }, options);
-    const onConnection = strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadConnection;
+    // (Until the listening handle's accept callback is taken over, see #open: then these are not called.)
+    const onConnection = strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadSocket;
     this.server = createServer({ pauseOnConnect: true }, onConnection);
     this.#guard = new AcceptGuard({
       stop: () => {
@@ -151,9 +154,10 @@ export class HopPlane implements DataPlane {
     // goes, with what was read, to the worker of its socket address, which answers it while draining.
     // (A partial PROXY header is no request a worker could read: closed.)
     const isRequest = waitForConnections && this.#strategy.reads === 'httpHead';
-    for (const { socket, buffer } of this.#heads?.drain() ?? []) {
-      if (!isRequest) closeConnection(socket);
-      else this.#dispatchWithFallback(undefined, socket, buffer.length > 0 ? buffer.toString('base64') : undefined);
+    for (const { connection, peerAddress: peer, buffer } of this.#heads?.drain() ?? []) {
+      const read = buffer.length === 0 ? undefined : buffer.toString('base64');
+      if (!isRequest) closeConnection(connection);
+      else this.#dispatchWithFallback(undefined, connection, peer, read);
     }
     await this.#delivery.close(waitForConnections);
   }
@@ -168,10 +172,13 @@ export class HopPlane implements DataPlane {
         this.server.removeListener('error', onError);
         // Closed while binding: nobody else would close it.
         if (this.#context.isStopped()) return void this.server.close(() => reject(this.#context.closedWhileBinding()));
-        // A key that is the peer address needs no byte nor net.Socket: the listening handle's accept
-        // callback is taken over, so each connection stays the bare TCP handle libuv accepted (no
-        // stream state or listeners built in the primary) and travels to the worker as 'net.Native'.
-        if (this.#strategy.isKeyedByPeerAddress) acceptBareHandles(this.server, this.#onBareConnection);
+        // A key that is the peer address, or that comes from the first bytes, needs no net.Socket: the
+        // listening handle's accept callback is taken over, so each connection stays the bare TCP
+        // handle libuv accepted (no stream state or listeners built in the primary; the head reader
+        // reads on the handle itself) and travels to the worker as 'net.Native'.
+        if (this.#strategy.isKeyedByPeerAddress || this.#heads !== undefined) {
+          acceptBareHandles(this.server, this.#onBareConnection);
+        }
         resolve();
       });
     });
@@ -184,13 +191,31 @@ export class HopPlane implements DataPlane {
       return;
     }
     this.#counts.accepted++;
-    if (handle.getpeername(PEER) !== 0 || PEER.address === undefined) {
-      // The peer is already gone: nothing to route.
-      handle.close();
-      return;
-    }
-    this.#delivery.dispatch(slotOfAddress(PEER.address, this.#hashSeed, this.#table.size), handle, undefined);
+    this.#routeHandle(handle);
   };
+
+  /** A head mode where Node's accept callback could not be taken over: the handle out of its socket. */
+  #onHeadSocket = (socket: Socket): void => {
+    this.#counts.accepted++;
+    const handle = takeSocketHandle(socket);
+    socket.destroy();
+    if (handle !== null) this.#routeHandle(handle);
+  };
+
+  /** IP mode routes by the peer address; the head modes read the head on the handle first. */
+  #routeHandle(handle: TcpHandle): void {
+    // The peer is already gone: nothing to route.
+    if (!readPeer(handle)) return void handle.close();
+    const address = PEER.address as string;
+    const heads = this.#heads;
+    if (heads === undefined) {
+      return this.#delivery.dispatch(slotOfAddress(address, this.#hashSeed, this.#table.size), handle, undefined);
+    }
+    const admits = (this.#strategy as HeadStrategy).admitsPeer;
+    // Counted, never logged: a scan of the port must not flood the log. Closed before a byte is read.
+    if (admits !== undefined && !admits(address)) return this.#refuse(handle, HeadVerdict.untrustedProxyPeer);
+    heads.start(handle, address, PEER.port ?? 0, performance.now());
+  }
 
   /** Modes that read no byte: the strategy keys the socket itself. */
   #onSocket = (socket: Socket): void => {
@@ -202,36 +227,25 @@ export class HopPlane implements DataPlane {
       // A throwing key function falls back to the socket address; counted, never logged here.
       slot = undefined;
     }
-    this.#dispatchWithFallback(slot, socket, undefined);
+    this.#dispatchWithFallback(slot, socket, socket.remoteAddress, undefined);
   };
 
-  /** Modes that read a head: the head reader asks the strategy after every chunk. */
-  #onHeadConnection = (socket: Socket): void => {
-    this.#counts.accepted++;
-    const admits = (this.#strategy as HeadStrategy).admitsPeer;
-    // Counted, never logged: a scan of the port must not flood the log.
-    if (admits !== undefined && !admits(socket)) return this.#refuse(socket, HeadVerdict.untrustedProxyPeer);
-    (this.#heads as HeadReader).start(socket, performance.now());
-  };
-
-  #refuse = (socket: Socket, refusal: Refusal): void => {
+  #refuse = (connection: Connection, refusal: Refusal): void => {
     this.#counts[refusal]++;
     const answer = this.#strategy.answers[refusal];
-    if (answer === undefined) closeConnection(socket);
-    else answerAndClose(socket, answer);
+    if (answer === undefined) closeConnection(connection);
+    else answerAndClose(connection, answer);
   };
 
   /** No usable key (missing header, not an address, a key function that threw): route by the socket address. */
-  #dispatchWithFallback(slot: number | undefined, socket: Socket, bytes: string | undefined): void {
+  #dispatchWithFallback(
+    slot: number | undefined, connection: Connection, peerAddress: string | undefined, bytes: string | undefined,
+  ): void {
     if (slot === undefined) {
       this.#counts.keyFallbacks++;
-      const address = socket.remoteAddress;
-      if (address === undefined) {
-        closeConnection(socket);
-        return;
-      }
-      slot = slotOfAddress(address, this.#hashSeed, this.#table.size);
+      if (peerAddress === undefined) return closeConnection(connection);
+      slot = slotOfAddress(peerAddress, this.#hashSeed, this.#table.size);
     }
-    this.#delivery.dispatch(slot, socket, bytes);
+    this.#delivery.dispatch(slot, connection, bytes);
   }
 }

@@ -1,10 +1,11 @@
-import type { Socket } from 'node:net';
-import { stopReads } from '../../internal/node-internals-primary.js';
-import { closeConnection } from '../connection.js';
+import { readBareHandle, stopBareReads, type TcpHandle } from '../../internal/node-internals-primary.js';
+import { closeConnection, type Connection } from '../connection.js';
 
-// Reads the first bytes of a connection in the primary (header, PROXY and parsed custom modes) until
-// its strategy says it has enough, then stops the socket's reads so that no later byte is consumed
-// here: those stay in the kernel and the worker reads them itself. Each chunk is looked at once: the
+// Reads the first bytes of a connection in the primary (header, PROXY and parsed custom modes) on the
+// bare handle libuv accepted: no net.Socket and no stream state per connection, libuv's own reads
+// into the handle's `onread`. It reads until the strategy says it has enough, then stops the handle's
+// reads so that no later byte is consumed here: those stay in the kernel and the worker reads them
+// itself. In the common case the whole head comes in one read. Each chunk is looked at once: the
 // strategy resumes where it stopped and, when the head is complete, parses it and derives the slot
 // in the same call.
 
@@ -32,7 +33,14 @@ export type Refusal = Exclude<HeadVerdict, 'readMore' | 'route'>;
 
 /** One connection's head as its strategy sees it; the strategy keeps its progress here. */
 export interface HeadState {
-  readonly socket: Socket;
+  /**
+   * The accepted connection: its bare handle, or the net.Socket a key function asked for (made around
+   * the handle by the strategy, which then stores it here).
+   */
+  connection: Connection;
+  /** The socket peer's address and port (the load balancer's, behind one). */
+  readonly peerAddress: string;
+  readonly peerPort: number;
   /** Bytes already searched for the end of the head, so that the next look starts there. */
   scanned: number;
   /** The first line was complete and acceptable: it is not checked again. */
@@ -51,9 +59,9 @@ export interface HeadInspector {
 
 export interface HeadReaderEvents {
   /** Reads are stopped; `bytes` (base64) is what the worker must see first, if anything. */
-  onHead(socket: Socket, slot: number | undefined, bytes: string | undefined): void;
-  /** The connection is refused; the reader let go of it. */
-  onRefuse(socket: Socket, refusal: Refusal): void;
+  onHead(connection: Connection, peerAddress: string, slot: number | undefined, bytes: string | undefined): void;
+  /** The connection is refused (its reads stopped); the reader let go of it. */
+  onRefuse(connection: Connection, refusal: Refusal): void;
 }
 
 export interface HeadLimits {
@@ -62,8 +70,12 @@ export interface HeadLimits {
   maxPendingHeads: number;
 }
 
-// Errors of a socket still in the primary (ECONNRESET while reading a head) end in 'close'.
-const ignoreError = (): void => {};
+/** A head still being read. */
+export interface DrainedHead {
+  connection: Connection;
+  peerAddress: string;
+  buffer: Buffer;
+}
 
 class PendingHead implements HeadState {
   /** Everything read so far, in one buffer. */
@@ -72,23 +84,19 @@ class PendingHead implements HeadState {
   isFirstLineChecked = false;
   slot: number | undefined = undefined;
   consumed = 0;
+  connection: Connection;
+  readonly handle: TcpHandle;
+  readonly peerAddress: string;
+  readonly peerPort: number;
   readonly since: number;
-  readonly socket: Socket;
-  readonly #reader: HeadReader;
 
-  constructor(socket: Socket, reader: HeadReader, now: number) {
-    this.socket = socket;
+  constructor(handle: TcpHandle, peerAddress: string, peerPort: number, now: number) {
+    this.handle = handle;
+    this.connection = handle;
+    this.peerAddress = peerAddress;
+    this.peerPort = peerPort;
     this.since = now;
-    this.#reader = reader;
   }
-
-  onData = (chunk: Buffer): void => {
-    const buffer = this.buffer === undefined ? chunk : Buffer.concat([this.buffer, chunk]);
-    this.buffer = buffer;
-    this.#reader.inspect(this, buffer);
-  };
-
-  onEnd = (): void => this.#reader.abort(this);
 }
 
 export class HeadReader {
@@ -96,7 +104,9 @@ export class HeadReader {
   readonly #slots: { readonly size: number };
   readonly #events: HeadReaderEvents;
   readonly #limits: HeadLimits;
-  readonly #pending = new Map<Socket, PendingHead>();
+  readonly #pending = new Map<TcpHandle, PendingHead>();
+  /** The `onread` of every handle being read: one function for all of them. */
+  readonly #onRead: (this: TcpHandle, data: ArrayBuffer | undefined) => void;
   #sweep: NodeJS.Timeout | undefined;
 
   constructor(
@@ -106,26 +116,32 @@ export class HeadReader {
     this.#slots = slots;
     this.#events = events;
     this.#limits = limits;
+    // libuv calls onread with the handle as `this`.
+    const read = this.read.bind(this);
+    this.#onRead = function onRead(this: TcpHandle, data: ArrayBuffer | undefined): void {
+      read(this, data);
+    };
   }
 
   get size(): number {
     return this.#pending.size;
   }
 
-  /** Reads the head of a paused socket, or refuses it at once when too many heads are being read. */
-  start(socket: Socket, now: number): void {
+  /**
+   * Reads the head of an accepted bare handle (not reading yet) whose peer is `peerAddress`:`peerPort`,
+   * or refuses it at once when too many heads are being read.
+   */
+  start(handle: TcpHandle, peerAddress: string, peerPort: number, now: number): void {
     if (this.#pending.size >= this.#limits.maxPendingHeads) {
-      this.#events.onRefuse(socket, HeadVerdict.overloaded);
+      this.#events.onRefuse(handle, HeadVerdict.overloaded);
       return;
     }
-    const pending = new PendingHead(socket, this, now);
-    this.#pending.set(socket, pending);
-    // Stays attached after the head: a socket that waits for its worker must not crash the primary.
-    socket.on('error', ignoreError);
-    socket.on('data', pending.onData);
-    socket.on('end', pending.onEnd);
-    socket.on('close', pending.onEnd);
-    socket.resume();
+    // The peer left between accept and now: nothing to read.
+    if (!readBareHandle(handle, this.#onRead)) {
+      closeConnection(handle);
+      return;
+    }
+    this.#pending.set(handle, new PendingHead(handle, peerAddress, peerPort, now));
     if (this.#sweep === undefined) this.#startSweep();
   }
 
@@ -136,55 +152,50 @@ export class HeadReader {
     for (const pending of this.#pending.values()) {
       if (pending.since > deadline) continue;
       this.#detach(pending);
-      this.#events.onRefuse(pending.socket, HeadVerdict.headTimeout);
+      this.#events.onRefuse(pending.connection, HeadVerdict.headTimeout);
     }
   }
 
-  /** Stops reading: every socket still reading its head, its reads stopped, with the bytes read so far. */
-  drain(): { socket: Socket; buffer: Buffer }[] {
+  /** Stops reading: every connection still reading its head, its reads stopped, with the bytes read so far. */
+  drain(): DrainedHead[] {
     this.#stopSweep();
     const pending = [...this.#pending.values()];
-    for (const entry of pending) {
-      stopReads(entry.socket);
-      this.#detach(entry);
-    }
-    return pending.map((entry) => ({ socket: entry.socket, buffer: entry.buffer ?? Buffer.alloc(0) }));
+    for (const entry of pending) this.#detach(entry);
+    return pending.map((entry) => ({
+      connection: entry.connection, peerAddress: entry.peerAddress, buffer: entry.buffer ?? Buffer.alloc(0),
+    }));
   }
 
-  inspect(pending: PendingHead, buffer: Buffer): void {
+  /** One read of `handle` (libuv's callback): the chunk, or undefined at its end or on an error. */
+  read(handle: TcpHandle, data: ArrayBuffer | undefined): void {
+    const pending = this.#pending.get(handle);
+    if (pending === undefined) return;
+    if (data === undefined) {
+      // The client left (or reset) before its head was complete.
+      this.#detach(pending);
+      closeConnection(pending.connection);
+      return;
+    }
+    const chunk = Buffer.from(data);
+    const buffer = pending.buffer === undefined ? chunk : Buffer.concat([pending.buffer, chunk]);
+    pending.buffer = buffer;
     const verdict = this.#inspector.inspect(buffer, pending, this.#slots.size);
     if (verdict === HeadVerdict.route) {
-      stopReads(pending.socket);
       this.#detach(pending);
-      // Anything Node buffered but did not emit yet belongs to the request too.
-      // (Usually nothing: no array is built for the common case.)
-      let all = buffer;
-      let more: Buffer | null;
-      while ((more = pending.socket.read() as Buffer | null) !== null) all = Buffer.concat([all, more]);
-      const bytes = all.length > pending.consumed ? all.toString('base64', pending.consumed) : undefined;
-      this.#events.onHead(pending.socket, pending.slot, bytes);
+      const bytes = buffer.length > pending.consumed ? buffer.toString('base64', pending.consumed) : undefined;
+      this.#events.onHead(pending.connection, pending.peerAddress, pending.slot, bytes);
     } else if (verdict !== HeadVerdict.readMore) {
       this.#detach(pending);
-      this.#events.onRefuse(pending.socket, verdict);
+      this.#events.onRefuse(pending.connection, verdict);
     } else if (buffer.length > this.#limits.maxHeadBytes) {
       this.#detach(pending);
-      this.#events.onRefuse(pending.socket, HeadVerdict.headTooLarge);
+      this.#events.onRefuse(pending.connection, HeadVerdict.headTooLarge);
     }
-  }
-
-  abort(pending: PendingHead): void {
-    if (this.#pending.get(pending.socket) !== pending) return;
-    this.#detach(pending);
-    closeConnection(pending.socket);
   }
 
   #detach(pending: PendingHead): void {
-    this.#pending.delete(pending.socket);
-    const { socket } = pending;
-    socket.removeListener('data', pending.onData);
-    socket.removeListener('end', pending.onEnd);
-    socket.removeListener('close', pending.onEnd);
-    socket.pause();
+    this.#pending.delete(pending.handle);
+    stopBareReads(pending.handle);
   }
 
   #startSweep(): void {

@@ -6,7 +6,8 @@ import { forwardedClient, forwardingRule } from './trust.js';
 import { slotOfAddress, slotOfKey } from './route.js';
 import { slotOfSessionUrl } from './session-id.js';
 import { RESPONSES } from './responses.js';
-import { proxiedClientOf } from '../connection.js';
+import { isSocket, proxiedClientOf } from '../connection.js';
+import { socketOfHandle } from '../../internal/node-internals-primary.js';
 import type { Answers, HeadStrategy } from './strategy.js';
 
 // The modes keyed by the HTTP request head (proxyHeader, socketIoSessions, custom with
@@ -24,7 +25,7 @@ export const HTTP_ANSWERS: Answers = Object.freeze({
 });
 
 /** The slot of a parsed request; undefined routes it by its socket address. A key function may throw. */
-export type RequestSlot = (request: StickyRequest, socket: Socket, slots: number) => number | undefined;
+export type RequestSlot = (request: StickyRequest, head: HeadState, slots: number) => number | undefined;
 
 export function createHttpHeadStrategy(
   options: Pick<ResolvedListenOptions, 'maxHeadBytes'>,
@@ -55,7 +56,7 @@ export function createHttpHeadStrategy(
       if (request === undefined) return HeadVerdict.badRequest;
       // Nothing a client sends may throw here: any failure to derive a key falls back to the socket.
       try {
-        head.slot = slotOfRequest(request, head.socket, slots);
+        head.slot = slotOfRequest(request, head, slots);
       } catch {
         head.slot = undefined;
       }
@@ -82,8 +83,8 @@ export function slotOfForwardedRequest(
 ): RequestSlot {
   const { hashSeed } = options;
   const rule = forwardingRule(options.proxyHeader, options.trustedHops, options.trustedProxies);
-  return (request, socket, slots) => {
-    const address = forwardedClient(rule, socket.remoteAddress, request.headers[rule.header]);
+  return (request, head, slots) => {
+    const address = forwardedClient(rule, head.peerAddress, request.headers[rule.header]);
     return address === undefined ? undefined : slotOfAddress(address, hashSeed, slots);
   };
 }
@@ -93,21 +94,29 @@ export function slotOfForwardedRequest(
  * it is spread per connection (many clients behind one NAT address reach different workers).
  */
 export function slotOfSessionRequest(hashSeed: number): RequestSlot {
-  return (request, socket, slots) => {
+  return (request, head, slots) => {
     const slot = slotOfSessionUrl(request.url, slots);
     if (slot !== undefined) return slot;
     // Behind a PROXY header, the client it names.
-    const proxied = proxiedClientOf(socket);
-    return proxied === undefined ? slotOfKey(`${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, hashSeed, slots)
+    const proxied = proxiedClientOf(head.connection);
+    return proxied === undefined ? slotOfKey(`${head.peerAddress}:${head.peerPort}`, hashSeed, slots)
       : slotOfKey(`${proxied.address}:${proxied.port ?? 0}`, hashSeed, slots);
   };
 }
 
-/** custom: the key `generatePrehashArray(req, socket)` returns. */
+/**
+ * custom: the key `generatePrehashArray(req, socket)` returns. The one mode that gives the application
+ * a net.Socket: made here, around the paused handle, and handed over in its place.
+ */
 export function slotOfCustomRequest(
   options: Pick<ResolvedListenOptions, 'generatePrehashArray' | 'hashSeed'>,
 ): RequestSlot {
   const { generatePrehashArray, hashSeed } = options;
   const keyOf = generatePrehashArray as (r: StickyRequest, s: Socket) => unknown;
-  return (request, socket, slots) => slotOfKey(keyOf(request, socket), hashSeed, slots);
+  return (request, head, slots) => {
+    const { connection } = head;
+    const socket = isSocket(connection) ? connection : socketOfHandle(connection);
+    head.connection = socket;
+    return slotOfKey(keyOf(request, socket), hashSeed, slots);
+  };
 }

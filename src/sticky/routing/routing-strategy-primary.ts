@@ -85,7 +85,7 @@ export function createProxyProtocolStrategy(
     isKeyedByPeerAddress: false,
     answers: sessions === undefined ? CLOSE_ANSWERS : HTTP_ANSWERS,
     slotOfKey: addressKeys(seed),
-    admitsPeer: (socket) => isTrustedPeer(trustedProxies, socket.remoteAddress),
+    admitsPeer: (peerAddress) => isTrustedPeer(trustedProxies, peerAddress),
     inspect(buffer: Buffer, head: HeadState, slots: number): HeadVerdict {
       // consumed > 0: the PROXY header was read on an earlier look (a valid one is at least 16 bytes).
       if (head.consumed === 0) {
@@ -93,8 +93,9 @@ export function createProxyProtocolStrategy(
         if (result.kind === 'incomplete') return HeadVerdict.readMore;
         if (result.kind === 'invalid') return HeadVerdict.invalidProxyHeader;
         // The worker's socket reports the client, not the load balancer (see receiver-worker.ts).
-        if (result.address !== undefined) setProxiedClient(head.socket, { address: result.address, port: result.port });
-        head.slot = result.address === undefined ? undefined : slotOfAddress(result.address, seed, slots);
+        const client = result.address;
+        if (client !== undefined) setProxiedClient(head.connection, { address: client, port: result.port });
+        head.slot = client === undefined ? undefined : slotOfAddress(client, seed, slots);
         head.consumed = result.length;
         if (sessions === undefined) return HeadVerdict.route;
       }

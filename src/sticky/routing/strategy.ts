@@ -28,8 +28,11 @@ export interface SocketStrategy extends StrategyBase {
 /** Routes from the first bytes, read by the head reader. */
 export interface HeadStrategy extends StrategyBase, HeadInspector {
   readonly reads: 'httpHead' | 'proxyHeader';
-  /** Whether the mode reads a head from this peer at all; undefined: from every peer. Refused: `untrustedProxyPeer`. */
-  readonly admitsPeer: ((socket: Socket) => boolean) | undefined;
+  /**
+   * Whether the mode reads a head from the peer at this address at all; undefined: from every peer.
+   * Refused: `untrustedProxyPeer`.
+   */
+  readonly admitsPeer: ((peerAddress: string) => boolean) | undefined;
 }
 
 export type RoutingStrategy = SocketStrategy | HeadStrategy;
