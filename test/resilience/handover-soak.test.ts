@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
+import { sourceAddress } from '../helpers/client.js';
+import { onLinux } from '../helpers/platform.js';
+import { startVisits } from '../helpers/visits.js';
+import { finish, openClients, type Client } from '../helpers/ws-clients.js';
+
+// Deploys that keep state, under load: rolling restarts while ws clients (half of them with
+// permessage-deflate without context takeover) send numbered messages and check every reply and push
+// of the server (some 1 MB, in fragments), and HTTP clients (half keep-alive) check that their visit
+// counter, kept in their slot's memory, goes up by one at every request. 0 closes, 0 gaps, 0 duplicates,
+// 0 failed requests, no counter reset; every WebSocket served by its slot's current worker afterwards.
+// The short run is part of `npm test`; `npm run test:resilience` (RESILIENCE=long) runs 30 reloads with
+// 200 WebSockets and 40 HTTP clients, and prints the figures. Both data planes (TEST_STEERING).
+
+const isLong = process.env.RESILIENCE === 'long';
+const SIZE = isLong ? { reloads: 30, webSockets: 200, http: 40 } : { reloads: 3, webSockets: 40, http: 20 };
+
+async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
+  const reply = cluster.next('reloaded', { timeout: 60_000 });
+  cluster.child.send({ type: 'reload' });
+  return await reply;
+}
+
+async function workerPids(cluster: SpawnedCluster): Promise<Set<number>> {
+  const { stats } = await cluster.ask('stats');
+  return new Set(stats.slots.map((slot) => slot.pid ?? 0));
+}
+
+/** Waits until every client heard `count` messages from one of `pids`. */
+async function heardFromAny(clients: Client[], pids: Set<number>, count: number): Promise<void> {
+  await until(() => clients.every((client) => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count)),
+    { timeout: 60_000, what: `every client heard ${count} messages from the workers ${[...pids].join(', ')}` });
+}
+
+describe.skipIf(!onLinux)('deploys that keep state, under load', () => {
+  it(`${SIZE.reloads} rolling restarts: no WebSocket closes, no message lost or repeated, no counter reset`, async () => {
+    const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '2', DEFLATE: 'nocontext' } });
+    const half = SIZE.webSockets / 2;
+    const clients = [
+      ...await openClients(cluster.port, half, false),
+      ...await openClients(cluster.port, half, true, half),
+    ];
+    const visits = startVisits(cluster.port, Array.from({ length: SIZE.http }, (_, i) => sourceAddress(120 + i)));
+    await visits.until(SIZE.http * 2);
+    let pids = await workerPids(cluster);
+    await heardFromAny(clients, pids, 2);
+    const pauses: number[] = [];
+    for (let round = 0; round < SIZE.reloads; round++) {
+      const result = await reload(cluster);
+      expect(result.ok).toBe(true);
+      pids = await workerPids(cluster);
+      await heardFromAny(clients, pids, 2);
+      await visits.until(visits.answered() + SIZE.http);
+    }
+    const traffic = await visits.stop();
+    await finish(clients);
+    expect(traffic.errors).toEqual([]);
+    expect(traffic.broken).toEqual([]);
+    const handovers = cluster.all('handover');
+    for (const handover of handovers) pauses.push(handover.pauseMs);
+    expect(handovers.filter((handover) => !handover.isAdopted)).toEqual([]);
+    expect(handovers).toHaveLength(SIZE.reloads * 2);
+    // Every WebSocket moved at every reload (the keep-alive HTTP clients' idle connections with them).
+    expect(handovers.reduce((sum, handover) => sum + handover.sockets, 0)).toBeGreaterThanOrEqual(SIZE.reloads * SIZE.webSockets);
+    const sorted = pauses.sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(`${SIZE.reloads} reloads, ${SIZE.webSockets} WebSockets, ${SIZE.http} HTTP clients: `
+      + `${traffic.pidsPerClient.length} counters kept, slot pause median ${median} ms, max ${sorted.at(-1)} ms`);
+  }, isLong ? 900_000 : 180_000);
+});
