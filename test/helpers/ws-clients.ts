@@ -45,8 +45,10 @@ export function track(ws: WebSocket): Client {
   return client;
 }
 
-export async function connect(port: number, id: number, perMessageDeflate: boolean): Promise<Client> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/?id=${id}`, { localAddress: sourceAddress(id % 250), perMessageDeflate });
+export async function connect(port: number, id: number, perMessageDeflate: boolean, isTls = false): Promise<Client> {
+  const url = `${isTls ? 'wss' : 'ws'}://127.0.0.1:${port}/?id=${id}`;
+  // The TLS fixtures' certificate is self-signed, for these tests only.
+  const ws = new WebSocket(url, { localAddress: sourceAddress(id % 250), perMessageDeflate, rejectUnauthorized: false });
   const client = track(ws);
   await once(ws, 'open');
   return client;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
 import { onLinux } from '../helpers/platform.js';
-import { finish, openClients, type Client } from '../helpers/ws-clients.js';
+import { connect, finish, openClients, startSending, type Client } from '../helpers/ws-clients.js';
 
 // Live ws WebSockets pass to the slot's next worker in a rolling restart, as the same TCP connections:
 // the clients keep sending numbered messages and check every reply and push of the server (some 1 MB,
@@ -69,4 +69,18 @@ describe.skipIf(!onLinux)('WebSockets in a rolling restart', () => {
     }
     expect(refusing.all('handover')).toMatchObject([{ isAdopted: true, sockets: 0 }]);
   }, 120_000);
+
+  it('TLS terminated in the worker cannot move: those WebSockets close with 1001, the slot state still passes', async () => {
+    const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '1', TLS: '1' } });
+    const clients = await Promise.all(Array.from({ length: 4 }, (_, id) => connect(cluster.port, id, false, true)));
+    for (const client of clients) startSending(client, 30);
+    await heardFromAny(clients, await workerPids(cluster), 2);
+    expect((await reload(cluster)).ok).toBe(true);
+    await until(() => clients.every((client) => client.closes.length === 1), { what: 'every close' });
+    for (const client of clients) {
+      clearInterval(client.timer);
+      expect(client.closes).toEqual([1001]);
+    }
+    expect(cluster.all('handover')).toMatchObject([{ isAdopted: true, sockets: 0 }]);
+  }, 60_000);
 });
