@@ -5,14 +5,17 @@
 //
 // Every worker keeps its visit counts in its own memory, keyed by the client address. The counts
 // only add up because sticky-runtime sends every connection from one address to the same worker, and
-// they survive a reload (kill -HUP <primary pid>): each slot hands them to its next worker.
+// they survive a reload (kill -HUP <primary pid>): each slot hands them, and its open WebSockets, to
+// its next worker.
 // This same file runs in the primary and in every worker: listen() tells them apart.
 import cluster from 'node:cluster';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
-import { adoptedState, listen, onAdopt, onDrain, onHandover, onShutdown } from '../dist/index.js';
+import {
+  adoptedState, handOverWebSockets, listen, onAdopt, onDrain, onHandover, onShutdown,
+} from '../dist/index.js';
 import { prettyDestination } from './pretty-log.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -69,12 +72,26 @@ function startWorker() {
 
   // Attached to the same server: an upgrade request reaches the worker that owns the client.
   const wss = new WebSocketServer({ server });
+  /** Each WebSocket's client address: the state that moves with it in a reload. */
+  const clients = new WeakMap();
+  function serve(ws, client) {
+    clients.set(ws, client);
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `worker ${workerId}: ${data}`));
+    ws.on('close', (code, reason) => log.info({ client, code, reason: String(reason) }, 'websocket closed'));
+  }
   wss.on('connection', (ws, req) => {
     const client = clientOf(req.socket);
     log.info({ client }, 'websocket open');
     ws.send(`worker ${workerId} (pid ${process.pid}): connected, ${client}`);
-    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `worker ${workerId}: ${data}`));
-    ws.on('close', (code) => log.info({ client, code }, 'websocket closed'));
+    serve(ws, client);
+  });
+  // A reload moves open WebSockets, as the same connections, to the slot's next worker.
+  handOverWebSockets(wss, {
+    state: (ws) => clients.get(ws),
+    adopt: (ws, client) => {
+      serve(ws, client);
+      ws.send(`worker ${workerId} (pid ${process.pid}): took over your connection, ${client}`);
+    },
   });
 
   /** Closes open WebSockets with 1001 (going away) and waits for them to close. */

@@ -3,7 +3,8 @@
 //   node examples/ws-client.mjs [--from 127.0.0.2] [--host 127.0.0.1] [--port 3000] [--stay]
 //
 // --from picks the local address (like curl --interface), so you can see that one client address
-// always reaches the same worker. --stay keeps the socket open until the server closes it.
+// always reaches the same worker. --stay keeps the socket open until the server closes it; a reload
+// of the demo (kill -HUP) moves it to the slot's next worker, which says so and answers from then on.
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 
@@ -37,6 +38,12 @@ ws.on('open', () => {
 
 ws.on('message', (data) => {
   console.log(`< ${data}`);
+  // A reload moved this connection to another worker: ask it something.
+  if (String(data).includes('took over your connection')) {
+    console.log('> still there?');
+    ws.send('still there?');
+    return;
+  }
   // The server greets first, then echoes each message.
   if (++received < messages.length + 1) return;
   clearTimeout(giveUp);

@@ -8,6 +8,7 @@ import { onLinux } from '../helpers/platform.js';
 // `npm run demo` as the README's "Try it" uses it: its visit counters survive `kill -HUP` of the primary.
 
 const demo = fileURLToPath(new URL('../../examples/demo.mjs', import.meta.url));
+const wsClientPath = fileURLToPath(new URL('../../examples/ws-client.mjs', import.meta.url));
 
 function get(port: number, localAddress: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -28,7 +29,7 @@ function parse(line: string): { pid: number; count: number } {
   return { pid: Number(match[1]), count: Number(match[2]) };
 }
 
-it.skipIf(!onLinux)('the demo\'s visit counts survive a reload (kill -HUP of the primary)', async () => {
+it.skipIf(!onLinux)('the demo\'s visit counts and an open ws-client --stay survive a reload (kill -HUP of the primary)', async () => {
   const child = fork(demo, [], { env: { ...process.env, PORT: '0', WORKERS: '2', LOG_LEVEL: 'warn' }, stdio: 'pipe' });
   onTestFinished(() => stopProcess(child));
   let output = '';
@@ -38,6 +39,12 @@ it.skipIf(!onLinux)('the demo\'s visit counts survive a reload (kill -HUP of the
   const first = parse(await get(port, '127.0.0.2'));
   const second = parse(await get(port, '127.0.0.2'));
   expect(second).toEqual({ pid: first.pid, count: 2 });
+  // The README's `node examples/ws-client.mjs --from 127.0.0.2 --stay`, from the same address.
+  const wsClient = fork(wsClientPath, ['--from', '127.0.0.2', '--port', String(port), '--stay'], { stdio: 'pipe' });
+  onTestFinished(() => stopProcess(wsClient));
+  let wsOutput = '';
+  wsClient.stdout?.on('data', (chunk: Buffer) => { wsOutput += chunk.toString(); });
+  await until(() => wsOutput.includes('staying connected'), { timeout: 20_000, what: 'the ws client staying connected' });
   child.kill('SIGHUP');
   // Visit until the slot's next worker answers: every answer, the old worker's and then the new one's,
   // counts on by one.
@@ -48,4 +55,8 @@ it.skipIf(!onLinux)('the demo\'s visit counts survive a reload (kill -HUP of the
   }, { timeout: 30_000, what: 'the reloaded worker' });
   expect(answers.map((answer) => answer.count)).toEqual(answers.map((_, index) => index + 2));
   expect(new Set(answers.map((answer) => answer.pid)).size).toBe(2);
+  // The WebSocket moved: the new worker of the slot says so and answers on the same connection.
+  await until(() => /< worker \d+: still there\?/.test(wsOutput), { timeout: 30_000, what: 'the moved WebSocket\'s echo' });
+  expect(wsOutput).toContain(`took over your connection, 127.0.0.2`);
+  expect(wsOutput).not.toContain('closed:');
 });
