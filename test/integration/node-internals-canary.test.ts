@@ -9,8 +9,10 @@ import {
   acceptBareHandles, allowReads, hasHandleInFlight, onHandleAcknowledged, readBareHandle, socketHandle, socketOfHandle,
   stopBareReads, stopReads, takeSocketHandle, type TcpHandle,
 } from '../../src/internal/node-internals-primary.js';
-import { emitSignal, joinServer, listenWithoutSocket, responseOf } from '../../src/internal/node-internals-worker.js';
-import { stopProcess } from '../helpers/cluster.js';
+import {
+  closeIdleHttpConnectionsExcept, emitSignal, joinServer, listenWithoutSocket, responseOf, takeIdleHttpConnections,
+} from '../../src/internal/node-internals-worker.js';
+import { stopProcess, until } from '../helpers/cluster.js';
 
 // If one of these fails after a Node upgrade, the accessor it names in src/internal/node-internals-*.ts
 // relies on a private API that changed: fix the accessor there (the rest of src only calls it).
@@ -232,5 +234,35 @@ describe('Node internals of a worker', () => {
       process.removeListener('SIGUSR2', listener);
     }
     expect(seen).toEqual(['SIGUSR2']);
+  });
+});
+
+describe('the HTTP server\'s connection list (takeIdleHttpConnections, closeIdleHttpConnectionsExcept)', () => {
+  it('takes a keep-alive connection between two requests, leaves one whose next request has begun, and the taken one stays open', async () => {
+    const sockets: Socket[] = [];
+    const server = http.createServer({ keepAliveTimeout: 60_000 }, (_req, res) => res.end('ok'));
+    server.on('connection', (socket: Socket) => sockets.push(socket));
+    const port = await listening(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    onTestFinished(() => agent.destroy());
+    const get = (): Promise<void> => new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+    });
+    await get();
+    // A second connection that has sent half of a request head.
+    const partial = net.connect({ port, host: '127.0.0.1' });
+    onTestFinished(() => { partial.destroy(); });
+    await once(partial, 'connect');
+    partial.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    await until(() => sockets.length === 2, { what: 'both connections accepted' });
+    const [idle, busy] = sockets as [Socket, Socket];
+    await until(() => idle.bytesRead > 0 && busy.bytesRead > 0, { what: 'bytes read on both' });
+    expect(takeIdleHttpConnections(server, sockets)).toEqual([idle]);
+    // The one left reads on: its request completes and is answered.
+    partial.write('\r\n');
+    expect(await nextData(partial)).toContain('200 OK');
+    // The taken one is not closed by the exceptional close of idle connections.
+    closeIdleHttpConnectionsExcept(server, new Set([idle]));
+    expect(idle.destroyed).toBe(false);
   });
 });
