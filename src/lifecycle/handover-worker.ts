@@ -54,7 +54,7 @@ export type AdoptedState =
 /** The longest a successor waits for the connections its predecessor moves; `handoverTimeout` ends the pause sooner. */
 const MAX_SOCKET_WAIT_MS = 60_000;
 
-/** Reasons not worth a warning: nothing was lost. */
+/** Reasons not worth a line in the log: nothing was lost. */
 const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
 
 const ignoreClosedChannel = (): void => {
@@ -275,8 +275,9 @@ export class WorkerHandover {
     // Connections moved here (or still coming, past a deadline) are adopted all the same.
     void this.moves.open();
     this.#result.resolve({ isAdopted: false, state: undefined, reason });
-    if (QUIET_REASONS.has(reason)) this.#log?.debug({ reason }, 'starting without slot state');
-    else this.#log?.[reason === 'crashed' ? 'info' : 'warn']({ reason }, 'starting without slot state');
+    if (!QUIET_REASONS.has(reason)) {
+      this.#log?.[reason === 'crashed' ? 'info' : 'warn']({ reason }, 'starting without slot state');
+    }
     if (shouldReport) {
       process.send?.(encodeMessage('sticky:adopted', { isAdopted: false, reason, bytes: 0, sockets }), undefined, {},
         ignoreClosedChannel);
