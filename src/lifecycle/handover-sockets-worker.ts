@@ -14,7 +14,8 @@ import { startReading, streamHandleOf } from '../internal/node-internals-worker.
 // boundary, with its description and the application's per-connection state) as its bare handle
 // through the primary; the successor takes each one once its slot state is adopted: an HTTP connection
 // joins its server as if accepted there, a WebSocket goes to the application's `adopt` hook. What
-// cannot move closes as without a handover (a WebSocket with 1001), counted.
+// cannot move closes as without a handover (a WebSocket with 1001), counted. Past 250 lines: both
+// directions, and both kinds of connection, of one move.
 
 /** A ws WebSocketServer, as far as the handover needs it: its clients and its options. */
 export interface WebSocketServerOf<W> extends EventEmitter {

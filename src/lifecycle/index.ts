@@ -10,9 +10,9 @@ export { installShutdownSignals, exitAfterShutdown, exitCodeOf } from './signals
 export type { WorkerShutdown, DrainHook } from './shutdown-worker.js';
 export { WorkerRuntime, workerRuntime, ready, onShutdown, onDrain } from './runtime-worker.js';
 export {
-  WorkerHandover, workerHandover, onHandover, onAdopt, adoptedState, handOverWebSockets,
-  type AdoptInfo, type AdoptHook, type AdoptedState, type HandoverOptions,
+  WorkerHandover, type AdoptInfo, type AdoptHook, type AdoptedState, type HandoverOptions,
 } from './handover-worker.js';
+export { workerHandover, onHandover, onAdopt, adoptedState, handOverWebSockets } from './handover-api-worker.js';
 export type { HandoverInfo } from './handover-primary.js';
 export type { WebSocketHandover, WebSocketServerOf } from './handover-sockets-worker.js';
 export {

@@ -21,7 +21,8 @@ import { drainListener } from './listener-drain-primary.js';
 // and hands each connection over IPC to its slot's worker through the slot queue and the worker's
 // handoff link. Only the modes that give the connection to a key function without reading
 // (generatePrehashArrayNoParsing) accept net.Sockets. Hot path: no logging and no per-connection
-// allocation beyond what Node makes; outcomes are counted.
+// allocation beyond what Node makes; outcomes are counted. One concern, the hop's accept path, hence
+// a little past 250 lines.
 
 /** The balancer's counters this plane adds to (see BalancerStats for their meaning). */
 export type HopCounts = Record<'accepted' | 'acceptErrors' | 'keyFallbacks' | Refusal, number>;
