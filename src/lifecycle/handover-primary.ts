@@ -64,7 +64,7 @@ export async function handOver(
   }
   const [give, take] = ends;
   const { maxBytes } = limits;
-  // The retiring worker's moved connections go to this successor until it is routed (see forwardMovedSocket).
+  // The retiring worker's moved connections go to this successor (see forwardMovedSocket).
   from.handoverTarget = to;
   to.worker.send(encodeMessage('sticky:handoverChannel', { role: 'take', maxBytes }), take, ignoreSendError);
   from.worker.send(encodeMessage('sticky:handoverChannel', { role: 'give', maxBytes }), give, ignoreSendError);
@@ -76,7 +76,6 @@ export async function handOver(
   let answer: RuntimeMessageMap['sticky:adopted'] | undefined;
   await settlesWithin(Promise.race([to.adopted.then((adopted) => (answer = adopted)), to.exited]), limits.timeout);
   const pauseMs = Math.round(performance.now() - startedAt);
-  from.handoverTarget = undefined;
   if (to.exitCode !== undefined) {
     return { ...base, ...NOTHING, reason: 'handoverFailed', pauseMs, isSuccessorGone: true };
   }
@@ -91,10 +90,10 @@ export async function handOver(
 
 /**
  * A connection a retiring worker moves (its bare handle): forwarded untouched to its successor, whose
- * copy then is the only one (Node leaves a sent bare handle open in the sender). Only until the
- * successor is routed: from then on its channel carries the data plane's handoffs, whose handle
- * acknowledgements must stay theirs. False when the worker hands nothing over now (past the deadline),
- * or its successor is gone: the caller closes the handle, and that connection is lost.
+ * copy then is the only one (Node leaves a sent bare handle open in the sender). The successor is
+ * routed once they all arrived; one still on its way past `handoverTimeout` follows the successor's
+ * first handoffs (the hop's handoff link tells its acknowledgements from these). False when the
+ * worker hands nothing over, or its successor is gone: the caller closes the handle.
  */
 export function forwardMovedSocket(
   from: Tracked, payload: RuntimeMessageMap['sticky:handoverSocket'], handle: unknown,

@@ -54,6 +54,9 @@ export type AdoptedState =
 /** The longest a successor waits for the connections its predecessor moves; `handoverTimeout` ends the pause sooner. */
 const MAX_SOCKET_WAIT_MS = 60_000;
 
+/** The least time a WebSocket gets to reach a frame boundary in a handover. */
+const MIN_FRAME_WAIT_MS = 250;
+
 /** Reasons not worth a line in the log: nothing was lost. */
 const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
 
@@ -160,7 +163,10 @@ export class WorkerHandover {
     // Idle keep-alive connections move at once; the others finish their request first (`Connection: close`).
     await this.#host?.quiesce(timeout, (idle) => this.moves.sendIdle(idle));
     if (channel === undefined) return;
-    const sockets = await this.moves.sendAll(Math.max(0, timeout - (performance.now() - startedAt)));
+    // A WebSocket gets at least a moment to reach a frame boundary, also when the requests in flight
+    // took the whole wait.
+    const frameWait = Math.max(MIN_FRAME_WAIT_MS, timeout - (performance.now() - startedAt));
+    const sockets = await this.moves.sendAll(frameWait);
     const { header, payload } = await this.#snapshot(channel.maxBytes, sockets);
     const { socket } = channel;
     socket.write(encodeStateHeader(header));
