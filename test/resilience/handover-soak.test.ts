@@ -15,6 +15,9 @@ import { finish, openClients, type Client } from '../helpers/ws-clients.js';
 
 const isLong = process.env.RESILIENCE === 'long';
 const SIZE = isLong ? { reloads: 30, webSockets: 200, http: 40 } : { reloads: 3, webSockets: 40, http: 20 };
+// HANDOVER_SOAK=reloads,webSockets,http overrides the size (to look into one case).
+const override = process.env.HANDOVER_SOAK?.split(',').map(Number);
+if (override?.length === 3) Object.assign(SIZE, { reloads: override[0], webSockets: override[1], http: override[2] });
 
 async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
   const reply = cluster.next('reloaded', { timeout: 60_000 });
@@ -29,8 +32,16 @@ async function workerPids(cluster: SpawnedCluster): Promise<Set<number>> {
 
 /** Waits until every client heard `count` messages from one of `pids`. */
 async function heardFromAny(clients: Client[], pids: Set<number>, count: number): Promise<void> {
-  await until(() => clients.every((client) => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count)),
-    { timeout: 60_000, what: `every client heard ${count} messages from the workers ${[...pids].join(', ')}` });
+  const hasHeard = (client: Client): boolean => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count);
+  try {
+    await until(() => clients.every(hasHeard), { timeout: 60_000, what: `every client heard ${count} messages from ${[...pids].join(', ')}` });
+  } catch (error) {
+    const silent = clients.filter((client) => !hasHeard(client)).map((client) => ({
+      byPid: Object.fromEntries(client.byPid), closes: client.closes, sent: client.sent, replies: client.replies,
+      state: client.ws.readyState,
+    }));
+    throw new Error(`${(error as Error).message}: ${silent.length} silent, e.g. ${JSON.stringify(silent.slice(0, 3))}`);
+  }
 }
 
 describe.skipIf(!onLinux)('deploys that keep state, under load', () => {
