@@ -66,8 +66,14 @@ export class SocketMoves {
   #httpServer: Server | undefined;
   #log: Logger | undefined;
   #track: (socket: Socket) => void = () => undefined;
-  /** Sends of idle HTTP connections under way (the retiring side). */
-  readonly #httpSends: Promise<boolean>[] = [];
+  /**
+   * The retiring side's sends, one after the other: Node holds every message behind a handle in flight
+   * and replays its whole queue at each acknowledgement, so handing it all at once costs n² (measured:
+   * most of a 1,000-socket move).
+   */
+  #sends: Promise<unknown> = Promise.resolve();
+  #queued = 0;
+  #sent = 0;
   readonly counts: SocketMoveCounts = { sent: 0, refused: {}, adopted: 0, failed: 0 };
   /** Moved here before the slot state was adopted: they wait, paused. */
   readonly #pending: Arrival[] = [];
@@ -87,7 +93,14 @@ export class SocketMoves {
    * through the primary; `sendAll` waits for these sends too.
    */
   sendIdle(sockets: readonly Socket[]): void {
-    for (const socket of sockets) this.#httpSends.push(this.#sendIdle(socket));
+    for (const socket of sockets) this.#enqueue(() => this.#sendIdle(socket));
+  }
+
+  #enqueue(send: () => Promise<boolean>): void {
+    this.#queued++;
+    this.#sends = this.#sends.then(send).then((isSent) => {
+      if (isSent) this.#sent++;
+    });
   }
 
   #sendIdle(socket: Socket): Promise<boolean> {
@@ -125,57 +138,63 @@ export class SocketMoves {
   }
 
   /**
-   * The retiring side: stops each WebSocket at a frame boundary (at most `timeout` ms) and sends it
-   * through the primary. Settles with how many went, once each send is through.
-   */
-  /**
    * The retiring side, before the slot state goes: stops each WebSocket at a frame boundary (at most
-   * `timeout` ms; what cannot stop closes with 1001) and sends it; settles, once every send (the idle
-   * HTTP connections' too) is through, with how many connections went. The state's frame carries that
-   * count, and the successor is routed once they all arrived.
+   * `timeout` ms; what cannot stop closes with 1001) and queues it after the idle HTTP connections.
+   * Returns how many connections this handover moves (the state's frame carries the count; the
+   * successor is routed once they arrived) and `flush`, which settles once every send is through.
    */
-  async sendAll(timeout: number): Promise<number> {
+  async prepare(timeout: number): Promise<{ count: number; flush: () => Promise<void> }> {
     const mover = this.#ws;
     const clients = mover === undefined ? [] : [...mover.server.clients];
     const frozen = await Promise.all(clients.map((ws) => freezeWebSocket(ws as never, { timeout })));
-    const sends: Promise<boolean>[] = [];
+    let webSockets = 0;
     frozen.forEach((result, index) => {
       const ws = clients[index] as EventEmitter;
       if ('refused' in result) this.#refuse(ws, result.refused);
-      else if (mover !== undefined) sends.push(this.#send(mover, ws, result));
+      else if (mover !== undefined) {
+        webSockets++;
+        // The state is read now, at the boundary: nothing can be sent on the WebSocket any more.
+        const state = this.#stateOf(mover, ws, result);
+        if (state !== false) this.#enqueue(() => this.#send(ws, result, state));
+      }
     });
-    const webSockets = (await Promise.all(sends)).filter(Boolean).length;
-    const http = (await Promise.all(this.#httpSends.splice(0))).filter(Boolean).length;
-    this.counts.sent += http + webSockets;
-    this.#log?.info({ http, webSockets, refused: clients.length - webSockets }, 'connections handed over');
-    return http + webSockets;
+    const flush = async (): Promise<void> => {
+      await this.#sends;
+      this.counts.sent += this.#sent;
+      const failed = this.#queued - this.#sent;
+      this.#log?.info({ sent: this.#sent, webSockets, refused: clients.length - webSockets, failed },
+        'connections handed over');
+    };
+    return { count: this.#queued, flush };
   }
 
-  #send(mover: WsMover, ws: EventEmitter, frozen: FrozenWebSocket): Promise<boolean> {
-    let state: string | undefined;
+  /** The application's state of a frozen WebSocket, serialised; false when its hook threw (it closes). */
+  #stateOf(mover: WsMover, ws: EventEmitter, frozen: FrozenWebSocket): string | undefined | false {
     try {
       const value = mover.hooks.state?.(ws);
-      state = value === undefined ? undefined : serialize(value).toString('base64');
+      return value === undefined ? undefined : serialize(value).toString('base64');
     } catch (error) {
       this.#log?.error({ err: error }, 'websocket state hook failed: closing it with 1001');
       frozen.restore();
       this.#refuse(ws, 'stateFailed');
-      return Promise.resolve(false);
+      return false;
     }
+  }
+
+  #send(ws: EventEmitter, frozen: FrozenWebSocket, state: string | undefined): Promise<boolean> {
     const payload: SocketMessage = {
       kind: 'ws', description: frozen.description as unknown as Record<string, unknown>,
       ...(state === undefined ? {} : { state }),
     };
     return new Promise((resolve) => {
-      const send = process.send;
+      const send = process.send as SendWithHandle | undefined;
       if (send === undefined) {
         frozen.restore();
         this.#refuse(ws, 'noChannel');
         resolve(false);
         return;
       }
-      const message = encodeMessage('sticky:handoverSocket', payload);
-      (send as SendWithHandle).call(process, message, frozen.handle, {}, (error: Error | null) => {
+      send.call(process, encodeMessage('sticky:handoverSocket', payload), frozen.handle, {}, (error: Error | null) => {
         if (error === null) frozen.release();
         else {
           frozen.restore();

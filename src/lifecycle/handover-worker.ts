@@ -166,13 +166,15 @@ export class WorkerHandover {
     // A WebSocket gets at least a moment to reach a frame boundary, also when the requests in flight
     // took the whole wait.
     const frameWait = Math.max(MIN_FRAME_WAIT_MS, timeout - (performance.now() - startedAt));
-    const sockets = await this.moves.sendAll(frameWait);
-    const { header, payload } = await this.#snapshot(channel.maxBytes, sockets);
+    const moving = await this.moves.prepare(frameWait);
+    // The state goes first: it also arrives when moving the connections outlasts the deadline.
+    const { header, payload } = await this.#snapshot(channel.maxBytes, moving.count);
     const { socket } = channel;
     socket.write(encodeStateHeader(header));
     if (payload !== undefined) socket.write(payload);
     socket.end();
     if (payload !== undefined) this.#log?.info({ bytes: payload.length }, 'slot state handed over');
+    await moving.flush();
   }
 
   /** The slot state's frame: the hook's value serialised, or why there is none. */

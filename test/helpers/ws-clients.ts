@@ -60,9 +60,11 @@ export function startSending(client: Client, everyMs: number): void {
   }, everyMs);
 }
 
-export async function openClients(port: number, count: number, perMessageDeflate: boolean, firstId = 0): Promise<Client[]> {
+export async function openClients(
+  port: number, count: number, perMessageDeflate: boolean, firstId = 0, everyMs?: number,
+): Promise<Client[]> {
   const clients = await Promise.all(Array.from({ length: count }, (_, i) => connect(port, firstId + i, perMessageDeflate)));
-  clients.forEach((client, id) => startSending(client, 20 + (id % 31)));
+  clients.forEach((client, id) => startSending(client, everyMs ?? 20 + (id % 31)));
   return clients;
 }
 

@@ -46,11 +46,13 @@ async function heardFromAny(clients: Client[], pids: Set<number>, count: number)
 
 describe.skipIf(!onLinux)('deploys that keep state, under load', () => {
   it(`${SIZE.reloads} rolling restarts: no WebSocket closes, no message lost or repeated, no counter reset`, async () => {
-    const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '2', DEFLATE: 'nocontext' } });
+    // Each client sends a numbered message every 50 ms; the server pushes to each every 200 ms.
+    const env = { WORKERS: '2', DEFLATE: 'nocontext', PUSH_MS: '200' };
+    const cluster = await spawnCluster('handover-ws-app.mjs', { env });
     const half = SIZE.webSockets / 2;
     const clients = [
-      ...await openClients(cluster.port, half, false),
-      ...await openClients(cluster.port, half, true, half),
+      ...await openClients(cluster.port, half, false, 0, 50),
+      ...await openClients(cluster.port, half, true, half, 50),
     ];
     const visits = startVisits(cluster.port, Array.from({ length: SIZE.http }, (_, i) => sourceAddress(120 + i)));
     await visits.until(SIZE.http * 2);
