@@ -10,6 +10,8 @@
 //   BENCH_RELOADS (5, quick 3)  rolling restarts per point, each awaited before the next
 //   BENCH_PINGERS (4)      ws clients sending a numbered message every BENCH_PING_MS (20) ms
 //   BENCH_PROBE_MS (5)     the new-connection probe opens a connection this often
+//   BENCH_TARGET_OPTIONS   JSON merged over every point's options, e.g. '{"handoverTimeout":2000}'
+//   BENCH_TARGET_NODE_OPTIONS  node flags of the target's processes, e.g. `--cpu-prof --cpu-prof-dir=bench/tmp/prof`
 //   BENCH_BUDGET_MINUTES (12)  no new point once the run would likely exceed this
 //   BENCH_OUT              results file
 //
@@ -43,7 +45,8 @@ const SECTION = 'handover';
 const TARGET_SCRIPT = new URL('./targets/handover-target.mjs', import.meta.url);
 const isQuick = process.argv.includes('--quick');
 const env = process.env;
-const FULL_POINTS = '1:1KB:100,1:100KB:100,1:1MB:100,1:10MB:100,1:100MB:100,1:1MB:1000,1:1MB:10000,2:1MB:1000,1:1MB:1000:primary';
+const FULL_POINTS = '1:1KB:100,1:100KB:100,1:1MB:0,1:1MB:100,1:10MB:100,1:100MB:100,1:1MB:1000,1:1MB:3000,1:1MB:10000,' +
+  '2:1MB:1000,1:1MB:1000:primary';
 const QUICK_POINTS = '1:1KB:100,1:1MB:100,1:10MB:100,1:1MB:1000';
 const reloads = Number(env.BENCH_RELOADS ?? (isQuick ? 3 : 5));
 const pingerCount = Number(env.BENCH_PINGERS ?? 4);
@@ -84,18 +87,22 @@ function fileLimits() {
 
 /** Options per point: the defaults where they suffice, more time and bytes for the big points. */
 function targetOptions(point) {
-  const isBig = point.stateBytes >= 10 * UNITS.MB || point.sockets >= 5000;
+  // Past handoverTimeout the successor starts empty and the WebSockets still on their way close: on a busy
+  // 2-core machine 2 s (the default) moves about 2,000 of them.
+  const isBig = point.stateBytes >= 10 * UNITS.MB || point.sockets >= 2000;
   const handoverTimeout = isBig ? 60_000 : 2_000;
   return {
     ...(isBig ? { handoverTimeout, slotWaitTimeout: handoverTimeout + 5_000 } : {}),
     ...(point.stateBytes > 48 * UNITS.MB ? { handoverMaxBytes: 4 * point.stateBytes } : {}),
     ...(point.plane === 'auto' ? {} : { steering: point.plane }),
+    ...JSON.parse(env.BENCH_TARGET_OPTIONS ?? '{}'),
   };
 }
 
 async function startTarget(point) {
   const options = targetOptions(point);
   const child = fork(TARGET_SCRIPT, [], {
+    execArgv: (env.BENCH_TARGET_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
     env: {
       ...env, BENCH_WORKERS: String(point.slots), BENCH_STATE_BYTES: String(point.stateBytes),
       BENCH_TARGET_OPTIONS: JSON.stringify(options),
@@ -228,7 +235,7 @@ async function runPoint(point) {
     }
     return {
       point, cost, rounds, steering: target.steering, options: target.options, loadBefore, loadAfter: loadavg()[0],
-      closes: held.closes + pingers.closes, lost: pingers.lost, duplicates: pingers.duplicates, skipped: probe.skipped,
+      closes: held.closes + pingers.closes, closeCodes: held.closeCodes, lost: pingers.lost, duplicates: pingers.duplicates, skipped: probe.skipped,
     };
   } finally {
     pingers.stop();
@@ -261,7 +268,7 @@ function completeness(result) {
   if (!isMoved) notes.push(`moved ${rounds.map((r) => r.moved).join('/')} of ${expectMoved}`);
   if (!isAnswered) notes.push(`answered ${rounds.map((r) => r.answered).join('/')} of ${point.sockets}`);
   if (!isStates) notes.push('a slot\'s state missing or stale after a reload');
-  if (result.closes + result.lost + result.duplicates > 0) notes.push(`closes ${result.closes}, lost ${result.lost}, repeated ${result.duplicates}`);
+  if (result.closes + result.lost + result.duplicates > 0) notes.push(`closes ${result.closes} (codes ${JSON.stringify(result.closeCodes)}), lost ${result.lost}, repeated ${result.duplicates}`);
   if (failedProbes > 0) notes.push(`${failedProbes} new connections failed`);
   return { isComplete, text: isComplete ? `all: ${adopted}/${events} adopted, ${expectMoved} moved each time, 0 closes` : notes.join('; ') };
 }

@@ -16,14 +16,17 @@ function connectWebSocket(port, localAddress, id) {
   return new WebSocket(`ws://127.0.0.1:${port}/?id=${id}`, { localAddress, perMessageDeflate: false, handshakeTimeout: 30_000 });
 }
 
-/** Opens `count` WebSockets, `batch` at a time; `closes` counts every close a client saw. */
+/** Opens `count` WebSockets, `batch` at a time; `closes` counts every close a client saw, `closeCodes` by code. */
 export async function openHeld(port, count, batch = 250) {
-  const held = { sockets: [], closes: 0, errors: 0 };
+  const held = { sockets: [], closes: 0, errors: 0, closeCodes: {} };
   for (let first = 0; first < count; first += batch) {
     const opening = [];
     for (let i = first; i < Math.min(count, first + batch); i++) {
       const ws = connectWebSocket(port, heldAddress(i), i);
-      ws.on('close', () => held.closes++);
+      ws.on('close', (code) => {
+        held.closes++;
+        held.closeCodes[code] = (held.closeCodes[code] ?? 0) + 1;
+      });
       ws.on('error', () => held.errors++);
       held.sockets.push(ws);
       opening.push(once(ws, 'open'));
@@ -40,6 +43,7 @@ export async function openHeld(port, count, batch = 250) {
 export async function checkHeld(held, ms = 30_000) {
   const pids = new Map();
   let answered = 0;
+  if (held.sockets.length === 0) return { answered, pids };
   let onAll;
   const all = new Promise((resolve) => { onAll = resolve; });
   const listeners = held.sockets.map((ws) => {
