@@ -235,7 +235,7 @@ async function runPoint(point) {
     }
     return {
       point, cost, rounds, steering: target.steering, options: target.options, loadBefore, loadAfter: loadavg()[0],
-      closes: held.closes + pingers.closes, closeCodes: held.closeCodes, lost: pingers.lost, duplicates: pingers.duplicates, skipped: probe.skipped,
+      closes: held.closes + pingers.closes, closeCodes: { ...held.closeCodes }, lost: pingers.lost, duplicates: pingers.duplicates, skipped: probe.skipped,
     };
   } finally {
     pingers.stop();

@@ -37,29 +37,31 @@ export async function openHeld(port, count, batch = 250) {
 }
 
 /**
- * Sends one message on every held socket and waits (at most `ms`) for the echoes: how many came, and
- * from which worker pids.
+ * Sends one message on every open held socket and waits (at most `ms`) for the echoes: how many came,
+ * and from which worker pids.
  */
 export async function checkHeld(held, ms = 30_000) {
   const pids = new Map();
   let answered = 0;
-  if (held.sockets.length === 0) return { answered, pids };
+  // A socket that closed answers nothing: only the open ones are waited for (the closes are counted).
+  const open = held.sockets.filter((ws) => ws.readyState === WebSocket.OPEN);
+  if (open.length === 0) return { answered, pids };
   let onAll;
   const all = new Promise((resolve) => { onAll = resolve; });
-  const listeners = held.sockets.map((ws) => {
+  const listeners = open.map((ws) => {
     const listener = (data) => {
       const pid = String(data).split(':', 1)[0];
       pids.set(pid, (pids.get(pid) ?? 0) + 1);
-      if (++answered === held.sockets.length) onAll();
+      if (++answered === open.length) onAll();
     };
     ws.once('message', listener);
-    if (ws.readyState === WebSocket.OPEN) ws.send('check');
+    ws.send('check');
     return listener;
   });
   let timer;
   await Promise.race([all, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]);
   clearTimeout(timer);
-  held.sockets.forEach((ws, i) => ws.off('message', listeners[i]));
+  open.forEach((ws, i) => ws.off('message', listeners[i]));
   return { answered, pids };
 }
 
@@ -101,9 +103,14 @@ export class Pingers {
     if (window !== undefined) {
       window.maxGapMs = Math.max(window.maxGapMs, at - client.lastEcho);
       if (window.endAt !== undefined && at > window.endAt) window.after.add(client);
-      if (window.after.size === this.#clients.length) window.done();
+      if (window.after.size >= this.#openCount()) window.done();
     }
     client.lastEcho = at;
+  }
+
+  /** Pingers whose socket is open: a closed one (counted in `closes`) waits for nothing. */
+  #openCount() {
+    return this.#clients.filter((client) => client.ws.readyState === WebSocket.OPEN).length;
   }
 
   begin() {
@@ -115,15 +122,17 @@ export class Pingers {
     const window = this.#window;
     window.endAt = performance.now();
     let timer;
-    await Promise.race([
-      new Promise((resolve) => { window.done = resolve; }),
-      new Promise((resolve) => { timer = setTimeout(resolve, ms); }),
-    ]);
+    if (this.#openCount() > 0) {
+      await Promise.race([
+        new Promise((resolve) => { window.done = resolve; }),
+        new Promise((resolve) => { timer = setTimeout(resolve, ms); }),
+      ]);
+    }
     clearTimeout(timer);
     this.#window = undefined;
-    // A pinger still waiting: its wait so far.
+    // A pinger still waiting (its socket open): its wait so far.
     for (const client of this.#clients) {
-      if (!window.after.has(client)) window.maxGapMs = Math.max(window.maxGapMs, performance.now() - client.lastEcho);
+      if (!window.after.has(client) && client.ws.readyState === WebSocket.OPEN) window.maxGapMs = Math.max(window.maxGapMs, performance.now() - client.lastEcho);
     }
     return window.maxGapMs;
   }
