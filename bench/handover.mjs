@@ -2,8 +2,8 @@
 // state and its open WebSockets, against the state's size and the number of WebSockets.
 //
 // Usage (Linux; run `npm run build` first, this script loads dist/):
-//   node bench/handover.mjs            full run, ≈ 5–8 min; writes the "handover" section of bench/RESULTS.md
-//   node bench/handover.mjs --quick    fewer points, 3 reloads each; ≈ 1 min; writes bench/tmp/RESULTS.md
+//   node bench/handover.mjs            full run, ≈ 3–5 min; writes the "handover" section of bench/RESULTS.md
+//   node bench/handover.mjs --quick    fewer points, 3 reloads each; ≈ 15 s; writes bench/tmp/RESULTS.md
 // Settings (environment):
 //   BENCH_POINTS           the points, `slots:state:sockets[:plane]` separated by commas, e.g. `1:1MB:1000` or
 //                          `1:1MB:1000:primary` (the primary hop; default: the kernel plane where it loads)
