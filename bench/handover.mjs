@@ -25,7 +25,8 @@
 // generation), and no client may have seen a close. Figures are medians (and maxima) over the reloads.
 // The load average (`/proc/loadavg`) is printed beside each point: the machine may be shared.
 //
-// Every process stops by itself: the target on IPC disconnect and after its own time limit, this
+// One file past 250 lines: the run, the checks per reload and the report read together (the clients are in
+// lib/handover-clients.mjs). Every process stops by itself: the target on IPC disconnect and after its own time limit, this
 // script after BENCH_MAX_LIFETIME_MS (20 min). All traffic stays on 127.0.0.0/8.
 import http from 'node:http';
 import { fork } from 'node:child_process';
@@ -45,8 +46,8 @@ const SECTION = 'handover';
 const TARGET_SCRIPT = new URL('./targets/handover-target.mjs', import.meta.url);
 const isQuick = process.argv.includes('--quick');
 const env = process.env;
-const FULL_POINTS = '1:1KB:100,1:100KB:100,1:1MB:0,1:1MB:100,1:10MB:100,1:100MB:100,1:1MB:1000,1:1MB:3000,1:1MB:10000,' +
-  '2:1MB:1000,1:1MB:1000:primary';
+const FULL_POINTS = '1:1KB:100,1:100KB:100,1:1MB:0,1:1MB:100,1:10MB:100,1:100MB:100,' +
+  '1:1MB:1000,1:1MB:3000,1:1MB:10000,2:1MB:1000,1:1MB:1000:primary';
 const QUICK_POINTS = '1:1KB:100,1:1MB:100,1:10MB:100,1:1MB:1000';
 const reloads = Number(env.BENCH_RELOADS ?? (isQuick ? 3 : 5));
 const pingerCount = Number(env.BENCH_PINGERS ?? 4);
@@ -65,7 +66,8 @@ setTimeout(() => {
 function parsePoint(text) {
   const [slots, state, sockets, plane = 'auto'] = text.trim().split(':');
   const match = /^(\d+(?:\.\d+)?)(KB|MB|GB)?$/i.exec(state ?? '');
-  if (match === null || !(Number(slots) >= 1) || !(Number(sockets) >= 0) || !['auto', 'kernel', 'primary'].includes(plane)) {
+  const isPlane = ['auto', 'kernel', 'primary'].includes(plane);
+  if (match === null || !(Number(slots) >= 1) || !(Number(sockets) >= 0) || !isPlane) {
     throw new Error(`BENCH_POINTS: cannot read ${text} (slots:state:sockets[:plane], e.g. 1:1MB:1000)`);
   }
   const stateBytes = Math.round(Number(match[1]) * (UNITS[match[2]?.toUpperCase()] ?? 1));
@@ -126,7 +128,9 @@ async function startTarget(point) {
       for (const resolveCall of waiting.values()) resolveCall({ ok: false, message: 'the target exited' });
     });
   });
-  const timeout = (ms, what) => new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref());
+  const timeout = (ms, what) => new Promise((_, reject) => {
+    setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref();
+  });
   try {
     const { port, steering } = await Promise.race([ready, timeout(60_000, 'target start')]);
     return {
@@ -147,7 +151,8 @@ async function startTarget(point) {
 
 function getState(port, localAddress) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/state', localAddress, agent: false, timeout: 10_000 }, (res) => {
+    const request = { host: '127.0.0.1', port, path: '/state', localAddress, agent: false, timeout: 10_000 };
+    const req = http.get(request, (res) => {
       let body = '';
       res.on('data', (chunk) => { body += chunk; });
       res.on('end', () => resolve(JSON.parse(body)));
@@ -187,7 +192,10 @@ function serializationCost(bytes) {
     runs.push({ serialize: b - a, deserialize: performance.now() - b });
     size = payload.length;
   }
-  return { bytes: size, entries: state.sessions.size, serializeMs: median(runs.map((r) => r.serialize)), deserializeMs: median(runs.map((r) => r.deserialize)) };
+  return {
+    bytes: size, entries: state.sessions.size,
+    serializeMs: median(runs.map((r) => r.serialize)), deserializeMs: median(runs.map((r) => r.deserialize)),
+  };
 }
 
 async function runPoint(point) {
@@ -224,18 +232,22 @@ async function runPoint(point) {
         reasons: events.filter((e) => !e.isAdopted).map((e) => e.reason),
         bytes: events.map((e) => e.bytes),
         moved: events.reduce((sum, e) => sum + e.sockets, 0),
-        statesOk: [...states.values()].filter((s) => s.entries === cost.entries && s.generation === r + 1 && s.adopted.isAdopted).length,
+        statesOk: [...states.values()]
+          .filter((s) => s.entries === cost.entries && s.generation === r + 1 && s.adopted.isAdopted).length,
         gapMs, probe: probed,
         answered: check.answered, strayPids: strayPids.length,
       };
       rounds.push(round);
-      log(`${point.label} reload ${r + 1}: pause ${round.pauseMs.join('/')} ms, step ${round.stepMs.map((v) => formatNumber(v)).join('/')} ms, ` +
+      const steps = round.stepMs.map((v) => formatNumber(v)).join('/');
+      log(`${point.label} reload ${r + 1}: pause ${round.pauseMs.join('/')} ms, step ${steps} ms, ` +
         `ws gap ${formatNumber(gapMs)} ms, new conn ${formatNumber(probed.maxWaitMs)} ms (${probed.failed} failed), ` +
-        `moved ${round.moved}/${point.sockets + pingerCount}, adopted ${round.adopted}/${round.events}, load ${load.toFixed(2)}`);
+        `moved ${round.moved}/${point.sockets + pingerCount}, adopted ${round.adopted}/${round.events}, ` +
+        `load ${load.toFixed(2)}`);
     }
     return {
       point, cost, rounds, steering: target.steering, options: target.options, loadBefore, loadAfter: loadavg()[0],
-      closes: held.closes + pingers.closes, closeCodes: { ...held.closeCodes }, lost: pingers.lost, duplicates: pingers.duplicates, skipped: probe.skipped,
+      closes: held.closes + pingers.closes, closeCodes: { ...held.closeCodes },
+      lost: pingers.lost, duplicates: pingers.duplicates, skipped: probe.skipped,
     };
   } finally {
     pingers.stop();
@@ -250,7 +262,9 @@ async function runPoint(point) {
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 const medMax = (values) => `${formatNumber(median(values))} (${formatNumber(Math.max(...values))})`;
-const bytesLabel = (bytes) => (bytes >= UNITS.MB ? `${formatNumber(bytes / UNITS.MB, 1)} MiB` : `${formatNumber(bytes / 1024, 1)} KiB`);
+const bytesLabel = (bytes) => (bytes >= UNITS.MB
+  ? `${formatNumber(bytes / UNITS.MB, 1)} MiB`
+  : `${formatNumber(bytes / 1024, 1)} KiB`);
 
 function completeness(result) {
   const { point, rounds } = result;
@@ -268,9 +282,15 @@ function completeness(result) {
   if (!isMoved) notes.push(`moved ${rounds.map((r) => r.moved).join('/')} of ${expectMoved}`);
   if (!isAnswered) notes.push(`answered ${rounds.map((r) => r.answered).join('/')} of ${point.sockets}`);
   if (!isStates) notes.push('a slot\'s state missing or stale after a reload');
-  if (result.closes + result.lost + result.duplicates > 0) notes.push(`closes ${result.closes} (codes ${JSON.stringify(result.closeCodes)}), lost ${result.lost}, repeated ${result.duplicates}`);
+  if (result.closes + result.lost + result.duplicates > 0) {
+    const codes = JSON.stringify(result.closeCodes);
+    notes.push(`closes ${result.closes} (codes ${codes}), lost ${result.lost}, repeated ${result.duplicates}`);
+  }
   if (failedProbes > 0) notes.push(`${failedProbes} new connections failed`);
-  return { isComplete, text: isComplete ? `all: ${adopted}/${events} adopted, ${expectMoved} moved each time, 0 closes` : notes.join('; ') };
+  const text = isComplete
+    ? `all: ${adopted}/${events} adopted, ${expectMoved} moved each time, 0 closes`
+    : notes.join('; ');
+  return { isComplete, text };
 }
 
 function pointRow(result) {
@@ -293,7 +313,8 @@ function verdict(results) {
   const m = median(pauses);
   const max = Math.max(...pauses);
   const isMet = m <= TARGET.pauseMs && completeness(hit).isComplete;
-  return `Target: the slot's pause ≤ ${TARGET.pauseMs} ms for 1 MB of state and 1,000 WebSockets: ${isMet ? '**met**' : '**not met**'}, ` +
+  return `Target: the slot's pause ≤ ${TARGET.pauseMs} ms for 1 MB of state and 1,000 WebSockets: ` +
+    `${isMet ? '**met**' : '**not met**'}, ` +
     `median ${formatNumber(m)} ms, max ${formatNumber(max)} ms over ${pauses.length} reloads` +
     `${max > TARGET.pauseMs ? ` (the max is over the target)` : ''}; ${completeness(hit).text}.`;
 }
@@ -309,14 +330,15 @@ function render(results, skipped, startedAt, limits) {
     '',
     verdict(results),
     '',
-    'Medians over the reloads (max in brackets). **pause**: the `handover` event\'s `pauseMs`, how long the slot\'s new',
-    'clients waited (the retiring worker\'s last connection to the successor\'s first). **slot step**: the slot\'s',
-    '`lastReloadDuration` (fork, readiness, handover, drain start). **ws echo gap**: the longest wait for an echo of',
-    `${pingerCount} WebSocket clients each sending a numbered message every ${pingMs} ms (their sockets move too).`,
-    `**new conn. wait**: the longest time to the first answer bytes of a connection opened (every ${probeMs} ms) during`,
-    'the reload. **arrived**: the state adopted (`isAdopted`, entries and generation checked in the new worker), every',
-    'WebSocket moved (`sockets`, the held ones plus the pingers) and answering from the new worker, no close, no',
-    'ping lost or repeated, no new connection failed. **load avg**: the 1-minute load average at each reload.',
+    'Medians over the reloads (max in brackets). **pause**: the `handover` event\'s `pauseMs`, how long',
+    'the slot\'s new clients waited (the retiring worker\'s last connection to the successor\'s first).',
+    '**slot step**: the slot\'s `lastReloadDuration` (fork, readiness, handover, drain start). **ws echo gap**:',
+    `the longest wait for an echo of ${pingerCount} WebSocket clients each sending a numbered message every`,
+    `${pingMs} ms (their sockets move too). **new conn. wait**: the longest time to the first answer bytes of a`,
+    `connection opened (every ${probeMs} ms) during the reload. **arrived**: the state adopted (\`isAdopted\`,`,
+    'entries and generation checked in the new worker), every WebSocket moved (`sockets`, the held ones plus',
+    'the pingers) and answering from the new worker, no close, no ping lost or repeated, no new connection',
+    'failed. **load avg**: the 1-minute load average at each reload.',
     '',
     table(header, results.map(pointRow)),
     '',
@@ -328,7 +350,8 @@ function render(results, skipped, startedAt, limits) {
     '### Setup',
     '',
     `- Command: \`${commandLine('bench/handover.mjs')}\``,
-    `- Date: ${today()}, duration ${formatNumber((Date.now() - startedAt) / 60_000, 1)} min; source: commit ${sourceRevision()}`,
+    `- Date: ${today()}, duration ${formatNumber((Date.now() - startedAt) / 60_000, 1)} min; ` +
+      `source: commit ${sourceRevision()}`,
     `- Machine: ${describeMachine()}; open files: soft ${limits.soft}, hard ${limits.hard}`,
     `- Points: ${results.map((r) => `\`${r.point.label}\` (${JSON.stringify(r.options)})`).join(', ')}` +
       (skipped.length > 0 ? `; skipped: ${skipped.map((s) => `\`${s.label}\` (${s.why})`).join(', ')}` : ''),

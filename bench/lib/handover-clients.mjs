@@ -13,7 +13,8 @@ const pingerAddress = (i) => `127.2.0.${(i % 250) + 2}`;
 const probeAddress = (i) => `127.3.0.${(i % 250) + 2}`;
 
 function connectWebSocket(port, localAddress, id) {
-  return new WebSocket(`ws://127.0.0.1:${port}/?id=${id}`, { localAddress, perMessageDeflate: false, handshakeTimeout: 30_000 });
+  const options = { localAddress, perMessageDeflate: false, handshakeTimeout: 30_000 };
+  return new WebSocket(`ws://127.0.0.1:${port}/?id=${id}`, options);
 }
 
 /** Opens `count` WebSockets, `batch` at a time; `closes` counts every close a client saw, `closeCodes` by code. */
@@ -132,7 +133,8 @@ export class Pingers {
     this.#window = undefined;
     // A pinger still waiting (its socket open): its wait so far.
     for (const client of this.#clients) {
-      if (!window.after.has(client) && client.ws.readyState === WebSocket.OPEN) window.maxGapMs = Math.max(window.maxGapMs, performance.now() - client.lastEcho);
+      if (window.after.has(client) || client.ws.readyState !== WebSocket.OPEN) continue;
+      window.maxGapMs = Math.max(window.maxGapMs, performance.now() - client.lastEcho);
     }
     return window.maxGapMs;
   }

@@ -42,7 +42,8 @@ function worker() {
   const server = http.createServer((req, res) => {
     if (req.url === '/state') {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ slot: Number(process.env.STICKY_RUNTIME_SLOT), pid: process.pid, entries: sessions.size, generation, adopted }));
+      const slot = Number(process.env.STICKY_RUNTIME_SLOT);
+      res.end(JSON.stringify({ slot, pid: process.pid, entries: sessions.size, generation, adopted }));
       return;
     }
     res.setHeader('x-pid', pid);
