@@ -26,8 +26,8 @@
 // The load average (`/proc/loadavg`) is printed beside each point: the machine may be shared.
 //
 // One file past 250 lines: the run, the checks per reload and the report read together (the clients are in
-// lib/handover-clients.mjs). Every process stops by itself: the target on IPC disconnect and after its own time limit, this
-// script after BENCH_MAX_LIFETIME_MS (20 min). All traffic stays on 127.0.0.0/8.
+// lib/handover-clients.mjs). Every process stops by itself: the target on IPC disconnect and after its own
+// time limit, this script after BENCH_MAX_LIFETIME_MS (20 min). All traffic stays on 127.0.0.0/8.
 import http from 'node:http';
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
