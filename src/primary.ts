@@ -7,7 +7,6 @@ import {
 import { ErrorCode, StickyError, isStickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
-import { LogLimits } from './internal/log-limit.js';
 import { Balancer, type GroupWatchEvents } from './sticky/index.js';
 import type { PrimaryBus, PrimaryBusControl, BusSchema } from './ipc/index.js';
 import {
@@ -18,6 +17,7 @@ import {
 import { FigureBook, MetricsServer, WorkerScrapes } from './ops/index.js';
 import { createPrimaryBus } from './bus-directory-primary.js';
 import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } from './stats-primary.js';
+import { forwardPrimaryEvents } from './events-primary.js';
 
 // Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle). Past 250
 // lines because the handle's public methods, with their documented errors, live on the one class.
@@ -62,8 +62,6 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   #isListenCalled = false;
   readonly #metrics: MetricsServer | undefined;
   readonly #stats: StatsSources;
-  /** A worker reports at most every 10 s; one that sends more is logged at most every 5 s. */
-  readonly #reuseLogs = new LogLimits<number>(5_000);
 
   /** @internal use `createPrimary()` or `listen()` */
   constructor(token: typeof CONSTRUCT, options: Readonly<ResolvedListenOptions>) {
@@ -94,44 +92,9 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#metrics = options.metrics === undefined ? undefined
       : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
     this.#bus = createPrimaryBus(this.#supervisor, this.#balancer, options);
-    const supervisorEvents = [
-      'workerOnline', 'workerReady', 'workerExit', 'workerTimeout', 'respawnScheduled', 'slotFailed',
-    ] as const;
-    for (const event of supervisorEvents) {
-      this.#supervisor.on(event, (payload) => this.emit(event, payload as never));
-    }
-    for (const event of ['reloadStart', 'reloadProgress', 'reloadEnd', 'scaled', 'handover'] as const) {
-      this.#topology.on(event, (payload) => this.emit(event, payload as never));
-    }
-    this.#supervisor.on('recycle', (payload) => {
-      const { workerId, reason, requests, rss } = payload;
-      this.#log.info({ workerId, reason, requests, rss },
-        'recycling worker');
-      this.emit('recycle', payload);
-      // A failed replacement is logged; the old worker keeps serving and asks again later.
-      void this.#topology.recycle(payload.slot, payload.workerId).catch(() => undefined);
-    });
-    this.#supervisor.on('workerServerClose', (payload) => {
-      const { workerId, slot, pid: workerPid } = payload;
-      this.#log.info({ workerId, slot, workerPid }, 'worker closed its server');
-      this.emit('workerServerClose', payload);
-      // A successor that does not start is logged; the respawn policy then fills the slot.
-      void this.#topology.replaceClosed(payload.slot, payload.workerId).catch(() => undefined);
-    });
-    this.#supervisor.on('upstreamReuse', (payload) => {
-      // At most one report per worker every 10 s: a warning, not a per-request log.
-      this.#balancer.countUpstreamReuse(payload.requests, payload.connections);
-      const suppressed = this.#reuseLogs.take(payload.workerId, performance.now());
-      if (suppressed !== undefined) {
-        const { workerId, slot, requests, connections, hint } = payload;
-        this.#log.warn({ workerId, slot, requests, connections, hint, ...(suppressed > 0 ? { suppressed } : {}) },
-          'upstream connections carry several clients');
-      }
-      this.emit('upstreamReuse', payload);
-    });
-    this.#supervisor.on('workerExit', ({ workerId }) => {
-      this.#reuseLogs.delete(workerId);
-      figures.forget(workerId);
+    forwardPrimaryEvents({
+      supervisor: this.#supervisor, topology: this.#topology, balancer: this.#balancer, figures, log: this.#log,
+      emit: (event, payload) => this.emit(event as never, payload as never),
     });
     this.#supervisor.on('masterclose', (payload) => {
       this.emit('masterclose', payload);

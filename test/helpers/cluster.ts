@@ -235,3 +235,16 @@ export function pause(ms: number): Promise<void> {
 export async function waitFor(predicate: () => unknown, options: UntilOptions = {}): Promise<void> {
   await until(predicate, options);
 }
+
+/** Asks the fixture primary for a rolling restart (`reload`) and waits for its `reloaded` answer. */
+export async function reloadCluster(cluster: SpawnedCluster, timeout = 60_000): Promise<MessageOf<'reloaded'>> {
+  const reply = cluster.next('reloaded', { timeout });
+  cluster.child.send({ type: 'reload' });
+  return await reply;
+}
+
+/** The pids of the slots' workers now (`stats`). */
+export async function workerPids(cluster: SpawnedCluster): Promise<Set<number>> {
+  const { stats } = await cluster.ask('stats');
+  return new Set(stats.slots.map((slot) => slot.pid ?? 0));
+}

@@ -96,3 +96,16 @@ export function maskedFrame(text: string): Buffer {
   return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
 }
 
+/** Waits until every client heard `count` messages from one of `pids`; a failure names the silent clients. */
+export async function heardFromAny(clients: Client[], pids: Set<number>, count: number, timeout = 60_000): Promise<void> {
+  const hasHeard = (client: Client): boolean => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count);
+  try {
+    await until(() => clients.every(hasHeard), { timeout, what: `every client heard ${count} messages from ${[...pids].join(', ')}` });
+  } catch (error) {
+    const silent = clients.filter((client) => !hasHeard(client)).map((client) => ({
+      byPid: Object.fromEntries(client.byPid), closes: client.closes, sent: client.sent, replies: client.replies,
+      state: client.ws.readyState,
+    }));
+    throw new Error(`${(error as Error).message}: ${silent.length} silent, e.g. ${JSON.stringify(silent.slice(0, 3))}`);
+  }
+}

@@ -1,43 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
+import { reloadCluster, spawnCluster, until, workerPids } from '../helpers/cluster.js';
 import { onLinux } from '../helpers/platform.js';
-import { connect, finish, openClients, startSending, type Client } from '../helpers/ws-clients.js';
+import { connect, finish, heardFromAny, openClients, startSending } from '../helpers/ws-clients.js';
 
 // Live ws WebSockets pass to the slot's next worker in a rolling restart, as the same TCP connections:
 // the clients keep sending numbered messages and check every reply and push of the server (some 1 MB,
 // in fragments), whose per-connection sequence only the moved state can continue. Real primaries,
 // workers and clients from distinct source addresses.
 
-async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
-  const reply = cluster.next('reloaded', { timeout: 60_000 });
-  cluster.child.send({ type: 'reload' });
-  return await reply;
-}
-
-/** The pids of the slots' workers now. */
-async function workerPids(cluster: SpawnedCluster): Promise<Set<number>> {
-  const { stats } = await cluster.ask('stats');
-  return new Set(stats.slots.map((slot) => slot.pid ?? 0));
-}
-
-/** Waits until every client heard `count` messages from one of `pids`. */
-async function heardFromAny(clients: Client[], pids: Set<number>, count: number): Promise<void> {
-  await until(() => clients.every((client) => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count)),
-    { timeout: 30_000, what: `every client heard ${count} messages from the workers ${[...pids].join(', ')}` });
-}
-
 describe.skipIf(!onLinux)('WebSockets in a rolling restart', () => {
   it('three reloads move every WebSocket: no close, gap or duplicate either way, served by the new workers', async () => {
     const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '2' } });
     const clients = await openClients(cluster.port, 60, false);
     let pids = await workerPids(cluster);
-    await heardFromAny(clients, pids, 3);
+    await heardFromAny(clients, pids, 3, 30_000);
     for (let round = 0; round < 3; round++) {
-      expect((await reload(cluster)).ok).toBe(true);
+      expect((await reloadCluster(cluster)).ok).toBe(true);
       const next = await workerPids(cluster);
       expect([...next].filter((pid) => pids.has(pid))).toEqual([]);
       pids = next;
-      await heardFromAny(clients, pids, 3);
+      await heardFromAny(clients, pids, 3, 30_000);
     }
     await finish(clients);
     const handovers = cluster.all('handover');
@@ -52,16 +34,16 @@ describe.skipIf(!onLinux)('WebSockets in a rolling restart', () => {
     const moving = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '2', DEFLATE: 'nocontext' } });
     const clients = await openClients(moving.port, 20, true);
     const pids = await workerPids(moving);
-    await heardFromAny(clients, pids, 3);
-    expect((await reload(moving)).ok).toBe(true);
-    await heardFromAny(clients, await workerPids(moving), 3);
+    await heardFromAny(clients, pids, 3, 30_000);
+    expect((await reloadCluster(moving)).ok).toBe(true);
+    await heardFromAny(clients, await workerPids(moving), 3, 30_000);
     await finish(clients);
     expect(moving.all('handover').reduce((sum, handover) => sum + handover.sockets, 0)).toBe(20);
 
     const refusing = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '1', DEFLATE: 'context' } });
     const refused = await openClients(refusing.port, 6, true);
-    await heardFromAny(refused, await workerPids(refusing), 2);
-    expect((await reload(refusing)).ok).toBe(true);
+    await heardFromAny(refused, await workerPids(refusing), 2, 30_000);
+    expect((await reloadCluster(refusing)).ok).toBe(true);
     await until(() => refused.every((client) => client.closes.length === 1), { what: 'every close' });
     for (const client of refused) {
       clearInterval(client.timer);
@@ -74,8 +56,8 @@ describe.skipIf(!onLinux)('WebSockets in a rolling restart', () => {
     const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '1', TLS: '1' } });
     const clients = await Promise.all(Array.from({ length: 4 }, (_, id) => connect(cluster.port, id, false, true)));
     for (const client of clients) startSending(client, 30);
-    await heardFromAny(clients, await workerPids(cluster), 2);
-    expect((await reload(cluster)).ok).toBe(true);
+    await heardFromAny(clients, await workerPids(cluster), 2, 30_000);
+    expect((await reloadCluster(cluster)).ok).toBe(true);
     await until(() => clients.every((client) => client.closes.length === 1), { what: 'every close' });
     for (const client of clients) {
       clearInterval(client.timer);

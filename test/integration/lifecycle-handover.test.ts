@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { defaultPlane, spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
+import { defaultPlane, reloadCluster, spawnCluster, until } from '../helpers/cluster.js';
 import { getJson, sourceAddress } from '../helpers/client.js';
 import { startVisits } from '../helpers/visits.js';
 import { onLinux } from '../helpers/platform.js';
@@ -17,12 +17,6 @@ interface Adopted {
 }
 
 const visit = (port: number, address: string): Promise<Visit> => getJson<Visit>(port, '/visit', { localAddress: address });
-
-async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
-  const reply = cluster.next('reloaded', { timeout: 30_000 });
-  cluster.child.send({ type: 'reload' });
-  return await reply;
-}
 
 /** Visits from each address `times` times, one address after the other; returns the last answer of each. */
 async function visitAll(port: number, addresses: string[], times = 1): Promise<Map<string, Visit>> {
@@ -42,7 +36,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const clients = addresses(24);
     const before = await visitAll(cluster.port, clients, 3);
     for (const answer of before.values()) expect(answer.count).toBe(3);
-    const result = await reload(cluster);
+    const result = await reloadCluster(cluster);
     expect(result.ok).toBe(true);
     const handovers = cluster.all('handover');
     expect(handovers).toHaveLength(3);
@@ -70,7 +64,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const load = startVisits(cluster.port, clients);
     await load.until(400);
     for (let round = 0; round < 3; round++) {
-      expect((await reload(cluster)).ok).toBe(true);
+      expect((await reloadCluster(cluster)).ok).toBe(true);
       await load.until(load.answered() + 200);
     }
     const result = await load.stop();
@@ -91,7 +85,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const { pid } = await getJson<Visit>(cluster.port, '/visit', { localAddress: client, agent });
     await getJson<Visit>(cluster.port, '/visit', { localAddress: client, agent });
     const slow = getJson<Visit>(cluster.port, '/visit?delay=1500', { localAddress: client, agent });
-    const reloaded = reload(cluster);
+    const reloaded = reloadCluster(cluster);
     expect(await slow).toMatchObject({ count: 3, pid });
     expect((await reloaded).ok).toBe(true);
     expect(cluster.all('handover')).toMatchObject([{ isAdopted: true }]);
@@ -117,7 +111,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
       order.push('slow answer');
       return answer;
     });
-    const reloaded = reload(cluster);
+    const reloaded = reloadCluster(cluster);
     expect(await handedOver).toMatchObject({ isAdopted: true });
     // The slow request was answered by the retiring worker, after the handover: its visit is not in the state.
     expect(await slow).toMatchObject({ count: 2, pid });
@@ -165,7 +159,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const first = await ask();
     const second = await ask();
     expect(second.localPort).toBe(first.localPort);
-    expect((await reload(cluster)).ok).toBe(true);
+    expect((await reloadCluster(cluster)).ok).toBe(true);
     const after = await ask();
     // The same connection (its local port), the next worker, the count going on.
     expect(after.localPort).toBe(first.localPort);
@@ -190,7 +184,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '2', HANDOVER: 'off' } });
     const clients = addresses(6);
     await visitAll(cluster.port, clients, 2);
-    expect((await reload(cluster)).ok).toBe(true);
+    expect((await reloadCluster(cluster)).ok).toBe(true);
     const after = await visitAll(cluster.port, clients);
     for (const answer of after.values()) expect(answer).toMatchObject({ count: 1, adopted: { isAdopted: false, reason: 'noHandover' } });
     const { stats } = await cluster.ask('stats');
@@ -203,7 +197,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, PAD_BYTES: String(2 * 1024 * 1024) } });
     const [client] = addresses(1) as [string];
     await visitAll(cluster.port, [client], 2);
-    expect((await reload(cluster)).ok).toBe(true);
+    expect((await reloadCluster(cluster)).ok).toBe(true);
     expect(cluster.all('handover')).toMatchObject([{ isAdopted: false, reason: 'tooLarge', bytes: 0 }]);
     expect(await visit(cluster.port, client)).toMatchObject({ count: 1, adopted: { isAdopted: false, reason: 'tooLarge' } });
     expect(cluster.output()).toContain('slot state too large to hand over');
@@ -214,7 +208,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, HOOK_DELAY: '60000' } });
     const [client] = addresses(1) as [string];
     await visitAll(cluster.port, [client], 2);
-    expect((await reload(cluster)).ok).toBe(true);
+    expect((await reloadCluster(cluster)).ok).toBe(true);
     const [handover] = cluster.all('handover');
     expect(handover).toMatchObject({ isAdopted: false, reason: 'timeout' });
     // The pause ended at the deadline, not when the hook finished (a minute later).
@@ -227,7 +221,7 @@ describe.skipIf(!onLinux)('slot state handover', () => {
       const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', ADOPT: adopt } });
       const [client] = addresses(1) as [string];
       await visitAll(cluster.port, [client], 2);
-      expect((await reload(cluster)).ok).toBe(true);
+      expect((await reloadCluster(cluster)).ok).toBe(true);
       expect(cluster.all('handover')).toMatchObject([{ isAdopted: false, reason }]);
       expect(await visit(cluster.port, client)).toMatchObject({ count: 1, adopted: { isAdopted: false, reason } });
       cluster.child.kill('SIGTERM');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
+import { reloadCluster, spawnCluster, workerPids } from '../helpers/cluster.js';
 import { sourceAddress } from '../helpers/client.js';
 import { onLinux } from '../helpers/platform.js';
 import { startVisits } from '../helpers/visits.js';
-import { finish, openClients, type Client } from '../helpers/ws-clients.js';
+import { finish, heardFromAny, openClients } from '../helpers/ws-clients.js';
 
 // Deploys that keep state, under load: rolling restarts while ws clients (half of them with
 // permessage-deflate without context takeover) send numbered messages and check every reply and push
@@ -18,31 +18,6 @@ const SIZE = isLong ? { reloads: 30, webSockets: 200, http: 40 } : { reloads: 3,
 // HANDOVER_SOAK=reloads,webSockets,http overrides the size (to look into one case).
 const override = process.env.HANDOVER_SOAK?.split(',').map(Number);
 if (override?.length === 3) Object.assign(SIZE, { reloads: override[0], webSockets: override[1], http: override[2] });
-
-async function reload(cluster: SpawnedCluster): Promise<MessageOf<'reloaded'>> {
-  const reply = cluster.next('reloaded', { timeout: 60_000 });
-  cluster.child.send({ type: 'reload' });
-  return await reply;
-}
-
-async function workerPids(cluster: SpawnedCluster): Promise<Set<number>> {
-  const { stats } = await cluster.ask('stats');
-  return new Set(stats.slots.map((slot) => slot.pid ?? 0));
-}
-
-/** Waits until every client heard `count` messages from one of `pids`. */
-async function heardFromAny(clients: Client[], pids: Set<number>, count: number): Promise<void> {
-  const hasHeard = (client: Client): boolean => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count);
-  try {
-    await until(() => clients.every(hasHeard), { timeout: 60_000, what: `every client heard ${count} messages from ${[...pids].join(', ')}` });
-  } catch (error) {
-    const silent = clients.filter((client) => !hasHeard(client)).map((client) => ({
-      byPid: Object.fromEntries(client.byPid), closes: client.closes, sent: client.sent, replies: client.replies,
-      state: client.ws.readyState,
-    }));
-    throw new Error(`${(error as Error).message}: ${silent.length} silent, e.g. ${JSON.stringify(silent.slice(0, 3))}`);
-  }
-}
 
 describe.skipIf(!onLinux)('deploys that keep state, under load', () => {
   it(`${SIZE.reloads} rolling restarts: no WebSocket closes, no message lost or repeated, no counter reset`, async () => {
@@ -60,7 +35,7 @@ describe.skipIf(!onLinux)('deploys that keep state, under load', () => {
     await heardFromAny(clients, pids, 2);
     const pauses: number[] = [];
     for (let round = 0; round < SIZE.reloads; round++) {
-      const result = await reload(cluster);
+      const result = await reloadCluster(cluster);
       expect(result.ok).toBe(true);
       pids = await workerPids(cluster);
       await heardFromAny(clients, pids, 2);
