@@ -2,8 +2,13 @@
 // connection by a classic BPF program (SO_ATTACH_REUSEPORT_CBPF). Node can create neither a
 // listening socket it does not also listen() on in this process, nor attach such a program.
 //
+// Also the passing of open connections between two workers (a slot's retiring worker and its
+// successor): an unnamed socket pair, sendmsg/recvmsg with SCM_RIGHTS, and a libuv poll on Node's own
+// loop to learn when the pair is readable or writable again.
+//
 // Only plain POSIX/Linux calls that exist in every glibc since 2.17 are used, so one build serves
-// every Linux of its architecture; Node-API keeps one build valid for every Node version >= 20.
+// every Linux of its architecture; Node-API (and libuv, whose 1.x ABI is stable) keeps one build
+// valid for every Node version >= 20.
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -17,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <uv.h>
 
 #ifndef SO_REUSEPORT
 #define SO_REUSEPORT 15
@@ -28,6 +35,8 @@
 
 #define MAX_ARGS 4
 #define MAX_INSTRUCTIONS 4096
+// The most descriptors one message may carry (the kernel's SCM_MAX_FD).
+#define MAX_FDS 253
 
 // Throws an Error carrying `errno` (a number) and `syscall`; the JS side names the code.
 static napi_value throw_errno(napi_env env, int err, const char *syscall) {
@@ -237,6 +246,229 @@ static napi_value close_socket(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// socketPair() -> [fd, fd]: a connected pair of close-on-exec Unix stream sockets with no name.
+static napi_value socket_pair(napi_env env, napi_callback_info info) {
+  (void) info;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return throw_errno(env, errno, "socketpair");
+  napi_value result, value;
+  napi_create_array_with_length(env, 2, &result);
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_int32(env, fds[i], &value);
+    napi_set_element(env, result, i, value);
+  }
+  return result;
+}
+
+static int get_bytes(napi_env env, napi_value value, void **data, size_t *length) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) == napi_ok && type == napi_uint8_array;
+}
+
+// sendFds(fd, bytes, fds) -> how many of the bytes the socket took (the descriptors travel with the
+// first of them: the receiver's copies), or -1 when its buffer is full and nothing was sent. Never
+// blocks; a closed peer is EPIPE (no SIGPIPE).
+static napi_value send_fds(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], result;
+  int32_t fd;
+  void *data, *fd_data;
+  size_t length, count;
+  napi_typedarray_type type;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &length) ||
+      length == 0 || napi_get_typedarray_info(env, argv[2], &type, &count, &fd_data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || count > MAX_FDS) return throw_type(env, "sendFds(fd, bytes, fds)");
+  struct iovec iov = { .iov_base = data, .iov_len = length };
+  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)]; } control;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (count > 0) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
+    memcpy(CMSG_DATA(cmsg), fd_data, sizeof(int) * count);
+  }
+  ssize_t sent;
+  do sent = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, errno, "sendmsg");
+  napi_create_int32(env, sent < 0 ? -1 : (int32_t) sent, &result);
+  return result;
+}
+
+// Whether a received descriptor is a TCP connection (an IPv4 or IPv6 stream socket).
+static int is_tcp(int fd) {
+  int domain = 0, type = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || (domain != AF_INET && domain != AF_INET6)) return 0;
+  len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+// recvFds(fd, buffer) -> [bytes read into buffer (0: the peer closed), Int32Array of the descriptors
+// that came with them (close-on-exec)], or null when nothing waits. Only TCP connections are taken:
+// any other descriptor is closed at once and reported as -1. A message whose descriptors did not all
+// fit (the kernel closed the rest) throws EMSGSIZE after closing those that came.
+static napi_value recv_fds(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], result, value, buffer;
+  int32_t fd;
+  void *data, *out;
+  size_t length;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &length) ||
+      length == 0) return throw_type(env, "recvFds(fd, buffer)");
+  struct iovec iov = { .iov_base = data, .iov_len = length };
+  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)]; } control;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t got;
+  do got = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  if (got < 0) return throw_errno(env, errno, "recvmsg");
+  int fds[MAX_FDS];
+  size_t count = 0;
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int received;
+      memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      if (count >= MAX_FDS) {
+        close(received);
+        continue;
+      }
+      if (!is_tcp(received)) {
+        close(received);
+        received = -1;
+      }
+      fds[count++] = received;
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) {
+    for (size_t i = 0; i < count; i++) if (fds[i] >= 0) close(fds[i]);
+    return throw_errno(env, EMSGSIZE, "recvmsg");
+  }
+  napi_create_arraybuffer(env, count * sizeof(int), &out, &buffer);
+  if (count > 0) memcpy(out, fds, count * sizeof(int));
+  napi_create_array_with_length(env, 2, &result);
+  napi_create_int32(env, (int32_t) got, &value);
+  napi_set_element(env, result, 0, value);
+  napi_create_typedarray(env, napi_int32_array, count, buffer, 0, &value);
+  napi_set_element(env, result, 1, value);
+  return result;
+}
+
+// A poll of one descriptor on Node's loop. It does not keep the process alive. Freed once both
+// libuv closed it and JavaScript dropped it.
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int is_stopped;
+  int is_closed;
+  int is_finalized;
+} watch_t;
+
+static void on_watch_closed(uv_handle_t *handle) {
+  watch_t *watch = (watch_t *) handle;
+  watch->is_closed = 1;
+  if (watch->is_finalized) free(watch);
+}
+
+static void stop_watch(watch_t *watch) {
+  if (watch->is_stopped) return;
+  watch->is_stopped = 1;
+  uv_poll_stop(&watch->poll);
+  napi_delete_reference(watch->env, watch->callback);
+  napi_async_destroy(watch->env, watch->context);
+  uv_close((uv_handle_t *) &watch->poll, on_watch_closed);
+}
+
+static void on_watch_finalized(napi_env env, void *data, void *hint) {
+  (void) env;
+  (void) hint;
+  watch_t *watch = data;
+  watch->is_finalized = 1;
+  if (!watch->is_stopped) stop_watch(watch);
+  else if (watch->is_closed) free(watch);
+}
+
+// The callback gets libuv's status: 0, or a negative errno (the descriptor failed).
+static void on_watch_ready(uv_poll_t *poll, int status, int events) {
+  (void) events;
+  watch_t *watch = (watch_t *) poll;
+  napi_env env = watch->env;
+  napi_handle_scope scope;
+  if (watch->is_stopped || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, receiver, argument, ignored, error;
+  napi_get_reference_value(env, watch->callback, &callback);
+  napi_get_global(env, &receiver);
+  napi_create_int32(env, status, &argument);
+  if (napi_make_callback(env, watch->context, receiver, callback, 1, &argument, &ignored) == napi_pending_exception &&
+      napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  napi_close_handle_scope(env, scope);
+}
+
+// watchFd(fd, writable, callback) -> a watch: callback(status) each time the descriptor is readable
+// (or, with writable, writable), until unwatchFd(watch). The descriptor must not be closed before.
+static napi_value watch_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], result, name;
+  int32_t fd;
+  bool writable;
+  napi_valuetype type;
+  uv_loop_t *loop;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) ||
+      napi_get_value_bool(env, argv[1], &writable) != napi_ok || napi_typeof(env, argv[2], &type) != napi_ok ||
+      type != napi_function) return throw_type(env, "watchFd(fd, writable, callback)");
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, EINVAL, "uv_default_loop");
+  watch_t *watch = calloc(1, sizeof *watch);
+  if (watch == NULL) return throw_errno(env, ENOMEM, "calloc");
+  int err = uv_poll_init(loop, &watch->poll, fd);
+  if (err != 0) {
+    free(watch);
+    return throw_errno(env, -err, "uv_poll_init");
+  }
+  watch->env = env;
+  napi_create_reference(env, argv[2], 1, &watch->callback);
+  napi_create_string_utf8(env, "sticky-runtime:fdwatch", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &watch->context);
+  uv_unref((uv_handle_t *) &watch->poll);
+  err = uv_poll_start(&watch->poll, writable ? UV_WRITABLE : UV_READABLE, on_watch_ready);
+  if (err != 0) {
+    stop_watch(watch);
+    watch->is_finalized = 1;
+    return throw_errno(env, -err, "uv_poll_start");
+  }
+  if (napi_create_external(env, watch, on_watch_finalized, NULL, &result) != napi_ok) {
+    stop_watch(watch);
+    watch->is_finalized = 1;
+    return NULL;
+  }
+  return result;
+}
+
+// unwatchFd(watch): no more callbacks; the descriptor may be closed from now on.
+static napi_value unwatch_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  void *data;
+  napi_valuetype type;
+  if (!get_args(env, info, 1, argv) || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok) return throw_type(env, "unwatchFd(watch)");
+  stop_watch(data);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "probeBind", NULL, probe_bind, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -245,6 +477,11 @@ static napi_value init(napi_env env, napi_value exports) {
     { "attachDropFilter", NULL, attach_drop_filter, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptQueueLength", NULL, accept_queue_length, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeSocket", NULL, close_socket, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "socketPair", NULL, socket_pair, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sendFds", NULL, send_fds, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "recvFds", NULL, recv_fds, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "watchFd", NULL, watch_fd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "unwatchFd", NULL, unwatch_fd, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -60,6 +60,8 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
     else if (decoded.message.type === 'sticky:handoverChannel') {
       handover.receiveChannel(decoded.message.payload.role, decoded.message.payload.maxBytes, handle);
+    } else if (decoded.message.type === 'sticky:handoverMoves') {
+      handover.moves.useChannel(decoded.message.payload.role, handle, decoded.message.payload.maxBytes);
     } else if (decoded.message.type === 'sticky:handoverSocket') {
       handover.receiveSocket(decoded.message.payload, handle);
     } else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);

@@ -239,3 +239,4 @@ export function startReading(socket: Socket): void {
     internals._handle.readStart();
   }
 }
+

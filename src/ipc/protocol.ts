@@ -72,6 +72,12 @@ export interface RuntimeMessageMap {
    */
   'sticky:handoverChannel': { role: 'give' | 'take'; maxBytes: number };
   /**
+   * primary → both workers of a handover, with the handle of its end of the move channel (an unnamed
+   * Unix socket pair): the retiring worker passes the connections it moves straight to its successor.
+   * Only where the native part loads; else they go through the primary (`sticky:handoverSocket`).
+   */
+  'sticky:handoverMoves': { role: 'give' | 'take'; maxBytes: number };
+  /**
    * primary → the retiring worker, after the last connection routed to it: take no new connection,
    * let the requests in flight finish (at most `timeout` ms), then write the slot state to the channel.
    */
@@ -240,7 +246,8 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const families = decodeFamilies(payload.families);
       return isTotal(id) && families !== undefined ? { type, payload: { id, families } } : undefined;
     }
-    case 'sticky:handoverChannel': {
+    case 'sticky:handoverChannel':
+    case 'sticky:handoverMoves': {
       const { role, maxBytes } = payload;
       if ((role !== 'give' && role !== 'take') || !isTotal(maxBytes)) return undefined;
       return { type, payload: { role, maxBytes } };

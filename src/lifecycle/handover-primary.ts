@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { encodeMessage, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
 import { settlesWithin } from '../internal/deadline.js';
 import { stopReads } from '../internal/node-internals-primary.js';
+import { handleOfFd, type FdHandle } from '../internal/node-internals.js';
+import { loadFdPassing } from '../sticky/index.js';
 import type { Tracked } from './tracked-worker-primary.js';
 import type { SlotOwner } from './slot-owner-primary.js';
 
@@ -27,8 +29,14 @@ export interface HandoverInfo {
   bytes: number;
   /** Ms the slot's new clients waited: from the retiring worker's last connection to the successor's first. */
   pauseMs: number;
-  /** Open connections (ws WebSockets) the successor adopted, the same TCP connections. */
+  /** Open connections (ws WebSockets, idle keep-alive connections) the successor adopted, the same TCP connections. */
   sockets: number;
+  /**
+   * Of the connections moved, those that went through the primary: all of them where the native part
+   * cannot load (else they pass straight from worker to worker, which is faster), or those left when the
+   * move channel broke.
+   */
+  relayed: number;
 }
 
 /** A handover's result; `isSuccessorGone`: the successor exited meanwhile (the slot needs another). */
@@ -54,13 +62,15 @@ const ignoreSendError = (): void => {
 export async function handOver(
   from: Tracked, to: Tracked, slots: SlotOwner, limits: HandoverLimits,
 ): Promise<HandoverResult> {
+  const relayedBefore = from.relayedSockets;
   const base = { slot: to.slot, fromWorkerId: from.worker.id, toWorkerId: to.worker.id };
+  const relayed = (): { relayed: number } => ({ relayed: from.relayedSockets - relayedBefore });
   let ends: [Socket, Socket];
   try {
     ends = await openStateChannel(limits.timeout);
   } catch {
     startEmpty(to, 'handoverFailed');
-    return { ...base, ...NOTHING, reason: 'handoverFailed', pauseMs: 0, isSuccessorGone: false };
+    return { ...base, ...NOTHING, relayed: 0, reason: 'handoverFailed', pauseMs: 0, isSuccessorGone: false };
   }
   const [give, take] = ends;
   const { maxBytes } = limits;
@@ -68,6 +78,7 @@ export async function handOver(
   from.handoverTarget = to;
   to.worker.send(encodeMessage('sticky:handoverChannel', { role: 'take', maxBytes }), take, ignoreSendError);
   from.worker.send(encodeMessage('sticky:handoverChannel', { role: 'give', maxBytes }), give, ignoreSendError);
+  openMoveChannel(from, to, maxBytes);
   const startedAt = performance.now();
   // After the last connection already on its way to the retiring worker (see WorkerLink.recall).
   const begin = encodeMessage('sticky:handoverBegin', { timeout: Math.floor(limits.timeout / 2) });
@@ -77,15 +88,15 @@ export async function handOver(
   await settlesWithin(Promise.race([to.adopted.then((adopted) => (answer = adopted)), to.exited]), limits.timeout);
   const pauseMs = Math.round(performance.now() - startedAt);
   if (to.exitCode !== undefined) {
-    return { ...base, ...NOTHING, reason: 'handoverFailed', pauseMs, isSuccessorGone: true };
+    return { ...base, ...NOTHING, ...relayed(), reason: 'handoverFailed', pauseMs, isSuccessorGone: true };
   }
   if (answer === undefined) {
     startEmpty(to, 'timeout');
-    return { ...base, ...NOTHING, reason: 'timeout', pauseMs, isSuccessorGone: false };
+    return { ...base, ...NOTHING, ...relayed(), reason: 'timeout', pauseMs, isSuccessorGone: false };
   }
   const reason = answer.isAdopted ? {} : { reason: answer.reason ?? 'handoverFailed' };
   const { isAdopted, bytes, sockets = 0 } = answer;
-  return { ...base, isAdopted, ...reason, bytes, pauseMs, sockets, isSuccessorGone: false };
+  return { ...base, isAdopted, ...reason, bytes, pauseMs, sockets, ...relayed(), isSuccessorGone: false };
 }
 
 /**
@@ -100,12 +111,41 @@ export function forwardMovedSocket(
 ): boolean {
   const to = from.handoverTarget;
   if (to === undefined || typeof handle !== 'object' || handle === null || !to.worker.isConnected()) return false;
+  from.relayedSockets++;
   to.worker.send(encodeMessage('sticky:handoverSocket', payload), handle as never, (error: Error | null) => {
     const closable = handle as { close?: () => void };
     // Sent: the successor holds its own copy. Not sent: the connection is lost either way.
     if (error === null || typeof closable.close === 'function') closable.close?.();
   });
   return true;
+}
+
+/**
+ * Where the native part loads: an unnamed Unix socket pair, one end to each worker, over which the
+ * retiring worker passes the connections it moves straight to the successor (move-channel-worker.ts).
+ * Without it, or when making it fails, they come through the primary (forwardMovedSocket).
+ */
+function openMoveChannel(from: Tracked, to: Tracked, maxBytes: number): void {
+  const native = loadFdPassing();
+  if (native === undefined) return;
+  let fds: [number, number];
+  try {
+    fds = native.socketPair();
+  } catch {
+    return;
+  }
+  const [give, take] = fds.map((fd) => handleOfFd(fd, 'pipe'));
+  if (give === null || take === null || give === undefined || take === undefined) {
+    give?.close();
+    take?.close();
+    return;
+  }
+  // Sent as bare handles ('net.Native'), which Node leaves open in the sender: closed once sent.
+  const send = (tracked: Tracked, role: 'give' | 'take', end: FdHandle): void => {
+    tracked.worker.send(encodeMessage('sticky:handoverMoves', { role, maxBytes }), end as never, () => end.close());
+  };
+  send(to, 'take', take);
+  send(from, 'give', give);
 }
 
 /** Tells a worker it gets no slot state (and why); it settles its `adoptedState()`. */

@@ -5,9 +5,12 @@ import type { Logger } from '../logger.js';
 import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import { deferred, settlesWithin, type Deferred } from '../internal/deadline.js';
 import {
-  adoptSocket, freezeWebSocket, reportedClientOf, thawWebSocket, type FrozenWebSocket, type WebSocketDescription,
+  adoptSocket, freezeWebSocket, loadFdPassing, reportedClientOf, thawWebSocket, type FrozenWebSocket,
+  type WebSocketDescription,
 } from '../sticky/index.js';
 import { startReading, streamHandleOf } from '../internal/node-internals-worker.js';
+import type { FdHandle } from '../internal/node-internals.js';
+import { MoveReceiver, MoveSender } from './move-channel-worker.js';
 
 // The connections a handover moves, a worker's half: the retiring worker sends each idle HTTP
 // keep-alive connection (stopped between two requests) and each open ws WebSocket (stopped at a frame
@@ -47,6 +50,14 @@ interface WsMover {
 }
 
 type SocketMessage = RuntimeMessageMap['sticky:handoverSocket'];
+
+/** A connection on its way to the successor: what happens to this worker's copy once it is sent, or not. */
+interface Move {
+  message: SocketMessage;
+  handle: object;
+  sent: () => void;
+  unsent: () => void;
+}
 /** `process.send` with a bare handle (Node sends it as 'net.Native'; its types know only sockets and servers). */
 type SendWithHandle =
   (message: object, handle: object, options: object, callback: (error: Error | null) => void) => boolean;
@@ -72,13 +83,20 @@ export class SocketMoves {
    * most of a 1,000-socket move).
    */
   #sends: Promise<unknown> = Promise.resolve();
+  /** The retiring side's move channel, and the sends on it not yet through. */
+  #direct: MoveSender | undefined;
+  readonly #directSends: Promise<void>[] = [];
   #queued = 0;
   #sent = 0;
+  /** Of `#sent`: over the move channel. */
+  #sentDirect = 0;
   readonly counts: SocketMoveCounts = { sent: 0, refused: {}, adopted: 0, failed: 0 };
   /** Moved here before the slot state was adopted: they wait, paused. */
   readonly #pending: Arrival[] = [];
   #isOpen = false;
   #received = 0;
+  /** The move channel broke: what was still on it will not come. */
+  #isChannelBroken = false;
   #expected: { count: number; reached: Deferred<void> } | undefined;
 
   /** The attached server, its logger, and how a connection joins the worker's drain. */
@@ -90,43 +108,101 @@ export class SocketMoves {
 
   /**
    * The retiring side: sends idle HTTP keep-alive connections (stopped reading, between two requests)
-   * through the primary; `sendAll` waits for these sends too.
+   * to the successor; `prepare`'s flush waits for these sends too.
    */
   sendIdle(sockets: readonly Socket[]): void {
-    for (const socket of sockets) this.#enqueue(() => this.#sendIdle(socket));
+    for (const socket of sockets) this.#sendIdle(socket);
   }
 
-  #enqueue(send: () => Promise<boolean>): void {
+  /** `sticky:handoverMoves`: this worker's end of the move channel (see move-channel-worker.ts). */
+  useChannel(role: 'give' | 'take', end: unknown, maxBytes: number): void {
+    const native = loadFdPassing();
+    const handle = end as FdHandle | null;
+    if (typeof handle !== 'object' || handle === null || typeof handle.fd !== 'number') return;
+    if (native === undefined || handle.fd < 0) {
+      handle.close();
+      return;
+    }
+    if (role === 'give') this.#direct = new MoveSender(native, handle);
+    else {
+      const arrive = (message: SocketMessage, socket: FdHandle): void => this.receive(message, socket);
+      new MoveReceiver(native, handle, maxBytes, arrive, (reason, isBroken) => this.#lost(reason, isBroken));
+    }
+  }
+
+  /**
+   * One connection on its way: straight to the successor over the move channel where there is one,
+   * else (or once that channel broke) through the primary, one acknowledged message at a time.
+   */
+  #move(move: Move): void {
     this.#queued++;
-    this.#sends = this.#sends.then(send).then((isSent) => {
-      if (isSent) this.#sent++;
+    const viaPrimary = (): void => {
+      this.#sends = this.#sends.then(() => this.#sendThroughPrimary(move));
+    };
+    const direct = this.#direct;
+    const fd = (move.handle as Partial<FdHandle>).fd;
+    if (direct === undefined || typeof fd !== 'number' || fd < 0) {
+      viaPrimary();
+      return;
+    }
+    const done = deferred<void>();
+    this.#directSends.push(done.promise);
+    const isQueued = direct.push({
+      fd, message: move.message, done: (isSent) => {
+        if (isSent) {
+          this.#sentDirect++;
+          this.#sentOne(move);
+        } else viaPrimary();
+        done.resolve();
+      },
+    });
+    if (!isQueued) {
+      viaPrimary();
+      done.resolve();
+    }
+  }
+
+  #sentOne(move: Move): void {
+    this.#sent++;
+    move.sent();
+  }
+
+  #sendThroughPrimary(move: Move): Promise<void> {
+    const send = process.send as SendWithHandle | undefined;
+    if (send === undefined) {
+      move.unsent();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const message = encodeMessage('sticky:handoverSocket', move.message);
+      send.call(process, message, move.handle, {}, (error: Error | null) => {
+        if (error === null) this.#sentOne(move);
+        else move.unsent();
+        resolve();
+      });
     });
   }
 
-  #sendIdle(socket: Socket): Promise<boolean> {
+  #sendIdle(socket: Socket): void {
     const chunks: Buffer[] = [];
     for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
       chunks.push(chunk);
     }
     const head = Buffer.concat(chunks);
     const handle = streamHandleOf(socket);
-    const send = process.send as SendWithHandle | undefined;
-    const restore = (): boolean => {
+    const restore = (): void => {
       if (head.length > 0) socket.unshift(head);
       startReading(socket);
-      return false;
     };
-    if (handle === null || send === undefined) return Promise.resolve(restore());
-    const payload: SocketMessage = {
+    if (handle === null) {
+      restore();
+      return;
+    }
+    const message: SocketMessage = {
       kind: 'http', ...(head.length === 0 ? {} : { head: head.toString('base64') }), ...reportedClientOf(socket),
     };
-    return new Promise((resolve) => {
-      send.call(process, encodeMessage('sticky:handoverSocket', payload), handle, {}, (error: Error | null) => {
-        // Sent: the successor holds the connection; closing this copy sends the client nothing.
-        if (error === null) socket.destroy();
-        resolve(error === null || restore());
-      });
-    });
+    // Sent: the successor holds the connection; closing this copy sends the client nothing.
+    this.#move({ message, handle, sent: () => socket.destroy(), unsent: restore });
   }
 
   registerWebSockets(server: WebSocketServerOf<EventEmitter>, hooks: WebSocketHandover<EventEmitter, unknown>): void {
@@ -155,14 +231,18 @@ export class SocketMoves {
         webSockets++;
         // The state is read now, at the boundary: nothing can be sent on the WebSocket any more.
         const state = this.#stateOf(mover, ws, result);
-        if (state !== false) this.#enqueue(() => this.#send(ws, result, state));
+        if (state !== false) this.#sendWebSocket(ws, result, state);
       }
     });
     const flush = async (): Promise<void> => {
+      this.#direct?.end();
+      // A direct send that failed queues its connection through the primary: the primary's queue last.
+      await Promise.all(this.#directSends);
       await this.#sends;
       this.counts.sent += this.#sent;
       const failed = this.#queued - this.#sent;
-      this.#log?.info({ sent: this.#sent, webSockets, refused: clients.length - webSockets, failed },
+      const direct = this.#sentDirect;
+      this.#log?.info({ sent: this.#sent, direct, webSockets, refused: clients.length - webSockets, failed },
         'connections handed over');
     };
     return { count: this.#queued, flush };
@@ -181,27 +261,16 @@ export class SocketMoves {
     }
   }
 
-  #send(ws: EventEmitter, frozen: FrozenWebSocket, state: string | undefined): Promise<boolean> {
-    const payload: SocketMessage = {
+  #sendWebSocket(ws: EventEmitter, frozen: FrozenWebSocket, state: string | undefined): void {
+    const message: SocketMessage = {
       kind: 'ws', description: frozen.description as unknown as Record<string, unknown>,
       ...(state === undefined ? {} : { state }),
     };
-    return new Promise((resolve) => {
-      const send = process.send as SendWithHandle | undefined;
-      if (send === undefined) {
+    this.#move({
+      message, handle: frozen.handle, sent: () => frozen.release(), unsent: () => {
         frozen.restore();
         this.#refuse(ws, 'noChannel');
-        resolve(false);
-        return;
-      }
-      send.call(process, encodeMessage('sticky:handoverSocket', payload), frozen.handle, {}, (error: Error | null) => {
-        if (error === null) frozen.release();
-        else {
-          frozen.restore();
-          this.#refuse(ws, 'noChannel');
-        }
-        resolve(error === null);
-      });
+      },
     });
   }
 
@@ -217,6 +286,16 @@ export class SocketMoves {
     if (this.#expected !== undefined && this.#received >= this.#expected.count) this.#expected.reached.resolve();
   }
 
+  /** A moved connection that arrived unusable counts as arrived; a broken move channel ends the wait for them. */
+  #lost(reason: string, isBroken: boolean): void {
+    this.#fail(undefined, undefined, reason);
+    if (isBroken) this.#isChannelBroken = true;
+    else this.#received++;
+    if (this.#expected !== undefined && (isBroken || this.#received >= this.#expected.count)) {
+      this.#expected.reached.resolve();
+    }
+  }
+
   /** Moved connections that arrived here so far, and how many the predecessor said it moves. */
   get arrivals(): { received: number; expected: number | undefined } {
     return { received: this.#received, expected: this.#expected?.count };
@@ -224,7 +303,7 @@ export class SocketMoves {
 
   /** Settles once `count` moved connections arrived here, or after `timeout` ms. */
   async received(count: number, timeout: number): Promise<void> {
-    if (this.#received >= count) return;
+    if (this.#received >= count || this.#isChannelBroken) return;
     this.#expected = { count, reached: deferred<void>() };
     await settlesWithin(this.#expected.reached.promise, timeout);
   }

@@ -27,6 +27,8 @@ export class Tracked {
   #hasHandoverOffer = false;
   /** While this worker hands its slot over: the successor its moved connections are forwarded to. */
   handoverTarget: Tracked | undefined;
+  /** Connections this worker moved through the primary (forwardMovedSocket), since it started. */
+  relayedSockets = 0;
   readonly #markExited: () => void;
   #isReady = false;
   #isRetiring = false;

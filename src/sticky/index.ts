@@ -4,7 +4,7 @@ export { WorkerLink } from './worker-link-primary.js';
 export type { ConnectionGate, DrainRequest, WorkerPlane } from './data-plane.js';
 export {
   HopWorker, KernelWorker, type ForeignListenerInfo, type ForeignListenerGoneInfo, type GroupWatchEvents,
-  type KernelGroupStats, type SteeringState,
+  type KernelGroupStats, type SteeringState, loadFdPassing, type FdPassing, type FdWatch,
 } from './planes/index.js';
 export {
   adoptSocket, listenForHandoffs, clientAddress, reportedClientOf, type ClientAddressSource,

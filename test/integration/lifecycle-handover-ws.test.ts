@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reloadCluster, spawnCluster, until, workerPids } from '../helpers/cluster.js';
-import { onLinux } from '../helpers/platform.js';
+import { packageCopy } from '../helpers/package-copy.js';
+import { isKernelAvailable, onLinux } from '../helpers/platform.js';
 import { connect, finish, heardFromAny, openClients, startSending } from '../helpers/ws-clients.js';
 
 // Live ws WebSockets pass to the slot's next worker in a rolling restart, as the same TCP connections:
@@ -25,9 +26,25 @@ describe.skipIf(!onLinux)('WebSockets in a rolling restart', () => {
     const handovers = cluster.all('handover');
     expect(handovers).toHaveLength(6);
     expect(handovers.reduce((sum, handover) => sum + handover.sockets, 0)).toBe(180);
+    // Where the native part loads they pass from worker to worker; the primary relays none of them.
+    expect(handovers.map((handover) => handover.relayed))
+      .toEqual(handovers.map((handover) => (isKernelAvailable ? 0 : handover.sockets)));
     expect(clients.reduce((sum, client) => sum + client.big, 0)).toBeGreaterThan(0);
     const { stats } = await cluster.ask('stats');
     expect(stats.handovers.sockets).toBe(180);
+  }, 120_000);
+
+  it.skipIf(!isKernelAvailable)('where the native part cannot load, the same WebSockets move through the primary', async () => {
+    const packageRoot = packageCopy(null);
+    const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '2' }, packageRoot });
+    const clients = await openClients(cluster.port, 20, false);
+    await heardFromAny(clients, await workerPids(cluster), 3, 30_000);
+    expect((await reloadCluster(cluster)).ok).toBe(true);
+    await heardFromAny(clients, await workerPids(cluster), 3, 30_000);
+    await finish(clients);
+    const handovers = cluster.all('handover');
+    expect(handovers.map((handover) => handover.relayed)).toEqual(handovers.map((handover) => handover.sockets));
+    expect(handovers.reduce((sum, handover) => sum + handover.relayed, 0)).toBe(20);
   }, 120_000);
 
   it('moves deflate without context takeover; with context takeover they close with 1001, as without a handover', async () => {

@@ -1,13 +1,13 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bucketOfAddress } from '../../src/sticky/routing/address-bucket.js';
 import { bucketTable } from '../../src/sticky/routing/bucket-table.js';
 import { spawnCluster, type SpawnedCluster } from '../helpers/cluster.js';
 import { request } from '../helpers/client.js';
+import { ADDON_PATH, packageCopy } from '../helpers/package-copy.js';
 import { isKernelAvailable } from '../helpers/platform.js';
 
 // A damaged prebuilt addon in an installed package: the primary checks it against
@@ -17,24 +17,9 @@ import { isKernelAvailable } from '../helpers/platform.js';
 // dlopen, and a file with one flipped byte loaded and ran.
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const addon = `prebuilds/linux-${process.arch}/reuseport.node`;
-const original = readFileSync(join(root, addon));
+const original = readFileSync(join(root, ADDON_PATH));
 const modelSlot = (address: string, slots: number): number =>
   bucketTable(slots, 0)[bucketOfAddress(address, 0)] as number;
-
-/** A copy of the package whose addon is `bytes`; removed after the test. */
-function installedPackage(bytes: Buffer): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sticky-package-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  for (const part of ['package.json', 'dist', 'prebuilds']) {
-    cpSync(join(root, part), join(dir, part), { recursive: true });
-  }
-  mkdirSync(join(dir, 'test/fixtures'), { recursive: true });
-  cpSync(join(root, 'test/fixtures/app.mjs'), join(dir, 'test/fixtures/app.mjs'));
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-  writeFileSync(join(dir, addon), bytes);
-  return dir;
-}
 
 /** The primary of that copy once ready; fails at once, with the signal, if it dies first (as it did in dlopen). */
 async function startFrom(packageRoot: string): Promise<SpawnedCluster> {
@@ -55,7 +40,7 @@ async function startFrom(packageRoot: string): Promise<SpawnedCluster> {
 
 describe.skipIf(!isKernelAvailable)('a damaged prebuilt addon', () => {
   it('an intact copy of the package runs the kernel plane (the copy itself is sound)', async () => {
-    const cluster = await startFrom(installedPackage(original));
+    const cluster = await startFrom(packageCopy(original));
     expect(cluster.ready.steering).toEqual({ plane: 'kernel' });
   });
 
@@ -66,9 +51,9 @@ describe.skipIf(!isKernelAvailable)('a damaged prebuilt addon', () => {
     ['truncated to half its size', original.subarray(0, half)],
     ['with one flipped byte', flipped],
   ])('%s: the primary starts, serves over the hop and reports why', async (_, bytes) => {
-    const packageRoot = installedPackage(bytes);
+    const packageRoot = packageCopy(bytes);
     const cluster = await startFrom(packageRoot);
-    const file = join(packageRoot, addon);
+    const file = join(packageRoot, ADDON_PATH);
     const reason = `the native part did not load from ${file}: its SHA-256 is `;
     const steering = cluster.ready.steering as { plane: string; reason: string };
     expect(steering.plane).toBe('primary');

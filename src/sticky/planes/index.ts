@@ -7,4 +7,5 @@ export type {
   ForeignListenerInfo, ForeignListenerGoneInfo, GroupWatchEmit, GroupWatchEvents, KernelGroupStats,
 } from './group-watch-primary.js';
 export { HopWorker } from './hop-worker.js';
+export { loadFdPassing, type FdPassing, type FdWatch } from './reuseport-native.js';
 export { KernelWorker } from './kernel-worker.js';

@@ -38,9 +38,35 @@ export interface ReusePortSockets {
   acceptQueueLength(fd: number): number;
 }
 
+/** A poll of one descriptor on Node's loop (it keeps no process alive). */
+export interface FdWatch {
+  readonly __brand: 'FdWatch';
+}
+
+/** Passing open connections between two processes over an unnamed Unix socket pair (SCM_RIGHTS). */
+export interface FdPassing {
+  /** A connected pair of close-on-exec Unix stream sockets with no name. */
+  socketPair(): [number, number];
+  /**
+   * Sends bytes with descriptors (which travel with the first byte taken); how many bytes the socket
+   * took, or -1 when its buffer is full and nothing was sent. Never blocks; a gone peer throws EPIPE.
+   */
+  send(fd: number, bytes: Uint8Array, fds: Int32Array): number;
+  /**
+   * Reads into `buffer`: the bytes read (0: the peer closed) and the descriptors that came, each a TCP
+   * connection or -1 (anything else is closed on arrival); null: nothing waits.
+   */
+  receive(fd: number, buffer: Uint8Array): { bytes: number; fds: Int32Array } | null;
+  /** `callback(status)` each time `fd` is readable (writable), until `unwatch`; status < 0 is a failed descriptor. */
+  watch(fd: number, isWritable: boolean, callback: (status: number) => void): FdWatch;
+  unwatch(watch: FdWatch): void;
+  /** Closes a descriptor that no Node handle owns. */
+  close(fd: number): void;
+}
+
 export type NativeSupport =
-  | { readonly sockets: ReusePortSockets; readonly reason?: undefined }
-  | { readonly sockets?: undefined; readonly reason: string };
+  | { readonly sockets: ReusePortSockets; readonly fds: FdPassing; readonly reason?: undefined }
+  | { readonly sockets?: undefined; readonly fds?: undefined; readonly reason: string };
 
 interface Addon {
   probeBind(host: string, port: number, isIPv6Only: boolean): number;
@@ -49,6 +75,11 @@ interface Addon {
   closeSocket(fd: number): void;
   attachDropFilter(fd: number): void;
   acceptQueueLength(fd: number): number;
+  socketPair(): [number, number];
+  sendFds(fd: number, bytes: Uint8Array, fds: Int32Array): number;
+  recvFds(fd: number, buffer: Uint8Array): [number, Int32Array] | null;
+  watchFd(fd: number, isWritable: boolean, callback: (status: number) => void): FdWatch;
+  unwatchFd(watch: FdWatch): void;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
@@ -82,6 +113,20 @@ function wrap(addon: Addon): ReusePortSockets {
     close: (fd) => call(() => addon.closeSocket(fd)),
     refuseHandshakes: (fd) => call(() => addon.attachDropFilter(fd)),
     acceptQueueLength: (fd) => call(() => addon.acceptQueueLength(fd)),
+  };
+}
+
+function wrapFdPassing(addon: Addon): FdPassing {
+  return {
+    socketPair: () => call(() => addon.socketPair()),
+    send: (fd, bytes, fds) => call(() => addon.sendFds(fd, bytes, fds)),
+    receive: (fd, buffer) => call(() => {
+      const read = addon.recvFds(fd, buffer);
+      return read === null ? null : { bytes: read[0], fds: read[1] };
+    }),
+    watch: (fd, isWritable, callback) => call(() => addon.watchFd(fd, isWritable, callback)),
+    unwatch: (watch) => call(() => addon.unwatchFd(watch)),
+    close: (fd) => call(() => addon.closeSocket(fd)),
   };
 }
 
@@ -120,7 +165,8 @@ export function loadFrom(prebuilds: string, platform: string, arch: string, vers
   try {
     const rejected = checkFile(prebuilds, name, file);
     if (rejected !== undefined) return { reason: `the native part did not load from ${file}: ${rejected}` };
-    return { sockets: wrap(createRequire(import.meta.url)(file) as Addon) };
+    const addon = createRequire(import.meta.url)(file) as Addon;
+    return { sockets: wrap(addon), fds: wrapFdPassing(addon) };
   } catch (error) {
     return { reason: `the native part did not load from ${file}: ${(error as Error).message}` };
   }
@@ -138,4 +184,9 @@ function checkFile(prebuilds: string, name: string, file: string): string | unde
     return `cannot read its checksum list: ${(error as Error).message}`;
   }
   return rejectPrebuild(manifest, name, sha256);
+}
+
+/** Fd passing between processes where the native part loads, else undefined (moves then go through the primary). */
+export function loadFdPassing(): FdPassing | undefined {
+  return loadReusePortSockets().fds;
 }
