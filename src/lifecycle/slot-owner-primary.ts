@@ -55,7 +55,7 @@ class Slot implements SlotView {
       hasWorker: current !== undefined,
       isWorkerReady: current?.isReady === true,
       // A removed slot's index may belong to a slot added since.
-      isRouted: !this.isRemoved && current !== undefined && this.#table.route(this.index) === current.link,
+      isRouted: !this.isRemoved && current !== undefined && this.#table.isRouted(this.index, current.link),
       isProvisional: this.isProvisional,
       isRespawnPending: this.timer !== undefined,
     });
