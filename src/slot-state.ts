@@ -17,9 +17,9 @@ export const SLOT_STATES = ['ready', 'starting', 'respawning', 'failed', 'withdr
  * - `'respawning'`: the slot has no worker; one is forked after the respawn delay. They wait.
  * - `'vacant'`: the slot has no worker and none is scheduled (between a worker's exit and the decision
  *   to respawn it, or during shutdown). They wait.
- * - `'failed'`: the slot crashed too often (`restartWindow`): they go to the next slot with a ready
- *   worker (affinity lost). It is tried again after `failedSlotRetry` or at the next reload, and is
- *   `'ready'` once a worker of its own is.
+ * - `'failed'`: the slot crashed too often (`restartWindow`): they go to the next `'ready'` slot
+ *   (affinity lost). It is tried again after `failedSlotRetry` or at the next reload, and stays
+ *   `'failed'` until a worker of its own is ready and routed.
  */
 export type SlotStateName = (typeof SLOT_STATES)[number];
 
