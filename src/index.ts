@@ -3,6 +3,7 @@ export {
   createPrimary, type StickyPrimary, type PrimaryEvents, type CloseOptions, type ShutdownStartInfo,
 } from './primary.js';
 export type { PrimaryStats } from './stats-primary.js';
+export type { SlotStateName } from './slot-state.js';
 export type { ChannelStats } from './lifecycle/index.js';
 export { requestMasterClose, attachWorker, generateSessionId } from './worker.js';
 export type { StickyApp, FastifyLikeApp, ExpressLikeApp, KoaLikeApp } from './app-server.js';

@@ -3,9 +3,7 @@ import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from '.
 import type {
   ChannelStats, HandoverStats, LifecycleState, SlotState, Supervisor, Topology,
 } from './lifecycle/index.js';
-import type {
-  FigureBook, MetricsSource, ScrapeTarget, SlotFigures, SlotStateName, WorkerScrapes,
-} from './ops/index.js';
+import type { FigureBook, MetricsSource, ScrapeTarget, SlotFigures, WorkerScrapes } from './ops/index.js';
 import { encodeMessage } from './ipc/index.js';
 
 // What the primary reports about itself: `stats()`, and the same figures for the metrics endpoint.
@@ -23,7 +21,7 @@ export interface PrimaryStats {
   /** Workers killed by the watchdog (`workerTimeout`) so far. */
   workerTimeouts: number;
   /**
-   * Per slot: its worker, readiness, failure, restart generation, sockets waiting for it, sockets
+   * Per slot: its `state`, its worker, readiness, failure, restart generation, sockets waiting for it, sockets
    * handed to its worker that it has not acknowledged yet (`unacknowledged`), connections handed to
    * it, and how long its last rolling-restart step took (ms, fork to old worker gone).
    */
@@ -110,7 +108,7 @@ export function metricsSourceOf(sources: StatsSources, startedAt: number): Metri
       const stats = collectStats(sources);
       return {
         slots: stats.slots.map((slot) => ({
-          slot: slot.slot, state: slotStateName(slot), restarts: slot.generation, handoffs: slot.handoffs,
+          slot: slot.slot, state: slot.state, restarts: slot.generation, handoffs: slot.handoffs,
           queued: slot.queued, lastReloadMs: slot.lastReloadDuration,
           ...(sources.isReporting ? { figures: sources.figures.ofSlot(slot.slot, slot.workerId) } : {}),
           scrapesMissed: sources.scrapes.missed.get(slot.slot) ?? 0,
@@ -154,12 +152,6 @@ function scrapeTargets(supervisor: Supervisor): ScrapeTarget[] {
     });
   }
   return targets;
-}
-
-function slotStateName(slot: SlotState): SlotStateName {
-  if (slot.isReady) return 'ready';
-  if (slot.isFailed) return 'failed';
-  return slot.workerId === undefined ? 'respawning' : 'starting';
 }
 
 function openFds(): number | undefined {

@@ -1,6 +1,7 @@
-import { expectAssignable, expectError, expectType } from 'tsd';
+import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd';
 import {
   ReloadError, StickyError, attachWorker, ready, type CloseMaster, type ReloadReport, type SlotReloadReport, type ErrorCode,
+  type SlotStateName,
 } from '../dist/index.js';
 import http from 'node:http';
 
@@ -41,6 +42,9 @@ expectError<SlotReloadReport>({ slot: 0, status: 'done', oldWorkerId: 1, newWork
 const slot = primary.stats().slots[0]!;
 expectType<number>(slot.generation);
 expectType<boolean>(slot.isRespawnPending);
+expectType<SlotStateName>(slot.state);
+expectAssignable<SlotStateName>('withdrawn');
+expectNotAssignable<SlotStateName>('respawnPending');
 expectType<number>(slot.queued);
 
 // Worker side of the typed entry point and manual readiness.

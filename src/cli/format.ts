@@ -1,7 +1,11 @@
+import { slotStateOf, type SlotStateName } from '../slot-state.js';
+
 // Human-readable output of the CLI: the status table and reload progress lines.
 
 export interface SlotStatus {
   slot: number;
+  /** Absent from the answer of a primary of an earlier version. */
+  state?: SlotStateName;
   pid: number | undefined;
   isReady: boolean;
   isFailed: boolean;
@@ -56,11 +60,13 @@ function figure(value: unknown, format: (value: number) => string): string {
   return number === undefined ? '-' : format(number);
 }
 
-export function slotState(slot: SlotStatus): string {
-  if (slot.isReady) return 'ready';
-  if (slot.isFailed) return 'failed';
-  if (slot.pid === undefined) return 'respawning';
-  return 'starting';
+/** The slot's state as the primary reports it, or as its facts give it (a primary of an earlier version). */
+export function slotState(slot: SlotStatus): SlotStateName {
+  return slot.state ?? slotStateOf({
+    isFailed: slot.isFailed, hasWorker: slot.pid !== undefined, isWorkerReady: slot.isReady,
+    // Such a primary routed every ready worker, as far as its answer tells.
+    isRouted: slot.isReady, isProvisional: false, isRespawnPending: slot.isRespawnPending,
+  });
 }
 
 export function formatStatus(status: StatusReply): string {

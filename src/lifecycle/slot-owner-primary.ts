@@ -1,4 +1,5 @@
 import type { SlotTable } from '../sticky/index.js';
+import { slotStateOf, type SlotStateName } from '../slot-state.js';
 import { EMPTY_HISTORY, type CrashHistory } from './respawn-policy.js';
 import type { SlotState } from './supervisor-events.js';
 import type { Tracked } from './tracked-worker-primary.js';
@@ -10,11 +11,12 @@ import type { Tracked } from './tracked-worker-primary.js';
 // the topology (reload, scale) ask it, and read slots only through `SlotView`. Longer than 250 lines
 // because every change of a slot, and only that, is here.
 
-export type SlotPhase = 'starting' | 'ready' | 'failed' | 'respawnPending' | 'vacant' | 'removed';
-
 export interface SlotView {
   readonly index: number;
-  readonly phase: SlotPhase;
+  /** What the slot does with its new clients now (`slotStateOf` over the owner's and the table's facts). */
+  readonly state: SlotStateName;
+  /** Removed by scaling down: no longer one of the slots. */
+  readonly isRemoved: boolean;
   /** The worker that serves the slot (once ready), or undefined while it has none. */
   readonly current: Tracked | undefined;
   /** Workers that held the slot and have not exited yet (replaced by a rolling restart, or given up on). */
@@ -28,6 +30,7 @@ export interface SlotView {
 
 class Slot implements SlotView {
   readonly index: number;
+  readonly #table: SlotTable;
   current: Tracked | undefined;
   leaving: Tracked[] = [];
   history: CrashHistory = EMPTY_HISTORY;
@@ -39,17 +42,23 @@ class Slot implements SlotView {
   isProvisional: boolean;
   isRemoved = false;
 
-  constructor(index: number, isProvisional: boolean) {
+  constructor(index: number, isProvisional: boolean, table: SlotTable) {
     this.index = index;
     this.isProvisional = isProvisional;
+    this.#table = table;
   }
 
-  get phase(): SlotPhase {
-    if (this.isRemoved) return 'removed';
-    if (this.isFailed) return 'failed';
-    if (this.current?.isReady === true) return 'ready';
-    if (this.current !== undefined) return 'starting';
-    return this.timer === undefined ? 'vacant' : 'respawnPending';
+  get state(): SlotStateName {
+    const { current } = this;
+    return slotStateOf({
+      isFailed: this.isFailed,
+      hasWorker: current !== undefined,
+      isWorkerReady: current?.isReady === true,
+      // A removed slot's index may belong to a slot added since.
+      isRouted: !this.isRemoved && current !== undefined && this.#table.isRouted(this.index, current.link),
+      isProvisional: this.isProvisional,
+      isRespawnPending: this.timer !== undefined,
+    });
   }
 
   clearTimer(): void {
@@ -66,7 +75,7 @@ export class SlotOwner {
   /** `table` has a slot for each of the `count` slots the cluster starts with. */
   constructor(table: SlotTable, count: number) {
     this.#table = table;
-    for (let index = 0; index < count; index++) this.#slots.push(new Slot(index, false));
+    for (let index = 0; index < count; index++) this.#slots.push(new Slot(index, false, table));
   }
 
   get size(): number {
@@ -94,6 +103,7 @@ export class SlotOwner {
   states(): SlotState[] {
     return this.#slots.map((slot) => ({
       slot: slot.index,
+      state: slot.state,
       workerId: slot.current?.worker.id,
       pid: slot.current?.worker.process.pid,
       isReady: slot.current?.isReady ?? false,
@@ -117,7 +127,7 @@ export class SlotOwner {
   add(): number {
     const refusal = this.#table.refuseGrowth();
     if (refusal !== undefined) throw refusal;
-    this.#slots.push(new Slot(this.#slots.length, true));
+    this.#slots.push(new Slot(this.#slots.length, true, this.#table));
     return this.#slots.length - 1;
   }
 

@@ -1,5 +1,6 @@
 import { ErrorCode, StickyError } from '../errors.js';
 import type { MetricFamily, WorkerFiguresReport } from '../internal/metric-families.js';
+import type { SlotStateName } from '../slot-state.js';
 
 // What the supervisor reports about its workers and slots.
 
@@ -16,10 +17,17 @@ export interface WorkerExitInfo extends WorkerInfo {
   expected: boolean;
 }
 
+/** One slot as `stats().slots` reports it. */
 export interface SlotState {
   slot: number;
+  /**
+   * What the slot does with its new clients now: `'ready'`, `'starting'`, `'withdrawn'`, `'respawning'`,
+   * `'vacant'` or `'failed'` (see `SlotStateName`). The booleans below are the facts it is derived from.
+   */
+  state: SlotStateName;
   workerId: number | undefined;
   pid: number | undefined;
+  /** The slot's current worker reported ready (also while it is `'withdrawn'`). */
   isReady: boolean;
   isFailed: boolean;
   /** Restarts of this slot's worker so far (crashes and rolling restarts). */

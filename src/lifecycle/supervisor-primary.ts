@@ -250,7 +250,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   respawnClosedSlot(slot: number, workerId: number): void {
     const view = this.slots.view(slot);
     if (this.isStopping || view === undefined) return;
-    if (!needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return;
+    if (!needsSuccessor(view.state === 'vacant', view.current?.worker.id, workerId)) return;
     const current = view.current;
     const uptime = current === undefined ? 0 : performance.now() - current.forkedAt;
     if (current !== undefined) {

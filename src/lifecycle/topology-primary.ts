@@ -128,7 +128,7 @@ export class Topology extends TypedEmitter<TopologyEvents> {
     return this.#serialize(async () => {
       const view = this.#slots.view(slot);
       if (view === undefined) return undefined;
-      if (!needsSuccessor(view.phase === 'vacant', view.current?.worker.id, workerId)) return undefined;
+      if (!needsSuccessor(view.state === 'vacant', view.current?.worker.id, workerId)) return undefined;
       const result = await this.#replace(slot);
       if (result.status === 'replaced') {
         this.#log.info({ slot, workerId, newWorkerId: result.newWorkerId }, 'worker replaced after closing its server');

@@ -1,4 +1,5 @@
 import type { MetricFamily } from '../internal/metric-families.js';
+import { SLOT_STATES, type SlotStateName } from '../slot-state.js';
 import { Exposition } from './exposition.js';
 
 // Prometheus text exposition format 0.0.4, pure: a snapshot of the primary's counters in, text out.
@@ -34,9 +35,6 @@ export interface SlotFigureMetrics {
   cpu: number | undefined;
   rss: number | undefined;
 }
-
-export const SLOT_STATES = ['ready', 'starting', 'respawning', 'failed'] as const;
-export type SlotStateName = (typeof SLOT_STATES)[number];
 
 export interface PrimaryMetrics {
   slots: readonly SlotMetrics[];

@@ -2,9 +2,10 @@ import type { Connection } from './connection.js';
 import { DeadlineQueue } from './deadline-queue.js';
 
 // Where a connection goes once its slot is known, on a plane that carries connections itself: to the
-// slot's worker if it is ready, else into the slot's queue (bounded by `slotQueueLimit`); past
-// `slotWaitTimeout`, or with the slot failed, to the next live slot (affinity lost for that client
-// only). Belongs to no plane and to no side: the primary hop uses it, and so can a plane in workers.
+// slot's worker if the slot is `'ready'`, else into the slot's queue (bounded by `slotQueueLimit`); past
+// `slotWaitTimeout`, or with the slot `'failed'`, to the next live (`'ready'`) slot (affinity lost for
+// that client only). Slot states: `SlotStateName` (slot-state.ts). Belongs to no plane and to no side:
+// the primary hop uses it, and so can a plane in workers.
 
 /** Where the queue hands a connection: a worker's link as the plane carries it. */
 export interface QueueTarget {
@@ -22,7 +23,7 @@ export interface QueueRoutes<T extends QueueTarget> {
   readonly isClosed: boolean;
   target(slot: number): T | undefined;
   isFailed(slot: number): boolean;
-  /** The first slot from `from` on (wrapping) that has a ready worker. */
+  /** The first `'ready'` slot from `from` on (wrapping). */
   liveTarget(from: number): T | undefined;
 }
 

@@ -7,11 +7,14 @@ import type { DataPlane } from './data-plane.js';
 // Slot → the slot's ready worker, whatever the plane. Slots are stable: a slot keeps its index while
 // its worker dies, respawns or is replaced, so no other client moves. The table holds the routes
 // (which link serves each slot, which slots failed) and passes each change to its data plane, chosen
-// once when the primary listens (see data-plane.ts): the plane carries the connections.
+// once when the primary listens (see data-plane.ts): the plane carries the connections. The table
+// holds the routing facts of a slot's state (`SlotStateName`, slot-state.ts): a route to a worker is
+// `'ready'`; a failed slot is `'failed'`; any other slot's clients wait (the slot owner tells which).
 
 interface Route {
+  /** The worker the slot's new clients go to: the slot is `'ready'`. */
   link: WorkerLink | undefined;
-  /** Crashed too often: its clients go to the next live slot instead of waiting. */
+  /** Crashed too often (`'failed'`): its clients go to the next `'ready'` slot instead of waiting. */
   isFailed: boolean;
 }
 
@@ -56,16 +59,21 @@ export class SlotTable {
     return new WorkerLink(worker, slot);
   }
 
-  /** The link serving the slot now, if its worker is ready. Hot path. */
+  /** The link serving the slot now, if the slot is `'ready'`. Hot path. */
   route(slot: number): WorkerLink | undefined {
     return this.#slots[slot]?.link;
+  }
+
+  /** The slot's new clients go to `link`: with its worker the slot's current one, the slot is `'ready'`. */
+  isRouted(slot: number, link: WorkerLink): boolean {
+    return this.#slots[slot]?.link === link;
   }
 
   isFailed(slot: number): boolean {
     return this.#slots[slot]?.isFailed ?? false;
   }
 
-  /** The link of the first slot from `from` on (wrapping) that has a ready worker. */
+  /** The link of the first `'ready'` slot from `from` on (wrapping). */
   liveLink(from: number): WorkerLink | undefined {
     const slot = nextLiveSlot(this.#slots.length, from, (index) => this.#slots[index]?.link !== undefined);
     return slot === -1 ? undefined : this.#slots[slot]?.link;

@@ -70,8 +70,9 @@ describe('sticky-runtime CLI', () => {
 
     const scaled = await runToEnd(['scale', '3'], cwd);
     expect(scaled).toMatchObject({ code: 0, stdout: 'scaled from 2 to 3 workers\n' });
-    const json = JSON.parse((await runToEnd(['status', '--json'], cwd)).stdout) as { stats: { slots: { isReady: boolean; pid: number }[] } };
+    const json = JSON.parse((await runToEnd(['status', '--json'], cwd)).stdout) as { stats: { slots: { isReady: boolean; pid: number; state: string }[] } };
     expect(json.stats.slots.map((slot) => slot.isReady)).toEqual([true, true, true]);
+    expect(json.stats.slots.map((slot) => slot.state)).toEqual(['ready', 'ready', 'ready']);
     expect(new Set(json.stats.slots.map((slot) => slot.pid)).size).toBe(3);
 
     served.child.kill('SIGTERM');

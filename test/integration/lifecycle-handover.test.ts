@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { defaultPlane, reloadCluster, spawnCluster, until } from '../helpers/cluster.js';
+import { defaultPlane, reloadCluster, spawnCluster, statsOf, until } from '../helpers/cluster.js';
 import { getJson, sourceAddress } from '../helpers/client.js';
 import { startVisits } from '../helpers/visits.js';
 import { onLinux } from '../helpers/platform.js';
@@ -214,6 +214,30 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     // The pause ended at the deadline, not when the hook finished (a minute later).
     expect(handover?.pauseMs).toBeLessThan(60_000);
     expect(await visit(cluster.port, client)).toMatchObject({ count: 1, adopted: { isAdopted: false, reason: 'timeout' } });
+  });
+
+  it('while the old worker hands over, its slot is withdrawn: its worker is ready and gets no new client', async () => {
+    // The hook outlasts handoverTimeout: the pause lasts exactly the timeout, long enough to look at.
+    const options = JSON.stringify({ handoverTimeout: 5_000, slotWaitTimeout: 60_000 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, HOOK_DELAY: '60000' } });
+    const [client] = addresses(1) as [string];
+    const [before] = (await statsOf(cluster)).slots;
+    expect(before).toMatchObject({ state: 'ready', isReady: true });
+    const reloaded = reloadCluster(cluster);
+    const during = await until(async () => {
+      const stats = await statsOf(cluster);
+      return stats.slots[0]?.state === 'withdrawn' && stats;
+    }, { timeout: 20_000, what: 'slot 0 is withdrawn' });
+    // The facts stay as before: the slot's worker is still the old one, ready.
+    expect(during.slots[0]).toMatchObject({ pid: before?.pid, isReady: true, isFailed: false });
+    expect(during.readyWorkers).toBe(1);
+    const waiting = visit(cluster.port, client);
+    expect((await reloaded).ok).toBe(true);
+    const [after] = (await statsOf(cluster)).slots;
+    expect(after).toMatchObject({ state: 'ready', isReady: true });
+    expect(after?.pid).not.toBe(before?.pid);
+    // The client that came during the pause waited for the successor.
+    expect((await waiting).pid).toBe(after?.pid);
   });
 
   it('an adopt hook that refuses or throws: the successor starts empty, refused or adoptFailed', async () => {

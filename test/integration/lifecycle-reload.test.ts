@@ -159,6 +159,7 @@ describe.skipIf(!onLinux)('respawn policy', () => {
     process.kill((await slots(cluster))[0]?.pid as number, 'SIGKILL');
     const failure = await failed;
     expect(failure.slot).toBe(0);
+    expect((await slots(cluster)).map((slot) => slot.state)).toEqual(['failed', 'ready', 'ready']);
     const delays = cluster.messages.filter(isMessage('respawnScheduled')).map((m) => m.delay as number);
     // 0, then 40·2^k with ±20% jitter: each at least 1.6× the one before it.
     expect(delays[0]).toBe(0);
@@ -177,6 +178,7 @@ describe.skipIf(!onLinux)('respawn policy', () => {
     expect((await reload(cluster)).ok).toBe(true);
     const healed = await slots(cluster);
     expect(healed.map((slot) => [slot.isReady, slot.isFailed, slot.isRespawnPending])).toEqual([[true, false, false], [true, false, false], [true, false, false]]);
+    expect(healed.map((slot) => slot.state)).toEqual(['ready', 'ready', 'ready']);
     const { stats } = await cluster.ask('stats');
     expect(stats.workers).toBe(3);
     for (const address of slotZero) expect((await request({ port: cluster.port, localAddress: address })).reply.slot).toBe(0);

@@ -53,6 +53,10 @@ describe('metrics endpoint', () => {
     }
     const ready = values(families, 'sticky_runtime_slot_state').filter((sample) => sample.labels.state === 'ready');
     expect(ready).toEqual([{ labels: { slot: '0', state: 'ready' }, value: 1 }, { labels: { slot: '1', state: 'ready' }, value: 1 }]);
+    // One sample per slot and state of the one vocabulary, 1 for the slot's state only.
+    const states = values(families, 'sticky_runtime_slot_state');
+    expect(states.map((sample) => sample.labels.state).slice(0, 6)).toEqual(['ready', 'starting', 'respawning', 'failed', 'withdrawn', 'vacant']);
+    expect(states.map((sample) => sample.value)).toEqual([1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
     expect(values(families, 'sticky_runtime_slot_restarts_total').map((sample) => sample.value)).toEqual([0, 0]);
     expect(values(families, 'sticky_runtime_slot_queued_connections').map((sample) => sample.value)).toEqual([0, 0]);
     expect(single(families, 'sticky_runtime_connections_accepted_total')).toBe(4);

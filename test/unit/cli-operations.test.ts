@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { parseCommandLine } from '../../src/cli/args.js';
 import { figuresOf, formatBytes, renderFrame, type Samples } from '../../src/cli/monitor-view.js';
-import type { SlotStatus, StatusReply } from '../../src/cli/format.js';
+import { slotState, type SlotStatus, type StatusReply } from '../../src/cli/format.js';
 import { checkName, chosenTarget, namedSocketDirectory } from '../../src/cli/socket-path.js';
 import { untrustedDirectoryReason } from '../../src/cli/socket-trust.js';
 import { ReloadDebouncer, ignoreMatcher, DEFAULT_WATCH_IGNORE } from '../../src/cli/watch-policy.js';
@@ -154,6 +154,15 @@ describe('status --watch frames', () => {
     expect(figuresOf(slot(0, 1, { cpu: 'x' }))).toEqual({ cpu: undefined, rss: undefined, requests: undefined });
     expect(formatBytes(512)).toBe('512 B');
     expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GB');
+  });
+
+  it('shows the state the primary reports; from an earlier primary\'s answer, the state its facts give', () => {
+    const lines = renderFrame([{ label: 'x', reply: reply([slot(0, 101, { state: 'withdrawn' })]) }], 0, new Map(), new Map());
+    expect(lines.at(-1)).toBe('0     101  withdrawn  5s      -    -    -      1         0       7');
+    expect(slotState(slot(0, 101, { isReady: false }))).toBe('starting');
+    expect(slotState(slot(0, 101, { isFailed: true, isReady: false }))).toBe('failed');
+    expect(slotState(slot(0, 101, { pid: undefined, isReady: false, isRespawnPending: true }))).toBe('respawning');
+    expect(slotState(slot(0, 101, { pid: undefined, isReady: false }))).toBe('vacant');
   });
 
   it('a cluster that does not answer stays in the view with the reason', () => {

@@ -44,13 +44,13 @@ describe('SlotOwner', () => {
     const { table, hop, owner, fork } = cluster(2);
     const { tracked, worker } = fork(0);
     owner.install(tracked);
-    expect(owner.view(0)?.phase).toBe('starting');
+    expect(owner.view(0)?.state).toBe('starting');
     hop.dispatch(0, fakeHandle('early'), undefined);
     expect(worker.handleNames()).toEqual([]);
     expect(table.queueDepth(0)).toBe(1);
     tracked.markReady();
     owner.ready(tracked);
-    expect(owner.view(0)?.phase).toBe('ready');
+    expect(owner.view(0)?.state).toBe('ready');
     expect(worker.handleNames()).toEqual(['early']);
     expect(table.queueDepth(0)).toBe(0);
     expect(owner.readyCount()).toBe(1);
@@ -62,6 +62,8 @@ describe('SlotOwner', () => {
     closing.tracked.markServerClosed();
     owner.withdraw(closing.tracked, { type: 'sticky:unrouted' });
     expect(closing.worker.controlTypes()).toEqual(['sticky:unrouted']);
+    expect(owner.view(0)?.state).toBe('withdrawn');
+    expect(owner.states()[0]).toMatchObject({ state: 'withdrawn', isReady: true });
     hop.dispatch(0, fakeHandle('waits'), undefined);
     // A late readiness report does not route it again.
     owner.ready(closing.tracked);
@@ -71,6 +73,7 @@ describe('SlotOwner', () => {
     owner.install(successor.tracked);
     expect(successor.worker.handleNames()).toEqual(['waits']);
     expect(owner.view(0)?.leaving).toEqual([closing.tracked]);
+    expect(owner.view(0)?.state).toBe('ready');
   });
 
   it('replaces a slot\'s worker: new connections reach the new one, the old one is leaving until it exits', () => {
@@ -94,11 +97,13 @@ describe('SlotOwner', () => {
     const { hop, owner, start } = cluster(1);
     const first = start(0);
     owner.detach(first.tracked);
+    expect(owner.view(0)?.state).toBe('withdrawn');
     expect(owner.vacate(first.tracked)).toBe(true);
+    expect(owner.view(0)?.state).toBe('vacant');
     hop.dispatch(0, fakeHandle('waiting'), undefined);
     const respawn = vi.fn(() => start(0));
     owner.scheduleRespawn(0, CRASHED, 500, respawn);
-    expect(owner.view(0)?.phase).toBe('respawnPending');
+    expect(owner.view(0)?.state).toBe('respawning');
     expect(owner.states()[0]?.isRespawnPending).toBe(true);
     vi.advanceTimersByTime(499);
     expect(respawn).not.toHaveBeenCalled();
@@ -118,13 +123,13 @@ describe('SlotOwner', () => {
     owner.vacate(crashed.tracked);
     const respawn = vi.fn();
     owner.fail(0, CRASHED, 1_000, respawn);
-    expect(owner.view(0)?.phase).toBe('failed');
+    expect(owner.view(0)?.state).toBe('failed');
     expect(owner.states()[0]?.isFailed).toBe(true);
     hop.dispatch(0, fakeHandle('moved'), undefined);
     expect(other.worker.handleNames()).toEqual(['moved']);
     expect(hop.stats.failedOver).toBe(1);
     const healed = start(0);
-    expect(owner.view(0)?.phase).toBe('ready');
+    expect(owner.view(0)?.state).toBe('ready');
     hop.dispatch(0, fakeHandle('home'), undefined);
     expect(healed.worker.handleNames()).toEqual(['home']);
     // Installing the worker cancelled the retry.
@@ -152,12 +157,14 @@ describe('SlotOwner', () => {
     expect(slot).toBe(2);
     const added = start(slot);
     expect(owner.view(slot)?.isProvisional).toBe(true);
+    expect(owner.view(slot)?.state).toBe('starting');
     expect(table.size).toBe(2);
     hop.dispatch(slot, fakeHandle('too-early'), undefined);
     expect(rejected).toEqual(['too-early']);
     owner.confirmLast();
     expect(table.size).toBe(3);
     expect(owner.view(slot)?.isProvisional).toBe(false);
+    expect(owner.view(slot)?.state).toBe('ready');
     hop.dispatch(slot, fakeHandle('routed'), undefined);
     expect(added.worker.handleNames()).toEqual(['routed']);
   });
@@ -171,7 +178,7 @@ describe('SlotOwner', () => {
     expect(owner.removeLast()).toBe(last.tracked);
     expect(owner.size).toBe(1);
     expect(table.size).toBe(1);
-    expect(view?.phase).toBe('removed');
+    expect(view?.isRemoved).toBe(true);
     hop.dispatch(1, fakeHandle('gone'), undefined);
     expect(rejected).toEqual(['gone']);
     const respawn = vi.fn();

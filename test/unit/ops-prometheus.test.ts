@@ -20,6 +20,9 @@ describe('renderMetrics', () => {
     expect(text).toContain('sticky_runtime_slot_state{slot="0",state="ready"} 1\n');
     expect(text).toContain('sticky_runtime_slot_state{slot="1",state="ready"} 0\n');
     expect(text).toContain('sticky_runtime_slot_state{slot="1",state="starting"} 1\n');
+    expect(text.match(/^sticky_runtime_slot_state\{slot="1",state="(\w+)"\} 0$/gm)).toHaveLength(5);
+    expect(text).toContain('sticky_runtime_slot_state{slot="1",state="withdrawn"} 0\n');
+    expect(text).toContain('sticky_runtime_slot_state{slot="1",state="vacant"} 0\n');
     expect(text).toContain('sticky_runtime_slot_restarts_total{slot="0"} 2\n');
     expect(text).toContain('sticky_runtime_slot_queued_connections{slot="1"} 3\n');
   });
