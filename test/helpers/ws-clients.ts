@@ -96,6 +96,29 @@ export function maskedFrame(text: string): Buffer {
   return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
 }
 
+/** The ws client's receiver and inflater, as far as a stalled client shows them (ws internals, for diagnosis). */
+function receiverState(ws: WebSocket): object {
+  const internals = ws as unknown as {
+    _receiver: Record<string, unknown>;
+    _extensions: Record<string, { _inflate?: Record<string, unknown> & { writableLength?: number } | null }>;
+  };
+  const receiver = internals._receiver;
+  const inflate = internals._extensions['permessage-deflate']?._inflate;
+  return {
+    state: receiver._state, loop: receiver._loop, fragmented: receiver._fragmented, compressed: receiver._compressed,
+    payloadLength: receiver._payloadLength, bufferedBytes: receiver._bufferedBytes,
+    inflate: inflate === undefined ? 'none' : inflate === null ? 'null' : {
+      writableLength: inflate.writableLength, ended: inflate.writableEnded, destroyed: inflate.destroyed,
+      pendingcb: (inflate._writableState as { pendingcb: number }).pendingcb,
+      readEnded: (inflate._readableState as { ended: boolean }).ended,
+      endEmitted: (inflate._readableState as { endEmitted: boolean }).endEmitted,
+      handle: inflate._handle === null ? 'null' : typeof inflate._handle,
+      writing: (inflate._writableState as { writing: boolean }).writing,
+      bytesWritten: inflate.bytesWritten,
+    },
+  };
+}
+
 /** Waits until every client heard `count` messages from one of `pids`; a failure names the silent clients. */
 export async function heardFromAny(clients: Client[], pids: Set<number>, count: number, timeout = 60_000): Promise<void> {
   const hasHeard = (client: Client): boolean => [...pids].some((pid) => (client.byPid.get(pid) ?? 0) >= count);
@@ -104,8 +127,13 @@ export async function heardFromAny(clients: Client[], pids: Set<number>, count: 
   } catch (error) {
     const silent = clients.filter((client) => !hasHeard(client)).map((client) => ({
       byPid: Object.fromEntries(client.byPid), closes: client.closes, sent: client.sent, replies: client.replies,
-      state: client.ws.readyState,
+      state: client.ws.readyState, extensions: client.ws.extensions, buffered: client.ws.bufferedAmount,
+      lastSeq: client.nextSeq - 1, receiver: receiverState(client.ws),
     }));
-    throw new Error(`${(error as Error).message}: ${silent.length} silent, e.g. ${JSON.stringify(silent.slice(0, 3))}`);
+    const message = `${(error as Error).message}: ${silent.length} silent (${silent.filter((c) => c.extensions !== '').length}`
+      + ` with deflate), e.g. ${JSON.stringify(silent.slice(0, 3))}`;
+    const stuck = silent.filter((c) => /"pendingcb":[1-9]/.test(JSON.stringify(c.receiver)));
+    // Clients whose inflate has a zlib write that never returned: ws runs at most 10 at once per process.
+    throw new Error(`${message}; holding zlib: ${stuck.length}: ${JSON.stringify(stuck.slice(0, 4))}`);
   }
 }
