@@ -114,7 +114,12 @@ function receiverState(ws: WebSocket): object {
       endEmitted: (inflate._readableState as { endEmitted: boolean }).endEmitted,
       handle: inflate._handle === null ? 'null' : typeof inflate._handle,
       writing: (inflate._writableState as { writing: boolean }).writing,
+      flowing: (inflate._readableState as { flowing: boolean | null }).flowing,
+      readableLength: (inflate._readableState as { length: number }).length,
+      writeState: Array.from((inflate as { _writeState?: Uint32Array })._writeState ?? []),
+      dataListeners: (inflate as unknown as { listenerCount(name: string): number }).listenerCount('data'),
       bytesWritten: inflate.bytesWritten,
+      chunk: (inflate._handle as { buffer?: Buffer } | null)?.buffer?.toString('base64'),
     },
   };
 }
