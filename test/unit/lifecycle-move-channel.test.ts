@@ -146,4 +146,28 @@ describe.skipIf(native === undefined)('the move channel (native fd passing)', ()
     expect(() => fstatSync(file)).not.toThrow();
     give.close();
   });
+
+  it('a successor gone before the frames went: each move is reported unsent (it then goes through the primary)', async () => {
+    const { accepted, clients } = await connections(3);
+    const [give, take] = pair(fds);
+    take.close();
+    const sender = new MoveSender(fds, give);
+    const results: boolean[] = [];
+    const all = new Promise<void>((resolve) => {
+      for (const socket of accepted) {
+        const message: SocketMessage = { kind: 'http' };
+        sender.push({ fd: fdOf(socket), message, done: (isSent) => {
+          results.push(isSent);
+          if (results.length === accepted.length) resolve();
+        } });
+      }
+    });
+    await withinDeadline(all, 5000, () => 'every move to be reported');
+    expect(results).toEqual([false, false, false]);
+    // The sender's copies are untouched: each connection still reaches its client.
+    accepted.forEach((socket, index) => socket.write(`still ${index}`));
+    const heard = await Promise.all(clients.map((client) => pEvent<string, Buffer>(client, 'data', { timeout: 5000 })));
+    expect(heard.map(String)).toEqual(['still 0', 'still 1', 'still 2']);
+    expect(sender.push({ fd: fdOf(accepted[0] as Socket), message: { kind: 'http' }, done: () => undefined })).toBe(false);
+  });
 });
