@@ -141,6 +141,12 @@ export function frameState(ws: WebSocketLike): FrameState {
   };
 }
 
+/** sender.js: a message sent with `fin: false` is unfinished (its next fragments must follow on this sender). */
+export function isSendingMessage(ws: WebSocketLike): boolean {
+  const sender = internalsOf(ws)._sender;
+  return sender !== null && !sender._firstFragment;
+}
+
 /** What was negotiated at the upgrade and what the receiver enforces, as plain data. */
 export interface ConnectionSettings {
   protocol: string;

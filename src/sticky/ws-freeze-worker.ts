@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { ErrorCode, StickyError } from '../errors.js';
 import { startReading, stopReading, streamHandleOf } from '../internal/node-internals-worker.js';
 import {
-  connectionSettings, detachWebSocket, frameState, isDetachable, socketOfWebSocket, type WebSocketLike,
+  connectionSettings, detachWebSocket, frameState, isDetachable, isSendingMessage, socketOfWebSocket,
+  type WebSocketLike,
 } from '../internal/ws-internals-worker.js';
 import {
   boundaryVerdict, deflateRefusal, refusalAtDeadline, type BoundaryVerdict, type MoveRefusal,
@@ -27,7 +28,24 @@ export interface WebSocketDescription {
   deflate?: Record<string, unknown>;
   /** Bytes read from the client and not yet parsed, base64: the successor parses them first. */
   head: string;
+  /**
+   * Messages the application sent while the WebSocket waited for its boundary, held back so that the
+   * boundary came: the successor sends them first, in order, before its own.
+   */
+  sends?: HeldSend[];
 }
+
+/** A message held back while the WebSocket waited for its boundary: its frame's content and options. */
+export interface HeldSend {
+  /** The payload, base64. */
+  data: string;
+  binary: boolean;
+  fin: boolean;
+  compress: boolean;
+}
+
+type SendCallback = (error?: Error) => void;
+type Send = (data: unknown, options?: unknown, callback?: SendCallback) => void;
 
 /** A WebSocket stopped at a frame boundary, ready to be sent to another process. */
 export interface FrozenWebSocket {
@@ -100,6 +118,61 @@ function progress(socket: Socket, waitMs: number): Promise<void> {
   });
 }
 
+/**
+ * Holds the application's new messages while the WebSocket waits for its boundary: a sender that keeps
+ * getting messages (a timer pushing to every client, on a busy machine) may never be idle otherwise. A
+ * fragment of a message the sender already began goes through (the message must end on this sender);
+ * once one message is held, the ones after it are too (they stay in order).
+ */
+class SendHold {
+  readonly held: { send: HeldSend; callback: SendCallback | undefined }[] = [];
+  readonly #ws: WebSocketLike;
+
+  constructor(ws: WebSocketLike) {
+    this.#ws = ws;
+    const original = (ws as unknown as { send: Send }).send;
+    const hold: Send = (data, options, callback) => {
+      if (typeof options === 'function') return hold(data, {}, options as SendCallback);
+      // A Blob (ws >= 8.18) cannot be read at once to be held: it goes to the sender as before.
+      const isHoldable = typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer;
+      if (!isHoldable || (this.held.length === 0 && isSendingMessage(ws))) {
+        return original.call(ws, data, options, callback);
+      }
+      const opts = (options ?? {}) as { binary?: boolean; fin?: boolean; compress?: boolean };
+      const isText = typeof data === 'string';
+      const bytes = isText ? Buffer.from(data) : ArrayBuffer.isView(data)
+        ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data as ArrayBuffer);
+      this.held.push({
+        send: {
+          data: bytes.toString('base64'), binary: opts.binary ?? !isText, fin: opts.fin ?? true,
+          compress: opts.compress ?? true,
+        },
+        callback,
+      });
+    };
+    Object.defineProperty(ws, 'send', { value: hold, configurable: true, writable: true });
+  }
+
+  /** The application's `send` again (the WebSocket's own). */
+  end(): void {
+    delete (this.#ws as unknown as Record<string, unknown>).send;
+  }
+
+  /** Sends what was held on this WebSocket after all (it stays here). */
+  replay(): void {
+    const send = (this.#ws as unknown as { send: Send }).send;
+    for (const { send: held, callback } of this.held.splice(0)) {
+      const { data, ...options } = held;
+      send.call(this.#ws, Buffer.from(data, 'base64'), options, callback);
+    }
+  }
+
+  /** The held messages went with the WebSocket: their callbacks hear that they were handed on. */
+  handedOn(): void {
+    for (const { callback } of this.held.splice(0)) if (callback !== undefined) process.nextTick(callback);
+  }
+}
+
 function drainReadable(socket: Socket): Buffer[] {
   const chunks: Buffer[] = [];
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
@@ -109,14 +182,18 @@ function drainReadable(socket: Socket): Buffer[] {
 }
 
 /** At a boundary, synchronously: nothing the application does can slip between the check and this. */
-function freezeAt(ws: WebSocketLike, socket: Socket): FrozenWebSocket {
+function freezeAt(ws: WebSocketLike, socket: Socket, hold: SendHold): FrozenWebSocket {
+  hold.end();
   stopReading(socket);
   const handle = streamHandleOf(socket) as object;
   const settings = connectionSettings(ws);
   const detached = detachWebSocket(ws, movedError);
   socket.pause();
   const head = Buffer.concat([detached.leftover, ...drainReadable(socket)]);
-  const description: WebSocketDescription = { v: 1, ...settings, head: head.toString('base64') };
+  const sends = hold.held.map((entry) => entry.send);
+  const description: WebSocketDescription = {
+    v: 1, ...settings, head: head.toString('base64'), ...(sends.length === 0 ? {} : { sends }),
+  };
   let isSettled = false;
   return {
     handle,
@@ -125,6 +202,7 @@ function freezeAt(ws: WebSocketLike, socket: Socket): FrozenWebSocket {
       if (isSettled) return;
       isSettled = true;
       socket.destroy();
+      hold.handedOn();
       detached.end(1001, 'moved to another process');
     },
     restore(): void {
@@ -134,6 +212,7 @@ function freezeAt(ws: WebSocketLike, socket: Socket): FrozenWebSocket {
       if (head.length > 0) socket.unshift(head);
       startReading(socket);
       if (!settings.isPaused) socket.resume();
+      hold.replay();
     },
   };
 }
@@ -153,12 +232,15 @@ export async function freezeWebSocket(
   if (refusal !== undefined || socket === null) return { refused: refusal ?? 'notSocket' };
   const deadline = performance.now() + timeout;
   stopReading(socket);
+  const hold = new SendHold(ws);
   for (;;) {
     const verdict = verdictOf(ws, socket);
-    if (verdict === 'boundary') return freezeAt(ws, socket);
+    if (verdict === 'boundary') return freezeAt(ws, socket, hold);
     const left = deadline - performance.now();
     if (verdict === 'closed' || left <= 0) {
+      hold.end();
       startReading(socket);
+      hold.replay();
       return { refused: refusalAtDeadline(verdict) };
     }
     // A client frame half-read completes only by reading on; a server frame half-written needs no reads.

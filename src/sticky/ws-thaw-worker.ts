@@ -2,7 +2,7 @@ import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { ErrorCode, StickyError } from '../errors.js';
 import { joinServer } from '../internal/node-internals-worker.js';
 import { rebuildWebSocket, type WebSocketLike, type WebSocketServerLike } from '../internal/ws-internals-worker.js';
-import type { WebSocketDescription } from './ws-freeze-worker.js';
+import type { HeldSend, WebSocketDescription } from './ws-freeze-worker.js';
 
 // The successor's half of moving a live ws WebSocket: the bare handle and its description become a
 // WebSocket of the application's WebSocketServer, reading on from the frame boundary it was frozen at.
@@ -24,10 +24,17 @@ function invalid(what: string, cause?: unknown): StickyError {
   });
 }
 
+function isHeldSend(value: unknown): value is HeldSend {
+  const send = value as Partial<HeldSend> | null;
+  return typeof send === 'object' && send !== null && typeof send.data === 'string' &&
+    typeof send.binary === 'boolean' && typeof send.fin === 'boolean' && typeof send.compress === 'boolean';
+}
+
 function checkDescription(value: WebSocketDescription): void {
   if (typeof value !== 'object' || value === null || value.v !== 1) throw invalid('unknown description format');
   if (typeof value.head !== 'string' || typeof value.protocol !== 'string' || typeof value.binaryType !== 'string' ||
-      typeof value.maxPayload !== 'number' || (value.deflate !== undefined && typeof value.deflate !== 'object')) {
+      typeof value.maxPayload !== 'number' || (value.deflate !== undefined && typeof value.deflate !== 'object') ||
+      (value.sends !== undefined && !(Array.isArray(value.sends) && value.sends.every(isHeldSend)))) {
     throw invalid('malformed description');
   }
 }
@@ -47,10 +54,14 @@ export function thawWebSocket(handle: object, description: WebSocketDescription,
   // As Node wraps a received 'net.Native' handle; it starts reading on the next turn, after the head.
   const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
   if (options.httpServer !== undefined) joinServer(options.httpServer, socket);
-  const { head, v: _v, ...settings } = description;
+  const { head, v: _v, sends = [], ...settings } = description;
   try {
     const ws = rebuildWebSocket(options.server, socket, Buffer.from(head, 'base64'), settings);
     ws.pause();
+    // Held back by the predecessor while it waited for the boundary: they go before anything sent here.
+    for (const { data, ...sendOptions } of sends) {
+      (ws as unknown as { send(data: Buffer, options: object): void }).send(Buffer.from(data, 'base64'), sendOptions);
+    }
     return ws;
   } catch (error) {
     socket.destroy();
