@@ -115,6 +115,46 @@ describe('the ws internals a WebSocket move relies on', () => {
     ws.terminate();
   });
 
+  it('messages sent while it waits for its boundary are held: they travel in the description, the successor sends them first', async () => {
+    const options = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } };
+    const { server, client } = await pair(options, { perMessageDeflate: true });
+    const successor = new WebSocketServer({ noServer: true, ...options });
+    const heard: string[] = [];
+    client.on('message', (data) => heard.push(String(data)));
+    server.send('part-1 ', { fin: false });
+    const freezing = freezeWebSocket(server, { timeout: 2_000 });
+    // The message this sender began ends on it; what comes after waits for the move.
+    server.send('part-2', { fin: true });
+    server.send('held-1');
+    server.send(Buffer.from('held-2'), { binary: true });
+    const moved = await freezing;
+    if ('refused' in moved) throw new Error(`refused: ${moved.refused}`);
+    const sends = moved.description.sends?.map((send) => [Buffer.from(send.data, 'base64').toString(), send.binary]);
+    expect(sends).toEqual([['held-1', false], ['held-2', true]]);
+    const ws = thawWebSocket(moved.handle, moved.description, { server: successor }) as WebSocket;
+    ws.send('after');
+    await until(() => heard.length === 4, { what: 'four messages' });
+    expect(heard).toEqual(['part-1 part-2', 'held-1', 'held-2', 'after']);
+    ws.terminate();
+  });
+
+  it('messages held while it waited are sent by the same WebSocket, in order, when it stays', async () => {
+    const { server, client } = await pair();
+    const heard: string[] = [];
+    client.on('message', (data) => heard.push(String(data)));
+    server.send('part-1 ', { fin: false });
+    const freezing = freezeWebSocket(server, { timeout: 2_000 });
+    server.send('part-2', { fin: true });
+    const called = new Promise<unknown>((resolve) => server.send('held', (error) => resolve(error ?? 'sent')));
+    const moved = await freezing;
+    if ('refused' in moved) throw new Error(`refused: ${moved.refused}`);
+    moved.restore();
+    server.send('after');
+    expect(await called).toBe('sent');
+    await until(() => heard.length === 3, { what: 'three messages' });
+    expect(heard).toEqual(['part-1 part-2', 'held', 'after']);
+  });
+
   it('refuses a client frame still half-read at the deadline, and keeps serving it', async () => {
     const { server, client } = await pair();
     const raw = (client as unknown as { _socket: Socket })._socket;
