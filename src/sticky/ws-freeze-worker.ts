@@ -121,8 +121,9 @@ function progress(socket: Socket, waitMs: number): Promise<void> {
 /**
  * Holds the application's new messages while the WebSocket waits for its boundary: a sender that keeps
  * getting messages (a timer pushing to every client, on a busy machine) may never be idle otherwise. A
- * fragment of a message the sender already began goes through (the message must end on this sender);
- * once one message is held, the ones after it are too (they stay in order).
+ * message is never split between two processes: one the sender already began goes on there, and so does
+ * one the application begins (`fin: false`) while nothing is held; once one message is held, the ones
+ * after it are too (they stay in order), and a held message left unfinished holds the boundary back.
  */
 class SendHold {
   readonly held: { send: HeldSend; callback: SendCallback | undefined }[] = [];
@@ -135,10 +136,10 @@ class SendHold {
       if (typeof options === 'function') return hold(data, {}, options as SendCallback);
       // A Blob (ws >= 8.18) cannot be read at once to be held: it goes to the sender as before.
       const isHoldable = typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer;
-      if (!isHoldable || (this.held.length === 0 && isSendingMessage(ws))) {
+      const opts = (options ?? {}) as { binary?: boolean; fin?: boolean; compress?: boolean };
+      if (!isHoldable || (this.held.length === 0 && (isSendingMessage(ws) || opts.fin === false))) {
         return original.call(ws, data, options, callback);
       }
-      const opts = (options ?? {}) as { binary?: boolean; fin?: boolean; compress?: boolean };
       const isText = typeof data === 'string';
       const bytes = isText ? Buffer.from(data) : ArrayBuffer.isView(data)
         ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data as ArrayBuffer);
@@ -151,6 +152,11 @@ class SendHold {
       });
     };
     Object.defineProperty(ws, 'send', { value: hold, configurable: true, writable: true });
+  }
+
+  /** A held message's last fragment is still to come: the WebSocket is not at a message boundary. */
+  get isMessageOpen(): boolean {
+    return this.held.at(-1)?.send.fin === false;
   }
 
   /** The application's `send` again (the WebSocket's own). */
@@ -234,7 +240,9 @@ export async function freezeWebSocket(
   stopReading(socket);
   const hold = new SendHold(ws);
   for (;;) {
-    const verdict = verdictOf(ws, socket);
+    const found = verdictOf(ws, socket);
+    // A held message whose last fragment the application has not sent yet: wait for it.
+    const verdict = found === 'boundary' && hold.isMessageOpen ? 'flush' : found;
     if (verdict === 'boundary') return freezeAt(ws, socket, hold);
     const left = deadline - performance.now();
     if (verdict === 'closed' || left <= 0) {

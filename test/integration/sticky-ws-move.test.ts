@@ -60,7 +60,8 @@ describe.skipIf(process.platform !== 'linux')('moving live ws WebSockets between
     let fromPid = cluster.ready.pid ?? 0;
     await heardFrom(clients, fromPid, 3);
     for (let round = 0; round < 2; round++) {
-      const result = await move(cluster);
+      // The 1 MB pushes reach a busy test process slowly: the move may wait that long for the server's output to drain.
+      const result = await move(cluster, 10_000);
       expect(result).toMatchObject({ count: 50, refused: {}, adopted: 50, fromPid });
       await heardFrom(clients, result.toPid, 3);
       fromPid = result.toPid;

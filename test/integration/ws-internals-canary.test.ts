@@ -127,14 +127,43 @@ describe('the ws internals a WebSocket move relies on', () => {
     server.send('part-2', { fin: true });
     server.send('held-1');
     server.send(Buffer.from('held-2'), { binary: true });
+    // A message begun after a held one is held too, and the move waits for its last fragment.
+    server.send('frag-a ', { fin: false });
+    // Its last fragment comes only once the client has the first message: the sender has long been idle.
+    void until(() => heard.length === 1, { what: 'the first message' })
+      .then(() => server.send('frag-b', { fin: true }, () => undefined));
     const moved = await freezing;
     if ('refused' in moved) throw new Error(`refused: ${moved.refused}`);
-    const sends = moved.description.sends?.map((send) => [Buffer.from(send.data, 'base64').toString(), send.binary]);
-    expect(sends).toEqual([['held-1', false], ['held-2', true]]);
+    const sends = moved.description.sends?.map((send) => [Buffer.from(send.data, 'base64').toString(), send.fin]);
+    expect(sends).toEqual([['held-1', true], ['held-2', true], ['frag-a ', false], ['frag-b', true]]);
+    expect(moved.description.sends?.map((send) => send.binary)).toEqual([false, true, false, false]);
     const ws = thawWebSocket(moved.handle, moved.description, { server: successor }) as WebSocket;
     ws.send('after');
-    await until(() => heard.length === 4, { what: 'four messages' });
-    expect(heard).toEqual(['part-1 part-2', 'held-1', 'held-2', 'after']);
+    await until(() => heard.length === 5, { what: 'five messages' });
+    expect(heard).toEqual(['part-1 part-2', 'held-1', 'held-2', 'frag-a frag-b', 'after']);
+    ws.terminate();
+  });
+
+  it('a message the application begins while nothing is held ends on the same sender: it is never split', async () => {
+    const options = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } };
+    const { server, client } = await pair(options, { perMessageDeflate: true });
+    const successor = new WebSocketServer({ noServer: true, ...options });
+    const heard: string[] = [];
+    client.on('message', (data) => heard.push(String(data)));
+    // Being compressed (asynchronously): the sender is busy, the move waits.
+    server.send('busy');
+    const freezing = freezeWebSocket(server, { timeout: 2_000 });
+    server.send('quarter-1 ', { fin: false });
+    setImmediate(() => {
+      server.send('quarter-2', { fin: true });
+      server.send('next');
+    });
+    const moved = await freezing;
+    if ('refused' in moved) throw new Error(`refused: ${moved.refused}`);
+    expect(moved.description.sends?.map((send) => Buffer.from(send.data, 'base64').toString())).toEqual(['next']);
+    const ws = thawWebSocket(moved.handle, moved.description, { server: successor }) as WebSocket;
+    await until(() => heard.length === 3, { what: 'three messages' });
+    expect(heard).toEqual(['busy', 'quarter-1 quarter-2', 'next']);
     ws.terminate();
   });
 
