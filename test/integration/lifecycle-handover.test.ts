@@ -236,8 +236,12 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     const [after] = (await statsOf(cluster)).slots;
     expect(after).toMatchObject({ state: 'ready', isReady: true });
     expect(after?.pid).not.toBe(before?.pid);
-    // The client that came during the pause waited for the successor.
-    expect((await waiting).pid).toBe(after?.pid);
+    // On the primary hop the client that came during the pause waited in the slot queue for the successor.
+    // On the kernel plane the old worker stops accepting only once it acts on the withdrawal, which on a
+    // busy machine can come after the client reached its slot socket: it is then served by the old worker.
+    const served = (await waiting).pid;
+    const plane = (cluster.ready.steering as { plane: string } | undefined)?.plane;
+    expect(plane === 'primary' ? [after?.pid] : [after?.pid, before?.pid]).toContain(served);
   });
 
   it('an adopt hook that refuses or throws: the successor starts empty, refused or adoptFailed', async () => {
