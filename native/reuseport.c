@@ -265,6 +265,23 @@ static int get_bytes(napi_env env, napi_value value, void **data, size_t *length
   return napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) == napi_ok && type == napi_uint8_array;
 }
 
+// A message of `length` bytes at `data` with room for MAX_FDS descriptors, for sendmsg or recvmsg.
+typedef struct {
+  struct iovec iov;
+  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)]; } control;
+  struct msghdr msg;
+} fd_message_t;
+
+static void init_fd_message(fd_message_t *m, void *data, size_t length) {
+  memset(m, 0, sizeof *m);
+  m->iov.iov_base = data;
+  m->iov.iov_len = length;
+  m->msg.msg_iov = &m->iov;
+  m->msg.msg_iovlen = 1;
+  m->msg.msg_control = m->control.buf;
+  m->msg.msg_controllen = sizeof m->control.buf;
+}
+
 // sendFds(fd, bytes, fds) -> how many of the bytes the socket took (the descriptors travel with the
 // first of them: the receiver's copies), or -1 when its buffer is full and nothing was sent. Never
 // blocks; a closed peer is EPIPE (no SIGPIPE).
@@ -277,24 +294,21 @@ static napi_value send_fds(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &length) ||
       length == 0 || napi_get_typedarray_info(env, argv[2], &type, &count, &fd_data, NULL, NULL) != napi_ok ||
       type != napi_int32_array || count > MAX_FDS) return throw_type(env, "sendFds(fd, bytes, fds)");
-  struct iovec iov = { .iov_base = data, .iov_len = length };
-  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)]; } control;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  fd_message_t m;
+  init_fd_message(&m, data, length);
   if (count > 0) {
-    memset(&control, 0, sizeof control);
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    m.msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
     memcpy(CMSG_DATA(cmsg), fd_data, sizeof(int) * count);
+  } else {
+    m.msg.msg_control = NULL;
+    m.msg.msg_controllen = 0;
   }
   ssize_t sent;
-  do sent = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
+  do sent = sendmsg(fd, &m.msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
   if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, errno, "sendmsg");
   napi_create_int32(env, sent < 0 ? -1 : (int32_t) sent, &result);
   return result;
@@ -320,16 +334,10 @@ static napi_value recv_fds(napi_env env, napi_callback_info info) {
   size_t length;
   if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &length) ||
       length == 0) return throw_type(env, "recvFds(fd, buffer)");
-  struct iovec iov = { .iov_base = data, .iov_len = length };
-  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)]; } control;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
+  fd_message_t m;
+  init_fd_message(&m, data, length);
   ssize_t got;
-  do got = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
+  do got = recvmsg(fd, &m.msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
     napi_get_null(env, &result);
     return result;
@@ -337,7 +345,7 @@ static napi_value recv_fds(napi_env env, napi_callback_info info) {
   if (got < 0) return throw_errno(env, errno, "recvmsg");
   int fds[MAX_FDS];
   size_t count = 0;
-  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&m.msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
     size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < n; i++) {
@@ -354,7 +362,7 @@ static napi_value recv_fds(napi_env env, napi_callback_info info) {
       fds[count++] = received;
     }
   }
-  if (msg.msg_flags & MSG_CTRUNC) {
+  if (m.msg.msg_flags & MSG_CTRUNC) {
     for (size_t i = 0; i < count; i++) if (fds[i] >= 0) close(fds[i]);
     return throw_errno(env, EMSGSIZE, "recvmsg");
   }

@@ -2,7 +2,8 @@ import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { ErrorCode, StickyError } from '../errors.js';
 import { joinServer } from '../internal/node-internals-worker.js';
 import { rebuildWebSocket, type WebSocketLike, type WebSocketServerLike } from '../internal/ws-internals-worker.js';
-import type { HeldSend, WebSocketDescription } from './ws-freeze-worker.js';
+import type { WebSocketDescription } from './ws-freeze-worker.js';
+import type { HeldSend } from './ws-send-hold-worker.js';
 
 // The successor's half of moving a live ws WebSocket: the bare handle and its description become a
 // WebSocket of the application's WebSocketServer, reading on from the frame boundary it was frozen at.

@@ -37,6 +37,15 @@ async function pair(options: ServerOptions = {}, clientOptions: WebSocket.Client
   return { wss, server, client };
 }
 
+/** A pair with deflate that can move (no context takeover), a successor server, and what the client heard. */
+async function movablePair(): Promise<Pair & { successor: WebSocketServer; heard: string[] }> {
+  const options = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } };
+  const moving = await pair(options, { perMessageDeflate: true });
+  const heard: string[] = [];
+  moving.client.on('message', (data) => heard.push(String(data)));
+  return { ...moving, successor: new WebSocketServer({ noServer: true, ...options }), heard };
+}
+
 async function frozen(ws: WebSocket): Promise<FrozenWebSocket> {
   const result = await freezeWebSocket(ws, { timeout: 2_000 });
   if ('refused' in result) throw new Error(`refused: ${result.refused}`);
@@ -97,9 +106,7 @@ describe('the ws internals a WebSocket move relies on', () => {
   });
 
   it('rebuild: a thawed WebSocket with deflate (no context takeover) reads what crossed and goes on', async () => {
-    const options = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } };
-    const { server, client } = await pair(options, { perMessageDeflate: true });
-    const successor = new WebSocketServer({ noServer: true, ...options });
+    const { server, client, successor } = await movablePair();
     const moved = await frozen(server);
     client.send('crossing');
     const ws = thawWebSocket(moved.handle, moved.description, { server: successor }) as WebSocket;
@@ -116,11 +123,7 @@ describe('the ws internals a WebSocket move relies on', () => {
   });
 
   it('messages sent while it waits for its boundary are held: they travel in the description, the successor sends them first', async () => {
-    const options = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } };
-    const { server, client } = await pair(options, { perMessageDeflate: true });
-    const successor = new WebSocketServer({ noServer: true, ...options });
-    const heard: string[] = [];
-    client.on('message', (data) => heard.push(String(data)));
+    const { server, successor, heard } = await movablePair();
     server.send('part-1 ', { fin: false });
     const freezing = freezeWebSocket(server, { timeout: 2_000 });
     // The message this sender began ends on it; what comes after waits for the move.
@@ -145,11 +148,7 @@ describe('the ws internals a WebSocket move relies on', () => {
   });
 
   it('a message the application begins while nothing is held ends on the same sender: it is never split', async () => {
-    const options = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } };
-    const { server, client } = await pair(options, { perMessageDeflate: true });
-    const successor = new WebSocketServer({ noServer: true, ...options });
-    const heard: string[] = [];
-    client.on('message', (data) => heard.push(String(data)));
+    const { server, successor, heard } = await movablePair();
     // Being compressed (asynchronously): the sender is busy, the move waits.
     server.send('busy');
     const freezing = freezeWebSocket(server, { timeout: 2_000 });
