@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { getJson } from './client.js';
+import { pause } from './cluster.js';
 
 // Clients whose visit counters live in a slot's memory (the fixtures' GET /visit answers
 // `{ count, pid }`): each checks that its count goes up by exactly one, request after request,
@@ -14,10 +15,11 @@ export interface VisitLoad {
 }
 
 /**
- * One loop per address, each visiting back to back and checking that its counter goes up by one; half
- * the loops keep their connection alive between visits, half open a fresh one each time.
+ * One loop per address, each checking that its counter goes up by one; half the loops keep their
+ * connection alive between visits, half open a fresh one each time. Back to back, or one visit every
+ * `everyMs` per loop (a load the test process itself can keep up with beside other clients).
  */
-export function startVisits(port: number, clients: string[]): VisitLoad {
+export function startVisits(port: number, clients: string[], { everyMs = 0 }: { everyMs?: number } = {}): VisitLoad {
   let isRunning = true;
   let answered = 0;
   const errors: string[] = [];
@@ -41,6 +43,7 @@ export function startVisits(port: number, clients: string[]): VisitLoad {
       } catch (error) {
         errors.push(`${address}: ${(error as Error).message}`);
       }
+      if (everyMs > 0) await pause(everyMs);
     }
     if (agent !== false) agent.destroy();
   });
