@@ -64,6 +64,8 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
       handover.moves.useChannel(decoded.message.payload.role, handle, decoded.message.payload.maxBytes);
     } else if (decoded.message.type === 'sticky:handoverSocket') {
       handover.receiveSocket(decoded.message.payload, handle);
+    } else if (decoded.message.type === 'sticky:handoverUnsent') {
+      handover.moves.forgo(decoded.message.payload.count);
     } else if (decoded.message.type === 'sticky:handoverBegin') handover.begin(decoded.message.payload.timeout);
     else if (decoded.message.type === 'sticky:startEmpty') handover.startEmpty(decoded.message.payload.reason);
     else if (decoded.message.type === 'sticky:close') {

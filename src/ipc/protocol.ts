@@ -97,6 +97,11 @@ export interface RuntimeMessageMap {
     client?: string;
     clientPort?: number;
   };
+  /**
+   * worker → worker through the primary, during a handover: `count` connections of those the slot
+   * state's frame announced did not go (their send failed); the successor stops waiting for them.
+   */
+  'sticky:handoverUnsent': { count: number };
   /** worker → primary: the slot state was adopted (or not, and why), and `sockets` moved connections; route me now. */
   'sticky:adopted': { isAdopted: boolean; reason?: EmptyStartReason; bytes: number; sockets?: number };
 }
@@ -251,6 +256,10 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const { role, maxBytes } = payload;
       if ((role !== 'give' && role !== 'take') || !isTotal(maxBytes)) return undefined;
       return { type, payload: { role, maxBytes } };
+    }
+    case 'sticky:handoverUnsent': {
+      const { count } = payload;
+      return isTotal(count) && count > 0 ? { type, payload: { count } } : undefined;
     }
     case 'sticky:handoverBegin': {
       const { timeout } = payload;

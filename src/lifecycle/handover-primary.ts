@@ -114,10 +114,22 @@ export function forwardMovedSocket(
   from.relayedSockets++;
   to.worker.send(encodeMessage('sticky:handoverSocket', payload), handle as never, (error: Error | null) => {
     const closable = handle as { close?: () => void };
-    // Sent: the successor holds its own copy. Not sent: the connection is lost either way.
+    // Sent: the successor holds its own copy. Not sent: the connection is lost either way, and the
+    // successor stops waiting for it.
     if (error === null || typeof closable.close === 'function') closable.close?.();
+    if (error !== null) forwardUnsent(from, { count: 1 });
   });
   return true;
+}
+
+/**
+ * Connections the state's frame announced that will not come (a retiring worker's send failed, or
+ * this primary's forward did): the successor learns it instead of waiting for its deadline.
+ */
+export function forwardUnsent(from: Tracked, payload: RuntimeMessageMap['sticky:handoverUnsent']): void {
+  const to = from.handoverTarget;
+  if (to === undefined || !to.worker.isConnected()) return;
+  to.worker.send(encodeMessage('sticky:handoverUnsent', payload), ignoreSendError);
 }
 
 /**

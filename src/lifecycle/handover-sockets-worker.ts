@@ -49,6 +49,10 @@ interface WsMover {
   hooks: WebSocketHandover<EventEmitter, unknown>;
 }
 
+const ignoreClosedChannel = (): void => {
+  // The primary is gone: there is no successor to tell either.
+};
+
 type SocketMessage = RuntimeMessageMap['sticky:handoverSocket'];
 
 /** A connection on its way to the successor: what happens to this worker's copy once it is sent, or not. */
@@ -95,6 +99,7 @@ export class SocketMoves {
   readonly #pending: Arrival[] = [];
   #isOpen = false;
   #received = 0;
+  #forgone = 0;
   /** The move channel broke: what was still on it will not come. */
   #isChannelBroken = false;
   #expected: { count: number; reached: Deferred<void> } | undefined;
@@ -241,6 +246,9 @@ export class SocketMoves {
       await this.#sends;
       this.counts.sent += this.#sent;
       const failed = this.#queued - this.#sent;
+      // The state's frame announced them: the successor would wait for them until its deadline.
+      const unsent = encodeMessage('sticky:handoverUnsent', { count: failed });
+      if (failed > 0) process.send?.(unsent, undefined, {}, ignoreClosedChannel);
       const direct = this.#sentDirect;
       this.#log?.info({ sent: this.#sent, direct, webSockets, refused: clients.length - webSockets, failed },
         'connections handed over');
@@ -282,18 +290,32 @@ export class SocketMoves {
   /** The successor's side: a moved connection arrived (the primary forwarded it). */
   receive(payload: SocketMessage, handle: unknown): void {
     this.#take(payload, handle);
-    this.#received++;
-    if (this.#expected !== undefined && this.#received >= this.#expected.count) this.#expected.reached.resolve();
+    this.#arrived(1);
+  }
+
+  /** `sticky:handoverUnsent`: `count` of the connections announced will not come (their sends failed). */
+  forgo(count: number): void {
+    this.#forgone += count;
+    this.#arrived(count);
+  }
+
+  /** Of the connections announced, how many will not come. */
+  get forgone(): number {
+    return this.#forgone;
   }
 
   /** A moved connection that arrived unusable counts as arrived; a broken move channel ends the wait for them. */
   #lost(reason: string, isBroken: boolean): void {
     this.#fail(undefined, undefined, reason);
-    if (isBroken) this.#isChannelBroken = true;
-    else this.#received++;
-    if (this.#expected !== undefined && (isBroken || this.#received >= this.#expected.count)) {
-      this.#expected.reached.resolve();
-    }
+    if (isBroken) {
+      this.#isChannelBroken = true;
+      this.#expected?.reached.resolve();
+    } else this.#arrived(1);
+  }
+
+  #arrived(count: number): void {
+    this.#received += count;
+    if (this.#expected !== undefined && this.#received >= this.#expected.count) this.#expected.reached.resolve();
   }
 
   /** Moved connections that arrived here so far, and how many the predecessor said it moves. */

@@ -239,9 +239,9 @@ export class WorkerHandover {
     // The connections the predecessor moves come through the primary: the slot is routed here once
     // they all arrived (the primary's deadline bounds the wait), so that nothing else is sent on this
     // worker's channel meanwhile. Each one waited, paused, for the state to be adopted.
-    const sockets = header.sockets ?? 0;
-    await this.moves.received(sockets, MAX_SOCKET_WAIT_MS);
+    await this.moves.received(header.sockets ?? 0, MAX_SOCKET_WAIT_MS);
     await this.moves.open();
+    const sockets = Math.max(0, (header.sockets ?? 0) - this.moves.forgone);
     if (typeof result === 'string') {
       this.#settleEmpty(result, true, sockets);
       return;

@@ -13,7 +13,7 @@ import { SlotOwner } from './slot-owner-primary.js';
 import { Watchdog } from './watchdog-primary.js';
 import { WorkerChannels } from './worker-channel-primary.js';
 import { decideServerClose, needsSuccessor } from './server-close.js';
-import { forwardMovedSocket, startEmpty } from './handover-primary.js';
+import { forwardMovedSocket, forwardUnsent, startEmpty } from './handover-primary.js';
 
 export type {
   SlotState, SupervisorEvents, UpstreamReuseInfo, WorkerExitInfo, WorkerInfo, WorkerTimeoutInfo,
@@ -171,7 +171,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     // First, before the application can add listeners of its own to the worker (see WorkerChannels.watch).
     this.channels.watch(worker, (message, handle) => {
       if (message?.type === 'sticky:handoverSocket') return forwardMovedSocket(tracked, message.payload, handle);
-      this.#onMessage(tracked, message);
+      if (message?.type === 'sticky:handoverUnsent') forwardUnsent(tracked, message.payload);
+      else this.#onMessage(tracked, message);
       return false;
     });
     this.#log.debug({ slot, workerId: worker.id, workerPid: worker.process.pid }, 'worker forked');

@@ -47,6 +47,26 @@ describe.skipIf(!onLinux)('WebSockets in a rolling restart', () => {
     expect(handovers.reduce((sum, handover) => sum + handover.relayed, 0)).toBe(20);
   }, 120_000);
 
+  it('a connection whose move fails is not waited for: the successor adopts the state and is routed at once', async () => {
+    // The state hook closes one WebSocket's connection under it: its send fails after the state's frame
+    // announced it. A handoverTimeout far longer than the test: waiting for it would fail the test.
+    const options = JSON.stringify({ handoverTimeout: 60_000, slotWaitTimeout: 90_000 });
+    const cluster = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '1', BREAK_MOVE: '1', OPTIONS: options } });
+    const clients = await openClients(cluster.port, 5, false);
+    await heardFromAny(clients, await workerPids(cluster), 2, 30_000);
+    expect((await reloadCluster(cluster, 30_000)).ok).toBe(true);
+    const [handover] = cluster.all('handover');
+    expect(handover).toMatchObject({ isAdopted: true, sockets: 4 });
+    expect(handover?.reason).toBeUndefined();
+    const pids = await workerPids(cluster);
+    const survivors = await until(() => {
+      const open = clients.filter((client) => client.closes.length === 0);
+      return open.length === 4 && clients.some((client) => client.closes.length === 1) && open;
+    }, { timeout: 10_000, what: 'one connection closed, four open' });
+    await heardFromAny(survivors, pids, 2, 30_000);
+    for (const client of clients) clearInterval(client.timer);
+  }, 120_000);
+
   it('moves deflate without context takeover; with context takeover they close with 1001, as without a handover', async () => {
     const moving = await spawnCluster('handover-ws-app.mjs', { env: { WORKERS: '2', DEFLATE: 'nocontext' } });
     const clients = await openClients(moving.port, 20, true);
