@@ -16,10 +16,12 @@
 // per target, then rounds of short windows that visit every target once, in an order rotated by one
 // each round. Short interleaved windows make load from other processes on the machine fall on all
 // targets alike. Medians over rounds; the storms afterwards start fresh process trees per round.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chooseLoadgen, startTarget, loopbackAddresses } from './lib/processes.mjs';
 import { useDistSnapshot } from './lib/dist-snapshot.mjs';
+import { modelRate, primaryBoundFrom, scalingSvg } from './lib/scaling-model.mjs';
 import { foreignCores, readBusy, readListenOverflows, stolenCores, waitForQuiet } from './lib/machine-load.mjs';
 import {
   commandLine, describeMachine, formatNumber, formatRatio, median, resultsPath, sourceRevision, table, today, writeSection,
@@ -319,7 +321,7 @@ function verdict({ ratio, low, high }, threshold) {
     : `${text} (per-round ratios, middle half: ${low.toFixed(2)}–${high.toFixed(2)})`;
 }
 
-function summarySection(results, startedAt, minutes) {
+function summarySection(results, startedAt, minutes, out) {
   const has = (name) => (results[name] ?? []).length > 0;
   const closeRate = (run) => run.close.rate;
   const keepRate = (run) => run.keepAlive.rate;
@@ -469,7 +471,44 @@ function summarySection(results, startedAt, minutes) {
     'less CPU per connection anywhere (primary, workers or generator) wins, and one that needs more processes to',
     'be busy at once loses. The CPU table above is the fairer view of cost; the ratios are what this machine',
     'delivers. On a machine with spare cores for the primary the new-connection figures would differ.',
+    '',
+    scalingSection(results, out),
   ].join('\n');
+}
+
+/** The model's figures for 2, 16 and 64 cores from the measured new-connection CPU; writes the chart beside `out`. */
+function scalingSection(results, out) {
+  const series = settings.targets.filter((name) => (results[name] ?? []).length > 0).map((name) => ({
+    label: LABELS[name],
+    primaryMicros: medianOf(results[name], (r) => r.close.primaryMicros),
+    workersMicros: medianOf(results[name], (r) => r.close.workerMicros),
+  }));
+  const chart = join(dirname(out), 'scaling.svg');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(chart, scalingSvg(series, { measuredCores: describeMachineCores() }));
+  const bound = (s) => {
+    const from = primaryBoundFrom(s);
+    return from === Infinity ? 'never' : `${formatNumber(from, 1)} cores`;
+  };
+  const rows = series.map((s) => [
+    s.label, formatNumber(s.primaryMicros, 1), formatNumber(s.workersMicros, 1),
+    ...[2, 16, 64].map((cores) => formatNumber(modelRate(s, cores))), bound(s),
+  ]);
+  return [
+    '### Scaling with cores (a model from the CPU above)',
+    '',
+    'Not measured on more cores: new connections/s each target would take, from its median CPU per new',
+    'connection here. The primary is one thread (at most 1 s / its µs per connection); everything else shares',
+    `the cores (cores × 1 s / (primary + workers) µs). Left out: the kernel's time outside the target's processes,`,
+    'the load generator, contention in the kernel and workers ≠ cores; so the 2-core figure is above what was',
+    `measured here, and the curves compare designs rather than promise rates. Chart: [${chart.split('/').at(-1)}](${chart.split('/').at(-1)}).`,
+    '',
+    table(['target', 'primary µs', 'workers µs', '2 cores', '16 cores', '64 cores', 'primary limits from'], rows),
+  ].join('\n');
+}
+
+function describeMachineCores() {
+  return Number(describeMachine().match(/^(\d+) CPU/)?.[1] ?? 2);
 }
 
 function stormSection(results, startedAt) {
@@ -554,7 +593,7 @@ async function main() {
   try {
     if (settings.rounds > 0 && settings.targets.length > 0) {
       const results = await runComparison(loadgens);
-      writeSection(out, 'summary', summarySection(results, startedAt, (performance.now() - started) / 60_000));
+      writeSection(out, 'summary', summarySection(results, startedAt, (performance.now() - started) / 60_000, out));
     }
     if (settings.stormRounds > 0 && settings.stormTargets.length > 0 && settings.stormSizes.length > 0) {
       const storms = await runStorms(loadgens[0]);
