@@ -68,6 +68,7 @@ const LABELS = {
   header: 'sticky-runtime, header mode',
   proxy: 'sticky-runtime, PROXY protocol v1',
   'proxy-v2': 'sticky-runtime, PROXY protocol v2',
+  'fd-pass': 'experiment: native fd passing, no ACK',
 };
 // What starts each connection or request, per target: PROXY targets get a PROXY header naming the source
 // address instead of X-Forwarded-For (a target that does not expect it would take it for a bad request).
