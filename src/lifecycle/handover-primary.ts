@@ -76,8 +76,16 @@ export async function handOver(
   const { maxBytes } = limits;
   // The retiring worker's moved connections go to this successor (see forwardMovedSocket).
   from.handoverTarget = to;
-  to.worker.send(encodeMessage('sticky:handoverChannel', { role: 'take', maxBytes }), take, ignoreSendError);
-  from.worker.send(encodeMessage('sticky:handoverChannel', { role: 'give', maxBytes }), give, ignoreSendError);
+  // Node closes a sent socket in the primary; one it could not send (its worker is gone) is closed
+  // here, so the other end sees the channel close (a successor whose predecessor crashed starts empty
+  // at once, for `predecessorGone`, instead of at `handoverTimeout`).
+  const sendEnd = (tracked: Tracked, role: 'give' | 'take', end: Socket): void => {
+    tracked.worker.send(encodeMessage('sticky:handoverChannel', { role, maxBytes }), end, (error: Error | null) => {
+      if (error !== null) end.destroy();
+    });
+  };
+  sendEnd(to, 'take', take);
+  sendEnd(from, 'give', give);
   openMoveChannel(from, to, maxBytes);
   const startedAt = performance.now();
   // After the last connection already on its way to the retiring worker (see WorkerLink.recall).

@@ -1,4 +1,4 @@
-// When to restart a crashed slot: a pure function of the slot's crash history and the clock.
+// When to restart a crashed slot: pure functions of the slot's crash history, the clock and its workers.
 
 export interface RespawnPolicy {
   /** Delay before the second restart in a row of short-lived workers; doubles after each. */
@@ -45,4 +45,23 @@ export function decideRespawn(
   const raw = Math.min(policy.maxDelay, policy.baseDelay * 2 ** (streak - 2));
   const spread = raw * policy.jitter * (2 * random() - 1);
   return { action: 'respawn', delay: Math.max(0, Math.round(raw + spread)), history: next };
+}
+
+/** What the supervisor knows of another worker of a slot whose worker just crashed. */
+export interface SuccessorFacts {
+  /** Forked by a planned replacement (rolling restart, recycle, closed server) for this slot. */
+  readonly isSuccessor: boolean;
+  /** Asked to go, or given up on (timed out, channel closed). */
+  readonly isRetiring: boolean;
+  /** It exited or did not start (exited, fork failed, `readyTimeout`). */
+  readonly hasFailed: boolean;
+}
+
+/**
+ * Whether that worker takes the slot over, so the crash needs no respawn: a planned successor still
+ * on its way (starting, or ready and adopting the state). A respawn beside it would give the slot a
+ * second new process, one of which the replacement would have to end again.
+ */
+export function takesSlotOver(facts: SuccessorFacts): boolean {
+  return facts.isSuccessor && !facts.isRetiring && !facts.hasFailed;
 }

@@ -4,7 +4,7 @@ import { encodeWorkerEnv, type ResolvedListenOptions } from '../options/index.js
 import { encodeMessage, type RuntimeMessage, type RuntimeMessageMap } from '../ipc/index.js';
 import type { SlotTable } from '../sticky/index.js';
 import { TypedEmitter } from '../internal/typed-emitter.js';
-import { decideRespawn, type RespawnPolicy } from './respawn-policy.js';
+import { decideRespawn, takesSlotOver, type RespawnPolicy } from './respawn-policy.js';
 import {
   UPSTREAM_REUSE_HINT, respawnLimitError, workerTimeoutError, type SlotState, type SupervisorEvents, type WorkerInfo,
 } from './supervisor-events.js';
@@ -261,6 +261,31 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
     if (!view.isProvisional) this.#scheduleRespawn(slot, uptime);
   }
 
+  /**
+   * The slot's planned successor (a rolling restart's, a recycle's, a closed server's) while it starts
+   * or takes the state over: forked, not installed yet, not given up on.
+   */
+  #startingSuccessor(slot: number): Tracked | undefined {
+    const current = this.current(slot);
+    for (const tracked of this.#tracked.values()) {
+      if (tracked.slot !== slot || tracked === current) continue;
+      const facts = { isSuccessor: tracked.isSuccessor, isRetiring: tracked.isRetiring || tracked.isGivenUp,
+        hasFailed: tracked.startFailure !== undefined || tracked.exitCode !== undefined };
+      if (takesSlotOver(facts)) return tracked;
+    }
+    return undefined;
+  }
+
+  /**
+   * A replacement did not start after the slot's worker crashed (the crash left the slot to it): the
+   * vacant slot gets a worker through the respawn policy, as after the crash.
+   */
+  respawnVacant(slot: number, uptime: number): void {
+    const view = this.slots.view(slot);
+    if (this.isStopping || view === undefined || view.isProvisional || view.state !== 'vacant') return;
+    this.#scheduleRespawn(slot, uptime);
+  }
+
   #onReady(tracked: Tracked): void {
     if (this.isStopping || !tracked.markReady()) return;
     // A worker that is no planned replacement's successor starts without slot state.
@@ -401,6 +426,12 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> {
   #scheduleRespawn(slot: number, uptime: number): void {
     const history = this.slots.view(slot)?.history;
     if (history === undefined) return;
+    const successor = this.#startingSuccessor(slot);
+    if (successor !== undefined) {
+      // A rolling restart's replacement is on its way: it takes the slot, or the topology respawns it.
+      this.#log.info({ slot, newWorkerId: successor.worker.id }, 'slot left to its successor: no respawn');
+      return;
+    }
     const decision = decideRespawn(history, uptime, performance.now(), this.#policy);
     const respawn = (): void => {
       this.restarts++;

@@ -232,6 +232,8 @@ export class Topology extends TypedEmitter<TopologyEvents> {
       // shutdown retires it (its exit hooks run); otherwise it is killed.
       if (replacement.exitCode === undefined && !this.#supervisor.isStopping) this.#supervisor.kill(replacement);
       await replacement.exited;
+      // An old worker that crashed meanwhile left the slot to this replacement: the slot respawns now.
+      this.#supervisor.respawnVacant(slot, old === undefined ? 0 : performance.now() - old.forkedAt);
       const reason = REASONS[replacement.startFailure ?? 'shutdown'] ?? 'unknown';
       return { slot, status: 'failed', oldWorkerId: old?.worker.id, newWorkerId: replacement.worker.id, reason };
     }

@@ -113,11 +113,18 @@ describe.skipIf(!onLinux)('lifecycle failures', () => {
     await started;
     // Slot 0's replacement is starting now: its old worker crashes meanwhile.
     process.kill(first.pid as number, 'SIGKILL');
-    expect(await reloaded).toMatchObject({ ok: true });
+    const answer = await reloaded;
+    expect(answer).toMatchObject({ ok: true });
+    // The crash left the slot to its replacement, already on its way: no respawn forked a second process.
+    expect(cluster.all('respawnScheduled')).toEqual([]);
+    const successor = answer.report?.slots[0]?.newWorkerId;
     const after = await stats(cluster);
     expect(after.workers).toBe(3);
+    expect(after.slots[0]).toMatchObject({ state: 'ready', workerId: successor });
     const { pids } = await cluster.ask('pids');
     expect(pids.sort()).toEqual(after.slots.map((slot) => slot.pid).sort());
+    const exits = cluster.all('workerExit', (message) => message.slot === 0);
+    expect(exits.map((exit) => [exit.pid, exit.expected])).toEqual([[first.pid, false]]);
   });
 
   it.each(['ip', 'proxyHeader'])('%s mode: sockets sent to a worker that dies before acknowledging them go to its replacement', async (mode) => {

@@ -203,6 +203,29 @@ describe.skipIf(!onLinux)('slot state handover', () => {
     expect(cluster.output()).toContain('slot state too large to hand over');
   });
 
+  it('the old worker crashes while it hands over: the reload goes on, its successor starts empty (predecessorGone) and is the one worker of the slot', async () => {
+    // The hook and the deadline both outlast the test's wait: only the crash itself can end the handover.
+    const options = JSON.stringify({ handoverTimeout: 60_000 });
+    const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, HOOK_DELAY: '60000' } });
+    const [client] = addresses(1) as [string];
+    const { pid: oldPid } = (await visitAll(cluster.port, [client], 2)).get(client) as Visit;
+    const reloaded = cluster.next('reloaded', { timeout: 30_000 });
+    cluster.child.send({ type: 'reload' });
+    // The handover began: the old worker, ready, no longer gets the slot's new clients.
+    await until(async () => (await statsOf(cluster)).slots[0]?.state === 'withdrawn', { what: 'the slot is withdrawn' });
+    process.kill(oldPid, 'SIGKILL');
+    const answer = await reloaded;
+    expect(answer).toMatchObject({ ok: true });
+    const successor = answer.report?.slots[0]?.newWorkerId;
+    expect(cluster.all('handover')).toMatchObject([{ toWorkerId: successor, isAdopted: false, reason: 'predecessorGone' }]);
+    // No respawn beside the successor: the old worker's crash is the slot's only exit, and one worker followed it.
+    expect(cluster.all('workerExit').map((exit) => [exit.pid, exit.expected])).toEqual([[oldPid, false]]);
+    const [slot] = (await statsOf(cluster)).slots;
+    expect(slot).toMatchObject({ state: 'ready', workerId: successor, generation: 1 });
+    const next = await visit(cluster.port, client);
+    expect(next).toMatchObject({ pid: slot?.pid, count: 1, adopted: { isAdopted: false, reason: 'predecessorGone' } });
+  });
+
   it('a handover hook slower than handoverTimeout: the successor is routed at the deadline and starts empty', async () => {
     const options = JSON.stringify({ handoverTimeout: 400 });
     const cluster = await spawnCluster('handover-app.mjs', { env: { WORKERS: '1', OPTIONS: options, HOOK_DELAY: '60000' } });

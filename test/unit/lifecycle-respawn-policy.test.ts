@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_HISTORY, decideRespawn, type CrashHistory, type RespawnPolicy } from '../../src/lifecycle/respawn-policy.js';
+import {
+  EMPTY_HISTORY, decideRespawn, takesSlotOver, type CrashHistory, type RespawnPolicy,
+} from '../../src/lifecycle/respawn-policy.js';
 
 const policy: RespawnPolicy = {
   baseDelay: 100, maxDelay: 1_000, jitter: 0.2, minUptime: 5_000, maxRestarts: 100, restartWindow: 60_000,
@@ -120,5 +122,19 @@ describe('decideRespawn', () => {
     decideRespawn(history, SHORT, 3, policy, noJitter);
     expect(history).toEqual({ crashes: [1, 2], streak: 2 });
     expect(EMPTY_HISTORY).toEqual({ crashes: [], streak: 0 });
+  });
+});
+
+describe('takesSlotOver', () => {
+  const starting = { isSuccessor: true, isRetiring: false, hasFailed: false };
+
+  it('a planned successor on its way takes the crashed slot over: no respawn beside it', () => {
+    expect(takesSlotOver(starting)).toBe(true);
+  });
+
+  it('a worker that is no planned successor, is retiring, or did not start leaves the slot to the respawn policy', () => {
+    expect(takesSlotOver({ ...starting, isSuccessor: false })).toBe(false);
+    expect(takesSlotOver({ ...starting, isRetiring: true })).toBe(false);
+    expect(takesSlotOver({ ...starting, hasFailed: true })).toBe(false);
   });
 });
