@@ -2,6 +2,8 @@ import { decodeFamilies, type MetricFamily, type WorkerFiguresReport } from '../
 
 // The runtime's own IPC messages, defined once. Every message we send is an envelope
 // `{ __sticky: 1, v, type, payload }`; anything without the tag belongs to the application.
+// Past 250 lines on purpose: every message's shape and its decoder (what a peer may send) sit here
+// together, so a new message cannot get a type without a check.
 
 export const TAG = '__sticky';
 export const PROTOCOL_VERSION = 1;
