@@ -5,7 +5,7 @@ import {
   type ListenOptions, type ResolvedListenOptions, type WorkerLifecycle,
 } from './options/index.js';
 import { ErrorCode, StickyError } from './errors.js';
-import { decodeMessage, encodeMessage, workerBus } from './ipc/index.js';
+import { decodeMessage, encodeMessage, tellPrimary, workerBus } from './ipc/index.js';
 import {
   HopWorker, KernelWorker, formatSessionId, keyRuleOf, listenForHandoffs, watchUpstreamReuse,
 } from './sticky/index.js';
@@ -17,9 +17,6 @@ import { startWorkerFigures } from './ops/index.js';
 // answers only its own messages), readiness, and the primary's control messages.
 
 const PONG = Object.freeze(encodeMessage('sticky:pong', Object.freeze({})));
-const ignoreClosedChannel = (): void => {
-  // The primary closed the channel (it is shutting down or gave up on this worker): nobody to answer.
-};
 
 export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenOptions>): void {
   const { server } = app;
@@ -37,11 +34,9 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
   // Header and custom modes: a proxy that reuses one connection for several clients is reported.
   const rule = keyRuleOf(options.generatePrehashArray);
   const flushUpstreamReuse = rule === undefined ? undefined : watchUpstreamReuse(server, rule, (counts) => {
-    process.send?.(encodeMessage('sticky:upstreamReuse', counts), undefined, {}, ignoreClosedChannel);
+    tellPrimary(encodeMessage('sticky:upstreamReuse', counts));
   });
-  const send = (message: object): void => {
-    process.send?.(message, undefined, {}, ignoreClosedChannel);
-  };
+  const send = tellPrimary;
   const figures = startWorkerFigures(server, { ...inheritedOptions(), registry: options.metricsRegistry, log }, {
     report: (report) => send(encodeMessage('sticky:figures', report)),
     answer: (id, families) => send(encodeMessage('sticky:metrics', { id, families })),
@@ -55,7 +50,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     const decoded = decodeMessage(message);
     if (decoded.kind === 'version') log.warn({ version: decoded.version }, 'protocol version mismatch');
     else if (decoded.kind !== 'message' || kernel.receive(decoded.message, handle)) return;
-    else if (decoded.message.type === 'sticky:ping') process.send?.(PONG, undefined, {}, ignoreClosedChannel);
+    else if (decoded.message.type === 'sticky:ping') tellPrimary(PONG);
     else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
     else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
     else if (decoded.message.type === 'sticky:handoverChannel') {

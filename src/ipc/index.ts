@@ -13,3 +13,4 @@ export type {
   RequestOf, ResponseOf, BusRoutingKey, WorkerTarget, BusSender, RequestOptions, MessageListener, Responder, BusStats,
 } from './bus-types.js';
 export { FIGURE_LIMITS } from './protocol.js';
+export { tellPrimary } from './tell-primary-worker.js';

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { deserialize, serialize } from 'node:v8';
 import type { Logger } from '../logger.js';
-import { encodeMessage, type RuntimeMessageMap } from '../ipc/index.js';
+import { encodeMessage, tellPrimary, type RuntimeMessageMap } from '../ipc/index.js';
 import { deferred, settlesWithin, type Deferred } from '../internal/deadline.js';
 import {
   adoptSocket, freezeWebSocket, loadFdPassing, reportedClientOf, thawWebSocket, type FrozenWebSocket,
@@ -48,10 +48,6 @@ interface WsMover {
   server: WebSocketServerOf<EventEmitter>;
   hooks: WebSocketHandover<EventEmitter, unknown>;
 }
-
-const ignoreClosedChannel = (): void => {
-  // The primary is gone: there is no successor to tell either.
-};
 
 type SocketMessage = RuntimeMessageMap['sticky:handoverSocket'];
 
@@ -247,8 +243,7 @@ export class SocketMoves {
       this.counts.sent += this.#sent;
       const failed = this.#queued - this.#sent;
       // The state's frame announced them: the successor would wait for them until its deadline.
-      const unsent = encodeMessage('sticky:handoverUnsent', { count: failed });
-      if (failed > 0) process.send?.(unsent, undefined, {}, ignoreClosedChannel);
+      if (failed > 0) tellPrimary(encodeMessage('sticky:handoverUnsent', { count: failed }));
       const direct = this.#sentDirect;
       this.#log?.info({ sent: this.#sent, direct, webSockets, refused: clients.length - webSockets, failed },
         'connections handed over');

@@ -3,7 +3,7 @@ import { Socket, type Server } from 'node:net';
 import { deserialize, serialize } from 'node:v8';
 import type { Logger } from '../logger.js';
 import { ErrorCode, StickyError } from '../errors.js';
-import { encodeMessage, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
+import { encodeMessage, tellPrimary, type EmptyStartReason, type RuntimeMessageMap } from '../ipc/index.js';
 import { inheritedOptions } from '../options/index.js';
 import { deferred } from '../internal/deadline.js';
 import { STATE_PROTOCOL, encodeStateHeader, readStateHeader, type StateHeader } from '../internal/state-frame.js';
@@ -60,10 +60,6 @@ const MIN_FRAME_WAIT_MS = 250;
 /** Reasons not worth a line in the log: nothing was lost. */
 const QUIET_REASONS: ReadonlySet<EmptyStartReason> = new Set(['firstStart', 'noHandover']);
 
-const ignoreClosedChannel = (): void => {
-  // The primary is gone: nobody to tell.
-};
-
 export class WorkerHandover {
   #give: { hook: () => unknown; version: string | undefined } | undefined;
   readonly #adoptHooks: AdoptHook[] = [];
@@ -112,7 +108,7 @@ export class WorkerHandover {
   #offer(): void {
     if (this.#isOffered) return;
     this.#isOffered = true;
-    process.send?.(encodeMessage('sticky:handoverOffer', {}), undefined, {}, ignoreClosedChannel);
+    tellPrimary(encodeMessage('sticky:handoverOffer', {}));
   }
 
   /** `sticky:handoverSocket`: a connection moved here from the predecessor. */
@@ -250,8 +246,7 @@ export class WorkerHandover {
     this.#isSettled = true;
     this.#result.resolve(result);
     this.#log?.info({ bytes: result.bytes, sockets }, 'slot state adopted');
-    process.send?.(encodeMessage('sticky:adopted', { isAdopted: true, bytes: result.bytes, sockets }), undefined, {},
-      ignoreClosedChannel);
+    tellPrimary(encodeMessage('sticky:adopted', { isAdopted: true, bytes: result.bytes, sockets }));
   }
 
   /** Runs the application's adopt hooks on the state; the adopted state, or why it was not. */
@@ -287,8 +282,7 @@ export class WorkerHandover {
       this.#log?.[reason === 'crashed' ? 'info' : 'warn']({ reason }, 'starting without slot state');
     }
     if (shouldReport) {
-      process.send?.(encodeMessage('sticky:adopted', { isAdopted: false, reason, bytes: 0, sockets }), undefined, {},
-        ignoreClosedChannel);
+      tellPrimary(encodeMessage('sticky:adopted', { isAdopted: false, reason, bytes: 0, sockets }));
     }
   }
 }

@@ -35,7 +35,6 @@ export interface WebSocketDescription {
   sends?: HeldSend[];
 }
 
-
 /** A WebSocket stopped at a frame boundary, ready to be sent to another process. */
 export interface FrozenWebSocket {
   /**
