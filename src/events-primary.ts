@@ -1,13 +1,29 @@
+import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
 import { LogLimits } from './internal/log-limit.js';
-import type { Balancer } from './sticky/index.js';
-import type { Supervisor, Topology } from './lifecycle/index.js';
+import type { Balancer, GroupWatchEvents } from './sticky/index.js';
+import type {
+  ShutdownReason, ShutdownResult, Supervisor, SupervisorEvents, Topology, TopologyEvents,
+} from './lifecycle/index.js';
 import type { FigureBook } from './ops/index.js';
-import type { PrimaryEvents } from './primary.js';
 
 // What the primary does with its components' events: passes the public ones on, replaces a worker
 // that asked to be recycled or closed its server, counts and (at most every 5 s a worker) logs upstream
 // reuse, and forgets an exited worker's figures.
+
+/** A shutdown began, for `reason`. */
+export interface ShutdownStartInfo { reason: ShutdownReason; waitForConnections: boolean }
+
+/**
+ * Events of a primary, by name. `foreignListener` (kernel steering): a socket of another process
+ * listens on the public port; `foreignListenerGone`: only the cluster's own sockets listen there again.
+ */
+export interface PrimaryEvents
+  extends Omit<SupervisorEvents, 'figures' | 'workerMetrics'>, TopologyEvents, GroupWatchEvents {
+  listening: AddressInfo;
+  shutdownStart: ShutdownStartInfo;
+  shutdownEnd: ShutdownResult;
+}
 
 export interface EventSources {
   supervisor: Supervisor;

@@ -4,42 +4,32 @@ import type { Logger } from './logger.js';
 import {
   checkWorkerCount, normalizeListenOptions, type ListenOptions, type ResolvedListenOptions,
 } from './options/index.js';
-import { ErrorCode, StickyError, isStickyError } from './errors.js';
+import { ErrorCode, StickyError } from './errors.js';
 import { TypedEmitter } from './internal/typed-emitter.js';
 import { waitUntil } from './internal/deadline.js';
-import { Balancer, type GroupWatchEvents } from './sticky/index.js';
+import { Balancer } from './sticky/index.js';
 import type { PrimaryBus, PrimaryBusControl, BusSchema } from './ipc/index.js';
 import {
-  PrimaryShutdown, Supervisor, Topology, exitAfterShutdown, exitCodeOf, installShutdownSignals, transition,
-  type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult, type SupervisorEvents,
-  type TopologyEvents,
+  PrimaryShutdown, Supervisor, Topology, closingError, exitAfterShutdown, exitCodeOf, installShutdownSignals,
+  isClosing, transition, type LifecycleState, type ReloadReport, type ShutdownReason, type ShutdownResult,
 } from './lifecycle/index.js';
-import { FigureBook, MetricsServer, WorkerScrapes } from './ops/index.js';
+import type { MetricsServer } from './ops/index.js';
 import { createPrimaryBus } from './bus-directory-primary.js';
-import { collectStats, metricsSourceOf, type PrimaryStats, type StatsSources } from './stats-primary.js';
-import { forwardPrimaryEvents } from './events-primary.js';
+import { collectStats, openStats, type PrimaryStats, type StatsSources } from './stats-primary.js';
+import { forwardPrimaryEvents, type PrimaryEvents } from './events-primary.js';
+import { bindPorts } from './bind-ports-primary.js';
 
-// Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle). Past 250
-// lines because the handle's public methods, with their documented errors, live on the one class.
+export type { PrimaryEvents, ShutdownStartInfo } from './events-primary.js';
+
+// Composition root in the primary: balancer (sticky) + supervisor and shutdown (lifecycle), and the
+// handle's public methods with their documented errors (one concern, hence a little past 250 lines).
+// Its events are events-primary.ts's, binding the ports bind-ports-primary.ts's, stats and /metrics
+// stats-primary.ts's, the lifecycle's states lifecycle/state.ts's.
 
 /** Only this module constructs a primary, from options validated once (createPrimary, listen, the CLI). */
 const CONSTRUCT = Symbol('StickyPrimary');
 /** Key of the shutdown with its own reason, out of reach of the handle's users (see `closeFor`). */
 const CLOSE_FOR: unique symbol = Symbol('closeFor');
-
-/**
- * Events of a primary, by name. `foreignListener` (kernel steering): a socket of another process
- * listens on the public port; `foreignListenerGone`: only the cluster's own sockets listen there again.
- */
-/** A shutdown began, for `reason`. */
-export interface ShutdownStartInfo { reason: ShutdownReason; waitForConnections: boolean }
-
-export interface PrimaryEvents
-  extends Omit<SupervisorEvents, 'figures' | 'workerMetrics'>, TopologyEvents, GroupWatchEvents {
-  listening: AddressInfo;
-  shutdownStart: ShutdownStartInfo;
-  shutdownEnd: ShutdownResult;
-}
 
 export interface CloseOptions {
   /** Let in-flight requests finish (drain) before the workers exit. @default true */
@@ -81,19 +71,15 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     this.#supervisor = new Supervisor(options, this.#balancer.slots, root);
     this.#shutdown = new PrimaryShutdown(options, this.#supervisor, this.#balancer, root);
     this.#topology = new Topology(options, this.#supervisor, root);
-    const figures = new FigureBook();
-    const scrapes = new WorkerScrapes();
-    this.#stats = {
+    const opened = openStats({
       balancer: this.#balancer, supervisor: this.#supervisor, topology: this.#topology, state: () => this.#state,
-      figures, scrapes, isReporting: options.reportInterval > 0,
-    };
-    this.#supervisor.on('figures', ({ workerId, slot, report }) => figures.report(workerId, slot, report));
-    this.#supervisor.on('workerMetrics', ({ workerId, id, families }) => scrapes.answered(workerId, id, families));
-    this.#metrics = options.metrics === undefined ? undefined
-      : new MetricsServer(options.metrics, metricsSourceOf(this.#stats, Date.now()), root);
+    }, options, root);
+    this.#stats = opened.sources;
+    this.#metrics = opened.metrics;
     this.#bus = createPrimaryBus(this.#supervisor, this.#balancer, options);
     forwardPrimaryEvents({
-      supervisor: this.#supervisor, topology: this.#topology, balancer: this.#balancer, figures, log: this.#log,
+      supervisor: this.#supervisor, topology: this.#topology, balancer: this.#balancer, figures: this.#stats.figures,
+      log: this.#log,
       emit: (event, payload) => this.emit(event as never, payload as never),
     });
     this.#supervisor.on('masterclose', (payload) => {
@@ -147,7 +133,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * `STICKY_ERR_INVALID_STATE` when already listening or after close.
    */
   async listen(port: number, host?: string): Promise<AddressInfo> {
-    if (this.#isClosing()) throw this.#closingError('listen');
+    if (isClosing(this.#state)) throw closingError(this.#state, 'listen');
     if (this.#isListenCalled) {
       throw new StickyError(ErrorCode.InvalidState, 'The primary already listens (or is binding its port).',
         { hint: 'Call `listen()` once.' });
@@ -160,18 +146,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   }
 
   async #listen(port: number, host: string | undefined): Promise<AddressInfo> {
-    if (this.#metrics !== undefined && this.#metrics.address() === undefined) {
-      const { port: metricsPort, host: metricsHost } = this.options.metrics ?? { port: 0, host: '' };
-      await this.#metrics.listen().catch((error: unknown) => {
-        throw listenFailed(error, metricsHost, metricsPort, 'the `metrics` endpoint');
-      });
-    }
-    try {
-      this.#address = await this.#balancer.listen(port, host);
-    } catch (error) {
-      if (isStickyError(error)) throw error;
-      throw listenFailed(error, host ?? '*', port, 'the public port');
-    }
+    this.#address = await bindPorts(this.#balancer, this.#metrics, this.options, port, host);
     if (this.#state === 'starting') this.#state = transition(this.#state, 'running');
     this.#log.info({ port: this.#address.port }, 'primary listening');
     this.emit('listening', this.#address);
@@ -186,7 +161,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
   async whenReady(
     { timeout = this.options.readyTimeout, signal }: { timeout?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    if (this.#isClosing()) throw this.#closingError('whenReady');
+    if (isClosing(this.#state)) throw closingError(this.#state, 'whenReady');
     const supervisor = this.#supervisor;
     const isEveryReady = (): boolean => supervisor.readyCount() >= supervisor.slotCount;
     const isReady = await waitUntil(supervisor, 'workerReady', isEveryReady, { timeout, signal });
@@ -205,7 +180,7 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    * start: the old worker keeps serving and the rollout stops. `STICKY_ERR_INVALID_STATE` after close.
    */
   reload(): Promise<ReloadReport> {
-    if (this.#isClosing()) return Promise.reject(this.#closingError('reload'));
+    if (isClosing(this.#state)) return Promise.reject(closingError(this.#state, 'reload'));
     return this.#topology.reload();
   }
 
@@ -217,20 +192,8 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
    */
   async scale(workers: number): Promise<void> {
     checkWorkerCount(workers);
-    if (this.#isClosing()) throw this.#closingError('scale');
+    if (isClosing(this.#state)) throw closingError(this.#state, 'scale');
     return this.#topology.scale(workers);
-  }
-
-  /** Also during `shutdownDelay` ('draining'), when the workers still serve but the cluster is on its way out. */
-  #isClosing(): boolean {
-    return this.#state === 'draining' || this.#state === 'closing' || this.#state === 'closed';
-  }
-
-  #closingError(method: 'listen' | 'whenReady' | 'reload' | 'scale'): StickyError {
-    const where = this.#state === 'closed' ? 'shut down' : 'shutting down';
-    return new StickyError(ErrorCode.InvalidState, `\`${method}()\` cannot run: the cluster is ${where}.`, {
-      hint: 'Listen, reload and scale only before `close()`; create a new primary to serve again.',
-    });
   }
 
   /** Shuts the cluster down; repeated or concurrent calls share one result. */
@@ -268,14 +231,6 @@ export class StickyPrimary extends TypedEmitter<PrimaryEvents> {
     }
     return result;
   }
-}
-
-function listenFailed(error: unknown, host: string, port: number, what: string): StickyError {
-  return new StickyError(ErrorCode.ListenFailed, `Could not listen on ${host}:${port} (${what}).`, {
-    cause: error,
-    hint: (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
-      ? 'Another process uses this port; pick another one or stop it.' : 'See `cause`.',
-  });
 }
 
 /**

@@ -3,8 +3,12 @@ import type { BalancerStats, Balancer, KernelGroupStats, SteeringState } from '.
 import type {
   ChannelStats, HandoverStats, LifecycleState, SlotState, Supervisor, Topology,
 } from './lifecycle/index.js';
-import type { FigureBook, MetricsSource, ScrapeTarget, SlotFigures, WorkerScrapes } from './ops/index.js';
+import {
+  FigureBook, MetricsServer, WorkerScrapes, type MetricsSource, type ScrapeTarget, type SlotFigures,
+} from './ops/index.js';
 import { encodeMessage } from './ipc/index.js';
+import type { Logger } from './logger.js';
+import type { ResolvedListenOptions } from './options/index.js';
 
 // What the primary reports about itself: `stats()`, and the same figures for the metrics endpoint.
 
@@ -66,6 +70,25 @@ export interface StatsSources {
 const ignoreSendError = (): void => {
   // The worker's channel just closed: its metrics are missing from this scrape, and counted.
 };
+
+/**
+ * What `stats()` and `/metrics` read: the components, the workers' own figures (kept from their
+ * reports) and their metric scrapes, and the `metrics` endpoint over them when the options ask for it.
+ */
+export function openStats(
+  components: Pick<StatsSources, 'balancer' | 'supervisor' | 'topology' | 'state'>,
+  options: Readonly<ResolvedListenOptions>, root: Logger,
+): { sources: StatsSources; metrics: MetricsServer | undefined } {
+  const { supervisor } = components;
+  const figures = new FigureBook();
+  const scrapes = new WorkerScrapes();
+  const sources = { ...components, figures, scrapes, isReporting: options.reportInterval > 0 };
+  supervisor.on('figures', ({ workerId, slot, report }) => figures.report(workerId, slot, report));
+  supervisor.on('workerMetrics', ({ workerId, id, families }) => scrapes.answered(workerId, id, families));
+  const metrics = options.metrics === undefined ? undefined
+    : new MetricsServer(options.metrics, metricsSourceOf(sources, Date.now()), root);
+  return { sources, metrics };
+}
 
 export function collectStats(
   { balancer, supervisor, topology, state, figures, isReporting }: StatsSources,

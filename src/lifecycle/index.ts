@@ -18,7 +18,7 @@ export type { WebSocketHandover, WebSocketServerOf } from './handover-sockets-wo
 export {
   decideRespawn, EMPTY_HISTORY, type RespawnPolicy, type CrashHistory, type RespawnDecision,
 } from './respawn-policy.js';
-export { transition, canTransition, type LifecycleState } from './state.js';
+export { transition, canTransition, closingError, isClosing, type LifecycleState } from './state.js';
 export {
   Topology, type TopologyEvents, type ReloadStartInfo, type ReloadProgressInfo, type ScaledInfo, type HandoverStats,
 } from './topology-primary.js';

@@ -29,3 +29,16 @@ export function transition(from: LifecycleState, to: LifecycleState): LifecycleS
   }
   return to;
 }
+
+/** Past `running`: the cluster is on its way out (also during `shutdownDelay`, while the workers still serve). */
+export function isClosing(state: LifecycleState): boolean {
+  return state === 'draining' || state === 'closing' || state === 'closed';
+}
+
+/** What a method that needs a running (or starting) cluster throws once it is closing. */
+export function closingError(state: LifecycleState, method: string): StickyError {
+  const where = state === 'closed' ? 'shut down' : 'shutting down';
+  return new StickyError(ErrorCode.InvalidState, `\`${method}()\` cannot run: the cluster is ${where}.`, {
+    hint: 'Listen, reload and scale only before `close()`; create a new primary to serve again.',
+  });
+}

@@ -4,7 +4,8 @@ import {
   MAX_TIMER_MS, assertKnownKeys, booleanOf, checkWorkerCount, integerIn, invalidOption, optionalFunction,
 } from './checks.js';
 import { DEFAULTS } from './defaults.js';
-import type { ListenOptions, ResolvedListenOptions } from './listen-options.js';
+import type { ListenOptions } from './listen-options.js';
+import type { ResolvedListenOptions } from './resolved-options.js';
 import {
   checkProxyHeader, resolveDrainTimeout, resolveEnv, resolveLogLevel, resolveMetrics, resolveMetricsRegistry,
   resolveMode, resolveReadiness, resolveReportInterval, resolveSteering, resolveTrustedProxies,
@@ -14,10 +15,10 @@ import {
 // worker, and the primary's lifecycle options passed to its workers through their environment
 // (options/worker-env.ts). Internal code receives only the frozen result.
 
-export type {
-  ListenOptions, MetricsOptions, MetricsRegistry, PrehashKey, ResolvedListenOptions, ResolvedMetricsOptions,
-  RoutingMode, Steering, StickyRequest,
-} from './listen-options.js';
+export type { ListenOptions } from './listen-options.js';
+export type { ResolvedListenOptions } from './resolved-options.js';
+export type { MetricsOptions, MetricsRegistry, ResolvedMetricsOptions } from './metrics-options.js';
+export type { PrehashKey, RoutingMode, Steering, StickyRequest } from './routing-options.js';
 export { DEFAULTS } from './defaults.js';
 export { MAX_TIMER_MS, MAX_WORKERS, checkWorkerCount, describeValue, invalidOption, parsePort } from './checks.js';
 export {

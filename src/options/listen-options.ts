@@ -1,27 +1,10 @@
 import type { Socket } from 'node:net';
-import type { LogLevel, Logger, StickyLogger } from '../logger.js';
-import type { AddressRanges } from '../internal/address-ranges.js';
-import type { MetricsOptions, MetricsRegistry, ResolvedMetricsOptions } from './metrics-options.js';
+import type { LogLevel, StickyLogger } from '../logger.js';
+import type { MetricsOptions, MetricsRegistry } from './metrics-options.js';
+import type { PrehashKey, Steering, StickyRequest } from './routing-options.js';
 
-export type { MetricsOptions, MetricsRegistry, ResolvedMetricsOptions } from './metrics-options.js';
-
-// The option types: what users pass to `listen()` (every field optional, documented) and what
-// internal code receives after normalizeListenOptions() (every field required, validated). Long
-// because every option's documentation is here, once.
-
-/** What a custom key function may return; it is hashed to pick the worker. */
-export type PrehashKey = readonly number[] | string | Uint8Array;
-
-/** The parsed request head handed to `generatePrehashArray`. */
-export interface StickyRequest {
-  method: string;
-  url: string;
-  httpVersion: string;
-  /** Header names lower-cased; repeated headers joined with `, ` (`set-cookie` too). */
-  headers: Record<string, string>;
-  /** Names and values as received, alternating. */
-  rawHeaders: string[];
-}
+// What users pass to `listen()`: every field optional, each documented here, once. What internal
+// code receives after normalizeListenOptions() is resolved-options.ts.
 
 /** Options of `listen()`. Every field is optional. */
 export interface ListenOptions {
@@ -220,63 +203,4 @@ export interface ListenOptions {
   metrics?: MetricsOptions | false;
   /** Level of the default logger, in the primary and the workers. Ignored when `logger` is given. @default 'info' */
   logLevel?: LogLevel;
-}
-
-/** How IP-mode connections reach their worker; see `ListenOptions.steering`. */
-export type Steering = 'auto' | 'kernel' | 'primary';
-
-/** Every routing mode, once: the options resolve to one, the strategies and the worker's environment use this list. */
-export const ROUTING_MODES = [
-  'ip', 'proxyHeader', 'proxyProtocol', 'socketIoSessions', 'custom', 'customNoParsing',
-] as const;
-
-export type RoutingMode = (typeof ROUTING_MODES)[number];
-
-export interface ResolvedListenOptions {
-  workers: number;
-  mode: RoutingMode;
-  /** Route by Socket.IO session ids: the `socketIoSessions` mode, or after the header in `proxyProtocol` mode. */
-  socketIoSessions: boolean;
-  proxyHeader: string;
-  trustedHops: number;
-  /** The peers whose PROXY header or forwarding header counts; undefined: every peer (the count form). */
-  trustedProxies: AddressRanges | undefined;
-  generatePrehashArray: ((req: StickyRequest, socket: Socket) => PrehashKey) | undefined;
-  generatePrehashArrayNoParsing: ((socket: Socket) => PrehashKey) | undefined;
-  env: Readonly<Record<string, string | undefined>>;
-  hashSeed: number;
-  backlog: number;
-  steering: Steering;
-  groupCheckInterval: number;
-  maxHeadBytes: number;
-  headTimeout: number;
-  maxPendingHeads: number;
-  slotQueueLimit: number;
-  slotWaitTimeout: number;
-  shutdownTimeout: number;
-  shutdownDelay: number;
-  drainTimeout: number;
-  handoverTimeout: number;
-  handoverMaxBytes: number;
-  handleSignals: boolean;
-  readyTimeout: number;
-  workerTimeout: number;
-  readiness: 'listen' | 'manual';
-  reloadConcurrency: number;
-  maxRequests: number;
-  maxRequestsJitter: number;
-  maxMemory: number;
-  memoryCheckInterval: number;
-  reportInterval: number;
-  metricsRegistry: MetricsRegistry | undefined;
-  respawnDelay: number;
-  maxRespawnDelay: number;
-  minUptime: number;
-  maxRestarts: number;
-  restartWindow: number;
-  failedSlotRetry: number;
-  logLevel: LogLevel;
-  ipcTimeout: number;
-  logger: Logger;
-  metrics: Readonly<ResolvedMetricsOptions> | undefined;
 }

@@ -2,9 +2,9 @@ import { ErrorCode, StickyError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { MAX_TIMER_MS, integerIn, invalidOption, optionalFunction } from './checks.js';
 import { DEFAULTS } from './defaults.js';
-import type {
-  ListenOptions, MetricsRegistry, ResolvedMetricsOptions, RoutingMode, Steering,
-} from './listen-options.js';
+import type { ListenOptions } from './listen-options.js';
+import type { MetricsRegistry, ResolvedMetricsOptions } from './metrics-options.js';
+import type { RoutingMode, Steering } from './routing-options.js';
 import { inheritedOptions } from './worker-env.js';
 import { AddressRanges, rangeError } from '../internal/address-ranges.js';
 

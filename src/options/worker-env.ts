@@ -4,7 +4,8 @@ import { invalidOption } from './checks.js';
 import { AddressRanges } from '../internal/address-ranges.js';
 import { STATE_PROTOCOL } from '../internal/state-frame.js';
 import { DEFAULTS } from './defaults.js';
-import { ROUTING_MODES, type ResolvedListenOptions, type RoutingMode } from './listen-options.js';
+import type { ResolvedListenOptions } from './resolved-options.js';
+import { ROUTING_MODES, type RoutingMode } from './routing-options.js';
 
 // The primary's options govern every worker's lifecycle, whatever options the worker code passes:
 // the primary encodes them into each worker's environment when it forks it, and the worker decodes

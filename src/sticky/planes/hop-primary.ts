@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../logger.js';
 import type { ResolvedListenOptions } from '../../options/index.js';
 import {
@@ -11,18 +11,15 @@ import type { SlotQueueStats } from '../slot-queue.js';
 import type { SlotTable } from '../slot-table-primary.js';
 import type { WorkerLink } from '../worker-link-primary.js';
 import { HopDelivery } from './hop-delivery-primary.js';
-import { AcceptGuard } from './accept-guard-primary.js';
-import { acceptBareHandles, listeningFd, takeSocketHandle } from '../../internal/node-internals-primary.js';
-import { loadReusePortSockets } from './reuseport-native.js';
-import { drainListener } from './listener-drain-primary.js';
+import { takeSocketHandle } from '../../internal/node-internals-primary.js';
+import { HopListener } from './hop-listener-primary.js';
 
 // The primary hop, the primary's half (the worker's is hop-worker.ts): the primary owns the public
-// port (pauseOnConnect), reads what the mode's strategy needs (the head reader, on the bare handle),
-// and hands each connection over IPC to its slot's worker through the slot queue and the worker's
-// handoff link. Only the modes that give the connection to a key function without reading
+// port (hop-listener-primary.ts), reads what the mode's strategy needs (the head reader, on the bare
+// handle), and hands each connection over IPC to its slot's worker through the slot queue and the
+// worker's handoff link. Only the modes that give the connection to a key function without reading
 // (generatePrehashArrayNoParsing) accept net.Sockets. Hot path: no logging and no per-connection
-// allocation beyond what Node makes; outcomes are counted. One concern, the hop's accept path, hence
-// a little past 250 lines.
+// allocation beyond what Node makes; outcomes are counted.
 
 /** The balancer's counters this plane adds to (see BalancerStats for their meaning). */
 export type HopCounts = Record<'accepted' | 'acceptErrors' | 'keyFallbacks' | Refusal, number>;
@@ -45,21 +42,16 @@ const readPeer = (handle: TcpHandle): boolean => handle.getpeername(PEER) === 0 
 
 export class HopPlane implements DataPlane {
   readonly kind = 'primary';
-  readonly server: Server;
-  readonly #context: HopContext;
+  readonly #listener: HopListener;
   readonly #table: SlotTable;
   readonly #strategy: RoutingStrategy;
   readonly #counts: HopCounts;
   readonly #hashSeed: number;
   readonly #delivery: HopDelivery;
   readonly #heads: HeadReader | undefined;
-  readonly #guard: AcceptGuard;
-  /** Where the port listens, to listen there again after a pause. */
-  #listenAt: { port: number; host: string | undefined } | undefined;
 
   constructor(context: HopContext) {
     const { options, strategy, table } = context;
-    this.#context = context;
     this.#table = table;
     this.#strategy = strategy;
     this.#counts = context.counts;
@@ -75,15 +67,15 @@ export class HopPlane implements DataPlane {
       onHead: (connection, peer, slot, bytes) => this.#dispatchWithFallback(slot, connection, peer, bytes),
       onRefuse: this.#refuse,
     }, options);
-    // (Until the listening handle's accept callback is taken over, see #open: then these are not called.)
-    const onConnection = strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadSocket;
-    this.server = createServer({ pauseOnConnect: true }, onConnection);
-    this.#guard = new AcceptGuard({
-      stop: () => {
-        if (this.server.listening) this.server.close();
-      },
-      listen: () => this.#open(this.#listenAt),
-    }, context.log);
+    // A key that is the peer address, or that comes from the first bytes, needs no net.Socket.
+    const isBare = strategy.isKeyedByPeerAddress || this.#heads !== undefined;
+    this.#listener = new HopListener({
+      backlog: options.backlog, drainTimeout: options.drainTimeout, log: context.log,
+      onSocket: strategy.reads === 'nothing' ? this.#onSocket : this.#onHeadSocket,
+      onBareHandle: isBare ? this.#onBareConnection : undefined,
+      onError: () => { this.#counts.acceptErrors++; },
+      isStopped: context.isStopped, closedWhileBinding: context.closedWhileBinding,
+    });
   }
 
   get stats(): SlotQueueStats {
@@ -95,23 +87,16 @@ export class HopPlane implements DataPlane {
   }
 
   get acceptPauses(): number {
-    return this.#guard.pauses;
+    return this.#listener.pauses;
   }
 
   get isAcceptPaused(): boolean {
-    return this.#guard.isPaused;
+    return this.#listener.isPaused;
   }
 
   /** Binds the public port. @throws the bind error (EADDRINUSE…). */
-  async listen(port: number, host: string | undefined): Promise<AddressInfo> {
-    await this.#open({ port, host });
-    // After listen, a server 'error' is a failed accept or a failed listen after a pause for lack
-    // of descriptors (see accept-guard-primary.ts): counted, never fatal to the primary.
-    this.server.on('error', () => { this.#counts.acceptErrors++; });
-    const address = this.server.address() as AddressInfo;
-    this.#listenAt = { port: address.port, host };
-    this.#guard.start();
-    return address;
+  listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    return this.#listener.listen(port, host);
   }
 
   attach(slot: number, link: WorkerLink): void {
@@ -145,12 +130,7 @@ export class HopPlane implements DataPlane {
    * off; sockets waiting for a worker are handed off or closed.
    */
   async close(waitForConnections: boolean): Promise<void> {
-    this.#guard.stop();
-    if (waitForConnections && this.server.listening) {
-      const timeout = this.#context.options.drainTimeout;
-      await drainListener(loadReusePortSockets().sockets, listeningFd(this.server), timeout);
-    }
-    if (this.server.listening) this.server.close();
+    await this.#listener.close(waitForConnections);
     // A client still sending its HTTP head has a request on the way: when waiting for connections it
     // goes, with what was read, to the worker of its socket address, which answers it while draining.
     // (A partial PROXY header is no request a worker could read: closed.)
@@ -161,28 +141,6 @@ export class HopPlane implements DataPlane {
       else this.#dispatchWithFallback(undefined, connection, peer, read);
     }
     await this.#delivery.close(waitForConnections);
-  }
-
-  /** Listens on `at`: first, and again on the port it had after a pause for lack of descriptors. */
-  #open(at: { port: number; host: string | undefined } | undefined): Promise<void> {
-    if (at === undefined) return Promise.reject(new Error('the primary never listened'));
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.server.once('error', onError);
-      this.server.listen({ port: at.port, host: at.host, backlog: this.#context.options.backlog }, () => {
-        this.server.removeListener('error', onError);
-        // Closed while binding: nobody else would close it.
-        if (this.#context.isStopped()) return void this.server.close(() => reject(this.#context.closedWhileBinding()));
-        // A key that is the peer address, or that comes from the first bytes, needs no net.Socket: the
-        // listening handle's accept callback is taken over, so each connection stays the bare TCP
-        // handle libuv accepted (no stream state or listeners built in the primary; the head reader
-        // reads on the handle itself) and travels to the worker as 'net.Native'.
-        if (this.#strategy.isKeyedByPeerAddress || this.#heads !== undefined) {
-          acceptBareHandles(this.server, this.#onBareConnection);
-        }
-        resolve();
-      });
-    });
   }
 
   /** An accept error (EMFILE) is counted instead of surfacing as a server 'error' that would crash. */
