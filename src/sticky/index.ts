@@ -20,3 +20,7 @@ export {
 } from './ws-freeze-worker.js';
 export { thawWebSocket, type ThawOptions } from './ws-thaw-worker.js';
 export { boundaryVerdict, deflateRefusal, type MoveRefusal } from './ws-boundary.js';
+export {
+  FrameReceiver, FrameSender, MAX_FDS,
+  type FramedFd, type FrameEnd, type FrameArrival, type FrameRejection,
+} from './fd-frames.js';
