@@ -53,6 +53,7 @@ export function createWorker(app: ResolvedApp, options: Readonly<ResolvedListenO
     else if (decoded.message.type === 'sticky:ping') tellPrimary(PONG);
     else if (decoded.message.type === 'sticky:unrouted') shutdown.unrouted();
     else if (decoded.message.type === 'sticky:metricsRequest') figures.answer(decoded.message.payload.id);
+    else if (decoded.message.type === 'sticky:handoffChannel') hop.useChannel(handle, decoded.message.payload.maxBytes);
     else if (decoded.message.type === 'sticky:handoverChannel') {
       handover.receiveChannel(decoded.message.payload.role, decoded.message.payload.maxBytes, handle);
     } else if (decoded.message.type === 'sticky:handoverMoves') {

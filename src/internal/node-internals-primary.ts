@@ -8,6 +8,8 @@ import type { ChildProcess } from 'node:child_process';
 
 /** The accepted libuv TCP handle (tcp_wrap) as Node hands it to `onconnection` and sends it as 'net.Native'. */
 export interface TcpHandle {
+  /** The descriptor (libuv's, on Unix; -1 once closed). */
+  readonly fd: number;
   close(callback?: () => void): void;
   getpeername(out: { address?: string }): number;
 }

@@ -80,6 +80,12 @@ export interface RuntimeMessageMap {
    */
   'sticky:handoverMoves': { role: 'give' | 'take'; maxBytes: number };
   /**
+   * primary → worker, with the handle of the worker's end of its handoff channel (an unnamed Unix socket
+   * pair): the primary hop passes it connections in frames there (at most `maxBytes` each) and the
+   * worker answers how many it took. Only where the native part loads; else `sticky:connection`.
+   */
+  'sticky:handoffChannel': { maxBytes: number };
+  /**
    * primary → the retiring worker, after the last connection routed to it: take no new connection,
    * let the requests in flight finish (at most `timeout` ms), then write the slot state to the channel.
    */
@@ -258,6 +264,10 @@ function decodePayload(type: unknown, payload: unknown): RuntimeMessage | undefi
       const { role, maxBytes } = payload;
       if ((role !== 'give' && role !== 'take') || !isTotal(maxBytes)) return undefined;
       return { type, payload: { role, maxBytes } };
+    }
+    case 'sticky:handoffChannel': {
+      const { maxBytes } = payload;
+      return isTotal(maxBytes) ? { type, payload: { maxBytes } } : undefined;
     }
     case 'sticky:handoverUnsent': {
       const { count } = payload;

@@ -5,6 +5,7 @@ export const DEFAULTS = Object.freeze({
   hashSeed: 0,
   backlog: 2048,
   steering: 'auto',
+  nativeHandoff: true,
   groupCheckInterval: 1_000,
   maxHeadBytes: 16_384,
   headTimeout: 10_000,

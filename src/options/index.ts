@@ -27,7 +27,7 @@ export {
 
 const LISTEN_KEYS: ReadonlySet<string> = new Set([
   'workers', 'proxyHeader', 'trustedHops', 'trustedProxies', 'proxyProtocol', 'socketIoSessions',
-  'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering',
+  'generatePrehashArray', 'generatePrehashArrayNoParsing', 'env', 'hashSeed', 'backlog', 'steering', 'nativeHandoff',
   'groupCheckInterval', 'maxHeadBytes', 'headTimeout', 'maxPendingHeads',
   'slotQueueLimit', 'slotWaitTimeout', 'shutdownTimeout', 'shutdownDelay', 'drainTimeout',
   'handoverTimeout', 'handoverMaxBytes', 'handleSignals',
@@ -82,6 +82,7 @@ export function normalizeListenOptions(input: ListenOptions = {}): Readonly<Reso
     hashSeed: integerIn(raw, 'hashSeed', DEFAULTS.hashSeed, 0, 0xffff_ffff),
     backlog: integerIn(raw, 'backlog', DEFAULTS.backlog, 1, 65_535),
     steering: resolveSteering(raw.steering, mode),
+    nativeHandoff: booleanOf(raw, 'nativeHandoff', DEFAULTS.nativeHandoff),
     groupCheckInterval: integerIn(raw, 'groupCheckInterval', DEFAULTS.groupCheckInterval, 10, 60_000, ' (ms)'),
     maxHeadBytes: integerIn(raw, 'maxHeadBytes', DEFAULTS.maxHeadBytes, 256, 1024 * 1024, ' (bytes)'),
     headTimeout: integerIn(raw, 'headTimeout', DEFAULTS.headTimeout, 1, MAX_TIMER_MS, ' (ms)'),

@@ -75,6 +75,15 @@ export interface ListenOptions {
    */
   steering?: Steering;
   /**
+   * The primary hop (header, PROXY and custom modes, and IP mode without kernel steering): where the
+   * native part loads, each worker gets a Unix socket pair of its own, and the primary passes it
+   * connections there, every connection routed to it in the same tick with one system call, instead
+   * of one acknowledged Node IPC message each. The primary still keeps each connection until the worker
+   * says it took it, so fail-over and `slotWaitTimeout` hold as before. `false` keeps Node's IPC.
+   * Shown in `stats().steering.handoff`. @default true
+   */
+  nativeHandoff?: boolean;
+  /**
    * Kernel steering: ms between checks that only the cluster's sockets listen on its port. Another
    * process of the same user can join the port's `SO_REUSEPORT` group and replace its routing program;
    * each check re-attaches the program and reports such a listener (`foreignListener` event, error log,

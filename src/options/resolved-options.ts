@@ -22,6 +22,7 @@ export interface ResolvedListenOptions {
   hashSeed: number;
   backlog: number;
   steering: Steering;
+  nativeHandoff: boolean;
   groupCheckInterval: number;
   maxHeadBytes: number;
   headTimeout: number;

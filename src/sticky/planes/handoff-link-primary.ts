@@ -4,11 +4,15 @@ import { detachHandle, isSocket, proxiedClientOf, type Connection, type TcpHandl
 import { DeadlineQueue } from '../deadline-queue.js';
 import type { LinkCarrier, WorkerLink } from '../worker-link-primary.js';
 import { isHandleQueued, onHandleAcknowledged } from '../../internal/node-internals-primary.js';
+import { FdHandoffs } from './fd-handoff-primary.js';
+import type { FdPassing } from './reuseport-native.js';
 
-// The primary hop's part of a worker's link: the handoff queue. Node sends one handle at a time per
-// channel and keeps later ones in `_handleQueue`; on every NODE_HANDLE_ACK it replays that whole queue
-// through `_send`, which re-queues all but the first: a burst of n handles costs O(n²). This queue
-// gives Node one handle at a time, advancing on the ACK, so each handoff is O(1). See bench/RESULTS.md.
+// The primary hop's part of a worker's link: the handoff queue. Where the native part loads, connections
+// go over the link's own socket pair in frames (fd-handoff-primary.ts), at most MAX_IN_FLIGHT at once;
+// else, or once that channel ended, over Node's IPC. There Node sends one handle at a time per channel
+// and keeps later ones in `_handleQueue`; on every NODE_HANDLE_ACK it replays that whole queue through
+// `_send`, which re-queues all but the first: a burst of n handles costs O(n²). This queue gives Node
+// one handle at a time, advancing on the ACK, so each handoff is O(1). See bench/RESULTS.md.
 
 /** A connection with the bytes the primary already read of it. */
 export interface Handoff {
@@ -27,6 +31,8 @@ export interface HandoffLinkOptions {
   slotWaitTimeout: number;
   undeliverable: Undeliverable;
   expired: Undeliverable;
+  /** Native fd passing and the frame bound its worker enforces; undefined: Node's IPC only. */
+  fdPassing?: { native: FdPassing; maxBytes: number } | undefined;
 }
 
 function handoffMessage(connection: Connection, bytes: string | undefined): object {
@@ -50,15 +56,18 @@ export class HandoffLink implements LinkCarrier {
   #sentAt = 0;
   readonly #options: HandoffLinkOptions;
   readonly #stopWatchingAcks: () => void;
+  readonly #fd: FdHandoffs | undefined;
 
   constructor(link: WorkerLink, options: HandoffLinkOptions) {
     this.link = link;
     this.#options = options;
     // A worker that keeps acknowledging keeps its queue, however long a burst makes it: an entry is
-    // due only once the handoff in flight, too, has waited `slotWaitTimeout`.
-    this.#queue = new DeadlineQueue<Handoff>(options.slotWaitTimeout, this.#onExpired,
-      () => (this.#current === undefined ? performance.now() : this.#sentAt));
+    // due only once the handoffs in flight, too, have waited `slotWaitTimeout`.
+    this.#queue = new DeadlineQueue<Handoff>(options.slotWaitTimeout, this.#onExpired, this.#progressAt);
     this.#stopWatchingAcks = onHandleAcknowledged(link.worker.process, this.#onAcknowledged);
+    const fdPassing = options.fdPassing;
+    this.#fd = fdPassing === undefined ? undefined : FdHandoffs.open(fdPassing.native, link.worker,
+      fdPassing.maxBytes, { giveBack: this.#giveBack, progress: this.#onProgress });
     link.carry(this);
   }
 
@@ -77,29 +86,35 @@ export class HandoffLink implements LinkCarrier {
    * in a burst of thousands keeps acknowledging).
    */
   isStalled(now: number): boolean {
-    return this.#current !== undefined && now - this.#sentAt > this.#options.slotWaitTimeout;
+    const timeout = this.#options.slotWaitTimeout;
+    const fdProgressAt = this.#fd?.progressAt;
+    return (this.#current !== undefined && now - this.#sentAt > timeout) ||
+      (fdProgressAt !== undefined && now - fdProgressAt > timeout);
   }
 
   get unacknowledged(): number {
-    return this.#queue.size + (this.#current === undefined ? 0 : 1);
+    return this.#queue.size + (this.#current === undefined ? 0 : 1) + (this.#fd?.unacknowledged ?? 0);
   }
 
   send(socket: Connection, bytes: string | undefined): void {
     if (!this.link.isOpen || this.link.isFinishing) {
       this.#options.undeliverable(this.link, socket, bytes);
-    } else if (this.#current === undefined && this.#queue.size === 0) {
-      this.#transmit(socket, bytes);
+    } else if (this.#queue.size === 0 && this.#isFree()) {
+      this.#deliver(socket, bytes);
     } else {
       this.#queue.push({ socket, bytes });
     }
   }
 
   recall(): void {
+    // What waits in the native channel's sender joins the queue (#giveBack), then all of it goes back.
+    this.#fd?.recall();
     for (const { socket, bytes } of this.#queue.take()) this.#options.undeliverable(this.link, socket, bytes);
   }
 
   close(): void {
     this.#stopWatchingAcks();
+    this.#fd?.close();
     const current = this.#current;
     this.#current = undefined;
     // Never sent, or sent but not acknowledged. Node's ACK goes out before the worker's code ever sees
@@ -109,6 +124,46 @@ export class HandoffLink implements LinkCarrier {
     if (current !== undefined) this.#options.undeliverable(this.link, current, this.#currentBytes);
     this.recall();
   }
+
+  /** A connection may go now: on the native channel while it has room, else when none is in flight on IPC. */
+  #isFree(): boolean {
+    const fd = this.#fd;
+    return fd !== undefined && fd.isOpen ? fd.hasRoom : this.#current === undefined;
+  }
+
+  /** When the worker last made progress: an entry waiting here is due `slotWaitTimeout` after it. */
+  #progressAt = (): number => {
+    if (this.#current !== undefined) return this.#sentAt;
+    return this.#fd?.progressAt ?? performance.now();
+  };
+
+  /** Sends one connection, natively where the channel is open; else over IPC (nothing in flight there). */
+  #deliver(socket: Connection, bytes: string | undefined): void {
+    const fd = this.#fd;
+    if (fd === undefined || !fd.isOpen) {
+      this.#transmit(socket, bytes);
+      return;
+    }
+    const handle = isSocket(socket) ? detachHandle(socket) : socket;
+    // A socket the client closed while it waited: nothing to send.
+    if (handle !== null && !fd.send(handle, bytes)) this.#giveBack(handle, bytes);
+  }
+
+  /** The native channel could not send it, or ended before the worker took it: the IPC path takes over. */
+  #giveBack = (handle: TcpHandle, bytes: string | undefined): void => {
+    if (!this.link.isOpen) this.#options.undeliverable(this.link, handle, bytes);
+    else this.#queue.push({ socket: handle, bytes });
+  };
+
+  /** The worker took connections from the native channel, or it ended: what waits goes on. */
+  #onProgress = (): void => {
+    if (!this.link.isOpen) return;
+    while (this.#queue.size > 0 && this.#isFree()) {
+      const next = this.#queue.shift() as Handoff;
+      this.#deliver(next.socket, next.bytes);
+    }
+    if (this.unacknowledged === 0) this.link.sendFinal();
+  };
 
   #onExpired = ({ socket, bytes }: Handoff): void => {
     this.#options.expired(this.link, socket, bytes);
@@ -157,9 +212,6 @@ export class HandoffLink implements LinkCarrier {
   #next(): void {
     this.#current = undefined;
     this.#currentBytes = undefined;
-    if (!this.link.isOpen) return;
-    const next = this.#queue.shift();
-    if (next === undefined) this.link.sendFinal();
-    else this.#transmit(next.socket, next.bytes);
+    this.#onProgress();
   }
 }

@@ -3,7 +3,7 @@ import type { DataPlane } from '../data-plane.js';
 import { SlotQueue, type QueueRoutes, type SlotQueueOptions, type SlotQueueStats } from '../slot-queue.js';
 import type { SlotTable } from '../slot-table-primary.js';
 import type { WorkerLink } from '../worker-link-primary.js';
-import { HandoffLink } from './handoff-link-primary.js';
+import { HandoffLink, type HandoffLinkOptions } from './handoff-link-primary.js';
 
 // The primary hop's delivery, once a connection's slot is known: the slot queue over the workers'
 // handoff links. A link that cannot deliver (its worker left) gives its connections back to the
@@ -14,10 +14,12 @@ export class HopDelivery implements DataPlane {
   readonly #table: SlotTable;
   readonly #slotWaitTimeout: number;
   readonly #queue: SlotQueue<HandoffLink>;
+  readonly #fdPassing: HandoffLinkOptions['fdPassing'];
 
-  constructor(table: SlotTable, options: SlotQueueOptions) {
+  constructor(table: SlotTable, options: SlotQueueOptions & Pick<HandoffLinkOptions, 'fdPassing'>) {
     this.#table = table;
     this.#slotWaitTimeout = options.slotWaitTimeout;
+    this.#fdPassing = options.fdPassing;
     const routes: QueueRoutes<HandoffLink> = {
       get size() { return table.size; },
       get isClosed() { return table.isClosed; },
@@ -74,6 +76,7 @@ export class HopDelivery implements DataPlane {
       slotWaitTimeout: this.#slotWaitTimeout,
       undeliverable: this.#onUndeliverable,
       expired: (from, socket, bytes) => this.#queue.expired(this.#handoffOf(from) as HandoffLink, socket, bytes),
+      fdPassing: this.#fdPassing,
     });
   }
 

@@ -13,6 +13,8 @@ import type { WorkerLink } from '../worker-link-primary.js';
 import { HopDelivery } from './hop-delivery-primary.js';
 import { takeSocketHandle } from '../../internal/node-internals-primary.js';
 import { HopListener } from './hop-listener-primary.js';
+import { maxHandoffFrameBytes } from './fd-handoff-primary.js';
+import { loadFdPassing } from './reuseport-native.js';
 
 // The primary hop, the primary's half (the worker's is hop-worker.ts): the primary owns the public
 // port (hop-listener-primary.ts), reads what the mode's strategy needs (the head reader, on the bare
@@ -42,6 +44,8 @@ const readPeer = (handle: TcpHandle): boolean => handle.getpeername(PEER) === 0 
 
 export class HopPlane implements DataPlane {
   readonly kind = 'primary';
+  /** How connections reach the workers: native fd passing (each worker's own socket pair), or Node's IPC. */
+  readonly handoff: 'native' | 'ipc';
   readonly #listener: HopListener;
   readonly #table: SlotTable;
   readonly #strategy: RoutingStrategy;
@@ -57,7 +61,10 @@ export class HopPlane implements DataPlane {
     this.#counts = context.counts;
     this.#hashSeed = options.hashSeed;
     const unavailable = strategy.answers.rejected;
+    const native = options.nativeHandoff ? loadFdPassing() : undefined;
+    this.handoff = native === undefined ? 'ipc' : 'native';
     this.#delivery = new HopDelivery(table, {
+      fdPassing: native && { native, maxBytes: maxHandoffFrameBytes(options.maxHeadBytes) },
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
       // Modes that speak HTTP answer 503 (a bare handle gets a socket to write it); the others close.

@@ -2,10 +2,14 @@ import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { TAG } from '../../ipc/index.js';
 import { adoptSocket } from '../receiver-worker.js';
 import type { ConnectionGate, WorkerPlane } from '../data-plane.js';
+import type { FdHandle } from '../../internal/node-internals.js';
+import { FdHandoffReceiver } from './fd-handoff-worker.js';
+import { loadFdPassing } from './reuseport-native.js';
 
-// The primary hop, the worker's half (the primary's is hop-primary.ts): each connection arrives over
-// IPC with the bytes the primary already read, and joins the application's server as if that server
-// had accepted it. Nothing to do when the drain begins: the primary stops sending first.
+// The primary hop, the worker's half (the primary's is hop-primary.ts): each connection arrives with the
+// bytes the primary already read, over this worker's handoff channel where the native part loads
+// (fd-handoff-worker.ts) or else over IPC, and joins the application's server as if that server had
+// accepted it. Nothing to do when the drain begins: the primary stops sending first.
 
 interface ConnectionEnvelope {
   [TAG]?: unknown;
@@ -16,6 +20,9 @@ interface ConnectionEnvelope {
 export class HopWorker implements WorkerPlane {
   readonly #server: Server;
   readonly #gate: ConnectionGate;
+  #channel: FdHandoffReceiver | undefined;
+  /** Connections that reached this worker unusable over its handoff channel (closed). */
+  unusable = 0;
 
   constructor(server: Server, gate: ConnectionGate) {
     this.#server = server;
@@ -30,18 +37,40 @@ export class HopWorker implements WorkerPlane {
     // IP mode sends the bare TCP handle ('net.Native'); wrap it the way Node wraps a sent socket.
     const socket = handle instanceof Socket ? handle
       : new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
-    if (!this.#gate.isAccepting) {
-      socket.destroy();
-      return true;
-    }
     const payload = envelope.payload;
     const bytes = payload?.bytes;
     const client = payload?.client;
     const clientPort = payload?.clientPort;
-    adoptSocket(this.#server, socket, typeof bytes === 'string' ? bytes : undefined,
+    this.#adopt(socket, typeof bytes === 'string' ? bytes : undefined,
       typeof client === 'string' ? client : undefined, typeof clientPort === 'number' ? clientPort : undefined);
-    this.#gate.track(socket);
     return true;
+  }
+
+  /**
+   * `sticky:handoffChannel`: this worker's end of its handoff channel. Without the native part here
+   * the end is closed, and the primary sends over IPC what it had sent there.
+   */
+  useChannel(end: unknown, maxBytes: number): void {
+    const handle = end as FdHandle | null;
+    if (typeof handle !== 'object' || handle === null || typeof handle.fd !== 'number') return;
+    const native = loadFdPassing();
+    if (native === undefined || handle.fd < 0 || this.#channel !== undefined) {
+      handle.close();
+      return;
+    }
+    this.#channel = new FdHandoffReceiver(native, handle, maxBytes, (payload, tcp) => {
+      const socket = new Socket({ handle: tcp, readable: true, writable: true } as SocketConstructorOpts);
+      this.#adopt(socket, payload.bytes, payload.client, payload.clientPort);
+    }, () => { this.unusable++; });
+  }
+
+  #adopt(socket: Socket, bytes: string | undefined, client: string | undefined, clientPort: number | undefined): void {
+    if (!this.#gate.isAccepting) {
+      socket.destroy();
+      return;
+    }
+    adoptSocket(this.#server, socket, bytes, client, clientPort);
+    this.#gate.track(socket);
   }
 
   drainBegin(): undefined {

@@ -14,6 +14,8 @@ import type { GroupWatchEmit } from './group-watch-primary.js';
 export interface SteeringState {
   plane: 'kernel' | 'primary';
   reason: string | undefined;
+  /** The primary hop: how it passes connections to workers (`nativeHandoff`); absent on the kernel plane. */
+  handoff?: 'native' | 'ipc';
 }
 
 /** What either plane is opened with. */
@@ -74,5 +76,5 @@ export async function openDataPlane(
   const hop = new HopPlane(context);
   const address = await hop.listen(port, host);
   table.open(hop);
-  return { plane: hop, address, steering: { plane: 'primary', reason } };
+  return { plane: hop, address, steering: { plane: 'primary', reason, handoff: hop.handoff } };
 }
