@@ -246,11 +246,18 @@ static napi_value close_socket(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// socketPair() -> [fd, fd]: a connected pair of close-on-exec Unix stream sockets with no name.
+// socketPair(isSeqPacket) -> [fd, fd]: a connected pair of close-on-exec Unix sockets with no name: stream
+// sockets, or with isSeqPacket true sequenced-packet ones (each message read whole, by one reader).
 static napi_value socket_pair(napi_env env, napi_callback_info info) {
-  (void) info;
+  napi_value argv[MAX_ARGS];
+  bool is_seqpacket = false;
+  if (!get_args(env, info, 0, argv)) return throw_type(env, "socketPair(isSeqPacket)");
+  napi_valuetype type;
+  if (napi_typeof(env, argv[0], &type) == napi_ok && type == napi_boolean &&
+      napi_get_value_bool(env, argv[0], &is_seqpacket) != napi_ok) return throw_type(env, "socketPair(isSeqPacket)");
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return throw_errno(env, errno, "socketpair");
+  int kind = is_seqpacket ? SOCK_SEQPACKET : SOCK_STREAM;
+  if (socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds) != 0) return throw_errno(env, errno, "socketpair");
   napi_value result, value;
   napi_create_array_with_length(env, 2, &result);
   for (uint32_t i = 0; i < 2; i++) {
@@ -314,26 +321,34 @@ static napi_value send_fds(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// Whether a received descriptor is a TCP connection (an IPv4 or IPv6 stream socket).
-static int is_tcp(int fd) {
+// Whether a received descriptor is what the caller takes: a TCP connection (an IPv4 or IPv6 stream
+// socket), or with is_packet_pair a Unix sequenced-packet socket.
+static int is_wanted(int fd, bool is_packet_pair) {
   int domain = 0, type = 0;
   socklen_t len = sizeof domain;
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || (domain != AF_INET && domain != AF_INET6)) return 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return 0;
+  if (is_packet_pair ? domain != AF_UNIX : (domain != AF_INET && domain != AF_INET6)) return 0;
   len = sizeof type;
-  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == (is_packet_pair ? SOCK_SEQPACKET : SOCK_STREAM);
 }
 
-// recvFds(fd, buffer) -> [bytes read into buffer (0: the peer closed), Int32Array of the descriptors
-// that came with them (close-on-exec)], or null when nothing waits. Only TCP connections are taken:
-// any other descriptor is closed at once and reported as -1. A message whose descriptors did not all
-// fit (the kernel closed the rest) throws EMSGSIZE after closing those that came.
+// recvFds(fd, buffer, isPacketPair) -> [bytes read into buffer (0: the peer closed), Int32Array of the
+// descriptors that came with them (close-on-exec)], or null when nothing waits. Only TCP connections
+// are taken (with isPacketPair true: only Unix sequenced-packet sockets): any other descriptor is
+// closed at once and reported as -1. A message whose descriptors did not all fit (the kernel closed
+// the rest), or a packet larger than the buffer, throws EMSGSIZE after closing those that came.
 static napi_value recv_fds(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS], result, value, buffer;
   int32_t fd;
   void *data, *out;
   size_t length;
+  bool is_packet_pair = false;
+  napi_valuetype kind;
   if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &length) ||
-      length == 0) return throw_type(env, "recvFds(fd, buffer)");
+      length == 0 || napi_typeof(env, argv[2], &kind) != napi_ok ||
+      (kind == napi_boolean && napi_get_value_bool(env, argv[2], &is_packet_pair) != napi_ok)) {
+    return throw_type(env, "recvFds(fd, buffer, isPacketPair)");
+  }
   fd_message_t m;
   init_fd_message(&m, data, length);
   ssize_t got;
@@ -355,14 +370,14 @@ static napi_value recv_fds(napi_env env, napi_callback_info info) {
         close(received);
         continue;
       }
-      if (!is_tcp(received)) {
+      if (!is_wanted(received, is_packet_pair)) {
         close(received);
         received = -1;
       }
       fds[count++] = received;
     }
   }
-  if (m.msg.msg_flags & MSG_CTRUNC) {
+  if (m.msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
     for (size_t i = 0; i < count; i++) if (fds[i] >= 0) close(fds[i]);
     return throw_errno(env, EMSGSIZE, "recvmsg");
   }

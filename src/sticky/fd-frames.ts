@@ -33,6 +33,11 @@ export interface FrameSenderOptions<T> {
    * `flush()` (a sender that already reads this end, for the peer's answers: one poll per descriptor).
    */
   waitsForFlush?: boolean;
+  /**
+   * A frame's JSON stays within this many bytes (a sequenced-packet pair takes each frame whole, up to
+   * its send buffer), except a frame of one connection; unbounded by default.
+   */
+  maxFrameBytes?: number;
 }
 
 /** The sending end: frames go out once the current task ends; while the buffer is full they wait. */
@@ -125,7 +130,7 @@ export class FrameSender<T> {
 
   /** Sends the next frame; false when the buffer is full (nothing sent). */
   #sendFrame(): boolean {
-    const items = this.#queue.length > MAX_FDS ? this.#queue.slice(0, MAX_FDS) : this.#queue;
+    const items = this.#nextItems();
     const json = Buffer.from(JSON.stringify(items.map((item) => this.#options.encode(item.message))));
     const frame = Buffer.allocUnsafe(LENGTH_BYTES + json.length);
     frame.writeUInt32BE(json.length, 0);
@@ -138,6 +143,20 @@ export class FrameSender<T> {
     if (sent < frame.length) this.#rest = frame.subarray(sent);
     for (const item of taken) item.done(true);
     return true;
+  }
+
+  /** The connections of the next frame: at most MAX_FDS, and within `maxFrameBytes` where one is set. */
+  #nextItems(): FramedFd<T>[] {
+    const count = Math.min(this.#queue.length, MAX_FDS);
+    const bound = this.#options.maxFrameBytes;
+    if (bound === undefined) return count === this.#queue.length ? this.#queue : this.#queue.slice(0, count);
+    let size = 2;
+    let taken = 0;
+    for (; taken < count; taken++) {
+      size += JSON.stringify(this.#options.encode((this.#queue[taken] as FramedFd<T>).message)).length + 1;
+      if (taken > 0 && size > bound) break;
+    }
+    return this.#queue.slice(0, taken);
   }
 
   #sendRest(): boolean {

@@ -23,10 +23,17 @@ async function clientsBySlot(cluster: SpawnedCluster, perSlot: number): Promise<
 describe.skipIf(!onLinux)('workerTimeout', () => {
   // A blocked worker under kernel steering (its clients wait in its slot's socket) and a worker that
   // only stops reading IPC, through the primary hop (under kernel steering it would still accept).
-  for (const [path, what, steering] of [['/hang', 'whose event loop is blocked', 'auto'], ['/deaf', 'that stops reading its IPC channel', 'primary']] as const) {
-    it(`replaces a worker ${what} in its slot; its waiting clients reach the replacement (steering: ${steering})`, async () => {
+  // A worker deaf to IPC still reads its native handoff channel (a connection of its own pipe): there
+  // its waiting clients may be served by it before the watchdog replaces it; over IPC they cannot.
+  for (const [path, what, steering, nativeHandoff] of [
+    ['/hang', 'whose event loop is blocked', 'auto', true],
+    ['/deaf', 'that stops reading its IPC channel', 'primary', false],
+    ['/deaf', 'that stops reading its IPC channel', 'primary', true],
+  ] as const) {
+    const servedByEither = path === '/deaf' && nativeHandoff && isKernelAvailable;
+    it(`replaces a worker ${what} in its slot; its waiting clients reach ${servedByEither ? 'it or ' : ''}the replacement (steering: ${steering}, nativeHandoff: ${nativeHandoff})`, async () => {
       const cluster = await spawnCluster('resilience-app.mjs', {
-        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 2_000, slotWaitTimeout: 15_000, steering }) },
+        env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 2_000, slotWaitTimeout: 15_000, steering, nativeHandoff }) },
       });
       const initial = cluster.ready.workers;
       const clients = await clientsBySlot(cluster, 3);
@@ -45,7 +52,8 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
       expect(ready.pid).not.toBe(initial[0]?.pid);
       for (const response of await Promise.all(waiting)) {
         expect(response.status).toBe(200);
-        expect(response.reply).toMatchObject({ slot: 0, pid: ready.pid });
+        expect(response.reply.slot).toBe(0);
+        expect(servedByEither ? [initial[0]?.pid, ready.pid] : [ready.pid]).toContain(response.reply.pid);
       }
       expect(cluster.all('workerExit', (m) => m.pid === initial[0]?.pid)[0]).toMatchObject({ expected: false });
       // The other slot kept its worker and its client.
@@ -99,8 +107,8 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
     expect((await cluster.ask('stats')).stats.workerTimeouts).toBe(1);
   });
 
-  it('`workerTimeout: 0` turns the watchdog off: a stuck worker keeps its slot, its clients fail over', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary' }) } });
+  it('`workerTimeout: 0` turns the watchdog off: a stuck worker keeps its slot, its clients fail over (over IPC the one in its channel is lost)', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary', nativeHandoff: false }) } });
     const initial = cluster.ready.workers;
     const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
     await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });
@@ -112,6 +120,26 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
     expect(reply.reply.slot).toBe(1);
     expect(await lost).toBe('timed out');
     const { stats } = await cluster.ask('stats');
+    expect(stats.workerTimeouts).toBe(0);
+    expect(stats.slots.map((slot) => slot.pid)).toEqual(initial.map((slot) => slot.pid));
+    process.kill(initial[0]?.pid as number, 'SIGKILL');
+  });
+
+  it.skipIf(!isKernelAvailable)('`workerTimeout: 0`, native handoff: what a stuck worker left unread in its channel is read back after slotWaitTimeout and served by another slot', async () => {
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary' }) } });
+    const initial = cluster.ready.workers;
+    expect((await statsOf(cluster)).steering.handoff).toBe('native');
+    const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
+    await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });
+    // Written to the stuck worker's channel, unread: after 500 ms without an answer the primary reads
+    // it back, and slot 1 serves it.
+    const first = request({ port: cluster.port, localAddress: clients[0] as string, timeout: 5_000 });
+    const second = request({ port: cluster.port, localAddress: clients[1] as string, timeout: 5_000 });
+    expect((await first).reply.slot).toBe(1);
+    expect((await second).reply.slot).toBe(1);
+    const { stats } = await cluster.ask('stats');
+    expect(stats.slots[0]?.unacknowledged).toBe(0);
+    expect(stats.connections.failedOver).toBe(2);
     expect(stats.workerTimeouts).toBe(0);
     expect(stats.slots.map((slot) => slot.pid)).toEqual(initial.map((slot) => slot.pid));
     process.kill(initial[0]?.pid as number, 'SIGKILL');

@@ -37,12 +37,16 @@ describe('choosing the data plane (in-process balancer)', () => {
     expect(auto.steering).toEqual({ plane: 'kernel', reason: undefined });
     const primary = balancer({ steering: 'primary' });
     await primary.listen(0, '127.0.0.1');
-    expect(primary.steering).toEqual({ plane: 'primary', reason: '`steering` is "primary"' });
+    expect(primary.steering).toEqual({ plane: 'primary', reason: '`steering` is "primary"', handoff: 'native' });
     expect(primary.stats().acceptPaused).toBe(0);
     const header = balancer({ proxyHeader: 'x-forwarded-for' });
     await header.listen(0, '127.0.0.1');
     expect(header.steering.plane).toBe('primary');
     expect(header.steering.reason).toMatch(/bytes the kernel never sees/);
+    expect(header.steering.handoff).toBe('native');
+    const ipc = balancer({ proxyHeader: 'x-forwarded-for', nativeHandoff: false });
+    await ipc.listen(0, '127.0.0.1');
+    expect(ipc.steering).toMatchObject({ plane: 'primary', handoff: 'ipc' });
   });
 
   it.skipIf(!isKernelAvailable)('fails with EADDRINUSE on an occupied port, though joining a reuseport group would not', async () => {

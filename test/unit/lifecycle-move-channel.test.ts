@@ -1,12 +1,12 @@
 import { openSync, closeSync, fstatSync } from 'node:fs';
-import { createServer, connect, Socket, type Server, type SocketConstructorOpts } from 'node:net';
-import { once } from 'node:events';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { pEvent } from 'p-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MoveReceiver, MoveSender, MAX_FDS } from '../../src/lifecycle/move-channel-worker.js';
 import { handleOfFd, type FdHandle } from '../../src/internal/node-internals.js';
 import { loadFdPassing, type FdPassing } from '../../src/sticky/index.js';
 import { encodeMessage, type RuntimeMessageMap } from '../../src/ipc/index.js';
+import { acceptedConnections, withinDeadline } from '../helpers/loopback-connections.js';
 
 // The move channel with real sockets in one process: TCP connections on loopback pass, as descriptors
 // over the native socket pair, from a MoveSender to a MoveReceiver; each one is checked end to end by
@@ -26,39 +26,7 @@ function pair(fds: FdPassing): [FdHandle, FdHandle] {
   return [a, b];
 }
 
-/** `count` accepted loopback connections (server side) and their clients, in the same order. */
-async function connections(count: number): Promise<{ accepted: Socket[]; clients: Socket[] }> {
-  const server: Server = createServer({ pauseOnConnect: true });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanup.push(() => server.close());
-  const { port } = server.address() as { port: number };
-  const accepted: Socket[] = [];
-  const clients: Socket[] = [];
-  for (let i = 0; i < count; i++) {
-    const next = pEvent<string, Socket>(server, 'connection', { timeout: 5000 });
-    const client = connect({ port, host: '127.0.0.1', localAddress: `127.0.${Math.floor(i / 250) + 2}.${(i % 250) + 1}` });
-    clients.push(client);
-    cleanup.push(() => client.destroy());
-    const socket = await next;
-    cleanup.push(() => socket.destroy());
-    accepted.push(socket);
-  }
-  return { accepted, clients };
-}
-
-/** `promise`, or a failure naming what did not happen within `ms`. */
-async function withinDeadline<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what()}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const connections = (count: number): ReturnType<typeof acceptedConnections> => acceptedConnections(count, cleanup);
 
 const fdOf = (socket: Socket): number => (socket as unknown as { _handle: { fd: number } })._handle.fd;
 

@@ -22,7 +22,7 @@ describe('normalizeListenOptions: defaults', () => {
     const { logger, ...rest } = resolved;
     // Literal values: a change of DEFAULTS must show here.
     expect(rest).toEqual({
-      trustedHops: 0, hashSeed: 0, backlog: 2048, steering: 'auto', groupCheckInterval: 1000, maxHeadBytes: 16_384, headTimeout: 10_000,
+      trustedHops: 0, hashSeed: 0, backlog: 2048, steering: 'auto', nativeHandoff: true, groupCheckInterval: 1000, maxHeadBytes: 16_384, headTimeout: 10_000,
       maxPendingHeads: 1024, slotQueueLimit: 512, slotWaitTimeout: 5_000, shutdownTimeout: 30_000, shutdownDelay: 0,
       drainTimeout: 10_000, handoverTimeout: 2_000, handoverMaxBytes: 64 * 1024 * 1024, handleSignals: true, readyTimeout: 30_000, workerTimeout: 30_000, readiness: 'listen',
       reloadConcurrency: 1, maxRequests: 0, maxRequestsJitter: 0, maxMemory: 0, memoryCheckInterval: 5_000,

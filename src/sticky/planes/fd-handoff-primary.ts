@@ -1,25 +1,36 @@
-import type { Worker } from 'node:cluster';
 import { encodeMessage, type RuntimeMessageMap } from '../../ipc/index.js';
-import { handleOfFd } from '../../internal/node-internals.js';
+import { handleOfFd, type FdHandle } from '../../internal/node-internals.js';
 import { FrameSender, MAX_FDS } from '../fd-frames.js';
 import { proxiedClientOf, type TcpHandle } from '../connection.js';
 import type { FdPassing, FdWatch } from './reuseport-native.js';
 
 // The hop's native handoff, the primary's half (the worker's is fd-handoff-worker.ts): where the native
-// part loads, each worker's link gets an unnamed Unix socket pair; the worker's end goes to it once over
-// IPC. Connections then travel in frames (sticky/fd-frames.ts: one sendmsg for every connection routed
-// to the worker in the same tick, no JSON IPC message and no ACK round trip per connection), and the
-// worker answers, once per wake-up and before its application sees any of them, how many it took.
-// The primary keeps its own copy of each connection until that answer: a worker that dies first never
-// took it, and the connection goes to the slot's next worker, as on the IPC path.
+// part loads, each worker's link gets an unnamed Unix sequenced-packet socket pair. Node's IPC cannot
+// carry such a socket, so the worker's end travels inside a stream pair that can (the bootstrap).
+// Connections then go in frames (sticky/fd-frames.ts: one packet for every connection routed to the
+// worker in the same tick, no JSON IPC message and no ACK round trip per connection), and the worker
+// answers, once per wake-up and before its application sees any of them, how many it took; its first
+// answer says it reads the channel at all (until then the link uses IPC).
+// The primary keeps its own copy of each connection until that answer, and a copy of the worker's end:
+// a packet is read whole by one reader, so what a stalled worker has not read the primary can read back
+// and fail over (after `slotWaitTimeout` without an answer), and what a worker that died never read goes
+// to the slot's next worker, as on the IPC path.
 
 type Payload = RuntimeMessageMap['sticky:connection'];
 
 /** Connections on their way at once, at most; more wait in the link's queue (and fail over there). */
 export const MAX_IN_FLIGHT = 2 * MAX_FDS;
 
+/** A frame's JSON stays below this (a packet must fit the pair's send buffer, about 200 KB by default). */
+export const MAX_FRAME_JSON_BYTES = 64 * 1024;
+/** A connection whose bytes read are longer goes over IPC (it would not fit a frame). */
+const MAX_NATIVE_BYTES = MAX_FRAME_JSON_BYTES - 512;
+/** The shortest wait before reading back what a silent worker left unread (`slotWaitTimeout` may be 0). */
+const MIN_TAKE_BACK_MS = 50;
+
 const ACK_BYTES = 4;
 const ACK_BUFFER_BYTES = 16 * 1024;
+const LENGTH_BYTES = 4;
 
 /** The JSON value of one connection in a frame: 0 when the worker needs nothing but the descriptor. */
 function encodePayload(payload: Payload): unknown {
@@ -27,16 +38,23 @@ function encodePayload(payload: Payload): unknown {
 }
 
 /** The frame bound a worker enforces: MAX_FDS connections with their bytes read, base64, and a PROXY client. */
-export function maxHandoffFrameBytes(maxHeadBytes: number): number {
-  return MAX_FDS * (Math.ceil(maxHeadBytes / 3) * 4 + 128);
+export function maxHandoffFrameBytes(): number {
+  return MAX_FRAME_JSON_BYTES + MAX_NATIVE_BYTES + LENGTH_BYTES;
 }
 
 export interface FdHandoffOptions {
+  /** Ms without an answer after which what the worker left unread is read back and `expired`. */
+  slotWaitTimeout: number;
   /** The connection is still only ours (never sent, or the channel ended before the worker took it). */
   giveBack: (handle: TcpHandle, bytes: string | undefined) => void;
+  /** The worker left it unread for `slotWaitTimeout`: read back, it fails over. */
+  expired: (handle: TcpHandle, bytes: string | undefined) => void;
   /** The worker took connections (or made room for more): the link may send what waits. */
   progress: () => void;
 }
+
+/** Sends the worker its end of the channel with `message`; `sent` once Node is done with the handle. */
+export type GiveEnd = (message: object, end: FdHandle, sent: () => void) => void;
 
 interface InFlight {
   handle: TcpHandle;
@@ -45,7 +63,10 @@ interface InFlight {
 
 export class FdHandoffs {
   readonly #native: FdPassing;
+  /** Our end of the packet pair (frames out, answers in). */
   readonly #fd: number;
+  /** Our copy of the worker's end: what the worker has not read can be read back from it. */
+  #theirs: number | undefined;
   readonly #options: FdHandoffOptions;
   readonly #sender: FrameSender<Payload>;
   readonly #watch: FdWatch;
@@ -54,40 +75,46 @@ export class FdHandoffs {
   #head = 0;
   /** performance.now() of the last progress: the oldest in flight was sent, or the worker answered. */
   #progressAt = 0;
+  #stallTimer: NodeJS.Timeout | undefined;
   readonly #acks = Buffer.allocUnsafe(ACK_BUFFER_BYTES);
-  /** Bytes of an answer split between two reads. */
-  #partial = Buffer.alloc(0);
+  #isHeard = false;
   #isEnded = false;
 
   /**
-   * Opens the channel to `worker`: undefined when the pair cannot be made (the link keeps the IPC path).
-   * `maxBytes` bounds the frames the worker accepts.
+   * Opens a channel: `give` passes the worker the bootstrap end with the message (over IPC:
+   * `worker.send`) and calls back once sent. Undefined when the pairs cannot be made (the link keeps
+   * the IPC path).
    */
-  static open(native: FdPassing, worker: Worker, maxBytes: number, options: FdHandoffOptions): FdHandoffs | undefined {
-    let fds: [number, number];
+  static open(native: FdPassing, give: GiveEnd, options: FdHandoffOptions): FdHandoffs | undefined {
+    const made: number[] = [];
     try {
-      fds = native.socketPair();
+      const [own, theirs] = native.socketPair(true);
+      made.push(own, theirs);
+      const [bootOwn, bootTheirs] = native.socketPair();
+      made.push(bootOwn, bootTheirs);
+      // The worker's end waits in the bootstrap pair, which the worker reads once.
+      if (native.send(bootOwn, Buffer.from([1]), Int32Array.of(theirs)) !== 1) throw new Error('bootstrap full');
+      native.close(bootOwn);
+      made.splice(made.indexOf(bootOwn), 1);
+      const end = handleOfFd(bootTheirs, 'pipe');
+      made.splice(made.indexOf(bootTheirs), 1);
+      if (end === null) throw new Error('no pipe handle');
+      // Sent as a bare handle ('net.Native'), which Node leaves open in the sender: closed once sent.
+      give(encodeMessage('sticky:handoffChannel', { maxBytes: maxHandoffFrameBytes() }), end, () => end.close());
+      return new FdHandoffs(native, own, theirs, options);
     } catch {
+      for (const fd of made) native.close(fd);
       return undefined;
     }
-    const [own, theirs] = fds;
-    const end = handleOfFd(theirs, 'pipe');
-    if (end === null) {
-      native.close(own);
-      return undefined;
-    }
-    // Sent as a bare handle ('net.Native'), which Node leaves open in the sender: closed once sent, so
-    // the pair ends when the worker's process does.
-    worker.send(encodeMessage('sticky:handoffChannel', { maxBytes }), end as never, () => end.close());
-    return new FdHandoffs(native, own, options);
   }
 
-  private constructor(native: FdPassing, fd: number, options: FdHandoffOptions) {
+  private constructor(native: FdPassing, fd: number, theirs: number, options: FdHandoffOptions) {
     this.#native = native;
     this.#fd = fd;
+    this.#theirs = theirs;
     this.#options = options;
     this.#sender = new FrameSender<Payload>(native, { fd, close: () => undefined }, {
-      encode: encodePayload, waitsForFlush: true,
+      encode: encodePayload, waitsForFlush: true, maxFrameBytes: MAX_FRAME_JSON_BYTES,
     });
     this.#watch = native.watch(fd, false, this.#readable);
   }
@@ -97,9 +124,9 @@ export class FdHandoffs {
     return this.#inFlight.length - this.#head + this.#sender.queued;
   }
 
-  /** Connections may still go over the channel (it did not end or break). */
+  /** Connections may go over the channel: the worker reads it, and it did not end or break. */
   get isOpen(): boolean {
-    return !this.#isEnded && !this.#sender.isBroken;
+    return this.#isHeard && !this.#isEnded && !this.#sender.isBroken;
   }
 
   /** Whether another connection may go now (the channel is open and has fewer than MAX_IN_FLIGHT on it). */
@@ -112,9 +139,9 @@ export class FdHandoffs {
     return this.unacknowledged === 0 ? undefined : this.#progressAt;
   }
 
-  /** Hot path: the connection goes in the next frame. False: the channel ended (use the IPC path). */
+  /** Hot path: the connection goes in the next frame. False: not over this channel (use the IPC path). */
   send(handle: TcpHandle, bytes: string | undefined): boolean {
-    if (this.#isEnded) return false;
+    if (!this.isOpen || (bytes !== undefined && bytes.length > MAX_NATIVE_BYTES)) return false;
     if (this.unacknowledged === 0) this.#progressAt = performance.now();
     const client = proxiedClientOf(handle);
     const payload: Payload = {};
@@ -123,6 +150,7 @@ export class FdHandoffs {
       payload.client = client.address;
       if (client.port !== undefined) payload.clientPort = client.port;
     }
+    this.#stallTimer ??= setTimeout(this.#checkStall, this.#stallMs).unref();
     return this.#sender.push({
       fd: handle.fd, message: payload,
       done: (isSent) => {
@@ -138,12 +166,61 @@ export class FdHandoffs {
   }
 
   /**
-   * Sends nothing more. What the worker had not taken comes back once its end closes (its process
-   * exits): a worker that lives on may still take it.
+   * Sends nothing more; what the worker has not read comes back now, what it read and has not answered
+   * for once its end closes (its process exits: a worker that lives on took it).
    */
   close(): void {
     this.recall();
     this.#end(false);
+    for (const { handle, bytes } of this.#takeBack()) this.#options.giveBack(handle, bytes);
+    // From now on our end reads the end of the channel once the worker's copy closes.
+    if (this.#theirs !== undefined) this.#native.close(this.#theirs);
+    this.#theirs = undefined;
+  }
+
+  get #stallMs(): number {
+    return Math.max(this.#options.slotWaitTimeout, MIN_TAKE_BACK_MS);
+  }
+
+  /** No answer for `slotWaitTimeout`: what the worker left unread fails over. */
+  #checkStall = (): void => {
+    this.#stallTimer = undefined;
+    if (this.#inFlight.length === this.#head) return;
+    const due = this.#progressAt + this.#stallMs - performance.now();
+    if (due > 0) {
+      this.#stallTimer = setTimeout(this.#checkStall, due).unref();
+      return;
+    }
+    for (const { handle, bytes } of this.#takeBack()) this.#options.expired(handle, bytes);
+    if (this.#inFlight.length > this.#head) this.#stallTimer = setTimeout(this.#checkStall, this.#stallMs).unref();
+  };
+
+  /**
+   * Reads back every frame still unread in the worker's end (each packet is read whole, by one of us):
+   * their connections are the last ones in flight, and only ours.
+   */
+  #takeBack(): InFlight[] {
+    const theirs = this.#theirs;
+    if (theirs === undefined) return [];
+    let count = 0;
+    const buffer = Buffer.allocUnsafe(MAX_FRAME_JSON_BYTES + MAX_NATIVE_BYTES + LENGTH_BYTES);
+    try {
+      for (let read = this.#native.receive(theirs, buffer); read !== null && read.bytes > 0;
+        read = this.#native.receive(theirs, buffer)) {
+        for (const fd of read.fds) if (fd >= 0) this.#native.close(fd);
+        count += read.fds.length;
+      }
+    } catch {
+      // Nothing more can be read from it.
+    }
+    const taken = this.#inFlight.splice(Math.max(this.#head, this.#inFlight.length - count)) as InFlight[];
+    if (this.#head === this.#inFlight.length) this.#reset();
+    return taken;
+  }
+
+  #reset(): void {
+    this.#inFlight = [];
+    this.#head = 0;
   }
 
   #readable = (status: number): void => {
@@ -159,18 +236,15 @@ export class FdHandoffs {
       // ECONNRESET: the worker's end is gone.
       isEnd = true;
     }
+    if (!this.#isHeard && !isEnd) this.#isHeard = true;
     if (taken > 0 || !isEnd) this.#acknowledge(taken);
     if (isEnd) this.#end(true);
   };
 
-  /** The answers in the first `length` bytes read: how many connections the worker took. */
+  /** The answers in the first `length` bytes read (one packet each): how many connections the worker took. */
   #count(length: number): number {
-    let bytes = this.#acks.subarray(0, length);
-    if (this.#partial.length > 0) bytes = Buffer.concat([this.#partial, bytes]);
     let taken = 0;
-    let offset = 0;
-    for (; offset + ACK_BYTES <= bytes.length; offset += ACK_BYTES) taken += bytes.readUInt32BE(offset);
-    this.#partial = Buffer.from(bytes.subarray(offset));
+    for (let offset = 0; offset + ACK_BYTES <= length; offset += ACK_BYTES) taken += this.#acks.readUInt32BE(offset);
     return taken;
   }
 
@@ -181,10 +255,7 @@ export class FdHandoffs {
       (this.#inFlight[this.#head] as InFlight).handle.close();
       this.#inFlight[this.#head++] = undefined;
     }
-    if (this.#head === this.#inFlight.length) {
-      this.#inFlight = [];
-      this.#head = 0;
-    }
+    if (this.#head === this.#inFlight.length) this.#reset();
     this.#progressAt = performance.now();
     if (!this.#isEnded) this.#sender.flush();
     this.#options.progress();
@@ -200,11 +271,14 @@ export class FdHandoffs {
       this.#sender.close();
     }
     if (!isClosedByWorker) return;
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
     this.#native.unwatch(this.#watch);
     this.#native.close(this.#fd);
+    if (this.#theirs !== undefined) this.#native.close(this.#theirs);
+    this.#theirs = undefined;
     const unacknowledged = this.#inFlight.slice(this.#head) as InFlight[];
-    this.#inFlight = [];
-    this.#head = 0;
+    this.#reset();
     for (const { handle, bytes } of unacknowledged) this.#options.giveBack(handle, bytes);
     this.#options.progress();
   }

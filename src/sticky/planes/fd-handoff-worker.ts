@@ -1,6 +1,6 @@
 import type { RuntimeMessageMap } from '../../ipc/index.js';
 import type { FdHandle } from '../../internal/node-internals.js';
-import { FrameReceiver } from '../fd-frames.js';
+import { FrameReceiver, type FrameEnd } from '../fd-frames.js';
 import type { FdPassing } from './reuseport-native.js';
 
 // The hop's native handoff, the worker's half (the primary's is fd-handoff-primary.ts): reads the
@@ -37,7 +37,8 @@ export class FdHandoffReceiver {
   #rest: Uint8Array | undefined;
   #retry: NodeJS.Timeout | undefined;
 
-  constructor(native: FdPassing, end: FdHandle, maxFrameBytes: number, arrive: HandoffArrival,
+  /** Reads `end`; its first answer (0) tells the primary this worker reads the channel. */
+  constructor(native: FdPassing, end: FrameEnd, maxFrameBytes: number, arrive: HandoffArrival,
     reject: (reason: string) => void) {
     this.#native = native;
     this.#receiver = new FrameReceiver<Payload>(native, end, {
@@ -46,6 +47,7 @@ export class FdHandoffReceiver {
       woke: this.#woke,
       ended: () => this.#stopRetry(),
     });
+    this.#tell();
   }
 
   /** Stops reading (the end closes; the primary takes back what this worker did not take). */

@@ -4,7 +4,7 @@ import { detachHandle, isSocket, proxiedClientOf, type Connection, type TcpHandl
 import { DeadlineQueue } from '../deadline-queue.js';
 import type { LinkCarrier, WorkerLink } from '../worker-link-primary.js';
 import { isHandleQueued, onHandleAcknowledged } from '../../internal/node-internals-primary.js';
-import { FdHandoffs } from './fd-handoff-primary.js';
+import { FdHandoffs, type GiveEnd } from './fd-handoff-primary.js';
 import type { FdPassing } from './reuseport-native.js';
 
 // The primary hop's part of a worker's link: the handoff queue. Where the native part loads, connections
@@ -31,8 +31,8 @@ export interface HandoffLinkOptions {
   slotWaitTimeout: number;
   undeliverable: Undeliverable;
   expired: Undeliverable;
-  /** Native fd passing and the frame bound its worker enforces; undefined: Node's IPC only. */
-  fdPassing?: { native: FdPassing; maxBytes: number } | undefined;
+  /** Native fd passing; undefined: Node's IPC only. */
+  fdPassing?: FdPassing | undefined;
 }
 
 function handoffMessage(connection: Connection, bytes: string | undefined): object {
@@ -66,8 +66,11 @@ export class HandoffLink implements LinkCarrier {
     this.#queue = new DeadlineQueue<Handoff>(options.slotWaitTimeout, this.#onExpired, this.#progressAt);
     this.#stopWatchingAcks = onHandleAcknowledged(link.worker.process, this.#onAcknowledged);
     const fdPassing = options.fdPassing;
-    this.#fd = fdPassing === undefined ? undefined : FdHandoffs.open(fdPassing.native, link.worker,
-      fdPassing.maxBytes, { giveBack: this.#giveBack, progress: this.#onProgress });
+    const give: GiveEnd = (message, end, sent) => link.worker.send(message, end as never, sent);
+    this.#fd = fdPassing === undefined ? undefined : FdHandoffs.open(fdPassing, give, {
+      slotWaitTimeout: options.slotWaitTimeout, giveBack: this.#giveBack, progress: this.#onProgress,
+      expired: (handle, bytes) => this.#options.expired(this.link, handle, bytes),
+    });
     link.carry(this);
   }
 

@@ -13,7 +13,6 @@ import type { WorkerLink } from '../worker-link-primary.js';
 import { HopDelivery } from './hop-delivery-primary.js';
 import { takeSocketHandle } from '../../internal/node-internals-primary.js';
 import { HopListener } from './hop-listener-primary.js';
-import { maxHandoffFrameBytes } from './fd-handoff-primary.js';
 import { loadFdPassing } from './reuseport-native.js';
 
 // The primary hop, the primary's half (the worker's is hop-worker.ts): the primary owns the public
@@ -64,7 +63,7 @@ export class HopPlane implements DataPlane {
     const native = options.nativeHandoff ? loadFdPassing() : undefined;
     this.handoff = native === undefined ? 'ipc' : 'native';
     this.#delivery = new HopDelivery(table, {
-      fdPassing: native && { native, maxBytes: maxHandoffFrameBytes(options.maxHeadBytes) },
+      fdPassing: native,
       slotQueueLimit: options.slotQueueLimit,
       slotWaitTimeout: options.slotWaitTimeout,
       // Modes that speak HTTP answer 503 (a bare handle gets a socket to write it); the others close.

@@ -4,7 +4,7 @@ import { adoptSocket } from '../receiver-worker.js';
 import type { ConnectionGate, WorkerPlane } from '../data-plane.js';
 import type { FdHandle } from '../../internal/node-internals.js';
 import { FdHandoffReceiver } from './fd-handoff-worker.js';
-import { loadFdPassing } from './reuseport-native.js';
+import { loadFdPassing, type FdPassing } from './reuseport-native.js';
 
 // The primary hop, the worker's half (the primary's is hop-primary.ts): each connection arrives with the
 // bytes the primary already read, over this worker's handoff channel where the native part loads
@@ -15,6 +15,16 @@ interface ConnectionEnvelope {
   [TAG]?: unknown;
   type?: unknown;
   payload?: { bytes?: unknown; client?: unknown; clientPort?: unknown };
+}
+
+/** The packet socket the primary put in the bootstrap pair, or undefined. */
+function packetEndIn(native: FdPassing, bootstrap: number): number | undefined {
+  try {
+    const fd = native.receive(bootstrap, Buffer.alloc(8), true)?.fds[0];
+    return fd === undefined || fd < 0 ? undefined : fd;
+  } catch {
+    return undefined;
+  }
 }
 
 export class HopWorker implements WorkerPlane {
@@ -47,18 +57,19 @@ export class HopWorker implements WorkerPlane {
   }
 
   /**
-   * `sticky:handoffChannel`: this worker's end of its handoff channel. Without the native part here
-   * the end is closed, and the primary sends over IPC what it had sent there.
+   * `sticky:handoffChannel`: the bootstrap pair that holds this worker's end of its handoff channel.
+   * Without the native part here nothing is read, and the primary keeps using IPC.
    */
-  useChannel(end: unknown, maxBytes: number): void {
-    const handle = end as FdHandle | null;
+  useChannel(bootstrap: unknown, maxBytes: number): void {
+    const handle = bootstrap as FdHandle | null;
     if (typeof handle !== 'object' || handle === null || typeof handle.fd !== 'number') return;
     const native = loadFdPassing();
-    if (native === undefined || handle.fd < 0 || this.#channel !== undefined) {
-      handle.close();
-      return;
-    }
-    this.#channel = new FdHandoffReceiver(native, handle, maxBytes, (payload, tcp) => {
+    const fd = native === undefined || handle.fd < 0 || this.#channel !== undefined ? undefined
+      : packetEndIn(native, handle.fd);
+    handle.close();
+    if (native === undefined || fd === undefined) return;
+    const end = { fd, close: () => native.close(fd) };
+    this.#channel = new FdHandoffReceiver(native, end, maxBytes, (payload, tcp) => {
       const socket = new Socket({ handle: tcp, readable: true, writable: true } as SocketConstructorOpts);
       this.#adopt(socket, payload.bytes, payload.client, payload.clientPort);
     }, () => { this.unusable++; });

@@ -45,8 +45,11 @@ export interface FdWatch {
 
 /** Passing open connections between two processes over an unnamed Unix socket pair (SCM_RIGHTS). */
 export interface FdPassing {
-  /** A connected pair of close-on-exec Unix stream sockets with no name. */
-  socketPair(): [number, number];
+  /**
+   * A connected pair of close-on-exec Unix sockets with no name: stream sockets, or sequenced-packet
+   * ones (`isSeqPacket`: each message is read whole, and by one reader only).
+   */
+  socketPair(isSeqPacket?: boolean): [number, number];
   /**
    * Sends bytes with descriptors (which travel with the first byte taken); how many bytes the socket
    * took, or -1 when its buffer is full and nothing was sent. Never blocks; a gone peer throws EPIPE.
@@ -54,9 +57,10 @@ export interface FdPassing {
   send(fd: number, bytes: Uint8Array, fds: Int32Array): number;
   /**
    * Reads into `buffer`: the bytes read (0: the peer closed) and the descriptors that came, each a TCP
-   * connection or -1 (anything else is closed on arrival); null: nothing waits.
+   * connection (`isPacketPair`: a Unix sequenced-packet socket) or -1 (anything else is closed on
+   * arrival); null: nothing waits. A packet larger than `buffer` throws EMSGSIZE.
    */
-  receive(fd: number, buffer: Uint8Array): { bytes: number; fds: Int32Array } | null;
+  receive(fd: number, buffer: Uint8Array, isPacketPair?: boolean): { bytes: number; fds: Int32Array } | null;
   /** `callback(status)` each time `fd` is readable (writable), until `unwatch`; status < 0 is a failed descriptor. */
   watch(fd: number, isWritable: boolean, callback: (status: number) => void): FdWatch;
   unwatch(watch: FdWatch): void;
@@ -75,9 +79,9 @@ interface Addon {
   closeSocket(fd: number): void;
   attachDropFilter(fd: number): void;
   acceptQueueLength(fd: number): number;
-  socketPair(): [number, number];
+  socketPair(isSeqPacket?: boolean): [number, number];
   sendFds(fd: number, bytes: Uint8Array, fds: Int32Array): number;
-  recvFds(fd: number, buffer: Uint8Array): [number, Int32Array] | null;
+  recvFds(fd: number, buffer: Uint8Array, isPacketPair?: boolean): [number, Int32Array] | null;
   watchFd(fd: number, isWritable: boolean, callback: (status: number) => void): FdWatch;
   unwatchFd(watch: FdWatch): void;
 }
@@ -118,10 +122,10 @@ function wrap(addon: Addon): ReusePortSockets {
 
 function wrapFdPassing(addon: Addon): FdPassing {
   return {
-    socketPair: () => call(() => addon.socketPair()),
+    socketPair: (isSeqPacket) => call(() => addon.socketPair(isSeqPacket === true)),
     send: (fd, bytes, fds) => call(() => addon.sendFds(fd, bytes, fds)),
-    receive: (fd, buffer) => call(() => {
-      const read = addon.recvFds(fd, buffer);
+    receive: (fd, buffer, isPacketPair) => call(() => {
+      const read = addon.recvFds(fd, buffer, isPacketPair === true);
       return read === null ? null : { bytes: read[0], fds: read[1] };
     }),
     watch: (fd, isWritable, callback) => call(() => addon.watchFd(fd, isWritable, callback)),
