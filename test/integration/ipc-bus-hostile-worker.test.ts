@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { readySlot, spawnCluster, until, type MessageOf, type SpawnedCluster } from '../helpers/cluster.js';
 import { run, runInWorker, valueOf, type Settled } from '../helpers/bus.js';
 import type { BusStats, PrimaryStats } from '../../dist/index.js';
+import { rawExchange, sourceAddress } from '../helpers/client.js';
+import { isKernelAvailable } from '../helpers/platform.js';
 
 // A worker that turns against the primary and the other workers over its IPC channel: it forges
 // responses to requests sent to another worker (ids are sequential, so it sprays them), sends sockets
@@ -150,5 +152,43 @@ describe('what a worker sends the primary on its channel', () => {
     const warnings = logLines(cluster).filter((line) => line.msg === 'upstream connections carry several clients');
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings.length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('a worker that abuses its native handoff channel', () => {
+  /** The worker id that answers a fresh connection from `localAddress` (the fixture answers its id). */
+  const answerer = async (port: number, localAddress: string): Promise<number> => {
+    const { text } = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { localAddress });
+    return Number(text.split('\r\n\r\n')[1]);
+  };
+
+  it.runIf(isKernelAvailable)('descriptors and absurd answers on it are closed and ignored, what it leaves unread fails over; an oversized packet ends it and IPC takes over', async () => {
+    const cluster = await spawnCluster('hostile-worker.mjs', {
+      env: { WORKERS: '2', STEAL_HANDOFF: '1', OPTIONS: JSON.stringify({ steering: 'primary', slotWaitTimeout: 300 }) },
+    });
+    const pid = cluster.child.pid as number;
+    const hostile = slotOf(cluster, 0).workerId;
+    const other = slotOf(cluster, 1).workerId;
+    // A client of the hostile worker's slot; until the worker answers on its channel, IPC carries its connections.
+    let client: string | undefined;
+    for (let n = 0; client === undefined && n < 64; n++) {
+      if (await answerer(cluster.port, sourceAddress(n)) === hostile) client = sourceAddress(n);
+    }
+    expect(client).toBeDefined();
+    const baseline = openFds(pid);
+    await attack(cluster, 0, 'handoffAbuse', { count: 200 });
+    // The primary now sends there and the worker reads nothing: read back after 300 ms, served by slot 1.
+    expect(await answerer(cluster.port, client as string)).toBe(other);
+    await until(() => openFds(pid) <= baseline + 3, { timeout: 5_000 });
+    let after = await stats(cluster);
+    expect(after.connections.failedOver).toBe(1);
+    expect(after.slots[0]?.unacknowledged).toBe(0);
+    await attack(cluster, 0, 'handoffOversize', {});
+    // The channel ended: the worker's connections go over IPC again, to the worker itself.
+    await until(async () => await answerer(cluster.port, client as string) === hostile, { timeout: 10_000 });
+    after = await stats(cluster);
+    expect(after.state).toBe('running');
+    expect(after.readyWorkers).toBe(2);
+    expect(openFds(pid)).toBeLessThanOrEqual(baseline + 3);
   });
 });

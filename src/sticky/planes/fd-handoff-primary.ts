@@ -29,6 +29,7 @@ const MAX_NATIVE_BYTES = MAX_FRAME_JSON_BYTES - 512;
 const MIN_TAKE_BACK_MS = 50;
 
 const ACK_BYTES = 4;
+const MAX_READS_PER_WAKE = 64;
 const ACK_BUFFER_BYTES = 16 * 1024;
 const LENGTH_BYTES = 4;
 
@@ -227,8 +228,12 @@ export class FdHandoffs {
     let taken = 0;
     let isEnd = status < 0;
     try {
-      for (let read = this.#native.receive(this.#fd, this.#acks); read !== null && !isEnd;
-        read = this.#native.receive(this.#fd, this.#acks)) {
+      // Bounded per wake-up (the poll calls again while more waits): a worker cannot keep the primary here.
+      for (let reads = 0; reads < MAX_READS_PER_WAKE && !isEnd; reads++) {
+        const read = this.#native.receive(this.#fd, this.#acks);
+        if (read === null) break;
+        // A worker sends no descriptors here: any it does are closed, never kept.
+        for (const fd of read.fds) if (fd >= 0) this.#native.close(fd);
         if (read.bytes === 0) isEnd = true;
         else taken += this.#count(read.bytes);
       }
