@@ -108,13 +108,21 @@ type StartedFixture = Omit<SpawnedCluster, 'port' | 'ready'>;
 /**
  * `TEST_STEERING=primary` runs the suite on the primary hop instead of the default plane (CI runs one
  * Node version that way, so every test passes in both data planes): it is added to the fixture's
- * `OPTIONS` unless the test chose a `steering` itself.
+ * `OPTIONS` unless the test chose a `steering` itself. `TEST_HANDOFF=ipc` likewise makes the hop hand
+ * connections over Node's IPC (`nativeHandoff: false`) where the test did not choose.
  */
 function planeOverride(env: Record<string, string> | undefined): { OPTIONS?: string } {
   const steering = process.env.TEST_STEERING;
-  if (steering === undefined || steering === '') return {};
+  const isIpc = process.env.TEST_HANDOFF === 'ipc';
+  if ((steering === undefined || steering === '') && !isIpc) return {};
   const options = JSON.parse(env?.OPTIONS ?? '{}') as Record<string, unknown>;
-  return { OPTIONS: JSON.stringify({ steering, ...options }) };
+  return {
+    OPTIONS: JSON.stringify({
+      ...(steering === undefined || steering === '' ? {} : { steering }),
+      ...(isIpc ? { nativeHandoff: false } : {}),
+      ...options,
+    }),
+  };
 }
 
 /** The plane a fixture that does not choose `steering` runs on: kernel where it can load, unless TEST_STEERING says otherwise. */

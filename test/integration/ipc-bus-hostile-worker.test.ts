@@ -164,7 +164,7 @@ describe('a worker that abuses its native handoff channel', () => {
 
   it.runIf(isKernelAvailable)('descriptors and absurd answers on it are closed and ignored, what it leaves unread fails over; an oversized packet ends it and IPC takes over', async () => {
     const cluster = await spawnCluster('hostile-worker.mjs', {
-      env: { WORKERS: '2', STEAL_HANDOFF: '1', OPTIONS: JSON.stringify({ steering: 'primary', slotWaitTimeout: 300 }) },
+      env: { WORKERS: '2', STEAL_HANDOFF: '1', OPTIONS: JSON.stringify({ steering: 'primary', nativeHandoff: true, slotWaitTimeout: 300 }) },
     });
     const pid = cluster.child.pid as number;
     const hostile = slotOf(cluster, 0).workerId;

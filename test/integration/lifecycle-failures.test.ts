@@ -47,7 +47,10 @@ function rawGet(port: number, localAddress: string, timeout: number): Promise<{ 
 
 describe.skipIf(!onLinux)('lifecycle failures', () => {
   it('a fork that fails (EMFILE) counts as a crash: the slot gets a worker once fds are free again', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ respawnDelay: 50, maxRespawnDelay: 200 }) } });
+    // Without the hop's native handoff channels: the two descriptors each one frees when its worker dies
+    // would let the respawn's fork succeed, and this test is about a fork that fails.
+    const options = { respawnDelay: 50, maxRespawnDelay: 200, nativeHandoff: false };
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify(options) } });
     const victim = readySlot(cluster, 1);
     const hog = await cluster.ask('hogFds');
     expect(hog.code).toBe('EMFILE');

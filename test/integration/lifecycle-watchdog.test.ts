@@ -126,7 +126,7 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
   });
 
   it.skipIf(!isKernelAvailable)('`workerTimeout: 0`, native handoff: what a stuck worker left unread in its channel is read back after slotWaitTimeout and served by another slot', async () => {
-    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary' }) } });
+    const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary', nativeHandoff: true }) } });
     const initial = cluster.ready.workers;
     expect((await statsOf(cluster)).steering.handoff).toBe('native');
     const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
