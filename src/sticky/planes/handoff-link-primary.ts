@@ -49,6 +49,8 @@ function handoffMessage(connection: Connection, bytes: string | undefined): obje
 export class HandoffLink implements LinkCarrier {
   readonly link: WorkerLink;
   readonly #queue: DeadlineQueue<Handoff>;
+  /** Connections the native channel cannot carry (their bytes read do not fit a frame), behind the one on IPC. */
+  readonly #viaIpc: DeadlineQueue<Handoff>;
   /** In flight: always a bare handle (see #transmit). */
   #current: TcpHandle | undefined;
   #currentBytes: string | undefined;
@@ -64,6 +66,7 @@ export class HandoffLink implements LinkCarrier {
     // A worker that keeps acknowledging keeps its queue, however long a burst makes it: an entry is
     // due only once the handoffs in flight, too, have waited `slotWaitTimeout`.
     this.#queue = new DeadlineQueue<Handoff>(options.slotWaitTimeout, this.#onExpired, this.#progressAt);
+    this.#viaIpc = new DeadlineQueue<Handoff>(options.slotWaitTimeout, this.#onExpired, this.#progressAt);
     this.#stopWatchingAcks = onHandleAcknowledged(link.worker.process, this.#onAcknowledged);
     const fdPassing = options.fdPassing;
     const give: GiveEnd = (message, end, sent) => link.worker.send(message, end as never, sent);
@@ -80,7 +83,7 @@ export class HandoffLink implements LinkCarrier {
 
   /** Sockets queued here, not yet given to Node. */
   get queueDepth(): number {
-    return this.#queue.size;
+    return this.#queue.size + this.#viaIpc.size;
   }
 
   /**
@@ -96,7 +99,8 @@ export class HandoffLink implements LinkCarrier {
   }
 
   get unacknowledged(): number {
-    return this.#queue.size + (this.#current === undefined ? 0 : 1) + (this.#fd?.unacknowledged ?? 0);
+    return this.#queue.size + this.#viaIpc.size + (this.#current === undefined ? 0 : 1) +
+      (this.#fd?.unacknowledged ?? 0);
   }
 
   send(socket: Connection, bytes: string | undefined): void {
@@ -112,7 +116,9 @@ export class HandoffLink implements LinkCarrier {
   recall(): void {
     // What waits in the native channel's sender joins the queue (#giveBack), then all of it goes back.
     this.#fd?.recall();
-    for (const { socket, bytes } of this.#queue.take()) this.#options.undeliverable(this.link, socket, bytes);
+    for (const { socket, bytes } of [...this.#viaIpc.take(), ...this.#queue.take()]) {
+      this.#options.undeliverable(this.link, socket, bytes);
+    }
   }
 
   close(): void {
@@ -140,16 +146,20 @@ export class HandoffLink implements LinkCarrier {
     return this.#fd?.progressAt ?? performance.now();
   };
 
-  /** Sends one connection, natively where the channel is open; else over IPC (nothing in flight there). */
+  /**
+   * Sends one connection, natively where the channel is open and the connection fits a frame; else over
+   * IPC, now if nothing is in flight there, or behind what is.
+   */
   #deliver(socket: Connection, bytes: string | undefined): void {
     const fd = this.#fd;
-    if (fd === undefined || !fd.isOpen) {
-      this.#transmit(socket, bytes);
-      return;
+    if (fd !== undefined && fd.isOpen) {
+      const handle = isSocket(socket) ? detachHandle(socket) : socket;
+      // A socket the client closed while it waited: nothing to send.
+      if (handle === null || fd.send(handle, bytes)) return;
+      socket = handle;
     }
-    const handle = isSocket(socket) ? detachHandle(socket) : socket;
-    // A socket the client closed while it waited: nothing to send.
-    if (handle !== null && !fd.send(handle, bytes)) this.#giveBack(handle, bytes);
+    if (this.#current === undefined) this.#transmit(socket, bytes);
+    else this.#viaIpc.push({ socket, bytes });
   }
 
   /** The native channel could not send it, or ended before the worker took it: the IPC path takes over. */
@@ -215,6 +225,8 @@ export class HandoffLink implements LinkCarrier {
   #next(): void {
     this.#current = undefined;
     this.#currentBytes = undefined;
-    this.#onProgress();
+    const next = this.link.isOpen ? this.#viaIpc.shift() : undefined;
+    if (next !== undefined) this.#transmit(next.socket, next.bytes);
+    else this.#onProgress();
   }
 }
