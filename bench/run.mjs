@@ -7,6 +7,7 @@
 //   ip-hop  sticky-runtime, IP mode over the primary hop (steering: 'primary')
 //   header  sticky-runtime, header mode (x-forwarded-for)
 //   proxy   sticky-runtime, PROXY protocol mode (a v1 header starts every connection); proxy-v2: the same, v2
+//   ip-hop-ipc, header-ipc, proxy-ipc: those hop targets with `nativeHandoff: false` (Node's IPC handoff)
 //
 // The load comes from the C generator (bench/loadgen/loadgen.c, built into bench/tmp/) unless BENCH_LOADGEN=node;
 // its CPU share (CPU seconds / wall seconds) is reported per figure: near one core, it limits the figures.
@@ -69,10 +70,13 @@ const LABELS = {
   proxy: 'sticky-runtime, PROXY protocol v1',
   'proxy-v2': 'sticky-runtime, PROXY protocol v2',
   'fd-pass': 'experiment: native fd passing, no ACK',
+  'ip-hop-ipc': 'sticky-runtime, IP mode (primary hop, IPC handoff)',
+  'header-ipc': 'sticky-runtime, header mode (IPC handoff)',
+  'proxy-ipc': 'sticky-runtime, PROXY protocol v1 (IPC handoff)',
 };
 // What starts each connection or request, per target: PROXY targets get a PROXY header naming the source
 // address instead of X-Forwarded-For (a target that does not expect it would take it for a bad request).
-const HEADERS = { proxy: 'proxy1', 'proxy-v2': 'proxy2' };
+const HEADERS = { proxy: 'proxy1', 'proxy-v2': 'proxy2', 'proxy-ipc': 'proxy1' };
 const headerOf = (name) => HEADERS[name] ?? 'xff';
 // The generator's CPU share above which it is flagged as what limits a figure (1 = one core).
 const GENERATOR_LIMIT = 0.9;

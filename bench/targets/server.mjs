@@ -7,6 +7,7 @@
 //   header  sticky-runtime, routed by the x-forwarded-for request header
 //   proxy   sticky-runtime, routed by the source address of a PROXY protocol header (v1 or v2)
 //   sio     sticky-runtime, socketIoSessions: by the slot in the `sid` query parameter, else per connection
+//   ip-hop-ipc, header-ipc, proxy-ipc: ip-hop, header and proxy with `nativeHandoff: false` (Node's IPC)
 //   fd-pass an experiment, not the product: a bare primary that accepts, picks the worker by the client's
 //           address and passes the descriptor with one sendmsg (SCM_RIGHTS) over an unnamed socket pair per
 //           worker, with the native part of sticky-runtime: no JSON message, no acknowledgement (the
@@ -23,9 +24,11 @@ import { distUrl } from '../lib/dist-snapshot.mjs';
 
 const { listen } = await import(distUrl('index.js'));
 
-const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header', 'proxy', 'sio', 'fd-pass'];
-const target = process.env.BENCH_TARGET ?? 'ip';
-if (!TARGETS.includes(target)) throw new Error(`BENCH_TARGET must be one of ${TARGETS.join(', ')}, got ${target}`);
+const TARGETS = ['rr', 'none', 'ip', 'ip-hop', 'header', 'proxy', 'sio', 'fd-pass', 'ip-hop-ipc', 'header-ipc', 'proxy-ipc'];
+const named = process.env.BENCH_TARGET ?? 'ip';
+if (!TARGETS.includes(named)) throw new Error(`BENCH_TARGET must be one of ${TARGETS.join(', ')}, got ${named}`);
+const isIpcHandoff = named.endsWith('-ipc');
+const target = isIpcHandoff ? named.slice(0, -'-ipc'.length) : named;
 const workerCount = Number(process.env.BENCH_WORKERS ?? 2);
 const host = '127.0.0.1';
 const maxLifetime = Number(process.env.BENCH_MAX_LIFETIME_MS ?? 15 * 60_000);
@@ -212,6 +215,7 @@ if (target === 'fd-pass') {
   if (target === 'ip') options.steering = 'kernel';
   if (target === 'ip-hop') options.steering = 'primary';
   if (target === 'proxy') options.proxyProtocol = true;
+  if (isIpcHandoff) options.nativeHandoff = false;
   const closeMaster = listenTrusting(app, options);
   if (closeMaster) runStickyPrimary(closeMaster, app);
 }

@@ -256,3 +256,17 @@ export async function workerPids(cluster: SpawnedCluster): Promise<Set<number>> 
   const { stats } = await cluster.ask('stats');
   return new Set(stats.slots.map((slot) => slot.pid ?? 0));
 }
+
+/**
+ * A worker the test hangs (a blocked event loop ignores its primary's exit) is SIGKILLed when the test
+ * ends, also when it fails before its own kill.
+ */
+export function killWhenFinished(pid: number | undefined): void {
+  onTestFinished(() => {
+    try {
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
+import { killWhenFinished, spawnCluster, statsOf, until, type SpawnedCluster } from '../helpers/cluster.js';
 import { request, sourceAddress } from '../helpers/client.js';
 import { isKernelAvailable, onLinux } from '../helpers/platform.js';
 
@@ -111,6 +111,7 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
     const cluster = await spawnCluster('resilience-app.mjs', { env: { WORKERS: '2', OPTIONS: JSON.stringify({ workerTimeout: 0, slotWaitTimeout: 500, steering: 'primary', nativeHandoff: false }) } });
     const initial = cluster.ready.workers;
     const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
+    killWhenFinished(initial[0]?.pid);
     await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });
     // The first connection after the hang is written to the stuck worker's channel and stays there;
     // the next one waits in the primary for 500 ms and is then served by slot 1.
@@ -122,7 +123,6 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
     const { stats } = await cluster.ask('stats');
     expect(stats.workerTimeouts).toBe(0);
     expect(stats.slots.map((slot) => slot.pid)).toEqual(initial.map((slot) => slot.pid));
-    process.kill(initial[0]?.pid as number, 'SIGKILL');
   });
 
   it.skipIf(!isKernelAvailable)('`workerTimeout: 0`, native handoff: what a stuck worker left unread in its channel is read back after slotWaitTimeout and served by another slot', async () => {
@@ -130,6 +130,7 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
     const initial = cluster.ready.workers;
     expect((await statsOf(cluster)).steering.handoff).toBe('native');
     const clients = (await clientsBySlot(cluster, 2)).get(0) as string[];
+    killWhenFinished(initial[0]?.pid);
     await request({ port: cluster.port, localAddress: clients[0] as string, path: '/hang' });
     // Written to the stuck worker's channel, unread: after 500 ms without an answer the primary reads
     // it back, and slot 1 serves it.
@@ -142,6 +143,5 @@ describe.skipIf(!onLinux)('workerTimeout', () => {
     expect(stats.connections.failedOver).toBe(2);
     expect(stats.workerTimeouts).toBe(0);
     expect(stats.slots.map((slot) => slot.pid)).toEqual(initial.map((slot) => slot.pid));
-    process.kill(initial[0]?.pid as number, 'SIGKILL');
   });
 });
