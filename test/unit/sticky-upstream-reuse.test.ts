@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Socket } from 'node:net';
 import { headerKeyRule, isSameKey } from '../../src/sticky/routing/upstream-reuse-worker.js';
-import { forwardingRule } from '../../src/sticky/routing/trust.js';
+import { forwardingRule, rawHeaderValue } from '../../src/sticky/routing/trust.js';
+import { parseRequestHead } from '../../src/sticky/routing/index.js';
 import { AddressRanges } from '../../src/internal/address-ranges.js';
 
 /** A socket whose peer reads as `address` (the rule reads nothing else of it). */
@@ -34,6 +35,15 @@ describe('keys of later requests on one connection', () => {
     // A direct client's header is ignored: every request is its own address.
     const direct = peer('127.0.0.66');
     expect(rule.differ('6.6.6.6', '7.7.7.7', direct)).toBe(false);
+  });
+
+  it('header mode reads the value from rawHeaders as the primary\'s parser joins it: any case, repeated lines joined', () => {
+    const raw = ['Host', 'x', 'X-Forwarded-For', '203.0.113.7', 'x-forwarded-for-not', 'no', 'x-FORWARDED-for', '10.0.0.1'];
+    expect(rawHeaderValue(raw, 'x-forwarded-for')).toBe('203.0.113.7, 10.0.0.1');
+    expect(rawHeaderValue(raw, 'forwarded')).toBeUndefined();
+    expect(rawHeaderValue([], 'x-forwarded-for')).toBeUndefined();
+    const head = 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\nx-forwarded-for: 10.0.0.1\r\n\r\n';
+    expect(parseRequestHead(head)?.headers['x-forwarded-for']).toBe('203.0.113.7, 10.0.0.1');
   });
 
   it('custom keys: strings by value, number and byte arrays element by element', () => {

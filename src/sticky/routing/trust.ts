@@ -71,3 +71,19 @@ export function forwardedClient(rule: ForwardingRule, peer: string | undefined,
 export function headerValue(value: string | readonly string[] | undefined): string | undefined {
   return typeof value === 'string' || value === undefined ? value : value.join(', ');
 }
+
+/**
+ * The value of header `name` (lower case) in a request's `rawHeaders`, repeated lines joined with ', ',
+ * as the primary's head parser joins them; undefined without one. Cheaper than `request.headers`, which
+ * Node builds on first use for every header.
+ */
+export function rawHeaderValue(rawHeaders: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const field = rawHeaders[i] as string;
+    if (field.length !== name.length || field.toLowerCase() !== name) continue;
+    const line = rawHeaders[i + 1] as string;
+    value = value === undefined ? line : `${value}, ${line}`;
+  }
+  return value;
+}

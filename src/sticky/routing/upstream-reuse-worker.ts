@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'node:net';
-import { forwardedClient, headerValue, inheritedForwardingRule, type ForwardingRule } from './trust.js';
+import { forwardedClient, inheritedForwardingRule, rawHeaderValue, type ForwardingRule } from './trust.js';
 import { inheritedOptions } from '../../options/index.js';
 
 // The header and parsed custom modes route a connection by its first request: the primary reads no
@@ -26,7 +26,7 @@ export function headerKeyRule(rule: ForwardingRule): KeyRule {
   const addressOf = (value: unknown, socket: Socket): string | undefined =>
     forwardedClient(rule, socket.remoteAddress, typeof value === 'string' ? value : undefined);
   return {
-    read: (request) => headerValue(request.headers[rule.header]),
+    read: (request) => rawHeaderValue(request.rawHeaders, rule.header),
     differ: (first, later, socket) => addressOf(first, socket) !== addressOf(later, socket),
   };
 }
