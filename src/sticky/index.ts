@@ -20,7 +20,6 @@ export {
 } from './ws-freeze-worker.js';
 export { thawWebSocket, type ThawOptions } from './ws-thaw-worker.js';
 export { boundaryVerdict, deflateRefusal, type MoveRefusal } from './ws-boundary.js';
-export {
-  FrameReceiver, FrameSender, MAX_FDS,
-  type FramedFd, type FrameEnd, type FrameArrival, type FrameRejection,
-} from './fd-frames.js';
+export { MAX_FDS, type FramedFd, type FrameEnd } from './fd-frames.js';
+export { FrameSender } from './fd-frame-sender.js';
+export { FrameReceiver, type FrameArrival, type FrameRejection } from './fd-frame-receiver.js';

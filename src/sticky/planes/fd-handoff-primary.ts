@@ -1,8 +1,13 @@
-import { encodeMessage, type RuntimeMessageMap } from '../../ipc/index.js';
-import { handleOfFd, type FdHandle } from '../../internal/node-internals.js';
-import { FrameSender, MAX_FDS } from '../fd-frames.js';
+import { MAX_FDS } from '../fd-frames.js';
+import { FrameSender } from '../fd-frame-sender.js';
 import { proxiedClientOf, type TcpHandle } from '../connection.js';
 import type { FdPassing, FdWatch } from './reuseport-native.js';
+import { openHandoffPair, type GiveEnd } from './handoff-pair-primary.js';
+import {
+  ACK_BYTES, MAX_FRAME_JSON_BYTES, MAX_NATIVE_BYTES, encodeHandoff, maxHandoffFrameBytes, type Payload,
+} from './fd-handoff.js';
+
+export type { GiveEnd } from './handoff-pair-primary.js';
 
 // The hop's native handoff, the primary's half (the worker's is fd-handoff-worker.ts): where the native
 // part loads, each worker's link gets an unnamed Unix sequenced-packet socket pair. Node's IPC cannot
@@ -16,32 +21,13 @@ import type { FdPassing, FdWatch } from './reuseport-native.js';
 // and fail over (after `slotWaitTimeout` without an answer), and what a worker that died never read goes
 // to the slot's next worker, as on the IPC path.
 
-type Payload = RuntimeMessageMap['sticky:connection'];
-
 /** Connections on their way at once, at most; more wait in the link's queue (and fail over there). */
 export const MAX_IN_FLIGHT = 2 * MAX_FDS;
 
-/** A frame's JSON stays below this (a packet must fit the pair's send buffer, about 200 KB by default). */
-export const MAX_FRAME_JSON_BYTES = 64 * 1024;
-/** A connection whose bytes read are longer goes over IPC (it would not fit a frame). */
-const MAX_NATIVE_BYTES = MAX_FRAME_JSON_BYTES - 512;
 /** The shortest wait before reading back what a silent worker left unread (`slotWaitTimeout` may be 0). */
 const MIN_TAKE_BACK_MS = 50;
-
-const ACK_BYTES = 4;
 const MAX_READS_PER_WAKE = 64;
 const ACK_BUFFER_BYTES = 16 * 1024;
-const LENGTH_BYTES = 4;
-
-/** The JSON value of one connection in a frame: 0 when the worker needs nothing but the descriptor. */
-function encodePayload(payload: Payload): unknown {
-  return payload.bytes === undefined && payload.client === undefined ? 0 : payload;
-}
-
-/** The frame bound a worker enforces: MAX_FDS connections with their bytes read, base64, and a PROXY client. */
-export function maxHandoffFrameBytes(): number {
-  return MAX_FRAME_JSON_BYTES + MAX_NATIVE_BYTES + LENGTH_BYTES;
-}
 
 export interface FdHandoffOptions {
   /** Ms without an answer after which what the worker left unread is read back and `expired`. */
@@ -54,8 +40,6 @@ export interface FdHandoffOptions {
   progress: () => void;
 }
 
-/** Sends the worker its end of the channel with `message`; `sent` once Node is done with the handle. */
-export type GiveEnd = (message: object, end: FdHandle, sent: () => void) => void;
 
 interface InFlight {
   handle: TcpHandle;
@@ -87,26 +71,8 @@ export class FdHandoffs {
    * the IPC path).
    */
   static open(native: FdPassing, give: GiveEnd, options: FdHandoffOptions): FdHandoffs | undefined {
-    const made: number[] = [];
-    try {
-      const [own, theirs] = native.socketPair(true);
-      made.push(own, theirs);
-      const [bootOwn, bootTheirs] = native.socketPair();
-      made.push(bootOwn, bootTheirs);
-      // The worker's end waits in the bootstrap pair, which the worker reads once.
-      if (native.send(bootOwn, Buffer.from([1]), Int32Array.of(theirs)) !== 1) throw new Error('bootstrap full');
-      native.close(bootOwn);
-      made.splice(made.indexOf(bootOwn), 1);
-      const end = handleOfFd(bootTheirs, 'pipe');
-      made.splice(made.indexOf(bootTheirs), 1);
-      if (end === null) throw new Error('no pipe handle');
-      // Sent as a bare handle ('net.Native'), which Node leaves open in the sender: closed once sent.
-      give(encodeMessage('sticky:handoffChannel', { maxBytes: maxHandoffFrameBytes() }), end, () => end.close());
-      return new FdHandoffs(native, own, theirs, options);
-    } catch {
-      for (const fd of made) native.close(fd);
-      return undefined;
-    }
+    const pair = openHandoffPair(native, give, maxHandoffFrameBytes());
+    return pair === undefined ? undefined : new FdHandoffs(native, pair.own, pair.theirs, options);
   }
 
   private constructor(native: FdPassing, fd: number, theirs: number, options: FdHandoffOptions) {
@@ -115,7 +81,7 @@ export class FdHandoffs {
     this.#theirs = theirs;
     this.#options = options;
     this.#sender = new FrameSender<Payload>(native, { fd, close: () => undefined }, {
-      encode: encodePayload, waitsForFlush: true, maxFrameBytes: MAX_FRAME_JSON_BYTES,
+      encode: encodeHandoff, waitsForFlush: true, maxFrameBytes: MAX_FRAME_JSON_BYTES,
     });
     this.#watch = native.watch(fd, false, this.#readable);
   }
@@ -204,7 +170,7 @@ export class FdHandoffs {
     const theirs = this.#theirs;
     if (theirs === undefined) return [];
     let count = 0;
-    const buffer = Buffer.allocUnsafe(MAX_FRAME_JSON_BYTES + MAX_NATIVE_BYTES + LENGTH_BYTES);
+    const buffer = Buffer.allocUnsafe(maxHandoffFrameBytes());
     try {
       for (let read = this.#native.receive(theirs, buffer); read !== null && read.bytes > 0;
         read = this.#native.receive(theirs, buffer)) {

@@ -1,6 +1,7 @@
-import type { RuntimeMessageMap } from '../../ipc/index.js';
 import type { FdHandle } from '../../internal/node-internals.js';
-import { FrameReceiver, type FrameEnd } from '../fd-frames.js';
+import type { FrameEnd } from '../fd-frames.js';
+import { FrameReceiver } from '../fd-frame-receiver.js';
+import { ACK_BYTES, decodeHandoff, type Payload } from './fd-handoff.js';
 import type { FdPassing } from './reuseport-native.js';
 
 // The hop's native handoff, the worker's half (the primary's is fd-handoff-primary.ts): reads the
@@ -8,29 +9,16 @@ import type { FdPassing } from './reuseport-native.js';
 // application sees any of them, answers how many it took (4 bytes, big-endian): from then on the
 // connections are this worker's, and the primary closes its copies.
 
-type Payload = RuntimeMessageMap['sticky:connection'];
-
 /** An answer the socket could not take now is retried this often (the primary reads them as they come). */
 const ACK_RETRY_MS = 5;
 const NAMES = { connection: 'handed-off connection', channel: 'handoff channel' };
-const EMPTY: Payload = Object.freeze({});
-
-/** One connection's entry in a frame: 0, or `{ bytes?, client?, clientPort? }`; undefined when malformed. */
-export function decodeHandoff(value: unknown): Payload | undefined {
-  if (value === 0) return EMPTY;
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { bytes, client, clientPort } = value as Record<string, unknown>;
-  if ((bytes !== undefined && typeof bytes !== 'string') || (client !== undefined && typeof client !== 'string') ||
-    (clientPort !== undefined && !Number.isInteger(clientPort))) return undefined;
-  return value as Payload;
-}
 
 export type HandoffArrival = (payload: Payload, handle: FdHandle) => void;
 
 export class FdHandoffReceiver {
   readonly #native: FdPassing;
   readonly #receiver: FrameReceiver<Payload>;
-  readonly #answer = Buffer.alloc(4);
+  readonly #answer = Buffer.alloc(ACK_BYTES);
   /** Taken but not yet told (the socket was full): sent with the next answer. */
   #untold = 0;
   /** An answer's bytes the socket took only in part. */
